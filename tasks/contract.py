@@ -1,0 +1,58 @@
+"""The data contract every stage shares: document columns, rejected rows, quarantined records.
+
+A shard is one Parquet file of documents. `id` and `text` are required; `url`, `source` and `meta`
+(a JSON string of every other input field) are carried as they came. Stages append typed columns and
+never rewrite another stage's. Rejected rows keep every column plus `reason` (`<family>:<measure>`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+DOC_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("meta", pa.string()),
+    ]
+)
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("source_file", pa.string(), nullable=False),
+        pa.field("line", pa.int64(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("raw", pa.binary(), nullable=False),  # the record's first KiB, as bytes
+    ]
+)
+
+REASON = "reason"
+RAW_PREFIX_BYTES = 1024
+
+
+class StageOutput(NamedTuple):
+    """What a map stage returns for one shard: the documents that go on and those that stop here."""
+
+    kept: pa.Table
+    rejected: pa.Table  # `kept`'s schema plus a `reason` string column
+
+
+def split_by_reason(table: pa.Table, reasons: pa.Array) -> StageOutput:
+    """Route rows with a null reason to `kept` and the rest, with their reason, to `rejected`."""
+    keep = pc.is_null(reasons)
+    kept = table.filter(keep)
+    rejected = table.append_column(REASON, reasons.cast(pa.string())).filter(pc.invert(keep))
+    return StageOutput(kept, rejected)
+
+
+def reason_counts(rejected: pa.Table) -> dict[str, int]:
+    """Drops by reason code, for the funnel."""
+    if rejected.num_rows == 0:
+        return {}
+    counts = pc.value_counts(rejected.column(REASON))
+    return {row["values"]: row["counts"] for row in counts.to_pylist()}
