@@ -1,0 +1,102 @@
+"""`winnow`: run, inspect and demo from the terminal; every run is the Prefect `curate` flow."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tasks.errors import WinnowError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
+
+DEMO_ROOT = Path(".winnow/demo")
+
+
+def _quiet_prefect() -> None:
+    """Telemetry calls fail offline and fill the logs (STACK.md); the user can still override."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def _fail(exc: WinnowError) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def run(
+    input: Annotated[Optional[list[str]], typer.Option("--input", "-i", help="Input files, globs or URLs.")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output directory or URL.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a config value: section.key=value.")] = [],
+    store: Annotated[Optional[str], typer.Option(help="Artifact store (default <output>/.winnow-store).")] = None,
+) -> None:
+    """Curate a corpus with the full flow."""
+    from flows.config import load_config
+
+    _quiet_prefect()
+    try:
+        cfg = load_config(config, set_, base={"input": {"paths": input} if input else None, "output": output, "store": store})
+        _run_flow(cfg)
+    except WinnowError as exc:
+        _fail(exc)
+
+
+def _run_flow(cfg) -> dict:
+    """Inputs and models are checked before Prefect or Dask start, so a typo costs nothing."""
+    from flows.curate import curate
+    from flows.stages import discover_inputs
+
+    discover_inputs(cfg.input.paths)
+    return curate(cfg)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option(help="Where the demo corpus, store and output go.")] = DEMO_ROOT,
+) -> None:
+    """Write the seeded demo corpus and curate it with the full flow on a local Dask cluster."""
+    from flows.config import load_config
+    from flows.demo import write_demo_corpus
+
+    _quiet_prefect()
+    paths = write_demo_corpus(directory / "input")
+    typer.echo(f"demo corpus: {len(paths)} shards in {directory / 'input'}")
+    cfg = load_config(base={"input": {"paths": [str(directory / "input")]}, "output": str(directory / "out")})
+    _run_flow(cfg)
+
+
+@app.command()
+def inspect(
+    output: Annotated[Path, typer.Argument(help="An output directory with a run_summary.json.")],
+    stage: Annotated[str, typer.Option(help="Stage whose rejected documents to show (read = quarantine).")],
+    reason: Annotated[Optional[str], typer.Option(help="Only this reason code.")] = None,
+    n: Annotated[int, typer.Option("-n", help="How many documents.")] = 5,
+    chars: Annotated[int, typer.Option(help="Characters of text to show per document.")] = 400,
+) -> None:
+    """Why was this dropped? Show rejected documents with their reason and measured value."""
+    from flows.inspect import rejected_examples
+
+    try:
+        examples = rejected_examples(output, stage, reason, n)
+    except WinnowError as exc:
+        _fail(exc)
+    for example in examples:
+        typer.secho(f"── {example['id']}  {example['reason']}  value={example['value']}", bold=True)
+        typer.echo(example["text"][:chars] + ("…" if len(example["text"]) > chars else ""))
+    if not examples:
+        typer.echo(f"no rejected documents for stage {stage!r}" + (f" and reason {reason!r}" if reason else ""))
+
+
+@app.command()
+def schema(
+    markdown: Annotated[bool, typer.Option(help="A reference table (as in the README) instead of JSON schema.")] = False,
+) -> None:
+    """Print the config's JSON schema (the Prefect UI form of the curate flow) or its reference table."""
+    from flows.config import CurationConfig, reference_markdown
+
+    typer.echo(reference_markdown() if markdown else json.dumps(CurationConfig.model_json_schema(), indent=1))

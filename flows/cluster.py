@@ -1,0 +1,48 @@
+"""The Dask cluster a run uses: a LocalCluster by default, or the address of a running scheduler."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from distributed import Client, LocalCluster
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from flows.config import ClusterOptions
+
+
+class WarmModels(WorkerPlugin):
+    """Load the fastText models a run needs once per worker, before the first shard arrives."""
+
+    name = "winnow-warm-models"
+    idempotent = True
+
+    def __init__(self, fasttext_paths: tuple[str, ...]):
+        self.fasttext_paths = fasttext_paths
+
+    def setup(self, worker) -> None:
+        from tasks import models
+
+        for path in self.fasttext_paths:
+            models.load_fasttext(path)
+
+
+@contextlib.contextmanager
+def dask_client(options: ClusterOptions, warm: WorkerPlugin | None = None) -> Iterator[Client]:
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # in-process scheduler chatter
+    if options.address:
+        cluster_cm = contextlib.nullcontext(options.address)
+    else:
+        cluster_cm = LocalCluster(
+            n_workers=options.n_workers,
+            threads_per_worker=options.threads_per_worker,
+            memory_limit=options.memory_limit,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
+        )
+    with cluster_cm as cluster, Client(cluster, set_as_default=False) as client:
+        if warm is not None:
+            client.register_plugin(warm)
+        yield client

@@ -1,0 +1,58 @@
+"""Rejected documents of a finished run, with the reason and the value the rule measured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flows.report import SUMMARY_FILE
+from flows.store import ArtifactStore, ShardRef
+from tasks.errors import InputError
+
+
+def signal_column(reason: str) -> str:
+    """A rule's signal column is named from its reason code (STYLE.md): `family:measure` -> `family_measure`."""
+    return reason.replace(":", "_")
+
+
+def rejected_examples(output: Path, stage: str, reason: str | None, n: int) -> list[dict]:
+    summary_path = Path(output) / SUMMARY_FILE
+    if not summary_path.is_file():
+        raise InputError(f"{summary_path}: no run summary; run `winnow run --output {output}` first")
+    summary = json.loads(summary_path.read_text())
+    rows = {row["stage"]: row for row in summary["funnel"]}
+    if stage not in rows or not rows[stage]["key"]:
+        raise InputError(f"no stage {stage!r} in this run (stages: {', '.join(rows)})")
+    store = ArtifactStore(summary["store"])
+    manifest = store.manifest(stage, rows[stage]["key"])
+    if manifest is None:
+        raise InputError(f"stage {stage!r} artifacts are gone from {summary['store']}; rerun to rebuild them")
+    examples: list[dict] = []
+    for shard in manifest["shards"]:
+        path = store.rejected_path(stage, ShardRef(shard["name"], shard["key"]))
+        if len(examples) >= n or not store.fs.exists(path):
+            continue
+        table = store.read_table(path)
+        if reason:
+            table = table.filter(pc.equal(table.column("reason"), reason))
+        examples.extend(_describe(table.slice(0, n - len(examples))))
+    return examples
+
+
+def _describe(table: pa.Table) -> list[dict]:
+    out = []
+    for row in table.to_pylist():
+        column = signal_column(row["reason"])
+        text = row.get("text")
+        if text is None:  # quarantine: raw bytes of the record
+            text = row["raw"].decode("utf-8", errors="replace")
+        out.append({
+            "id": row.get("id") or f"{row.get('source_file')}:{row.get('line')}",
+            "reason": row["reason"],
+            "value": row.get(column, "-"),
+            "text": text,
+        })
+    return out

@@ -1,0 +1,200 @@
+"""Prefect tasks, one per stage: thin wiring of a `tasks/` function, the artifact store and Dask.
+
+Each task's Prefect cache key derives from the stage key the store computes (stage, code VERSION,
+canonical params, input keys), so the UI shows hits as Cached; when the store no longer holds a
+stage complete (a deleted shard file), the flow refreshes the cache and the stage recomputes just
+the missing shards. Shard work on Dask is plain functions; no Prefect API is needed on a worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from contextlib import ExitStack
+import uuid
+from collections.abc import Iterator
+from types import ModuleType
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from prefect import task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.context import TaskRunContext
+from pydantic import BaseModel
+
+import tasks.clean
+import tasks.dedup_exact
+import tasks.langid
+import tasks.normalize
+import tasks.read
+import tasks.select
+from flows.cluster import WarmModels, dask_client
+from flows.config import CurationConfig
+from flows.store import ArtifactStore, InputFile, StageRef, digest
+from tasks import models
+from tasks.contract import StageOutput
+from tasks.io import expand_inputs, file_fingerprint
+
+MODULES: dict[str, ModuleType] = {
+    "read": tasks.read,
+    "normalize": tasks.normalize,
+    "langid": tasks.langid,
+    "clean": tasks.clean,
+    "dedup_exact": tasks.dedup_exact,
+    "select": tasks.select,
+}
+EXACT_SIGNATURES = "dedup_exact.signatures"
+
+
+class Run:
+    """What every stage task needs: the config, the store, the Dask client and the input files.
+
+    The cluster starts on first use, so a rerun whose stages are all cached starts none.
+    """
+
+    def __init__(self, cfg: CurationConfig, store: ArtifactStore, inputs: tuple[InputFile, ...], stack: ExitStack):
+        self.cfg = cfg
+        self.store = store
+        self.inputs = inputs
+        self._stack = stack
+        self._client = None
+        self.lid_model = cfg.langid.model_path or models.default_lid_path()  # fails fast when missing
+
+    @property
+    def client(self):
+        if self._client is None:
+            warm = WarmModels((self.lid_model,))
+            self._client = self._stack.enter_context(dask_client(self.cfg.run.cluster, warm))
+        return self._client
+
+    def params(self, stage: str) -> BaseModel:
+        return self.cfg.input.read_params() if stage == "read" else getattr(self.cfg, stage)
+
+    def sources(self, stage: str, upstream: StageRef | None):
+        return self.inputs if stage == "read" else upstream.shards
+
+    def plan(self, stage: str, upstream: StageRef | None) -> str:
+        """The stage key, computed without running anything."""
+        version, params = MODULES[stage].VERSION, self.params(stage)
+        salt = self.global_key(stage, upstream) if stage == "dedup_exact" else ""
+        return self.store.plan(stage, version, params, self.sources(stage, upstream), salt).key
+
+    def global_key(self, stage: str, upstream: StageRef) -> str:
+        """Key of a global stage's corpus-wide step: every upstream shard at once."""
+        return self.store.stage_key(stage, MODULES[stage].VERSION, self.params(stage), [upstream.key])
+
+    def map(self, stage: str, upstream: StageRef | None, fn=None, *, version_of: str | None = None, **kwargs) -> StageRef:
+        """Run a stage's shard function over its sources on Dask, with a progress artifact in Prefect."""
+        module = MODULES[version_of or stage]
+        progress = create_progress_artifact(progress=0.0, description=f"{stage}: shards finished (%)")
+
+        def report(done: int, total: int) -> None:
+            update_progress_artifact(progress, progress=100.0 * done / max(total, 1))
+
+        return self.store.map_shards(
+            stage, module.VERSION, fn or module.run, self.params(version_of or stage),
+            self.sources(stage, upstream),
+            upstream.stage if upstream else None, self.client,
+            retries=self.cfg.run.shard_retries, on_progress=report, **kwargs,
+        )
+
+
+def discover_inputs(patterns: tuple[str, ...]) -> tuple[InputFile, ...]:
+    return tuple(
+        InputFile(path, relpath, file_fingerprint(path)) for path, relpath in expand_inputs(list(patterns))
+    )
+
+
+@contextlib.contextmanager
+def open_run(cfg: CurationConfig) -> Iterator[Run]:
+    """Inputs and models resolved before any cluster starts, so bad paths fail fast."""
+    inputs = discover_inputs(cfg.input.paths)
+    with ExitStack() as stack:
+        yield Run(cfg, ArtifactStore(cfg.store_url), inputs, stack)
+
+
+def stage_cache_key(context: TaskRunContext, parameters: dict) -> str:
+    """The store's stage key; the flow refreshes the cache when the store no longer holds the stage."""
+    return digest("prefect-task", context.task.name, parameters["run"].plan(context.task.name, parameters.get("upstream")))
+
+
+def stage_task(fn):
+    """Every stage task looks alike: named for its stage, cached on the store's stage key."""
+    return task(name=fn.__name__, cache_key_fn=stage_cache_key, persist_result=True)(fn)
+
+
+@stage_task
+def read(run: Run, upstream: None = None) -> StageRef:
+    return run.map("read", None)
+
+
+@stage_task
+def normalize(run: Run, upstream: StageRef) -> StageRef:
+    return run.map("normalize", upstream)
+
+
+@stage_task
+def langid(run: Run, upstream: StageRef) -> StageRef:
+    return run.map("langid", upstream)
+
+
+@stage_task
+def clean(run: Run, upstream: StageRef) -> StageRef:
+    return run.map("clean", upstream)
+
+
+@stage_task
+def select(run: Run, upstream: StageRef) -> StageRef:
+    return run.map("select", upstream)
+
+
+@stage_task
+def dedup_exact(run: Run, upstream: StageRef) -> StageRef:
+    """Global: hashes per shard, clusters by a Dask groupby over all hashes, then marks per shard."""
+    signatures = run.map(
+        EXACT_SIGNATURES, upstream, signature_shard, version_of="dedup_exact",
+        shard_args=lambda i: (upstream.shards[i].name,),
+    )
+    clusters_key = run.global_key("dedup_exact", upstream)
+    clusters_dir = f"{run.store.stage_dir('dedup_exact', clusters_key)}/clusters"
+    signature_paths = [run.store.kept_path(EXACT_SIGNATURES, s) for s in signatures.shards]
+    if not run.store.fs.exists(f"{clusters_dir}/_SUCCESS"):
+        build_clusters(run, signature_paths, clusters_dir)
+    return run.map(
+        "dedup_exact", upstream, apply_exact_shard, salt=clusters_key,
+        shard_args=lambda i: (run.store.url, signature_paths[i], clusters_dir),
+    )
+
+
+def signature_shard(table: pa.Table, params, shard_name: str) -> pa.Table:
+    return tasks.dedup_exact.signatures(table, params, shard_name)
+
+
+def apply_exact_shard(table: pa.Table, params, store_url: str, signatures_path: str, clusters_dir: str) -> StageOutput:
+    """Worker side: this shard's hashes and only the clusters that touch them, then the pure marking."""
+    store = ArtifactStore(store_url)
+    hashes = store.read_table(signatures_path)
+    clusters = ds.dataset(
+        clusters_dir, format="parquet", filesystem=store.fs, schema=tasks.dedup_exact.CLUSTER_SCHEMA,
+    ).to_table(
+        filter=ds.field("text_hash").isin(hashes.column("text_hash"))
+    )
+    return tasks.dedup_exact.apply(table, params, hashes, clusters)
+
+
+def build_clusters(run: Run, signature_paths: list[str], clusters_dir: str) -> None:
+    """Group every hash on the Dask cluster (a shuffle for many shards); keep groups of two or more."""
+    import dask.dataframe as dd
+
+    hashes = dd.read_parquet(signature_paths, columns=["text_hash", "position"], filesystem=run.store.fs)
+    groups = hashes.groupby("text_hash").position.agg(
+        ["min", "count"], split_out=max(1, len(signature_paths) // 8)
+    )
+    dups = groups[groups["count"] > 1].rename(columns={"min": "keeper", "count": "size"}).reset_index()
+    tmp = f"{clusters_dir}.tmp-{uuid.uuid4().hex}"
+    run.client.compute(
+        dups.to_parquet(
+            tmp, write_index=False, compute=False, schema=tasks.dedup_exact.CLUSTER_SCHEMA, filesystem=run.store.fs
+        )
+    ).result()
+    run.store.fs.mv(tmp, clusters_dir, recursive=True)
+    run.store.fs.touch(f"{clusters_dir}/_SUCCESS")

@@ -1,0 +1,294 @@
+"""The artifact store: content-addressed stage outputs, written atomically, resumable per shard.
+
+Layout under the store root (a local folder or any fsspec URL):
+
+    <stage>/shards/<shard_key>/kept.parquet       documents that go on
+    <stage>/shards/<shard_key>/rejected.parquet   documents that stop here, with `reason`
+    <stage>/shards/<shard_key>/stats.json         written last: the shard is complete
+    <stage>/<stage_key>/manifest.json             written last: the stage is complete
+
+A shard key hashes the stage, its code VERSION, its canonical parameters and the key of the input
+shard, so a new input shard is the only map work in a re-curation, and a changed parameter reruns
+that stage and everything downstream (their input keys change). No Prefect import here: the flow
+layer adds run history on top.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+import fsspec.implementations.local
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from tasks.contract import StageOutput, reason_counts
+from tasks.errors import StoreError
+
+PARQUET_COMPRESSION = "zstd"
+
+
+def digest(*parts: Any) -> str:
+    """Stable hash of JSON-able parts (pydantic models by their canonical JSON)."""
+    canonical = json.dumps(
+        [p.model_dump(mode="json") if isinstance(p, BaseModel) else p for p in parts],
+        sort_keys=True, separators=(",", ":"), default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file: the source of one shard of the `read` stage."""
+
+    path: str
+    relpath: str
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.relpath.replace("/", "__")
+
+    @property
+    def key(self) -> str:
+        return digest("input", self.relpath, self.fingerprint)
+
+
+@dataclass(frozen=True)
+class ShardRef:
+    name: str  # stable across runs and stages: derived from the input file
+    key: str
+
+
+@dataclass(frozen=True)
+class StageRef:
+    stage: str
+    key: str
+    shards: tuple[ShardRef, ...]
+    computed: tuple[str, ...] = field(default=(), compare=False)  # shard names this call computed
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """Everything a worker needs for one shard; plain data, pickled to the worker."""
+
+    store_url: str
+    stage: str
+    shard: ShardRef
+    source: InputFile | str  # an input file, or the path of the upstream shard's kept.parquet
+    fn: Callable[..., StageOutput | pa.Table]
+    params: BaseModel
+    args: tuple = ()
+
+
+class ArtifactStore:
+    def __init__(self, url: str):
+        self.url = url
+        self.fs, self.root = fsspec.core.url_to_fs(url)
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, fsspec.implementations.local.LocalFileSystem)
+
+    # paths -------------------------------------------------------------------------------------
+    def shard_dir(self, stage: str, shard_key: str) -> str:
+        return f"{self.root}/{stage}/shards/{shard_key}"
+
+    def kept_path(self, stage: str, shard: ShardRef) -> str:
+        return f"{self.shard_dir(stage, shard.key)}/kept.parquet"
+
+    def rejected_path(self, stage: str, shard: ShardRef) -> str:
+        return f"{self.shard_dir(stage, shard.key)}/rejected.parquet"
+
+    def stats_path(self, stage: str, shard: ShardRef) -> str:
+        return f"{self.shard_dir(stage, shard.key)}/stats.json"
+
+    def stage_dir(self, stage: str, stage_key: str) -> str:
+        return f"{self.root}/{stage}/{stage_key}"
+
+    def manifest_path(self, stage: str, stage_key: str) -> str:
+        return f"{self.stage_dir(stage, stage_key)}/manifest.json"
+
+    # keys --------------------------------------------------------------------------------------
+    @staticmethod
+    def stage_key(stage: str, version: int, params: BaseModel, input_keys: Sequence[str]) -> str:
+        return digest("stage", stage, version, params, sorted(input_keys))
+
+    @staticmethod
+    def shard_key(stage: str, version: int, params: BaseModel, input_key: str, salt: str = "") -> str:
+        return digest("shard", stage, version, params, input_key, salt)
+
+    # reads -------------------------------------------------------------------------------------
+    def read_json(self, path: str) -> dict:
+        with self.fs.open(path, "rb") as f:
+            return json.loads(f.read())
+
+    def read_table(self, path: str, columns: list[str] | None = None) -> pa.Table:
+        try:
+            return pq.read_table(path, filesystem=self.fs, columns=columns)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise StoreError(f"{path}: unreadable artifact ({exc}); delete it and rerun") from exc
+
+    def manifest(self, stage: str, stage_key: str) -> dict | None:
+        """The stage's manifest if it is complete and every shard it lists is still there."""
+        path = self.manifest_path(stage, stage_key)
+        if not self.fs.exists(path):
+            return None
+        manifest = self.read_json(path)
+        shards = [ShardRef(s["name"], s["key"]) for s in manifest["shards"]]
+        return manifest if all(self.shard_complete(stage, s) for s in shards) else None
+
+    def shard_complete(self, stage: str, shard: ShardRef) -> bool:
+        return self.fs.exists(self.stats_path(stage, shard)) and self.fs.exists(self.kept_path(stage, shard))
+
+    def shard_stats(self, stage: str, shard: ShardRef) -> dict:
+        return self.read_json(self.stats_path(stage, shard))
+
+    # writes ------------------------------------------------------------------------------------
+    def write_json(self, path: str, payload: dict) -> None:
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        with self.fs.open(tmp, "wb") as f:
+            f.write(json.dumps(payload, indent=1, sort_keys=True).encode())
+        self.fs.mv(tmp, path)
+
+    def write_table(self, path: str, table: pa.Table) -> None:
+        """Write to a temporary name and rename, so a crash never leaves a file a rerun trusts."""
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        with self.fs.open(tmp, "wb") as f:
+            pq.write_table(table, f, compression=PARQUET_COMPRESSION)
+        self.fs.mv(tmp, path)
+
+    # the map -----------------------------------------------------------------------------------
+    def plan(
+        self, stage: str, version: int, params: BaseModel, sources: Sequence[ShardRef | InputFile], salt: str = ""
+    ) -> StageRef:
+        """Output refs of a map stage over `sources` (input files or upstream shards), without running it."""
+        shards = tuple(
+            ShardRef(src.name, self.shard_key(stage, version, params, src.key, salt)) for src in sources
+        )
+        return StageRef(stage, self.stage_key(stage, version, params, [s.key for s in sources] + [salt]), shards)
+
+    def map_shards(
+        self,
+        stage: str,
+        version: int,
+        fn: Callable[..., StageOutput | pa.Table],
+        params: BaseModel,
+        sources: Sequence[ShardRef | InputFile],
+        upstream_stage: str | None,
+        client,
+        *,
+        salt: str = "",
+        shard_args: Callable[[int], tuple] = lambda i: (),
+        retries: int = 0,
+        on_progress: Callable[[int, int], None] = lambda done, total: None,
+    ) -> StageRef:
+        """Run `fn` over every unfinished shard on the Dask client; return at once when complete.
+
+        Every shard is attempted even when one fails, so a rerun resumes from all that finished;
+        the first error is raised afterwards with the stage and shard in its notes.
+        """
+        ref = self.plan(stage, version, params, sources, salt)
+        if self.manifest(stage, ref.key) is not None:
+            return ref
+        jobs = [
+            ShardJob(
+                self.url, stage, shard,
+                src if isinstance(src, InputFile) else self.kept_path(upstream_stage, src),
+                fn, params, shard_args(i),
+            )
+            for i, (shard, src) in enumerate(zip(ref.shards, sources))
+            if not self.shard_complete(stage, shard)
+        ]
+        errors = run_jobs(client, jobs, f"{stage}-{ref.key[:8]}", retries, on_progress, len(ref.shards))
+        if errors:
+            raise errors[0]
+        self.write_manifest(ref, version, params)
+        return StageRef(ref.stage, ref.key, ref.shards, tuple(job.shard.name for job in jobs))
+
+    def write_manifest(self, ref: StageRef, version: int, params: BaseModel, extra: dict | None = None) -> dict:
+        totals = Counter()
+        drops = Counter()
+        for shard in ref.shards:
+            stats = self.shard_stats(ref.stage, shard)
+            totals.update({k: stats[k] for k in ("rows_in", "rows_kept", "seconds")})
+            drops.update(stats["drops"])
+        manifest = {
+            "stage": ref.stage,
+            "key": ref.key,
+            "version": version,
+            "params": params.model_dump(mode="json"),
+            "shards": [{"name": s.name, "key": s.key} for s in ref.shards],
+            "rows_in": totals["rows_in"],
+            "rows_kept": totals["rows_kept"],
+            "drops": dict(sorted(drops.items())),
+            "shard_seconds": round(totals["seconds"], 3),
+            "completed_at": time.time(),
+            **(extra or {}),
+        }
+        self.write_json(self.manifest_path(ref.stage, ref.key), manifest)
+        return manifest
+
+
+def run_jobs(client, jobs: list[ShardJob], prefix: str, retries: int, on_progress, total: int) -> list[Exception]:
+    """Submit shard jobs, wait for all, return the errors (each annotated with stage and shard)."""
+    from distributed import as_completed
+
+    done = total - len(jobs)
+    on_progress(done, total)
+    if not jobs:
+        return []
+    # A fresh suffix per call: Dask would hand back a finished task's result for a reused key
+    # instead of recomputing a shard whose files were deleted since.
+    attempt = uuid.uuid4().hex[:8]
+    futures = {
+        client.submit(run_shard, job, key=f"{prefix}-{job.shard.name}-{attempt}", retries=retries): job
+        for job in jobs
+    }
+    errors = []
+    for future in as_completed(futures, loop=client.loop):
+        if future.status == "error":
+            exc = future.exception()
+            job = futures[future]
+            exc.add_note(f"winnow: stage {job.stage!r}, shard {job.shard.name!r} ({job.source})")
+            errors.append(exc)
+        done += 1
+        on_progress(done, total)
+    return errors
+
+
+def run_shard(job: ShardJob) -> dict:
+    """The unit of work on a Dask worker: read, transform, write atomically, record stats last."""
+    store = ArtifactStore(job.store_url)
+    start = time.perf_counter()
+    if isinstance(job.source, InputFile):
+        output = job.fn(job.source.path, job.source.relpath, job.params, *job.args)
+        rows_in = None
+    else:
+        table = store.read_table(job.source)
+        rows_in = table.num_rows
+        output = job.fn(table, job.params, *job.args)
+    kept, rejected = (output, None) if isinstance(output, pa.Table) else output
+    seconds = time.perf_counter() - start
+    store.write_table(store.kept_path(job.stage, job.shard), kept)
+    if rejected is not None:
+        store.write_table(store.rejected_path(job.stage, job.shard), rejected)
+    stats = {
+        "shard": job.shard.name,
+        "rows_in": rows_in if rows_in is not None else kept.num_rows + (rejected.num_rows if rejected is not None else 0),
+        "rows_kept": kept.num_rows,
+        "drops": reason_counts(rejected) if rejected is not None else {},
+        "seconds": seconds,
+    }
+    store.write_json(store.stats_path(job.stage, job.shard), stats)
+    return stats

@@ -1,0 +1,81 @@
+"""FineWeb's own quality rules (Penedo et al. 2024, "The FineWeb Datasets", Sec. 3.5;
+https://arxiv.org/abs/2406.17557), at datatrove's `FineWebQualityFilter` defaults
+(`pipeline/filters/fineweb_quality_filter.py`).
+
+Lines are split on "\\n" with blank lines included, as datatrove does. The list ratio counts tokens
+(punctuation included, as datatrove's word tokenizer does) and keeps unsegmented languages; the line
+rules apply to every language. Terminal punctuation adds the CJK full-width stops and the Devanagari
+danda to datatrove's set so that Chinese or Hindi lines ending a sentence count as such; English text
+is unaffected.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.clean.doc import Doc, Verdict, duplicates, ratio
+
+if TYPE_CHECKING:
+    from tasks.clean import CleanParams
+
+STOP_CHARS = (".", "'", '"', "!", "?", "。", "！", "？", "।")  # datatrove's five, plus CJK and Devanagari
+
+
+class FineWebParams(BaseModel):
+    """FineWeb line-structure rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Run the FineWeb rules (their columns stay, null, when off).")
+    # datatrove FineWebQualityFilter defaults (Penedo et al. 2024, FineWeb, Sec. 3.5)
+    line_punct_threshold: float = Field(
+        0.12,
+        ge=0,
+        le=1,
+        description="Drop docs whose share of lines ending in terminal punctuation is at or below this. All languages.",
+    )
+    line_punct_exclude_zero: bool = Field(
+        False, description="Keep docs where no line ends in terminal punctuation (datatrove option, off)."
+    )
+    terminal_punctuation: tuple[str, ...] = Field(
+        STOP_CHARS, description="Line endings that count as terminal punctuation."
+    )
+    short_line_max_chars: int = Field(30, ge=0, description="A line of at most this many chars is short.")
+    short_line_threshold: float = Field(
+        0.67, ge=0, le=1, description="Drop docs whose share of short lines is at or above this. All languages."
+    )
+    char_dup_threshold: float = Field(
+        0.01,
+        ge=0,
+        description="Drop docs whose chars in repeated non-blank lines / chars (newlines excluded) is at or "
+        "above this. All languages.",
+    )
+    max_list_ratio: float = Field(
+        0.3, ge=0, description="Drop docs with more newlines per token than this. Keeps unsegmented languages."
+    )
+
+
+def line_punct_ratio(doc: Doc, p: CleanParams) -> Verdict:
+    f = p.fineweb
+    value = ratio(sum(1 for line in doc.lines if line.endswith(f.terminal_punctuation)), len(doc.lines))
+    drop = value <= f.line_punct_threshold and not (value == 0 and f.line_punct_exclude_zero)
+    return Verdict(not drop, value)
+
+
+def short_line_ratio(doc: Doc, p: CleanParams) -> Verdict:
+    f = p.fineweb
+    value = ratio(sum(1 for line in doc.lines if len(line) <= f.short_line_max_chars), len(doc.lines))
+    return Verdict(value < f.short_line_threshold, value)
+
+
+def char_dup_ratio(doc: Doc, p: CleanParams) -> Verdict:
+    _, n_chars = duplicates([line for line in doc.nonempty_lines if not line.isspace()])
+    value = ratio(n_chars, len(doc.text) - doc.text.count("\n"))
+    return Verdict(value < p.fineweb.char_dup_threshold, value)
+
+
+def list_ratio(doc: Doc, p: CleanParams) -> Verdict:
+    value = ratio(doc.text.count("\n"), len(doc.tokens))
+    return Verdict(doc.is_unsegmented(p) or value <= p.fineweb.max_list_ratio, value)

@@ -1,0 +1,57 @@
+"""Final selection on score and signal columns, kept apart from scoring.
+
+Scores are computed once by their stages; thresholds live here, so changing one reruns only this
+cheap stage (NeMo Curator's score/keep split, DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tasks.contract import StageOutput, split_by_reason
+from tasks.errors import ConfigError
+
+VERSION = 1
+
+
+class ColumnThreshold(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str = Field(description="A numeric column written by an earlier stage, e.g. lang_score.")
+    min: float | None = Field(None, description="Keep rows with value >= min.")
+    max: float | None = Field(None, description="Keep rows with value <= max.")
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> ColumnThreshold:
+        if self.min is None and self.max is None:
+            raise ValueError(f"threshold on {self.column!r} needs min or max")
+        return self
+
+
+class SelectParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    thresholds: tuple[ColumnThreshold, ...] = Field(
+        (), description="Bounds on score columns; a row failing one is rejected as select:<column>."
+    )
+
+
+def run(table: pa.Table, params: SelectParams) -> StageOutput:
+    reasons = pa.nulls(table.num_rows, pa.string())
+    for threshold in reversed(params.thresholds):  # reversed: the first failing threshold names the reason
+        if threshold.column not in table.column_names:
+            raise ConfigError(
+                f"select.thresholds: no column {threshold.column!r} in the data "
+                f"(found {table.column_names})"
+            )
+        values = table.column(threshold.column).cast(pa.float64())
+        ok = pa.array([True] * table.num_rows, pa.bool_()) if table.num_rows else pa.array([], pa.bool_())
+        if threshold.min is not None:
+            ok = pc.and_kleene(ok, pc.greater_equal(values, threshold.min))
+        if threshold.max is not None:
+            ok = pc.and_kleene(ok, pc.less_equal(values, threshold.max))
+        failing = pc.invert(pc.fill_null(ok, False))
+        reasons = pc.if_else(failing, pa.scalar(f"select:{threshold.column}"), reasons)
+    return split_by_reason(table, reasons)

@@ -1,0 +1,43 @@
+"""The `winnow` command line: clear errors before any work, inspect on a finished run."""
+
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+runner = CliRunner()
+
+
+def test_missing_input_is_a_clear_error_before_any_work(tmp_path):
+    result = runner.invoke(app, ["run", "--input", str(tmp_path / "nothing-*.jsonl"), "--output", str(tmp_path / "out")])
+
+    assert result.exit_code == 2
+    assert "matches no file" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_config_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["run", "--input", "x.jsonl", "--config", str(tmp_path / "none.yaml")])
+
+    assert result.exit_code == 2
+    assert "cannot read config" in result.output
+
+
+def test_invalid_override_names_the_field(tmp_path):
+    result = runner.invoke(app, ["run", "--input", "x.jsonl", "--set", "clean.gopher_quality.min_doc_words=many"])
+
+    assert result.exit_code == 2
+    assert "clean.gopher_quality.min_doc_words" in result.output
+
+
+def test_inspect_without_a_run_says_what_to_do(tmp_path):
+    result = runner.invoke(app, ["inspect", str(tmp_path), "--stage", "clean"])
+
+    assert result.exit_code == 2
+    assert "no run summary" in result.output
+
+
+def test_schema_prints_the_config_json_schema():
+    result = runner.invoke(app, ["schema"])
+
+    assert result.exit_code == 0
+    assert '"CurationConfig"' in result.output or '"title": "CurationConfig"' in result.output

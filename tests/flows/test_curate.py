@@ -1,0 +1,140 @@
+"""The whole `curate` flow under Prefect's test harness on a real 2-process Dask cluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from flows.config import load_config
+from flows.curate import curate
+from flows.demo import write_demo_corpus
+import tasks.read
+from tasks.read import ReadParams
+
+STAGES = ["read", "normalize", "langid", "clean", "dedup_exact", "select", "write"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("demo") / "input"
+    write_demo_corpus(directory)
+    return directory
+
+
+@pytest.fixture
+def config(corpus, tmp_path, dask_cluster):
+    def make(*overrides: str):
+        return load_config(overrides=[
+            f"input.paths=[{corpus}]", f"output={tmp_path / 'out'}",
+            f"run.cluster.address={dask_cluster.scheduler_address}", *overrides,
+        ])
+    return make
+
+
+def funnel(summary: dict) -> dict[str, dict]:
+    return {row["stage"]: row for row in summary["funnel"]}
+
+
+def artifact_files(output: Path) -> dict[Path, int]:
+    """Stage artifacts and the published dataset (the run summary is rewritten by every run)."""
+    files = [*(output / ".winnow-store").rglob("*"), *(output / "data").rglob("*")]
+    return {p: p.stat().st_mtime_ns for p in files if p.is_file() and "_prefect" not in p.parts}
+
+
+def test_full_flow_counts_every_document_in_the_funnel(config, prefect_harness, tmp_path):
+    summary = curate(config())
+
+    rows = funnel(summary)
+    assert list(rows) == STAGES
+    for before, after in zip(STAGES, STAGES[1:]):
+        assert rows[after]["docs_in"] == rows[before]["docs_out"], after
+        assert rows[before]["docs_in"] - rows[before]["docs_out"] == sum(rows[before]["drops"].values()), before
+    assert {"read:invalid_json", "read:invalid_utf8", "read:text_not_string", "read:missing_text"} <= set(rows["read"]["drops"])
+    assert rows["dedup_exact"]["drops"]["dedup_exact:text_hash"] > 0
+    assert any(reason.startswith("gopher_repetition:") for reason in rows["clean"]["drops"])
+    output = pq.read_table(tmp_path / "out" / "data")
+    assert output.num_rows == rows["write"]["docs_out"] == summary["rows"]
+    assert len(set(output.column("id").to_pylist())) == output.num_rows
+    assert json.loads((tmp_path / "out" / "run_summary.json").read_text())["rows"] == output.num_rows
+
+
+def test_identical_rerun_is_cached_everywhere_and_rewrites_nothing(config, prefect_harness, tmp_path):
+    curate(config())
+    before = artifact_files(tmp_path / "out")
+
+    summary = curate(config())
+
+    assert all(row["cached"] for row in summary["funnel"])
+    assert artifact_files(tmp_path / "out") == before
+
+
+def test_changed_clean_parameter_reruns_clean_and_what_follows(config, prefect_harness):
+    first = funnel(curate(config()))
+
+    second = funnel(curate(config("clean.gopher_quality.min_doc_words=80")))
+
+    assert [s for s in STAGES if second[s]["cached"]] == ["read", "normalize", "langid"]
+    assert second["clean"]["docs_out"] < first["clean"]["docs_out"]
+
+
+def test_changed_select_threshold_reruns_only_select(config, prefect_harness, tmp_path):
+    curate(config())
+    scores = sorted(pq.read_table(tmp_path / "out" / "data").column("lang_score").to_pylist())
+    median = scores[len(scores) // 2]
+
+    rows = funnel(curate(config(f"select.thresholds=[{{column: lang_score, min: {median}}}]")))
+
+    assert [s for s in STAGES if not rows[s]["cached"]] == ["select", "write"]
+    assert rows["select"]["drops"]["select:lang_score"] == sum(s < median for s in scores)
+
+
+def test_output_preserves_input_order_and_carries_stage_columns(config, prefect_harness, tmp_path, corpus):
+    curate(config())
+
+    output = pq.read_table(tmp_path / "out" / "data")
+
+    ids = output.column("id").to_pylist()
+    input_order = [
+        doc_id for path in sorted(corpus.iterdir())
+        for doc_id in tasks.read.run(str(path), path.name, ReadParams())[0].column("id").to_pylist()
+    ]
+    assert ids == [doc_id for doc_id in input_order if doc_id in set(ids)]
+    assert {"lang", "lang_score", "exact_cluster", "n_pii_redacted"} <= set(output.column_names)
+
+
+def test_flow_parameter_schema_renders_the_config_as_a_form():
+    from prefect.utilities.callables import parameter_schema
+
+    schema = parameter_schema(curate.fn).model_dump()
+
+    assert schema["required"] == ["cfg"]
+    definitions = schema["definitions"]
+    assert {"CurationConfig", "CleanParams", "LangidParams", "GopherQualityParams"} <= set(definitions)
+
+
+def test_inspect_shows_rejected_documents_with_reason_and_value(config, prefect_harness, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    rows = funnel(curate(config()))
+    reason = max(rows["clean"]["drops"], key=rows["clean"]["drops"].get)
+
+    result = CliRunner().invoke(app, ["inspect", str(tmp_path / "out"), "--stage", "clean", "--reason", reason, "-n", "2"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.count(reason) == 2
+    assert "value=" in result.output and "value=-" not in result.output
+
+
+def test_inspect_shows_quarantined_records_of_read(config, prefect_harness, tmp_path):
+    from flows.inspect import rejected_examples
+
+    curate(config())
+
+    examples = rejected_examples(tmp_path / "out", "read", "read:invalid_json", 5)
+
+    assert len(examples) >= 1 and all(e["reason"] == "read:invalid_json" for e in examples)

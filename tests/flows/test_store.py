@@ -1,0 +1,147 @@
+"""The artifact store on a real 2-process Dask cluster: resume, partial recompute, atomicity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from flows.store import ArtifactStore, InputFile, ShardRef, StageRef, digest
+from tasks.contract import StageOutput, split_by_reason
+
+
+class ToyParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_length: int = 3
+    fail_marker: str | None = None  # a path: the first shard named "b" fails until this file exists
+
+
+def load_toy(path: str, relpath: str, params: ToyParams) -> tuple[pa.Table, pa.Table]:
+    words = Path(path).read_text().split()
+    ids = [f"{relpath}:{i}" for i in range(len(words))]
+    return pa.table({"id": ids, "text": words}), pa.table({"reason": pa.array([], pa.string())})
+
+
+def keep_long_words(table: pa.Table, params: ToyParams) -> StageOutput:
+    if params.fail_marker and table.column("id")[0].as_py().startswith("b") and not Path(params.fail_marker).exists():
+        Path(params.fail_marker).touch()
+        raise RuntimeError("injected failure")
+    reasons = [None if len(t) >= params.min_length else "toy:char_count" for t in table.column("text").to_pylist()]
+    return split_by_reason(table, pa.array(reasons, pa.string()))
+
+
+@pytest.fixture
+def inputs(tmp_path) -> tuple[InputFile, ...]:
+    files = []
+    for name, words in {"a": "the quick brown fox", "b": "an ox is by me", "c": "jumps over lazy dogs", "d": "ok go"}.items():
+        path = tmp_path / "in" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(words)
+        files.append(InputFile(str(path), name, digest(words)))
+    return tuple(files)
+
+
+def run_toy(store: ArtifactStore, inputs, client, params: ToyParams) -> tuple[StageRef, StageRef]:
+    read = store.map_shards("read", 1, load_toy, params, inputs, None, client)
+    kept = store.map_shards("toy", 1, keep_long_words, params, read.shards, "read", client)
+    return read, kept
+
+
+def kept_ids(store: ArtifactStore, ref: StageRef) -> list[str]:
+    return [i for s in ref.shards for i in store.read_table(store.kept_path(ref.stage, s)).column("id").to_pylist()]
+
+
+def test_second_run_recomputes_nothing_and_rewrites_no_file(tmp_path, inputs, dask_client):
+    store = ArtifactStore(str(tmp_path / "store"))
+    run_toy(store, inputs, dask_client, ToyParams())
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*") if p.is_file()}
+
+    read, kept = run_toy(store, inputs, dask_client, ToyParams())
+
+    after = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*") if p.is_file()}
+    assert (read.computed, kept.computed) == ((), ())
+    assert after == before
+
+
+def test_deleted_shard_file_recomputes_just_that_shard(tmp_path, inputs, dask_client):
+    store = ArtifactStore(str(tmp_path / "store"))
+    _, first = run_toy(store, inputs, dask_client, ToyParams())
+    Path(store.kept_path("toy", first.shards[2])).unlink()
+
+    _, again = run_toy(store, inputs, dask_client, ToyParams())
+
+    assert again.computed == ("c",)
+    assert kept_ids(store, again) == kept_ids(store, first)
+
+
+def test_changed_parameter_recomputes_downstream_shards(tmp_path, inputs, dask_client):
+    store = ArtifactStore(str(tmp_path / "store"))
+    run_toy(store, inputs, dask_client, ToyParams(min_length=3))
+
+    read, kept = run_toy(store, inputs, dask_client, ToyParams(min_length=4))
+
+    assert len(kept.computed) == 4
+    assert kept_ids(store, kept) == ["a:1", "a:2", "c:0", "c:1", "c:2", "c:3"]
+
+
+def test_failed_stage_resumes_from_finished_shards_with_identical_output(tmp_path, inputs, dask_client):
+    reference = ArtifactStore(str(tmp_path / "reference"))
+    _, expected = run_toy(reference, inputs, dask_client, ToyParams())
+    store = ArtifactStore(str(tmp_path / "store"))
+    flaky = ToyParams(fail_marker=str(tmp_path / "failed-once"))
+    read = store.map_shards("read", 1, load_toy, flaky, inputs, None, dask_client)
+    with pytest.raises(RuntimeError, match="injected failure") as failure:
+        store.map_shards("toy", 1, keep_long_words, flaky, read.shards, "read", dask_client)
+    assert "shard 'b'" in "\n".join(failure.value.__notes__)
+    assert [store.shard_complete("toy", s) for s in store.plan("toy", 1, flaky, read.shards).shards] == [
+        True, False, True, True,
+    ]
+
+    resumed = store.map_shards("toy", 1, keep_long_words, flaky, read.shards, "read", dask_client)
+
+    assert resumed.computed == ("b",)
+    assert kept_ids(store, resumed) == kept_ids(reference, expected)
+
+
+def test_half_written_files_are_not_trusted(tmp_path, inputs, dask_client):
+    store = ArtifactStore(str(tmp_path / "store"))
+    read, _ = run_toy(store, inputs, dask_client, ToyParams())
+    shard = read.shards[0]
+    Path(store.stats_path("read", shard)).unlink()  # as if the worker died before the stats were written
+
+    again = store.map_shards("read", 1, load_toy, ToyParams(), inputs, None, dask_client)
+
+    assert again.computed == ("a",)
+    assert not list((tmp_path / "store").rglob("*.tmp-*"))
+
+
+def test_keys_change_with_version_params_and_input():
+    params = ToyParams()
+    base = ArtifactStore.shard_key("toy", 1, params, "input-key")
+
+    assert ArtifactStore.shard_key("toy", 2, params, "input-key") != base
+    assert ArtifactStore.shard_key("toy", 1, ToyParams(min_length=4), "input-key") != base
+    assert ArtifactStore.shard_key("toy", 1, params, "other-input") != base
+    assert ArtifactStore.shard_key("toy", 1, ToyParams(), "input-key") == base
+
+
+def test_unreadable_artifact_is_a_store_error(tmp_path):
+    from tasks.errors import StoreError
+
+    store = ArtifactStore(str(tmp_path))
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+
+    with pytest.raises(StoreError, match="broken.parquet"):
+        store.read_table(str(tmp_path / "broken.parquet"))
+
+
+def test_shard_ref_names_are_stable_across_stages(tmp_path, inputs, dask_client):
+    store = ArtifactStore(str(tmp_path / "store"))
+
+    read, kept = run_toy(store, inputs, dask_client, ToyParams())
+
+    assert [s.name for s in read.shards] == [s.name for s in kept.shards] == ["a", "b", "c", "d"]
+    assert isinstance(kept.shards[0], ShardRef)
