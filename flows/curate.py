@@ -108,6 +108,7 @@ def curate(cfg: CurationConfig) -> dict:
     """Curate a corpus: every stage cached in the artifact store, shard work on Dask."""
     from flows.report import publish
 
+    started = time.perf_counter()
     with stages.open_run(cfg) as run:
         ref, row = run_stage(stages.read, run, None)
         funnel = [row]
@@ -120,4 +121,4 @@ def curate(cfg: CurationConfig) -> dict:
             "write", output["rows"], output["rows"], {}, round(time.perf_counter() - start, 2), output["cached"],
             0 if output["cached"] else len(output["shards"]),
         ))
-        return publish(run, funnel, output)
+        return publish(run, funnel, output, time.perf_counter() - started)

@@ -28,7 +28,7 @@ def funnel_table(funnel) -> Table:
     return table
 
 
-def publish(run, funnel, output: dict) -> dict:
+def publish(run, funnel, output: dict, seconds: float) -> dict:
     """Print the funnel, publish it to Prefect, write run_summary.json next to the output."""
     Console(width=160).print(funnel_table(funnel))
     create_table_artifact(
@@ -43,6 +43,7 @@ def publish(run, funnel, output: dict) -> dict:
     summary = {
         "output": output["data"],
         "rows": output["rows"],
+        "seconds": round(seconds, 3),
         "store": run.store.url,
         "config": run.cfg.model_dump(mode="json"),
         "funnel": [asdict(r) for r in funnel],

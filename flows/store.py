@@ -27,6 +27,7 @@ from typing import Any
 import fsspec
 import fsspec.implementations.local
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
@@ -221,7 +222,7 @@ class ArtifactStore:
         drops = Counter()
         for shard in ref.shards:
             stats = self.shard_stats(ref.stage, shard)
-            totals.update({k: stats[k] for k in ("rows_in", "rows_kept", "seconds")})
+            totals.update({k: stats[k] for k in ("rows_in", "rows_kept", "text_bytes_in", "seconds")})
             drops.update(stats["drops"])
         manifest = {
             "stage": ref.stage,
@@ -232,6 +233,7 @@ class ArtifactStore:
             "rows_in": totals["rows_in"],
             "rows_kept": totals["rows_kept"],
             "drops": dict(sorted(drops.items())),
+            "text_bytes_in": totals["text_bytes_in"],
             "shard_seconds": round(totals["seconds"], 3),
             "completed_at": time.time(),
             **(extra or {}),
@@ -268,27 +270,39 @@ def run_jobs(client, jobs: list[ShardJob], prefix: str, retries: int, on_progres
 
 
 def run_shard(job: ShardJob) -> dict:
-    """The unit of work on a Dask worker: read, transform, write atomically, record stats last."""
+    """The unit of work on a Dask worker: read, transform, write atomically, record stats last.
+
+    `seconds` times the stage function alone, so bench/ can tell stage work from orchestration.
+    """
     store = ArtifactStore(job.store_url)
-    start = time.perf_counter()
     if isinstance(job.source, InputFile):
-        output = job.fn(job.source.path, job.source.relpath, job.params, *job.args)
-        rows_in = None
+        start = time.perf_counter()
+        kept, rejected = job.fn(job.source.path, job.source.relpath, job.params, *job.args)
+        seconds = time.perf_counter() - start
+        rows_in, text_bytes_in = kept.num_rows + rejected.num_rows, None
     else:
         table = store.read_table(job.source)
-        rows_in = table.num_rows
+        start = time.perf_counter()
         output = job.fn(table, job.params, *job.args)
-    kept, rejected = (output, None) if isinstance(output, pa.Table) else output
-    seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        kept, rejected = (output, None) if isinstance(output, pa.Table) else output
+        rows_in, text_bytes_in = table.num_rows, text_bytes(table)
     store.write_table(store.kept_path(job.stage, job.shard), kept)
     if rejected is not None:
         store.write_table(store.rejected_path(job.stage, job.shard), rejected)
     stats = {
         "shard": job.shard.name,
-        "rows_in": rows_in if rows_in is not None else kept.num_rows + (rejected.num_rows if rejected is not None else 0),
+        "rows_in": rows_in,
         "rows_kept": kept.num_rows,
+        "text_bytes_in": text_bytes_in if text_bytes_in is not None else text_bytes(kept),
         "drops": reason_counts(rejected) if rejected is not None else {},
         "seconds": seconds,
     }
     store.write_json(store.stats_path(job.stage, job.shard), stats)
     return stats
+
+
+def text_bytes(table: pa.Table) -> int:
+    if "text" not in table.column_names or table.num_rows == 0:
+        return 0
+    return pc.sum(pc.binary_length(table.column("text"))).as_py() or 0

@@ -48,3 +48,18 @@ def test_multiline_documents_are_classified_as_one():
 def test_missing_model_file_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="no such fastText model"):
         run(table_of(["x"]), LangidParams(model_path=str(tmp_path / "lid.bin")))
+
+
+def test_sentence_accuracy_on_lingua_test_data(shared_data):
+    import json
+
+    from tasks import models
+
+    known = {label.removeprefix("__label__") for label in models.load_fasttext(models.default_lid_path()).get_labels()}
+    records = [json.loads(line) for line in (shared_data / "langid" / "lingua_langid_eval.jsonl").read_text().splitlines()]
+    sentences = [r for r in records if r["kind"] == "sentence" and r["lang"] in known]
+
+    out = run(table_of([r["text"] for r in sentences]), LangidParams(min_score=0.0))
+
+    correct = sum(label == r["lang"] for label, r in zip(out.kept.column("lang").to_pylist(), sentences))
+    assert correct / len(sentences) > 0.85
