@@ -67,14 +67,15 @@ class Run:
         return self._client
 
     def params(self, stage: str) -> BaseModel:
-        return self.cfg.input.read_params() if stage == "read" else getattr(self.cfg, stage)
+        """A stage's parameters; a phase (`dedup_exact.signatures`) shares its stage's."""
+        return self.cfg.input.read_params() if stage == "read" else getattr(self.cfg, base_stage(stage))
 
     def sources(self, stage: str, upstream: StageRef | None):
         return self.inputs if stage == "read" else upstream.shards
 
     def plan(self, stage: str, upstream: StageRef | None) -> str:
         """The stage key, computed without running anything."""
-        version, params = MODULES[stage].VERSION, self.params(stage)
+        version, params = MODULES[base_stage(stage)].VERSION, self.params(stage)
         salt = self.global_key(stage, upstream) if stage == "dedup_exact" else ""
         return self.store.plan(stage, version, params, self.sources(stage, upstream), salt).key
 
@@ -82,20 +83,22 @@ class Run:
         """Key of a global stage's corpus-wide step: every upstream shard at once."""
         return self.store.stage_key(stage, MODULES[stage].VERSION, self.params(stage), [upstream.key])
 
-    def map(self, stage: str, upstream: StageRef | None, fn=None, *, version_of: str | None = None, **kwargs) -> StageRef:
-        """Run a stage's shard function over its sources on Dask, with a progress artifact in Prefect."""
-        module = MODULES[version_of or stage]
+    def map(self, stage: str, upstream: StageRef | None, fn=None, **kwargs) -> StageRef:
+        """Run a stage's shard function (default: its module's `run`) over its sources on Dask."""
+        module = MODULES[base_stage(stage)]
         progress = create_progress_artifact(progress=0.0, description=f"{stage}: shards finished (%)")
 
         def report(done: int, total: int) -> None:
             update_progress_artifact(progress, progress=100.0 * done / max(total, 1))
 
         return self.store.map_shards(
-            stage, module.VERSION, fn or module.run, self.params(version_of or stage),
-            self.sources(stage, upstream),
-            upstream.stage if upstream else None, self.client,
-            retries=self.cfg.run.shard_retries, on_progress=report, **kwargs,
+            stage, module.VERSION, fn or module.run, self.params(stage), self.sources(stage, upstream),
+            upstream.stage if upstream else None, lambda: self.client, retries=self.cfg.run.shard_retries, on_progress=report, **kwargs,
         )
+
+
+def base_stage(stage: str) -> str:
+    return stage.partition(".")[0]
 
 
 def discover_inputs(patterns: tuple[str, ...]) -> tuple[InputFile, ...]:
@@ -150,10 +153,7 @@ def select(run: Run, upstream: StageRef) -> StageRef:
 @stage_task
 def dedup_exact(run: Run, upstream: StageRef) -> StageRef:
     """Global: hashes per shard, clusters by a Dask groupby over all hashes, then marks per shard."""
-    signatures = run.map(
-        EXACT_SIGNATURES, upstream, signature_shard, version_of="dedup_exact",
-        shard_args=lambda i: (upstream.shards[i].name,),
-    )
+    signatures = run.map(EXACT_SIGNATURES, upstream, signature_shard, shard_args=lambda i: (upstream.shards[i].name,))
     clusters_key = run.global_key("dedup_exact", upstream)
     clusters_dir = f"{run.store.stage_dir('dedup_exact', clusters_key)}/clusters"
     signature_paths = [run.store.kept_path(EXACT_SIGNATURES, s) for s in signatures.shards]

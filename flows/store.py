@@ -29,6 +29,7 @@ import fsspec.implementations.local
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from distributed import Client, as_completed
 from pydantic import BaseModel
 
 from tasks.contract import StageOutput, reason_counts
@@ -187,20 +188,23 @@ class ArtifactStore:
         params: BaseModel,
         sources: Sequence[ShardRef | InputFile],
         upstream_stage: str | None,
-        client,
+        connect: Callable[[], Client],
         *,
         salt: str = "",
         shard_args: Callable[[int], tuple] = lambda i: (),
         retries: int = 0,
         on_progress: Callable[[int, int], None] = lambda done, total: None,
     ) -> StageRef:
-        """Run `fn` over every unfinished shard on the Dask client; return at once when complete.
+        """Run `fn` over every unfinished shard on Dask; return at once when the stage is complete.
+
+        `connect` returns the Dask client; it is called only when a shard needs computing.
 
         Every shard is attempted even when one fails, so a rerun resumes from all that finished;
         the first error is raised afterwards with the stage and shard in its notes.
         """
         ref = self.plan(stage, version, params, sources, salt)
         if self.manifest(stage, ref.key) is not None:
+            on_progress(len(ref.shards), len(ref.shards))
             return ref
         jobs = [
             ShardJob(
@@ -211,7 +215,7 @@ class ArtifactStore:
             for i, (shard, src) in enumerate(zip(ref.shards, sources))
             if not self.shard_complete(stage, shard)
         ]
-        errors = run_jobs(client, jobs, f"{stage}-{ref.key[:8]}", retries, on_progress, len(ref.shards))
+        errors = run_jobs(connect() if jobs else None, jobs, f"{stage}-{ref.key[:8]}", retries, on_progress, len(ref.shards))
         if errors:
             raise errors[0]
         self.write_manifest(ref, version, params)
@@ -244,8 +248,6 @@ class ArtifactStore:
 
 def run_jobs(client, jobs: list[ShardJob], prefix: str, retries: int, on_progress, total: int) -> list[Exception]:
     """Submit shard jobs, wait for all, return the errors (each annotated with stage and shard)."""
-    from distributed import as_completed
-
     done = total - len(jobs)
     on_progress(done, total)
     if not jobs:

@@ -45,8 +45,8 @@ def inputs(tmp_path) -> tuple[InputFile, ...]:
 
 
 def run_toy(store: ArtifactStore, inputs, client, params: ToyParams) -> tuple[StageRef, StageRef]:
-    read = store.map_shards("read", 1, load_toy, params, inputs, None, client)
-    kept = store.map_shards("toy", 1, keep_long_words, params, read.shards, "read", client)
+    read = store.map_shards("read", 1, load_toy, params, inputs, None, lambda: client)
+    kept = store.map_shards("toy", 1, keep_long_words, params, read.shards, "read", lambda: client)
     return read, kept
 
 
@@ -59,7 +59,7 @@ def test_second_run_recomputes_nothing_and_rewrites_no_file(tmp_path, inputs, da
     run_toy(store, inputs, dask_client, ToyParams())
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*") if p.is_file()}
 
-    read, kept = run_toy(store, inputs, dask_client, ToyParams())
+    read, kept = run_toy(store, inputs, None, ToyParams())  # no cluster needed: nothing to compute
 
     after = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*") if p.is_file()}
     assert (read.computed, kept.computed) == ((), ())
@@ -92,15 +92,15 @@ def test_failed_stage_resumes_from_finished_shards_with_identical_output(tmp_pat
     _, expected = run_toy(reference, inputs, dask_client, ToyParams())
     store = ArtifactStore(str(tmp_path / "store"))
     flaky = ToyParams(fail_marker=str(tmp_path / "failed-once"))
-    read = store.map_shards("read", 1, load_toy, flaky, inputs, None, dask_client)
+    read = store.map_shards("read", 1, load_toy, flaky, inputs, None, lambda: dask_client)
     with pytest.raises(RuntimeError, match="injected failure") as failure:
-        store.map_shards("toy", 1, keep_long_words, flaky, read.shards, "read", dask_client)
+        store.map_shards("toy", 1, keep_long_words, flaky, read.shards, "read", lambda: dask_client)
     assert "shard 'b'" in "\n".join(failure.value.__notes__)
     assert [store.shard_complete("toy", s) for s in store.plan("toy", 1, flaky, read.shards).shards] == [
         True, False, True, True,
     ]
 
-    resumed = store.map_shards("toy", 1, keep_long_words, flaky, read.shards, "read", dask_client)
+    resumed = store.map_shards("toy", 1, keep_long_words, flaky, read.shards, "read", lambda: dask_client)
 
     assert resumed.computed == ("b",)
     assert kept_ids(store, resumed) == kept_ids(reference, expected)
@@ -112,7 +112,7 @@ def test_half_written_files_are_not_trusted(tmp_path, inputs, dask_client):
     shard = read.shards[0]
     Path(store.stats_path("read", shard)).unlink()  # as if the worker died before the stats were written
 
-    again = store.map_shards("read", 1, load_toy, ToyParams(), inputs, None, dask_client)
+    again = store.map_shards("read", 1, load_toy, ToyParams(), inputs, None, lambda: dask_client)
 
     assert again.computed == ("a",)
     assert not list((tmp_path / "store").rglob("*.tmp-*"))
