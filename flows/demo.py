@@ -306,7 +306,8 @@ def write_demo_corpus(directory: Path, seed: int = 20261123, n_docs: int = 600) 
     """Write the demo corpus as four JSONL shards (plain, gzip, plain, zstd) and return their paths.
 
     Args:
-        directory: where the shards go (created if missing; same-named files are overwritten).
+        directory: where the shards go (created if missing; same-named files are overwritten
+            unless they already hold the same bytes, so a rerun of the demo is fully cached).
         seed: the one source of randomness; the same seed gives byte-identical files.
         n_docs: well-formed documents (at least 100); four malformed records come on top.
 
@@ -334,6 +335,8 @@ def write_demo_corpus(directory: Path, seed: int = 20261123, n_docs: int = 600) 
             data = gzip.compress(data, mtime=0)
         elif name.endswith(".zst"):
             data = zstandard.ZstdCompressor(level=10).compress(data)
-        (directory / name).write_bytes(data)
-        paths.append(directory / name)
+        path = directory / name
+        if not path.is_file() or path.read_bytes() != data:  # unchanged files keep their mtime: reruns hit the cache
+            path.write_bytes(data)
+        paths.append(path)
     return paths

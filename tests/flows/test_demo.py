@@ -132,3 +132,11 @@ def test_good_english_documents_pass_the_heuristic_rules(corpus):
         assert len(set(lines) - {""}) == len([line for line in lines if line]), r["id"]
         assert r["text"].count("\n") / len(words) <= 0.3, r["id"]
         assert len(STOP_WORDS & {w.lower() for w in words}) >= 2, r["id"]
+
+
+def test_rewriting_the_same_corpus_leaves_files_untouched(tmp_path):
+    first = {p: p.stat().st_mtime_ns for p in write_demo_corpus(tmp_path)}
+
+    second = {p: p.stat().st_mtime_ns for p in write_demo_corpus(tmp_path)}
+
+    assert second == first
