@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
@@ -32,7 +32,6 @@ class FunnelRow:
     cached: bool
     shards_computed: int = 0
     key: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def run_stage(stage_task, run: stages.Run, upstream: StageRef | None) -> tuple[StageRef, FunnelRow]:
@@ -66,12 +65,18 @@ def prefect_result_storage(store: ArtifactStore) -> Path | None:
 
 @task(name="write", cache_policy=NO_CACHE)
 def write(run: stages.Run, final: StageRef) -> dict:
-    """Publish the selected shards as the dataset: built aside, then swapped in whole."""
+    """Publish the selected shards as the dataset: built aside, then swapped in whole.
+
+    The output manifest goes first and comes back last, so a crash mid-swap leaves no manifest
+    and the next run writes the dataset again.
+    """
     out_fs, out_root = fsspec.core.url_to_fs(run.cfg.output)
-    manifest_path = f"{out_root}/{OUTPUT_MANIFEST}"
+    manifest_path, data_dir = f"{out_root}/{OUTPUT_MANIFEST}", f"{out_root}/data"
     key = digest("write", final.key, run.cfg.write)
-    if out_fs.exists(manifest_path) and json.loads(out_fs.cat(manifest_path)).get("key") == key:
-        return json.loads(out_fs.cat(manifest_path)) | {"cached": True}
+    if out_fs.exists(manifest_path) and out_fs.exists(data_dir):
+        published = json.loads(out_fs.cat(manifest_path))
+        if published.get("key") == key:
+            return published | {"cached": True}
     staging = f"{out_root}/data.tmp-{uuid.uuid4().hex}"
     out_fs.makedirs(staging, exist_ok=True)
     sources = [run.store.kept_path(final.stage, s) for s in final.shards]
@@ -81,7 +86,8 @@ def write(run: stages.Run, final: StageRef) -> dict:
         jsonl=run.cfg.write.jsonl, pure=False,
     )
     rows = sum(run.client.gather(futures))
-    data_dir = f"{out_root}/data"
+    if out_fs.exists(manifest_path):
+        out_fs.rm(manifest_path)
     if out_fs.exists(data_dir):
         out_fs.rm(data_dir, recursive=True)
     out_fs.mv(staging, data_dir, recursive=True)

@@ -13,9 +13,12 @@ from flows.store import ArtifactStore, ShardRef
 from tasks.errors import InputError
 
 
-def signal_column(reason: str) -> str:
-    """A rule's signal column is named from its reason code (STYLE.md): `family:measure` -> `family_measure`."""
-    return reason.replace(":", "_")
+def signal_columns(reason: str) -> tuple[str, str]:
+    """Where a reason's measured value lives: a rule's signal column is named from its code
+    (`family:measure` -> `family_measure`, STYLE.md); a stage's own column by the measure alone
+    (`langid:lang_score` -> `lang_score`, `select:<column>` -> `<column>`)."""
+    family, _, measure = reason.partition(":")
+    return f"{family}_{measure}", measure
 
 
 def rejected_examples(output: Path, stage: str, reason: str | None, n: int) -> list[dict]:
@@ -45,14 +48,14 @@ def rejected_examples(output: Path, stage: str, reason: str | None, n: int) -> l
 def _describe(table: pa.Table) -> list[dict]:
     out = []
     for row in table.to_pylist():
-        column = signal_column(row["reason"])
+        value = next((row[c] for c in signal_columns(row["reason"]) if c in row), "-")
         text = row.get("text")
         if text is None:  # quarantine: raw bytes of the record
             text = row["raw"].decode("utf-8", errors="replace")
         out.append({
             "id": row.get("id") or f"{row.get('source_file')}:{row.get('line')}",
             "reason": row["reason"],
-            "value": row.get(column, "-"),
+            "value": value,
             "text": text,
         })
     return out

@@ -178,3 +178,13 @@ def test_jsonl_output_matches_parquet_output(config, prefect_harness, tmp_path):
     jsonl_ids = [json.loads(line)["id"] for path in sorted(data.glob("*.jsonl.gz")) for line in gzip.open(path, "rt")]
     parquet_ids = [i for path in sorted(data.glob("*.parquet")) for i in pq.read_table(path).column("id").to_pylist()]
     assert jsonl_ids == parquet_ids
+
+
+def test_inspect_finds_the_value_of_stage_level_reasons(config, prefect_harness, tmp_path):
+    from flows.inspect import rejected_examples
+
+    curate(config())
+
+    examples = rejected_examples(tmp_path / "out", "langid", "langid:lang_score", 3)
+
+    assert examples and all(isinstance(e["value"], float) and e["value"] < 0.5 for e in examples)
