@@ -178,11 +178,10 @@ def apply_exact_shard(table: pa.Table, params, store_url: str, signatures_path: 
     """Worker side: this shard's hashes and only the clusters that touch them, then the pure marking."""
     store = ArtifactStore(store_url)
     hashes = store.read_table(signatures_path)
+    shard_hashes = pa.array(hashes.column("text_hash").to_pylist(), pa.string())  # typed even when empty
     clusters = ds.dataset(
         clusters_dir, format="parquet", filesystem=store.fs, schema=tasks.dedup_exact.CLUSTER_SCHEMA,
-    ).to_table(
-        filter=ds.field("text_hash").isin(hashes.column("text_hash"))
-    )
+    ).to_table(filter=ds.field("text_hash").isin(shard_hashes))
     return tasks.dedup_exact.apply(table, params, hashes, clusters)
 
 
