@@ -16,17 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tasks.clean import CleanParams
 from tasks.dedup_exact import DedupExactParams
 from tasks.errors import ConfigError
+from tasks.extract import ExtractParams
 from tasks.langid import LangidParams
 from tasks.normalize import NormalizeParams
 from tasks.read import ReadParams
 from tasks.select import SelectParams
+from tasks.url_filter import UrlFilterParams
 
 
 class InputConfig(ReadParams):
     paths: tuple[str, ...] = Field(
         min_length=1,
         description="Input files: paths, globs, directories or fsspec URLs "
-        "(.jsonl[.gz|.zst], .parquet, .txt).",
+        "(.jsonl[.gz|.zst], .parquet, .txt, .warc[.gz], .warc.wet[.gz]).",
     )
 
     def read_params(self) -> ReadParams:
@@ -69,6 +71,8 @@ class CurationConfig(BaseModel):
     store: str | None = Field(
         None, description="Artifact store for cached stage outputs; default: <output>/.winnow-store."
     )
+    url_filter: UrlFilterParams = UrlFilterParams()
+    extract: ExtractParams = ExtractParams()
     normalize: NormalizeParams = NormalizeParams()
     langid: LangidParams = LangidParams()
     clean: CleanParams = CleanParams()

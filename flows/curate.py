@@ -1,4 +1,5 @@
-"""The `curate` flow: read → normalize → langid → clean → dedup_exact → select → write, then report."""
+"""The `curate` flow: read → url_filter → extract → normalize → langid → clean → dedup_exact → select
+→ write, then report."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ from flows import stages
 from flows.config import CurationConfig
 from flows.store import ArtifactStore, StageRef, digest
 
-PIPELINE = (stages.normalize, stages.langid, stages.clean, stages.dedup_exact, stages.select)
+PIPELINE = (
+    stages.url_filter, stages.extract, stages.normalize, stages.langid, stages.clean, stages.dedup_exact,
+    stages.select,
+)
 OUTPUT_MANIFEST = "_manifest.json"
 
 

@@ -24,10 +24,12 @@ from pydantic import BaseModel
 
 import tasks.clean
 import tasks.dedup_exact
+import tasks.extract
 import tasks.langid
 import tasks.normalize
 import tasks.read
 import tasks.select
+import tasks.url_filter
 from flows.cluster import WarmModels, dask_client
 from flows.config import CurationConfig
 from flows.store import ArtifactStore, InputFile, StageRef, digest
@@ -37,6 +39,8 @@ from tasks.io import expand_inputs, file_fingerprint
 
 MODULES: dict[str, ModuleType] = {
     "read": tasks.read,
+    "url_filter": tasks.url_filter,
+    "extract": tasks.extract,
     "normalize": tasks.normalize,
     "langid": tasks.langid,
     "clean": tasks.clean,
@@ -133,6 +137,16 @@ def stage_task(fn):
 @stage_task
 def read(run: Run, upstream: None = None) -> StageRef:
     return run.map("read", None)
+
+
+@stage_task
+def url_filter(run: Run, upstream: StageRef) -> StageRef:
+    return run.map("url_filter", upstream)
+
+
+@stage_task
+def extract(run: Run, upstream: StageRef) -> StageRef:
+    return run.map("extract", upstream)
 
 
 @stage_task

@@ -35,9 +35,11 @@ FORMAT_BY_SUFFIX = {
     ".ndjson": "jsonl",
     ".parquet": "parquet",
     ".txt": "text",
+    ".warc": "warc",  # .warc.gz: Common Crawl's WARC files
+    ".wet": "warc",   # .warc.wet.gz / .wet.gz: WET files are WARC files of `conversion` records
 }
 COMPRESSION_BY_SUFFIX = {".gz": "gzip", ".zst": "zstd"}
-_DECOMPRESS_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, zstandard.ZstdError)
+DECOMPRESS_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, zstandard.ZstdError)
 
 
 def split_suffixes(path: str) -> tuple[str, str | None]:
@@ -88,7 +90,7 @@ def open_input(path: str) -> Iterator[BinaryIO]:
 def _read_chunk(stream: BinaryIO, path: str) -> bytes:
     try:
         return stream.read(CHUNK_BYTES)
-    except _DECOMPRESS_ERRORS as exc:
+    except DECOMPRESS_ERRORS as exc:
         raise InputError(f"{path}: corrupt compressed stream ({exc}); re-fetch or remove the file") from exc
 
 

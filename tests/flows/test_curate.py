@@ -14,7 +14,7 @@ from flows.demo import write_demo_corpus
 import tasks.read
 from tasks.read import ReadParams
 
-STAGES = ["read", "normalize", "langid", "clean", "dedup_exact", "select", "write"]
+STAGES = ["read", "url_filter", "extract", "normalize", "langid", "clean", "dedup_exact", "select", "write"]
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_changed_clean_parameter_reruns_clean_and_what_follows(config, prefect_h
 
     second = funnel(curate(config("clean.gopher_quality.min_doc_words=80")))
 
-    assert [s for s in STAGES if second[s]["cached"]] == ["read", "normalize", "langid"]
+    assert [s for s in STAGES if second[s]["cached"]] == ["read", "url_filter", "extract", "normalize", "langid"]
     assert second["clean"]["docs_out"] < first["clean"]["docs_out"]
 
 
@@ -188,3 +188,21 @@ def test_inspect_finds_the_value_of_stage_level_reasons(config, prefect_harness,
     examples = rejected_examples(tmp_path / "out", "langid", "langid:lang_score", 3)
 
     assert examples and all(isinstance(e["value"], float) and e["value"] < 0.5 for e in examples)
+
+
+def test_warc_and_wet_files_run_through_extraction(shared_data, tmp_path, dask_cluster, prefect_harness):
+    raw = shared_data / "web_raw" / "raw_formats"
+    cfg = load_config(overrides=[
+        f"input.paths=[{raw}/dolma_sample-0000.warc.gz, {raw}/whirlwind.warc.wet.gz]",
+        f"output={tmp_path / 'out'}", f"run.cluster.address={dask_cluster.scheduler_address}",
+        "url_filter.blocked_substrings=[/about]",
+    ])
+
+    rows = funnel(curate(cfg))
+
+    assert rows["read"]["drops"]["read:warc_record_type"] > 0
+    assert rows["extract"]["docs_in"] > 0
+    output = pq.read_table(tmp_path / "out" / "data")
+    assert output.num_rows == rows["write"]["docs_out"] > 0
+    assert not any("<html" in text.lower() for text in output.column("text").to_pylist())
+    assert set(output.column("source").to_pylist()) <= {"warc:response", "wet:conversion"}
