@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tasks.clean import CleanParams
 from tasks.dedup_exact import DedupExactParams
+from tasks.dedup_fuzzy import FuzzyDedupParams
 from tasks.errors import ConfigError
 from tasks.extract import ExtractParams
 from tasks.langid import LangidParams
@@ -77,6 +78,7 @@ class CurationConfig(BaseModel):
     langid: LangidParams = LangidParams()
     clean: CleanParams = CleanParams()
     dedup_exact: DedupExactParams = DedupExactParams()
+    dedup_fuzzy: FuzzyDedupParams = FuzzyDedupParams()
     select: SelectParams = SelectParams()
     write: WriteParams = WriteParams()
     run: RunOptions = RunOptions()

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from types import ModuleType
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -24,6 +25,7 @@ from pydantic import BaseModel
 
 import tasks.clean
 import tasks.dedup_exact
+import tasks.dedup_fuzzy
 import tasks.extract
 import tasks.langid
 import tasks.normalize
@@ -45,9 +47,13 @@ MODULES: dict[str, ModuleType] = {
     "langid": tasks.langid,
     "clean": tasks.clean,
     "dedup_exact": tasks.dedup_exact,
+    "dedup_fuzzy": tasks.dedup_fuzzy,
     "select": tasks.select,
 }
+GLOBAL_STAGES = ("dedup_exact", "dedup_fuzzy")  # their marks depend on every upstream shard
 EXACT_SIGNATURES = "dedup_exact.signatures"
+FUZZY_SIGNATURES = "dedup_fuzzy.signatures"
+FUZZY_BANDS = "dedup_fuzzy.bands"
 
 
 class Run:
@@ -81,12 +87,15 @@ class Run:
     def plan(self, stage: str, upstream: StageRef | None) -> str:
         """The stage key, computed without running anything."""
         version, params = MODULES[base_stage(stage)].VERSION, self.params(stage)
-        salt = self.global_key(stage, upstream) if stage == "dedup_exact" else ""
+        salt = self.global_key(stage, upstream) if stage in GLOBAL_STAGES else ""
         return self.store.plan(stage, version, params, self.sources(stage, upstream), salt).key
 
     def global_key(self, stage: str, upstream: StageRef) -> str:
         """Key of a global stage's corpus-wide step: every upstream shard at once."""
         return self.store.stage_key(stage, MODULES[stage].VERSION, self.params(stage), [upstream.key])
+
+    def paths(self, ref: StageRef) -> list[str]:
+        return [self.store.kept_path(ref.stage, shard) for shard in ref.shards]
 
     def map(self, stage: str, upstream: StageRef | None, fn=None, **kwargs) -> StageRef:
         """Run a stage's shard function (default: its module's `run`) over its sources on Dask."""
@@ -175,7 +184,7 @@ def dedup_exact(run: Run, upstream: StageRef) -> StageRef:
     signatures = run.map(EXACT_SIGNATURES, upstream, signature_shard, shard_args=lambda i: (upstream.shards[i].name,))
     clusters_key = run.global_key("dedup_exact", upstream)
     clusters_dir = f"{run.store.stage_dir('dedup_exact', clusters_key)}/clusters"
-    signature_paths = [run.store.kept_path(EXACT_SIGNATURES, s) for s in signatures.shards]
+    signature_paths = run.paths(signatures)
     if not run.store.fs.exists(f"{clusters_dir}/_SUCCESS"):
         build_clusters(run, signature_paths, clusters_dir)
     return run.map(
@@ -216,3 +225,85 @@ def build_clusters(run: Run, signature_paths: list[str], clusters_dir: str) -> N
     ).result()
     run.store.fs.mv(tmp, clusters_dir, recursive=True)
     run.store.fs.touch(f"{clusters_dir}/_SUCCESS")
+
+
+@stage_task
+def dedup_fuzzy(run: Run, upstream: StageRef) -> StageRef:
+    """Global: MinHash signatures and LSH band rows per shard, buckets by a Dask shuffle on the band
+    hash, candidate edges (verified by estimated Jaccard), connected components on Dask, one keeper
+    per component, then marks per shard."""
+    signatures = run.map(FUZZY_SIGNATURES, upstream, fuzzy_signature_shard, shard_args=lambda i: (upstream.shards[i].name,))
+    bands = run.map(FUZZY_BANDS, signatures, fuzzy_band_shard)
+    clusters_key = run.global_key("dedup_fuzzy", upstream)
+    clusters_dir = f"{run.store.stage_dir('dedup_fuzzy', clusters_key)}/clusters"
+    signature_paths = run.paths(signatures)
+    if not run.store.fs.exists(f"{clusters_dir}/_SUCCESS"):
+        build_fuzzy_clusters(run, dict(zip((s.name for s in upstream.shards), signature_paths)), run.paths(bands), clusters_dir)
+    return run.map(
+        "dedup_fuzzy", upstream, apply_fuzzy_shard, salt=clusters_key,
+        shard_args=lambda i: (run.store.url, signature_paths[i], clusters_dir),
+    )
+
+
+def fuzzy_signature_shard(table: pa.Table, params, shard_name: str) -> pa.Table:
+    return tasks.dedup_fuzzy.signatures(table, params, shard_name)
+
+
+def fuzzy_band_shard(signatures: pa.Table, params) -> pa.Table:
+    return tasks.dedup_fuzzy.band_rows(signatures, params)
+
+
+def apply_fuzzy_shard(table: pa.Table, params, store_url: str, signatures_path: str, clusters_dir: str) -> StageOutput:
+    """Worker side: this shard's positions and only the cluster rows that name them."""
+    store = ArtifactStore(store_url)
+    positions = store.read_table(signatures_path, columns=["position"])
+    shard_positions = pa.array(positions.column("position").to_pylist(), pa.string())
+    clusters = ds.dataset(
+        clusters_dir, format="parquet", filesystem=store.fs, schema=tasks.dedup_fuzzy.CLUSTER_SCHEMA,
+    ).to_table(filter=ds.field("position").isin(shard_positions))
+    return tasks.dedup_fuzzy.apply(table, params, positions, clusters)
+
+
+def verified_edges_partition(buckets, params, store_url: str, signature_paths: dict[str, str]):
+    """Worker side, one shuffled partition of band rows: its star edges, kept when the estimated
+    Jaccard of their two ends reaches the threshold (signatures read from the shards they name)."""
+    edges = tasks.dedup_fuzzy.candidate_edges(pa.Table.from_pandas(buckets, preserve_index=False))
+    if params.verify and edges.num_rows:
+        ends = pa.chunked_array([edges.column("src"), edges.column("dst")]).unique()
+        shards = {position.split("\t", 1)[0] for position in ends.to_pylist()}
+        store = ArtifactStore(store_url)
+        sigs = pa.concat_tables([store.read_table(signature_paths[shard]) for shard in sorted(shards)])
+        edges = tasks.dedup_fuzzy.verify_edges(edges, sigs.filter(pc.is_in(sigs.column("position"), ends)), params)
+    return edges.to_pandas()
+
+
+def build_fuzzy_clusters(run: Run, signature_paths: dict[str, str], band_paths: list[str], clusters_dir: str) -> None:
+    """Buckets → edges → components → keepers, all on the Dask cluster, written to `clusters_dir`."""
+    import dask.dataframe as dd
+
+    from flows.graph import connected_components, spill
+
+    fs, params = run.store.fs, run.cfg.dedup_fuzzy
+    work = f"{clusters_dir}.tmp-{uuid.uuid4().hex}"
+    edge_meta = tasks.dedup_fuzzy.EDGE_SCHEMA.empty_table().to_pandas()
+    bands = dd.read_parquet(band_paths, filesystem=fs)
+    edges = bands.shuffle(on="band_hash").map_partitions(
+        verified_edges_partition, params, run.store.url, signature_paths, meta=edge_meta,
+    )
+    edges = spill(run.client, edges, f"{work}/edges", fs)
+    labels = connected_components(run.client, edges, f"{work}/labels", fs)
+    lengths = dd.read_parquet(list(signature_paths.values()), columns=["position", "n_chars"], filesystem=fs)
+    members = labels.rename(columns={"node": "position"}).merge(lengths, on="position")
+    cluster_meta = tasks.dedup_fuzzy.CLUSTER_SCHEMA.empty_table().to_pandas()
+    clusters = members.shuffle(on="component").map_partitions(keepers_partition, params, meta=cluster_meta)
+    run.client.compute(clusters.to_parquet(
+        f"{work}/clusters", write_index=False, compute=False, schema=tasks.dedup_fuzzy.CLUSTER_SCHEMA, filesystem=fs,
+    )).result()
+    fs.mv(f"{work}/clusters", clusters_dir, recursive=True)
+    fs.touch(f"{clusters_dir}/_SUCCESS")
+    fs.rm(work, recursive=True)
+
+
+def keepers_partition(members, params):
+    table = pa.Table.from_pandas(members, preserve_index=False)
+    return tasks.dedup_fuzzy.choose_keepers(table, params).to_pandas()

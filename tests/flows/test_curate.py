@@ -14,7 +14,9 @@ from flows.demo import write_demo_corpus
 import tasks.read
 from tasks.read import ReadParams
 
-STAGES = ["read", "url_filter", "extract", "normalize", "langid", "clean", "dedup_exact", "select", "write"]
+STAGES = [
+    "read", "url_filter", "extract", "normalize", "langid", "clean", "dedup_exact", "dedup_fuzzy", "select", "write",
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +56,7 @@ def test_full_flow_counts_every_document_in_the_funnel(config, prefect_harness, 
         assert rows[before]["docs_in"] - rows[before]["docs_out"] == sum(rows[before]["drops"].values()), before
     assert {"read:invalid_json", "read:invalid_utf8", "read:text_not_string", "read:missing_text"} <= set(rows["read"]["drops"])
     assert rows["dedup_exact"]["drops"]["dedup_exact:text_hash"] > 0
+    assert rows["dedup_fuzzy"]["drops"]["dedup_fuzzy:jaccard"] > 0
     assert any(reason.startswith("gopher_repetition:") for reason in rows["clean"]["drops"])
     output = pq.read_table(tmp_path / "out" / "data")
     assert output.num_rows == rows["write"]["docs_out"] == summary["rows"]
@@ -102,7 +105,9 @@ def test_output_preserves_input_order_and_carries_stage_columns(config, prefect_
         for doc_id in tasks.read.run(str(path), path.name, ReadParams())[0].column("id").to_pylist()
     ]
     assert ids == [doc_id for doc_id in input_order if doc_id in set(ids)]
-    assert {"lang", "lang_score", "exact_cluster", "n_pii_redacted"} <= set(output.column_names)
+    assert {"lang", "lang_score", "exact_cluster", "dup_cluster", "dup_cluster_size", "n_pii_redacted"} <= set(
+        output.column_names
+    )
 
 
 def test_flow_parameter_schema_renders_the_config_as_a_form():
@@ -206,3 +211,26 @@ def test_warc_and_wet_files_run_through_extraction(shared_data, tmp_path, dask_c
     assert output.num_rows == rows["write"]["docs_out"] > 0
     assert not any("<html" in text.lower() for text in output.column("text").to_pylist())
     assert set(output.column("source").to_pylist()) <= {"warc:response", "wet:conversion"}
+
+
+def test_kept_documents_do_not_depend_on_how_the_input_is_sharded(corpus, tmp_path, dask_cluster, prefect_harness):
+    docs = [
+        line for path in sorted(corpus.iterdir())
+        for line in tasks.read.run(str(path), path.name, ReadParams())[0].select(["id", "text"]).to_pylist()
+    ]
+    kept = []
+    for n_files in (2, 5):
+        directory = tmp_path / f"split{n_files}"
+        directory.mkdir()
+        size = -(-len(docs) // n_files)
+        for i in range(n_files):
+            lines = [json.dumps(d) for d in docs[i * size:(i + 1) * size]]
+            (directory / f"part-{i}.jsonl").write_text("\n".join(lines) + "\n")
+        cfg = load_config(overrides=[
+            f"input.paths=[{directory}]", f"output={tmp_path / f'out{n_files}'}",
+            f"run.cluster.address={dask_cluster.scheduler_address}",
+        ])
+        curate(cfg)
+        kept.append(pq.read_table(tmp_path / f"out{n_files}" / "data").column("id").to_pylist())
+
+    assert kept[0] == kept[1]

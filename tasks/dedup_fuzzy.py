@@ -1,0 +1,328 @@
+"""Fuzzy deduplication: MinHash-LSH over word n-grams, clusters by connected components, one keeper each.
+
+Phases, so no process ever holds every signature or every edge (the flow runs them on Dask):
+1. `signatures` per shard: MinHash of each document's shingle set (datasketch, affine32 scheme).
+2. `band_rows` per shard: one row per (band, band hash, doc); the flow shuffles them by band hash.
+3. `candidate_edges` per bucket partition: star edges from each member to its bucket's smallest
+   position (not all pairs), and optionally `verify_edges` (estimated Jaccard >= threshold).
+4. Connected components over the edges: on Dask by `flows/graph.py` (min-label propagation with
+   pointer jumping, spilled to Parquet each round); `union_find_components` is the in-memory
+   reference. A component's id is its smallest position, so it does not depend on scheduling.
+5. `choose_keepers` per component, then `apply` per shard.
+
+Defaults are FineWeb's (Penedo et al. 2024, datatrove `MinhashConfig`): word 5-grams, 112
+permutations as 14 bands x 8 rows, an S-curve midpoint of (1/14)**(1/8) ~ 0.72 Jaccard. Shingling
+normalizes text as datatrove's `simplify_text` does for MinHash (lowercase, punctuation removed,
+whitespace folded; its diacritic and number folding are not done here). Shingling is vectorised over
+the whole table (pyarrow split, one xxh3 per distinct word, n-gram hashes combined in numpy); the
+MinHash is datasketch's `MinHash.update_batch` on those 32-bit hashes (`bench/dedup_signatures.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tasks.contract import StageOutput, split_by_reason
+from tasks.dedup_exact import position
+
+VERSION = 1
+REASON = "dedup_fuzzy:jaccard"
+# datasketch MinHashLSH's default weights when it derives (bands, rows) from a threshold
+LSH_WEIGHTS = (0.5, 0.5)
+
+BAND_SCHEMA = pa.schema([("band", pa.int32()), ("band_hash", pa.uint64()), ("position", pa.string())])
+EDGE_SCHEMA = pa.schema([("src", pa.string()), ("dst", pa.string())])
+LABEL_SCHEMA = pa.schema([("position", pa.string()), ("component", pa.string())])
+MEMBER_SCHEMA = pa.schema([("position", pa.string()), ("component", pa.string()), ("n_chars", pa.int64())])
+CLUSTER_SCHEMA = pa.schema(
+    [("position", pa.string()), ("component", pa.string()), ("keeper", pa.string()), ("size", pa.int32())]
+)
+
+
+class FuzzyDedupParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Drop near-duplicates (clusters are marked either way).")
+    # FineWeb: word 5-grams on normalized text; char n-grams for unsegmented scripts
+    shingle: Literal["word", "char"] = Field("word", description="Shingle unit: words or characters.")
+    ngram: int = Field(5, ge=1, description="Shingle length in units (FineWeb: 5 words).")
+    # FineWeb / datatrove MinhashConfig: 14 buckets x 8 hashes = 112 permutations
+    num_perm: int = Field(112, ge=2, description="MinHash permutations.")
+    bands: int = Field(14, ge=1, description="LSH bands (FineWeb: 14).")
+    rows: int = Field(8, ge=1, description="Hashes per band (FineWeb: 8); midpoint (1/bands)**(1/rows).")
+    threshold: float | None = Field(
+        None, gt=0.0, lt=1.0,
+        description="Target Jaccard: derives bands/rows with datasketch's optimiser and is the verify threshold.",
+    )
+    seed: int = Field(1, description="Permutation seed: identical on every worker and every re-curation.")
+    # bench/dedup_signatures.py: verification costs < 1% of the stage, so it is on (STYLE: < 20%)
+    verify: bool = Field(True, description="Drop candidate edges whose estimated Jaccard is under the threshold.")
+    # CCNet / datatrove keep the first copy in input order
+    keeper: Literal["first", "longest"] = Field("first", description="Which document of a cluster stays.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_bands(cls, data):
+        if isinstance(data, dict) and data.get("threshold") is not None:
+            if "bands" in data or "rows" in data:
+                raise ValueError("set either threshold or bands/rows, not both")
+            num_perm = data.get("num_perm", cls.model_fields["num_perm"].default)
+            bands, rows = _optimal_param(float(data["threshold"]), int(num_perm), *LSH_WEIGHTS)
+            data = {**data, "bands": bands, "rows": rows}
+        return data
+
+    @model_validator(mode="after")
+    def _bands_fit(self):
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+    @property
+    def jaccard_threshold(self) -> float:
+        """The verify threshold: the target, or the S-curve midpoint of bands x rows."""
+        return self.threshold if self.threshold is not None else (1.0 / self.bands) ** (1.0 / self.rows)
+
+
+def signature_schema(params: FuzzyDedupParams) -> pa.Schema:
+    return pa.schema(
+        [("position", pa.string()), ("n_chars", pa.int64()), ("minhash", pa.list_(pa.uint32(), params.num_perm))]
+    )
+
+
+# ---------------------------------------------------------------- shingling (vectorised)
+
+_PUNCT = r"[\p{P}\p{S}]+"  # Unicode punctuation and symbols, as RE2 classes
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def normalize(texts: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Lowercase, punctuation and symbols to spaces, whitespace runs folded to one space, trimmed."""
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(_strip_punctuation(texts), r"\s+", " "))
+
+
+def _strip_punctuation(texts: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    return pc.replace_substring_regex(pc.utf8_lower(texts), _PUNCT, " ")
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer (a bijection): spreads combined hashes over all bits."""
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+def _multipliers(n: int) -> np.ndarray:
+    """Fixed odd 64-bit weights per n-gram slot, so "a b" and "b a" hash differently."""
+    return _fmix64(np.arange(1, n + 1, dtype=np.uint64)) | np.uint64(1)
+
+
+def _token_hashes(texts: pa.ChunkedArray | pa.Array, params: FuzzyDedupParams) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hash per token (word or character) of every normalized document, flat, and tokens per document."""
+    if params.shingle == "word":  # the split folds whitespace itself
+        words = pc.utf8_split_whitespace(_strip_punctuation(texts))
+        words = words.combine_chunks() if isinstance(words, pa.ChunkedArray) else words
+        flat = words.flatten()
+        real = pc.greater(pc.binary_length(flat), 0).to_numpy(zero_copy_only=False)  # Arrow yields "" at the ends
+        parents = pc.list_parent_indices(words).to_numpy(zero_copy_only=False)
+        counts = np.bincount(parents[real], minlength=len(words)).astype(np.int64)
+        coded = pc.dictionary_encode(flat)  # one xxh3 per distinct word
+        distinct = coded.dictionary.cast(pa.binary()).to_pylist()
+        hashes = np.fromiter((xxhash.xxh3_64_intdigest(w) for w in distinct), np.uint64, len(distinct))
+        return hashes[coded.indices.to_numpy(zero_copy_only=False)][real], counts
+    norm = normalize(texts)
+    counts = pc.utf8_length(norm).to_numpy(zero_copy_only=False).astype(np.int64)
+    codepoints = np.frombuffer("".join(norm.to_pylist()).encode("utf-32-le"), dtype=np.uint32)
+    return _fmix64(codepoints.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)), counts
+
+
+def shingle_hashes(texts: pa.ChunkedArray | pa.Array, params: FuzzyDedupParams) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit hash of every n-gram of every document (flat) and the document offsets into it.
+
+    A document shorter than `ngram` tokens is one shingle of all its tokens; one with no tokens has
+    none (its signature stays empty and it takes no part in LSH).
+    """
+    tokens, counts = _token_hashes(texts, params)
+    n, size = params.ngram, tokens.size
+    weights = _multipliers(n)
+    padded = np.concatenate([tokens, np.zeros(n, np.uint64)])
+    combined = np.zeros(size, np.uint64)  # n-gram at every token, across document ends (masked below)
+    for j in range(n):
+        combined += padded[j : j + size] * weights[j]
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    is_start = np.arange(size, dtype=np.int64) + n <= np.repeat(ends, counts)
+    for doc in np.flatnonzero((counts > 0) & (counts < n)).tolist():  # short documents: one shingle each
+        lo, hi = int(starts[doc]), int(ends[doc])
+        combined[lo] = (tokens[lo:hi] * weights[: hi - lo]).sum(dtype=np.uint64)
+        is_start[lo] = True
+    per_doc = np.where(counts >= n, counts - n + 1, np.minimum(counts, 1))
+    offsets = np.concatenate([[0], np.cumsum(per_doc)]).astype(np.int64)
+    return (_fmix64(combined[is_start]) >> np.uint64(32)).astype(np.uint32), offsets
+
+
+# ---------------------------------------------------------------- signatures and banding
+
+
+def _identity(value):
+    """datasketch `hashfunc` for values that are already 32-bit shingle hashes (picklable)."""
+    return value
+
+
+def _minhash(params: FuzzyDedupParams) -> MinHash:
+    return MinHash(num_perm=params.num_perm, seed=params.seed, hashfunc=_identity, scheme="affine32")
+
+
+def minhash_matrix(hashes: np.ndarray, offsets: np.ndarray, params: FuzzyDedupParams) -> np.ndarray:
+    """datasketch MinHash per document, as an (n_docs, num_perm) uint32 matrix.
+
+    One `MinHash` is reused; each document's hashes go to `update_batch` as a single array (the
+    hash "function" is the identity), so datasketch permutes and reduces them in one numpy step
+    instead of a Python call per shingle. Same values as per-shingle `update_batch`: a test pins it.
+    """
+    sketch = _minhash(params)
+    empty = sketch.hashvalues.copy()
+    out = np.empty((offsets.size - 1, params.num_perm), np.uint32)
+    for row, (lo, hi) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
+        sketch.hashvalues = empty.copy()
+        if hi > lo:
+            sketch.update_batch([hashes[lo:hi]])
+        out[row] = sketch.hashvalues
+    return out
+
+
+def signatures(table: pa.Table, params: FuzzyDedupParams, shard_name: str) -> pa.Table:
+    """Position, length and MinHash of every row, in row order."""
+    texts = table.column("text")
+    hashes, offsets = shingle_hashes(texts, params)
+    matrix = minhash_matrix(hashes, offsets, params)
+    positions = pa.array([position(shard_name, row) for row in range(table.num_rows)], pa.string())
+    minhash = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1), pa.uint32()), params.num_perm)
+    n_chars = pc.utf8_length(texts).cast(pa.int64())
+    return pa.table([positions, n_chars, minhash], schema=signature_schema(params))
+
+
+def _matrix(sigs: pa.Table, params: FuzzyDedupParams) -> np.ndarray:
+    flat = sigs.column("minhash").combine_chunks().flatten()
+    return flat.to_numpy(zero_copy_only=False).astype(np.uint32).reshape(-1, params.num_perm)
+
+
+def band_rows(sigs: pa.Table, params: FuzzyDedupParams) -> pa.Table:
+    """One row per (band, hash of the band's `rows` values, doc); documents with no shingles skipped."""
+    matrix = _matrix(sigs, params)
+    used = matrix[:, : params.bands * params.rows].reshape(-1, params.bands, params.rows).astype(np.uint64)
+    band_hash = _fmix64((used * _multipliers(params.rows)).sum(axis=2, dtype=np.uint64))
+    has_shingles = ~(matrix == np.iinfo(np.uint32).max).all(axis=1)
+    docs = np.flatnonzero(has_shingles)
+    band_hash = band_hash[docs]
+    positions = sigs.column("position").combine_chunks().take(pa.array(np.repeat(docs, params.bands)))
+    bands = np.tile(np.arange(params.bands, dtype=np.int32), docs.size)
+    return pa.table([pa.array(bands), pa.array(band_hash.reshape(-1)), positions], schema=BAND_SCHEMA)
+
+
+def candidate_edges(buckets: pa.Table) -> pa.Table:
+    """Star edges (member -> smallest position) of every bucket with two or more documents.
+
+    `buckets` must hold whole buckets (all rows of a (band, band_hash)), as after the shuffle.
+    Edges are distinct and sorted.
+    """
+    buckets = buckets.select(BAND_SCHEMA.names).cast(BAND_SCHEMA)
+    heads = buckets.group_by(["band", "band_hash"]).aggregate([("position", "min"), ("position", "count")])
+    heads = heads.filter(pc.greater(heads.column("position_count"), 1))
+    joined = buckets.join(heads, ["band", "band_hash"], join_type="inner")
+    joined = joined.filter(pc.not_equal(joined.column("position"), joined.column("position_min")))
+    edges = pa.table([joined.column("position"), joined.column("position_min")], schema=EDGE_SCHEMA)
+    return _distinct_sorted(edges)
+
+
+def _distinct_sorted(edges: pa.Table) -> pa.Table:
+    edges = edges.group_by(["src", "dst"]).aggregate([]).select(["src", "dst"]).cast(EDGE_SCHEMA)
+    return edges.sort_by([("src", "ascending"), ("dst", "ascending")])
+
+
+def estimated_jaccard(edges: pa.Table, sigs: pa.Table, params: FuzzyDedupParams) -> np.ndarray:
+    """Share of equal MinHash values per edge; `sigs` must hold both ends of every edge."""
+    matrix = _matrix(sigs, params)
+    keys = sigs.column("position")
+    src, dst = (pc.index_in(edges.column(end), value_set=keys) for end in ("src", "dst"))
+    if src.null_count or dst.null_count:
+        raise ValueError("estimated_jaccard: an edge end has no row in `sigs`; pass both ends' signatures")
+    rows = [side.to_numpy(zero_copy_only=False).astype(np.int64) for side in (src, dst)]
+    return (matrix[rows[0]] == matrix[rows[1]]).mean(axis=1)
+
+
+def verify_edges(edges: pa.Table, sigs: pa.Table, params: FuzzyDedupParams) -> pa.Table:
+    """The edges whose estimated Jaccard reaches `params.jaccard_threshold`."""
+    if edges.num_rows == 0:
+        return edges.cast(EDGE_SCHEMA)
+    keep = estimated_jaccard(edges, sigs, params) >= params.jaccard_threshold
+    return edges.filter(pa.array(keep)).cast(EDGE_SCHEMA)
+
+
+# ---------------------------------------------------------------- connected components
+
+
+def union_find_components(edges: pa.Table) -> pa.Table:
+    """In-memory reference: every node of `edges` with its component's smallest position."""
+    nodes = sorted(set(edges.column("src").to_pylist()) | set(edges.column("dst").to_pylist()))
+    index = {node: i for i, node in enumerate(nodes)}
+    parent = list(range(len(nodes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for src, dst in zip(edges.column("src").to_pylist(), edges.column("dst").to_pylist()):
+        a, b = root(index[src]), root(index[dst])
+        parent[max(a, b)] = min(a, b)  # the root is the smallest index, i.e. the smallest position
+    return pa.table([nodes, [nodes[root(i)] for i in range(len(nodes))]], schema=LABEL_SCHEMA)
+
+
+# ---------------------------------------------------------------- keepers and marking
+
+
+def choose_keepers(members: pa.Table, params: FuzzyDedupParams) -> pa.Table:
+    """Keeper and size per component: first in input order, or longest (ties: first)."""
+    members = members.select(MEMBER_SCHEMA.names).cast(MEMBER_SCHEMA)
+    order = [("component", "ascending"), ("position", "ascending")]
+    if params.keeper == "longest":
+        order.insert(1, ("n_chars", "descending"))
+    ranked = members.sort_by(order)
+    heads = ranked.group_by("component", use_threads=False).aggregate([("position", "first"), ("position", "count")])
+    heads = heads.rename_columns(["component", "keeper", "size"])
+    out = members.join(heads, "component", join_type="left outer")
+    out = out.select(CLUSTER_SCHEMA.names).cast(CLUSTER_SCHEMA)
+    return out.sort_by("position")
+
+
+def apply(table: pa.Table, params: FuzzyDedupParams, shard_positions: pa.Table, clusters: pa.Table) -> StageOutput:
+    """Mark cluster and size on every row; reject all but the keeper, naming it in `dup_of`.
+
+    `shard_positions` is this shard's `signatures` (row for row, at least `position`); `clusters`
+    (CLUSTER_SCHEMA) holds at least the clustered positions of this shard. Rows in no cluster are
+    their own cluster of size 1. `dup_of` is null on kept rows.
+    """
+    positions = shard_positions.column("position").combine_chunks().cast(pa.string())
+    clusters = clusters.select(CLUSTER_SCHEMA.names).cast(CLUSTER_SCHEMA)
+    found = pc.index_in(positions, value_set=clusters.column("position"))
+    component = pc.coalesce(clusters.column("component").combine_chunks().take(found), positions)
+    keeper = pc.coalesce(clusters.column("keeper").combine_chunks().take(found), positions)
+    size = pc.coalesce(clusters.column("size").combine_chunks().take(found), pa.scalar(1, pa.int32()))
+    duplicate = pc.and_(pc.not_equal(keeper, positions), pa.scalar(params.enabled))
+    null = pa.nulls(len(positions), pa.string())
+    out = table.append_column(pa.field("dup_cluster", pa.string()), component.cast(pa.string()))
+    out = out.append_column(pa.field("dup_cluster_size", pa.int32()), size.cast(pa.int32()))
+    out = out.append_column(pa.field("dup_of", pa.string()), pc.if_else(duplicate, keeper, null))
+    reasons = pc.if_else(duplicate, pa.scalar(REASON), pa.nulls(len(positions), pa.string()))
+    return split_by_reason(out, reasons)

@@ -1,0 +1,356 @@
+import collections
+import itertools
+import json
+import re
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
+from pydantic import ValidationError
+
+from tasks import dedup_fuzzy as fz
+from tasks.dedup_exact import position
+
+P = fz.FuzzyDedupParams()
+
+
+# ---------------------------------------------------------------- params and shingling
+
+
+def test_defaults_are_fineweb_14_bands_of_8():
+    assert (P.shingle, P.ngram, P.num_perm, P.bands, P.rows) == ("word", 5, 112, 14, 8)
+    assert P.jaccard_threshold == pytest.approx((1 / 14) ** (1 / 8))
+
+
+def test_threshold_derives_bands_and_rows_with_datasketch():
+    params = fz.FuzzyDedupParams(threshold=0.8)
+
+    assert (params.bands, params.rows) == _optimal_param(0.8, 112, 0.5, 0.5)
+    assert params.jaccard_threshold == 0.8
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"bands": 20, "rows": 8}, {"threshold": 0.8, "bands": 10}, {"bandz": 3}],
+)
+def test_inconsistent_params_fail_to_load(kwargs):
+    with pytest.raises(ValidationError):
+        fz.FuzzyDedupParams(**kwargs)
+
+
+def test_reason_code_is_family_colon_measure():
+    assert re.fullmatch(r"^[a-z0-9_]+:[a-z0-9_]+$", fz.REASON)
+
+
+def test_normalize_lowercases_strips_punctuation_and_folds_whitespace():
+    texts = pa.array(["Hello,   World!\n\tIt's  «fine» — 100%"])
+
+    assert fz.normalize(texts).to_pylist() == ["hello world it s fine 100"]
+
+
+def test_word_shingles_are_the_distinct_word_5_grams():
+    text = "the cat sat on the mat and the cat sat on the mat again, said the cat"
+    words = fz.normalize(pa.array([text]))[0].as_py().split()
+    grams = {tuple(words[i : i + 5]) for i in range(len(words) - 4)}
+
+    hashes, offsets = fz.shingle_hashes(pa.array([text]), P)
+
+    assert offsets.tolist() == [0, len(words) - 4]
+    assert len(set(hashes.tolist())) == len(grams)
+
+
+def test_short_document_is_one_shingle_and_empty_one_has_none():
+    texts = pa.chunked_array([["two words"], ["...!", "two   WORDS"]])
+
+    hashes, offsets = fz.shingle_hashes(texts, P)
+
+    assert offsets.tolist() == [0, 1, 1, 2]
+    assert hashes[0] == hashes[1]
+
+
+def test_char_shingles_see_characters_not_words():
+    params = fz.FuzzyDedupParams(shingle="char", ngram=3)
+
+    hashes, offsets = fz.shingle_hashes(pa.array(["abcab", "Ab-C"]), params)
+
+    assert offsets.tolist() == [0, 3, 5]  # "abcab": abc bca cab; "ab c": "ab ", "b c"
+    assert len(set(hashes[:3].tolist())) == 3
+
+
+def test_signatures_equal_datasketch_fed_one_shingle_hash_at_a_time():
+    texts = pa.array(["one two three four five six seven", "a b", "", "x y z w v u t s r q"])
+    hashes, offsets = fz.shingle_hashes(texts, P)
+
+    matrix = fz.minhash_matrix(hashes, offsets, P)
+
+    for row in range(len(texts)):
+        reference = MinHash(num_perm=112, seed=1, hashfunc=int, scheme="affine32")
+        reference.update_batch(hashes[offsets[row] : offsets[row + 1]].tolist())
+        assert (matrix[row] == reference.hashvalues).all()
+
+
+def test_signature_schema_does_not_depend_on_data():
+    empty = fz.signatures(pa.table({"text": pa.array([], pa.string())}), P, "s0")
+    full = fz.signatures(pa.table({"text": ["some text here"]}), P, "s0")
+
+    assert empty.schema == full.schema == fz.signature_schema(P)
+    assert fz.band_rows(empty, P).schema == fz.band_rows(full, P).schema == fz.BAND_SCHEMA
+    assert full.column("position").to_pylist() == [position("s0", 0)]
+
+
+def test_document_without_shingles_takes_no_part_in_lsh():
+    sigs = fz.signatures(pa.table({"text": ["!!!", "?? ..", "real words here"]}), P, "s0")
+
+    bands = fz.band_rows(sigs, P)
+
+    assert set(bands.column("position").to_pylist()) == {position("s0", 2)}
+    assert bands.num_rows == P.bands
+
+
+# ---------------------------------------------------------------- LSH accuracy on real documents
+
+
+def _variant(text: str, rng: np.random.Generator) -> str:
+    """Delete or insert 5-15% of the words, in one to three places (an edited paragraph, header, footer)."""
+    words = text.split()
+    k = max(1, round(len(words) * rng.uniform(0.05, 0.15)))
+    spans = int(rng.integers(1, 4))
+    for s in range(spans):
+        m = k // spans + (s < k % spans)
+        i = int(rng.integers(0, max(1, len(words) - m)))
+        if rng.random() < 0.5:
+            del words[i : i + m]
+        else:
+            words[i:i] = [words[int(j)] for j in rng.integers(0, len(words), m)]
+    return " ".join(words)
+
+
+@pytest.fixture(scope="module")
+def planted(shared_data):
+    """300 real 2,000-char documents, 150 planted variants; exact word-5-gram Jaccard of every pair."""
+    docs = []
+    with (shared_data / "web_raw" / "html_pages_wetlike.jsonl").open() as f:
+        for line in f:
+            text = json.loads(line)["text"]
+            if len(text) >= 2500:
+                docs.append(text[:2000])
+            if len(docs) == 300:
+                break
+    rng = np.random.default_rng(7)
+    family = list(range(len(docs)))
+    for i in range(0, 300, 2):
+        docs.append(_variant(docs[i], rng))
+        family.append(i)
+    table = pa.table({"text": docs})
+    words = [text.split() for text in fz.normalize(table.column("text")).to_pylist()]
+    grams = [set(zip(*(w[j:] for j in range(5)))) for w in words]
+    shared = collections.Counter()
+    index = collections.defaultdict(list)
+    for doc, doc_grams in enumerate(grams):
+        for gram in doc_grams:
+            index[gram].append(doc)
+    for holders in index.values():
+        shared.update(itertools.combinations(holders, 2))
+    jaccard = {pair: n / len(grams[pair[0]] | grams[pair[1]]) for pair, n in shared.items()}
+    return table, family, jaccard
+
+
+def _pairs(labels: pa.Table, rows: dict[str, int]) -> set[tuple[int, int]]:
+    members = collections.defaultdict(list)
+    for node, component in zip(labels.column("position").to_pylist(), labels.column("component").to_pylist()):
+        members[component].append(rows[node])
+    return {pair for m in members.values() for pair in itertools.combinations(sorted(m), 2)}
+
+
+def test_lsh_finds_planted_near_duplicates_with_fineweb_defaults(planted):
+    table, family, jaccard = planted
+    sigs = fz.signatures(table, P, "s0")
+    rows = {p: i for i, p in enumerate(sigs.column("position").to_pylist())}
+    # truth: planted (base, variant) pairs and natural near-duplicates of the real pages
+    truth = {(a, b) for (a, b), j in jaccard.items() if family[a] == family[b] or j >= 0.5}
+    positives = {pair for pair, j in jaccard.items() if j >= 0.8}
+
+    edges = fz.candidate_edges(fz.band_rows(sigs, P))
+    candidates = _pairs(fz.union_find_components(edges), rows)
+    found = _pairs(fz.union_find_components(fz.verify_edges(edges, sigs, P)), rows)
+
+    candidate_recall = len(positives & candidates) / len(positives)
+    precision, recall = len(found & truth) / len(found), len(found & positives) / len(positives)
+    print(f"pairs J>=0.8: {len(positives)}; candidate recall {candidate_recall:.3f}; "
+          f"clusters: precision {precision:.3f}, recall {recall:.3f} ({len(found)} pairs)")
+    # 14x8 misses a J=0.8 pair with probability (1-0.8**8)**14 = 7.6%, a J=0.9 pair with 0.04%
+    assert {pair for pair, j in jaccard.items() if j >= 0.9} <= candidates
+    assert candidate_recall >= 0.95
+    assert precision >= 0.99
+    assert recall >= 0.95
+
+
+# ---------------------------------------------------------------- candidate edges and verification
+
+
+def _buckets(rows: list[tuple[int, int, str]], chunks: int = 1) -> pa.Table:
+    table = pa.Table.from_pylist([{"band": b, "band_hash": h, "position": p} for b, h, p in rows], fz.BAND_SCHEMA)
+    return pa.concat_tables([table.slice(i, 1) for i in range(table.num_rows)]) if chunks > 1 else table
+
+
+def test_buckets_become_distinct_star_edges_to_their_smallest_position():
+    buckets = _buckets(
+        [(0, 7, "c"), (0, 7, "a"), (0, 7, "b"), (1, 7, "c"), (1, 7, "a"), (1, 9, "d"), (0, 9, "e")], chunks=7
+    )
+
+    edges = fz.candidate_edges(buckets)
+
+    assert edges.to_pylist() == [{"src": "b", "dst": "a"}, {"src": "c", "dst": "a"}]
+    assert edges.schema == fz.EDGE_SCHEMA
+
+
+def test_no_bucket_with_two_documents_gives_no_edges():
+    assert fz.candidate_edges(_buckets([(0, 1, "a"), (0, 2, "b")])).num_rows == 0
+    assert fz.candidate_edges(fz.BAND_SCHEMA.empty_table()).schema == fz.EDGE_SCHEMA
+
+
+def test_verify_drops_edges_below_the_threshold():
+    sigs = pa.table(
+        {
+            "position": ["a", "b", "c"],
+            "n_chars": [1, 1, 1],
+            "minhash": pa.array([[1] * 112, [1] * 100 + [2] * 12, [1] * 56 + [2] * 56], pa.list_(pa.uint32(), 112)),
+        }
+    )
+    edges = pa.table({"src": ["b", "c"], "dst": ["a", "a"]})
+
+    assert fz.verify_edges(edges, sigs, P).to_pylist() == [{"src": "b", "dst": "a"}]
+
+
+# ---------------------------------------------------------------- connected components
+
+
+def _edges(pairs, chunks: int = 1) -> pa.Table:
+    names = [(position("s", a), position("s", b)) for a, b in pairs]
+    table = pa.table({"src": [a for a, _ in names], "dst": [b for _, b in names]}, schema=fz.EDGE_SCHEMA)
+    if chunks > 1 and table.num_rows > 1:
+        cuts = np.linspace(0, table.num_rows, chunks + 1).astype(int)
+        table = pa.concat_tables([table.slice(lo, hi - lo) for lo, hi in zip(cuts[:-1], cuts[1:])])
+    return table
+
+
+def test_union_find_labels_every_node_with_its_smallest_member():
+    edges = _edges([(3, 1), (1, 2), (7, 8), (9, 8)], chunks=2)
+
+    labels = fz.union_find_components(edges)
+
+    assert dict(zip(labels.column("position").to_pylist(), labels.column("component").to_pylist())) == {
+        position("s", 1): position("s", 1), position("s", 2): position("s", 1), position("s", 3): position("s", 1),
+        position("s", 7): position("s", 7), position("s", 8): position("s", 7), position("s", 9): position("s", 7),
+    }
+
+
+def test_no_edges_no_components():
+    assert fz.union_find_components(fz.EDGE_SCHEMA.empty_table()).num_rows == 0
+
+
+# ---------------------------------------------------------------- keepers and apply
+
+
+MEMBERS = pa.table(
+    {"position": ["s\t1", "s\t2", "s\t3", "t\t0"], "component": ["s\t1"] * 3 + ["t\t0"], "n_chars": [5, 9, 9, 4]},
+    schema=fz.MEMBER_SCHEMA,
+)
+
+
+def test_first_keeper_is_the_first_in_input_order():
+    clusters = fz.choose_keepers(MEMBERS, P)
+
+    assert clusters.column("keeper").to_pylist() == ["s\t1"] * 3 + ["t\t0"]
+    assert clusters.column("size").to_pylist() == [3, 3, 3, 1]
+
+
+def test_longest_keeper_breaks_ties_by_input_order():
+    clusters = fz.choose_keepers(MEMBERS, fz.FuzzyDedupParams(keeper="longest"))
+
+    assert clusters.column("keeper").to_pylist() == ["s\t2"] * 3 + ["t\t0"]
+    assert clusters.schema == fz.CLUSTER_SCHEMA
+
+
+def test_apply_rejects_all_but_the_keeper_and_names_it():
+    table = pa.table({"id": ["x", "y", "z"], "text": ["a", "b", "c"]})
+    shard = fz.signatures(table, P, "s1")
+    clusters = pa.table(
+        {"position": ["s0\t000000000004", position("s1", 2)], "component": ["s0\t000000000004"] * 2,
+         "keeper": ["s0\t000000000004"] * 2, "size": [2, 2]},
+        schema=fz.CLUSTER_SCHEMA,
+    )
+
+    out = fz.apply(table, P, shard, clusters)
+
+    assert out.kept.column("id").to_pylist() == ["x", "y"]
+    assert out.kept.column("dup_cluster").to_pylist() == [position("s1", 0), position("s1", 1)]
+    assert out.kept.column("dup_cluster_size").to_pylist() == [1, 1]
+    assert out.rejected.select(["id", "reason", "dup_of", "dup_cluster_size"]).to_pylist() == [
+        {"id": "z", "reason": fz.REASON, "dup_of": "s0\t000000000004", "dup_cluster_size": 2}
+    ]
+
+
+def test_disabled_marks_clusters_but_drops_nothing():
+    table = pa.table({"id": ["x", "z"], "text": ["a", "a"]})
+    shard = fz.signatures(table, P, "s0")
+    clusters = fz.choose_keepers(
+        pa.table({"position": shard.column("position"), "component": [position("s0", 0)] * 2, "n_chars": [1, 1]}), P
+    )
+
+    out = fz.apply(table, fz.FuzzyDedupParams(enabled=False), shard, clusters)
+
+    assert out.kept.column("dup_cluster_size").to_pylist() == [2, 2]
+    assert out.rejected.num_rows == 0
+
+
+def test_apply_on_an_empty_shard_has_the_same_schema():
+    empty = pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
+    full = pa.table({"id": ["x"], "text": ["a"]})
+
+    out_empty = fz.apply(empty, P, fz.signatures(empty, P, "s0"), fz.CLUSTER_SCHEMA.empty_table())
+    out_full = fz.apply(full, P, fz.signatures(full, P, "s0"), fz.CLUSTER_SCHEMA.empty_table())
+
+    assert out_empty.kept.schema == out_full.kept.schema
+    assert out_empty.rejected.schema == out_full.rejected.schema
+
+
+# ---------------------------------------------------------------- determinism across shardings
+
+
+def _curate(tables: list[pa.Table], params: fz.FuzzyDedupParams, partitions: int) -> list[str]:
+    """The whole stage in memory, the shuffle simulated by band_hash partitions; the kept ids."""
+    names = [f"part-{i:03d}" for i in range(len(tables))]
+    sigs = [fz.signatures(t, params, name) for t, name in zip(tables, names)]
+    bands = pa.concat_tables([fz.band_rows(s, params) for s in sigs])
+    part = (bands.column("band_hash").to_numpy() % partitions).astype(int)
+    edges = pa.concat_tables(
+        [fz.candidate_edges(bands.filter(pa.array(part == k))) for k in range(partitions)]
+    )
+    all_sigs = pa.concat_tables(sigs)
+    labels = fz.union_find_components(fz.verify_edges(edges, all_sigs, params))
+    members = labels.join(all_sigs.select(["position", "n_chars"]), "position")
+    clusters = fz.choose_keepers(members, params)
+    return [i for t, s in zip(tables, sigs) for i in fz.apply(t, params, s, clusters).kept.column("id").to_pylist()]
+
+
+@pytest.mark.parametrize("keeper", ["first", "longest"])
+def test_different_sharding_keeps_the_same_documents(planted, keeper):
+    table, _, _ = planted
+    table = table.append_column("id", pa.array([f"d{i}" for i in range(table.num_rows)]))
+    params = fz.FuzzyDedupParams(keeper=keeper)
+
+    two = _curate([table.slice(0, 200), table.slice(200)], params, partitions=3)
+    five = _curate([table.slice(i, 90) for i in range(0, table.num_rows, 90)], params, partitions=7)
+
+    assert two == five
+    assert len(two) < table.num_rows
+
+
+def test_verify_names_an_edge_end_without_a_signature():
+    sigs = fz.signatures(pa.table({"text": ["a b c"]}), P, "s0")
+    edges = pa.table({"src": [position("s0", 0)], "dst": ["elsewhere"]})
+
+    with pytest.raises(ValueError, match="no row in `sigs`"):
+        fz.verify_edges(edges, sigs, P)
