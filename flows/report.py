@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 
 import fsspec
-from prefect.artifacts import create_table_artifact
+import pyarrow as pa
+import pyarrow.dataset as ds
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from rich.console import Console
 from rich.table import Table
 
@@ -28,7 +31,63 @@ def funnel_table(funnel) -> Table:
     return table
 
 
-def publish(run, funnel, output: dict, seconds: float) -> dict:
+SIZE_BUCKETS = ((2, 2), (3, 4), (5, 8), (9, 16), (17, 64), (65, None))
+
+
+def fuzzy_quality(run, upstream, fuzzy) -> dict:
+    """Clusters, their size histogram and a sampled precision estimate of the fuzzy dedup.
+
+    Precision is the share of sampled (removed, keeper) pairs whose exact shingle Jaccard reaches
+    the LSH threshold; pairs are spread evenly over the shards, the first of each shard's removals.
+    """
+    import tasks.dedup_fuzzy as fz
+
+    params, store = run.cfg.dedup_fuzzy, run.store
+    clusters_dir = f"{store.stage_dir('dedup_fuzzy', run.global_key('dedup_fuzzy', upstream))}/clusters"
+    clusters = ds.dataset(clusters_dir, format="parquet", filesystem=store.fs, schema=fz.CLUSTER_SCHEMA)
+    sizes = clusters.to_table(columns=["component", "size"]).group_by("component").aggregate([("size", "max")])
+    sizes = sizes.column("size_max").to_pylist()
+    histogram = {
+        f"{lo}" if lo == hi else f"{lo}+" if hi is None else f"{lo}-{hi}":
+        sum(lo <= n and (hi is None or n <= hi) for n in sizes)
+        for lo, hi in SIZE_BUCKETS
+    }
+    per_shard = math.ceil(run.cfg.run.report_sample_pairs / max(len(fuzzy.shards), 1))
+    removed = [
+        row for shard in fuzzy.shards
+        for row in store.read_table(store.rejected_path("dedup_fuzzy", shard), columns=["text", "dup_of"])
+        .slice(0, per_shard).to_pylist()
+    ][: run.cfg.run.report_sample_pairs]
+    by_name = {shard.name: shard for shard in upstream.shards}
+    keepers = []
+    for row in removed:
+        shard_name, line = row["dup_of"].rsplit("\t", 1)
+        upstream_rows = store.read_table(store.kept_path(upstream.stage, by_name[shard_name]), columns=["text"])
+        keepers.append(upstream_rows.column("text")[int(line)].as_py())
+    jaccards = fz.shingle_jaccard([r["text"] for r in removed], keepers, params)
+    return {
+        "clusters": len(sizes),
+        "docs_in_clusters": sum(sizes),
+        "cluster_sizes": histogram,
+        "jaccard_threshold": round(params.jaccard_threshold, 4),
+        "sampled_pairs": len(jaccards),
+        "precision_estimate": round(sum(j >= params.jaccard_threshold for j in jaccards) / len(jaccards), 4)
+        if jaccards else None,
+        "sampled_jaccard_min": round(min(jaccards), 4) if jaccards else None,
+    }
+
+
+def dedup_markdown(report: dict) -> str:
+    sizes = " | ".join(f"{k}: {v}" for k, v in report["cluster_sizes"].items())
+    return (
+        f"### Fuzzy dedup\n\n{report['clusters']:,} clusters holding {report['docs_in_clusters']:,} documents "
+        f"(sizes {sizes}).\n\nSampled {report['sampled_pairs']} removed/keeper pairs: "
+        f"{report['precision_estimate']} reach the Jaccard threshold {report['jaccard_threshold']} "
+        f"(lowest sampled Jaccard {report['sampled_jaccard_min']})."
+    )
+
+
+def publish(run, funnel, output: dict, seconds: float, dedup: dict) -> dict:
     """Print the funnel, publish it to Prefect, write run_summary.json next to the output."""
     Console(width=160).print(funnel_table(funnel))
     create_table_artifact(
@@ -47,7 +106,10 @@ def publish(run, funnel, output: dict, seconds: float) -> dict:
         "store": run.store.url,
         "config": run.cfg.model_dump(mode="json"),
         "funnel": [asdict(r) for r in funnel],
+        "dedup_fuzzy": dedup,
     }
+    create_markdown_artifact(key="dedup-fuzzy-report", markdown=dedup_markdown(dedup))
+    print(dedup_markdown(dedup).replace("### ", "").replace("\n\n", " "))
     fs, root = fsspec.core.url_to_fs(run.cfg.output)
     fs.pipe(f"{root}/{SUMMARY_FILE}", json.dumps(summary, indent=1).encode())
     print(f"dataset: {output['data']} ({output['rows']:,} documents)")

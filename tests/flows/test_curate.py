@@ -234,3 +234,14 @@ def test_kept_documents_do_not_depend_on_how_the_input_is_sharded(corpus, tmp_pa
         kept.append(pq.read_table(tmp_path / f"out{n_files}" / "data").column("id").to_pylist())
 
     assert kept[0] == kept[1]
+
+
+def test_fuzzy_dedup_report_counts_clusters_and_estimates_precision(config, prefect_harness):
+    summary = curate(config())
+
+    report = summary["dedup_fuzzy"]
+    removed = funnel(summary)["dedup_fuzzy"]["drops"]["dedup_fuzzy:jaccard"]
+    assert report["docs_in_clusters"] - report["clusters"] == removed
+    assert sum(report["cluster_sizes"].values()) == report["clusters"]
+    assert report["sampled_pairs"] == min(removed, 200)
+    assert report["precision_estimate"] == 1.0  # the demo's planted near-duplicates differ by one sentence

@@ -354,3 +354,10 @@ def test_verify_names_an_edge_end_without_a_signature():
 
     with pytest.raises(ValueError, match="no row in `sigs`"):
         fz.verify_edges(edges, sigs, P)
+
+
+def test_shingle_jaccard_is_exact_on_word_5_grams():
+    words = [f"w{i}" for i in range(10)]
+    left, right = " ".join(words), " ".join(words[:8] + ["x", "y"])  # 6 vs 6 shingles, 4 shared
+
+    assert fz.shingle_jaccard([left, left], [right, left], P) == [pytest.approx(4 / 8), 1.0]
