@@ -266,6 +266,33 @@ class Timer:
         return sum(1 for name, _ in self.events if name == label)
 
 
+def worker_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """CPU seconds the workers spent during each wrapped call (all threads: the stage function,
+    Parquet I/O, Dask): less sensitive than wall time to other work sharing the cores."""
+
+    def __init__(self, client):
+        self.client = client
+        self.seconds: dict[str, float] = {}
+
+    def now(self) -> float:
+        return sum(self.client.run(worker_cpu_seconds).values())
+
+    def wrap(self, label, fn):
+        def metered(*a, **kw):
+            start = self.now()
+            try:
+                return fn(*a, **kw)
+            finally:
+                name = label(*a, **kw) if callable(label) else label
+                self.seconds[name] = self.seconds.get(name, 0.0) + self.now() - start
+        return metered
+
+
 def parquet_rows(path: str) -> int:
     return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(Path(path).rglob("*.parquet")))
 
@@ -330,10 +357,14 @@ def run_one(n: int, args) -> None:
                 upstream = run.map("read", None)
                 read_s = time.perf_counter() - start
                 rss_before = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-                run.map = timer.wrap(lambda stage, *a, **kw: stage, run.map)
+                cpu = CpuMeter(client)
+                run.map = cpu.wrap(lambda stage, *a, **kw: stage, timer.wrap(lambda stage, *a, **kw: stage, run.map))
+                stages.build_fuzzy_clusters = cpu.wrap("build", stages.build_fuzzy_clusters)
+                load_before = os.getloadavg()[0]
                 start = time.perf_counter()
                 final = stages.dedup_fuzzy.fn(run, upstream)
                 stage_s = time.perf_counter() - start
+                load_after = os.getloadavg()[0]
                 worker_rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
                 flow_rss = peak_rss_mib()
                 store = run.store
@@ -354,7 +385,11 @@ def run_one(n: int, args) -> None:
         build = timer.total("build")
         edges_s, cc_s = timer.total("edges"), timer.total("components")
         cc_rounds = max(0, timer.count("cc_spill") - 1)
-        print(f"read stage (not timed as dedup): {read_s:.1f} s wall")
+        c = cpu.seconds
+        print(f"read stage (not timed as dedup): {read_s:.1f} s wall; load average 1 min: {load_before:.2f} "
+              f"before the stage, {load_after:.2f} after ({args.workers} workers on {os.cpu_count()} cores)")
+        print(f"worker CPU s: signatures {c[stages.FUZZY_SIGNATURES]:.1f} ({sig_rows / c[stages.FUZZY_SIGNATURES]:,.0f} docs per "
+              f"worker CPU-s), bands {c[stages.FUZZY_BANDS]:.1f}, clusters {c['build']:.1f}, apply {c['dedup_fuzzy']:.1f}")
         print(f"signatures:  {timer.total(stages.FUZZY_SIGNATURES):7.1f} s wall; {sig_rows / sig_sec:,.0f} docs/s per core "
               f"({sig_rows:,} docs in {sig_sec:.1f} core-s of stage function)")
         print(f"band rows:   {timer.total(stages.FUZZY_BANDS):7.1f} s wall ({band_rows:,} rows, {band_sec:.1f} core-s)")

@@ -53,10 +53,11 @@ def fuzzy_quality(run, upstream, fuzzy) -> dict:
         for lo, hi in SIZE_BUCKETS
     }
     per_shard = math.ceil(run.cfg.run.report_sample_pairs / max(len(fuzzy.shards), 1))
-    removed = [
+    removed = [  # keepers from the persistent index keep no text: those pairs are not sampled
         row for shard in fuzzy.shards
         for row in store.read_table(store.rejected_path("dedup_fuzzy", shard), columns=["text", "dup_of"])
         .slice(0, per_shard).to_pylist()
+        if not row["dup_of"].startswith(fz.INDEX_PREFIX)
     ][: run.cfg.run.report_sample_pairs]
     by_name = {shard.name: shard for shard in upstream.shards}
     keepers = []

@@ -90,9 +90,27 @@ class Run:
         salt = self.global_key(stage, upstream) if stage in GLOBAL_STAGES else ""
         return self.store.plan(stage, version, params, self.sources(stage, upstream), salt).key
 
-    def global_key(self, stage: str, upstream: StageRef) -> str:
-        """Key of a global stage's corpus-wide step: every upstream shard at once."""
+    def batch_key(self, stage: str, upstream: StageRef) -> str:
+        """Key of a global stage over every upstream shard at once."""
         return self.store.stage_key(stage, MODULES[stage].VERSION, self.params(stage), [upstream.key])
+
+    def global_key(self, stage: str, upstream: StageRef) -> str:
+        """The batch key, plus the state of the persistent dedup index the batch is checked against."""
+        batch = self.batch_key(stage, upstream)
+        if stage != "dedup_fuzzy" or not self.cfg.dedup_fuzzy.index:
+            return batch
+        return digest("indexed", batch, self.index_batches(exclude=batch))
+
+    def index_dir(self) -> str:
+        return f"{self.store.root}/dedup_fuzzy/index/{self.cfg.dedup_fuzzy.index}"
+
+    def index_batches(self, exclude: str) -> list[str]:
+        """Batches committed to the persistent fuzzy-dedup index (a `_SUCCESS` each), but `exclude`."""
+        fs, root = self.store.fs, self.index_dir()
+        if not fs.exists(root):
+            return []
+        batches = [path.rstrip("/").rsplit("/", 1)[-1] for path in fs.ls(root, detail=False)]
+        return sorted(b for b in batches if b != exclude and fs.exists(f"{root}/{b}/_SUCCESS"))
 
     def paths(self, ref: StageRef) -> list[str]:
         return [self.store.kept_path(ref.stage, shard) for shard in ref.shards]
@@ -231,18 +249,61 @@ def build_clusters(run: Run, signature_paths: list[str], clusters_dir: str) -> N
 def dedup_fuzzy(run: Run, upstream: StageRef) -> StageRef:
     """Global: MinHash signatures and LSH band rows per shard, buckets by a Dask shuffle on the band
     hash, candidate edges (verified by estimated Jaccard), connected components on Dask, one keeper
-    per component, then marks per shard."""
+    per component, then marks per shard. With `dedup_fuzzy.index`, the documents earlier runs kept
+    join the buckets (and always stay), and this run's kept documents are added afterwards."""
     signatures = run.map(FUZZY_SIGNATURES, upstream, fuzzy_signature_shard, shard_args=lambda i: (upstream.shards[i].name,))
     bands = run.map(FUZZY_BANDS, signatures, fuzzy_band_shard)
-    clusters_key = run.global_key("dedup_fuzzy", upstream)
+    batch, clusters_key = run.batch_key("dedup_fuzzy", upstream), run.global_key("dedup_fuzzy", upstream)
     clusters_dir = f"{run.store.stage_dir('dedup_fuzzy', clusters_key)}/clusters"
     signature_paths = run.paths(signatures)
     if not run.store.fs.exists(f"{clusters_dir}/_SUCCESS"):
-        build_fuzzy_clusters(run, dict(zip((s.name for s in upstream.shards), signature_paths)), run.paths(bands), clusters_dir)
-    return run.map(
+        docs = dict(zip((s.name for s in upstream.shards), signature_paths))
+        band_paths = run.paths(bands)
+        if run.cfg.dedup_fuzzy.index:
+            for indexed in run.index_batches(exclude=batch):
+                for path in run.store.fs.glob(f"{run.index_dir()}/{indexed}/*.docs.parquet"):
+                    shard = path.rsplit("/", 1)[-1].removesuffix(".docs.parquet")
+                    docs[f"{tasks.dedup_fuzzy.INDEX_PREFIX}{indexed}/{shard}"] = path
+                    band_paths.append(path.removesuffix(".docs.parquet") + ".bands.parquet")
+        build_fuzzy_clusters(run, docs, band_paths, clusters_dir)
+    marked = run.map(
         "dedup_fuzzy", upstream, apply_fuzzy_shard, salt=clusters_key,
         shard_args=lambda i: (run.store.url, signature_paths[i], clusters_dir),
     )
+    if run.cfg.dedup_fuzzy.index and not run.store.fs.exists(f"{run.index_dir()}/{batch}/_SUCCESS"):
+        add_to_index(run, upstream, signatures, bands, clusters_dir, f"{run.index_dir()}/{batch}")
+    return marked
+
+
+def add_to_index(run: Run, upstream: StageRef, signatures: StageRef, bands: StageRef, clusters_dir: str, batch_dir: str) -> None:
+    """Commit this batch's kept documents to the persistent index: files per shard, `_SUCCESS` last."""
+    prefix = f"{tasks.dedup_fuzzy.INDEX_PREFIX}{batch_dir.rsplit('/', 1)[-1]}/"
+    futures = run.client.map(
+        index_shard, run.paths(signatures), run.paths(bands), [f"{batch_dir}/{s.name}" for s in upstream.shards],
+        store_url=run.store.url, clusters_dir=clusters_dir, prefix=prefix, pure=False,
+    )
+    run.client.gather(futures)
+    run.store.fs.touch(f"{batch_dir}/_SUCCESS")
+
+
+def index_shard(signatures_path: str, bands_path: str, target: str, store_url: str, clusters_dir: str, prefix: str) -> int:
+    """Worker side: the signatures and band rows of this shard's kept documents, positions prefixed."""
+    store = ArtifactStore(store_url)
+    sigs, bands = store.read_table(signatures_path), store.read_table(bands_path)
+    positions = pa.array(sigs.column("position").to_pylist(), pa.string())
+    clusters = ds.dataset(
+        clusters_dir, format="parquet", filesystem=store.fs, schema=tasks.dedup_fuzzy.CLUSTER_SCHEMA,
+    ).to_table(filter=ds.field("position").isin(positions))
+    removed = clusters.filter(pc.not_equal(clusters.column("position"), clusters.column("keeper"))).column("position")
+
+    def kept_and_prefixed(table: pa.Table) -> pa.Table:
+        table = table.filter(pc.invert(pc.is_in(table.column("position"), value_set=removed)))
+        index = table.schema.get_field_index("position")
+        return table.set_column(index, "position", pc.binary_join_element_wise(prefix, table.column("position"), ""))
+
+    store.write_table(f"{target}.docs.parquet", kept_and_prefixed(sigs))
+    store.write_table(f"{target}.bands.parquet", kept_and_prefixed(bands))
+    return sigs.num_rows - len(removed)
 
 
 def fuzzy_signature_shard(table: pa.Table, params, shard_name: str) -> pa.Table:

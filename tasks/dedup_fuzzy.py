@@ -35,6 +35,9 @@ from tasks.dedup_exact import position
 
 VERSION = 1
 REASON = "dedup_fuzzy:jaccard"
+# Positions of documents kept by earlier runs (the persistent index) start with this: they sort before
+# any shard name, and `choose_keepers` always keeps them, since they are already published.
+INDEX_PREFIX = "!index/"
 # datasketch MinHashLSH's default weights when it derives (bands, rows) from a threshold
 LSH_WEIGHTS = (0.5, 0.5)
 
@@ -67,6 +70,11 @@ class FuzzyDedupParams(BaseModel):
     verify: bool = Field(True, description="Drop candidate edges whose estimated Jaccard is under the threshold.")
     # CCNet / datatrove keep the first copy in input order
     keeper: Literal["first", "longest"] = Field("first", description="Which document of a cluster stays.")
+    index: str | None = Field(
+        None,
+        description="Name of a persistent dedup index in the artifact store: the run is deduplicated against "
+        "every earlier run's kept documents under this name (they always stay), then adds its own.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -304,12 +312,14 @@ def union_find_components(edges: pa.Table) -> pa.Table:
 
 
 def choose_keepers(members: pa.Table, params: FuzzyDedupParams) -> pa.Table:
-    """Keeper and size per component: first in input order, or longest (ties: first)."""
+    """Keeper and size per component: an indexed document if there is one, else the first in input
+    order, or the longest (ties: first)."""
     members = members.select(MEMBER_SCHEMA.names).cast(MEMBER_SCHEMA)
-    order = [("component", "ascending"), ("position", "ascending")]
+    indexed = pc.starts_with(members.column("position"), INDEX_PREFIX)
+    order = [("component", "ascending"), ("indexed", "descending"), ("position", "ascending")]
     if params.keeper == "longest":
-        order.insert(1, ("n_chars", "descending"))
-    ranked = members.sort_by(order)
+        order.insert(2, ("n_chars", "descending"))
+    ranked = members.append_column("indexed", indexed).sort_by(order)
     heads = ranked.group_by("component", use_threads=False).aggregate([("position", "first"), ("position", "count")])
     heads = heads.rename_columns(["component", "keeper", "size"])
     out = members.join(heads, "component", join_type="left outer")

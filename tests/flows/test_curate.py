@@ -12,6 +12,7 @@ from flows.config import load_config
 from flows.curate import curate
 from flows.demo import write_demo_corpus
 import tasks.read
+from tasks.dedup_fuzzy import INDEX_PREFIX
 from tasks.read import ReadParams
 
 STAGES = [
@@ -245,3 +246,39 @@ def test_fuzzy_dedup_report_counts_clusters_and_estimates_precision(config, pref
     assert sum(report["cluster_sizes"].values()) == report["clusters"]
     assert report["sampled_pairs"] == min(removed, 200)
     assert report["precision_estimate"] == 1.0  # the demo's planted near-duplicates differ by one sentence
+
+
+def test_persistent_index_dedups_a_new_batch_against_earlier_ones(corpus, tmp_path, dask_cluster, prefect_harness):
+    docs = [
+        d for path in sorted(corpus.iterdir())
+        for d in tasks.read.run(str(path), path.name, ReadParams())[0].to_pylist()
+        if d["meta"] and json.loads(d["meta"]).get("defect") is None and d["id"].startswith("demo-")
+    ]
+    first, fresh = docs[:40], docs[40:60]
+    copies = [{**d, "id": f"{d['id']}-again", "text": d["text"] + " One more closing sentence was added here."}
+              for d in first[:5]]
+    batches = {"batch1": first, "batch2": copies + fresh}
+
+    for name, batch in batches.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "part.jsonl").write_text("".join(json.dumps({"id": d["id"], "text": d["text"]}) + "\n" for d in batch))
+
+    def run_batch(name: str) -> dict:
+        directory = tmp_path / name
+        return curate(load_config(overrides=[
+            f"input.paths=[{directory}]", f"output={tmp_path / ('out-' + name)}", f"store={tmp_path / 'store'}",
+            f"run.cluster.address={dask_cluster.scheduler_address}", "dedup_fuzzy.index=main",
+        ]))
+
+    run_batch("batch1")
+    second = run_batch("batch2")
+    again = run_batch("batch2")
+
+    kept = set(pq.read_table(tmp_path / "out-batch2" / "data").column("id").to_pylist())
+    assert not kept & {d["id"] for d in copies}
+    manifest = json.loads(next((tmp_path / "store" / "dedup_fuzzy").glob(f"{funnel(second)['dedup_fuzzy']['key']}/manifest.json")).read_text())
+    rejected = pq.read_table(tmp_path / "store" / "dedup_fuzzy" / "shards" / manifest["shards"][0]["key"] / "rejected.parquet")
+    dup_of = dict(zip(rejected.column("id").to_pylist(), rejected.column("dup_of").to_pylist()))
+    assert all(dup_of[d["id"]].startswith(INDEX_PREFIX) for d in copies)  # their keepers are batch 1's documents
+    assert funnel(second)["dedup_fuzzy"]["drops"]["dedup_fuzzy:jaccard"] >= len(copies)
+    assert all(row["cached"] for row in again["funnel"])

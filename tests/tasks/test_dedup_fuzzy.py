@@ -361,3 +361,15 @@ def test_shingle_jaccard_is_exact_on_word_5_grams():
     left, right = " ".join(words), " ".join(words[:8] + ["x", "y"])  # 6 vs 6 shingles, 4 shared
 
     assert fz.shingle_jaccard([left, left], [right, left], P) == [pytest.approx(4 / 8), 1.0]
+
+
+@pytest.mark.parametrize("keeper", ["first", "longest"])
+def test_an_indexed_document_is_always_the_keeper(keeper):
+    members = pa.table(
+        {"position": ["a\t0", f"{fz.INDEX_PREFIX}b1/z\t7"], "component": ["a\t0"] * 2, "n_chars": [900, 10]},
+        schema=fz.MEMBER_SCHEMA,
+    )
+
+    clusters = fz.choose_keepers(members, fz.FuzzyDedupParams(keeper=keeper))
+
+    assert set(clusters.column("keeper").to_pylist()) == {f"{fz.INDEX_PREFIX}b1/z\t7"}
