@@ -18,7 +18,9 @@ single-threaded worker processes:
    `flows.stages.build_fuzzy_clusters` (whole corpus-wide step), and `flows.graph.spill` /
    `flows.graph.connected_components` (the first spill outside components = shuffle + candidate
    edges + verification; components = label propagation rounds; keepers = the rest of the step).
-   Signature docs/s per core is rows / stage-function seconds from the signature shards' stats.json.
+   Signature docs/s per core is rows / stage-function seconds from the signature shards' stats.json
+   (wall time: inflated when other work shares the cores); worker CPU seconds per phase (getrusage
+   on every worker before and after) and the load average are printed beside it.
 4. Reads the marks back and reports clusters and removed docs against what was planted.
 
 Then, in the parent, the baseline: plain datasketch `MinHash(num_perm=112)` + `update_batch` per
@@ -247,8 +249,9 @@ def peak_rss_mib() -> float:
 class Timer:
     """Wall time of each wrapped call, by label, in call order."""
 
-    def __init__(self):
+    def __init__(self, progress: bool = True):
         self.events: list[tuple[str, float]] = []
+        self.progress = progress
 
     def wrap(self, label, fn):
         def timed(*a, **kw):
@@ -256,7 +259,10 @@ class Timer:
             try:
                 return fn(*a, **kw)
             finally:
-                self.events.append((label(*a, **kw) if callable(label) else label, time.perf_counter() - start))
+                name = label(*a, **kw) if callable(label) else label
+                self.events.append((name, time.perf_counter() - start))
+                if self.progress:
+                    print(f"  .. {name} done in {time.perf_counter() - start:.1f} s", flush=True)
         return timed
 
     def total(self, label: str) -> float:
@@ -434,7 +440,7 @@ def run_one(n: int, args) -> None:
 # ------------------------------------------------------------------------------ baseline
 
 
-def baseline(workers: int) -> None:
+def baseline() -> dict[str, float]:
     from datasketch import MinHash
 
     from bench.dedup_signatures import python_shingles
@@ -498,7 +504,7 @@ def main() -> None:
                     stage_rates[n] = float(line.split(";")[1].split("docs/s")[0].replace(",", ""))
         if child.returncode:
             sys.exit(f"N={n}: child exited {child.returncode}")
-    rates = baseline(args.workers)
+    rates = baseline()
     for n, rate in stage_rates.items():
         print(f"N={n:,}: stage signatures {rate:,.0f} docs/s per core = {rate / rates['datasketch']:.1f}x plain datasketch")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 
 from distributed import Client, LocalCluster
@@ -31,6 +32,9 @@ class WarmModels(WorkerPlugin):
 @contextlib.contextmanager
 def dask_client(options: ClusterOptions, warm: WorkerPlugin | None = None) -> Iterator[Client]:
     logging.getLogger("distributed").setLevel(logging.WARNING)  # in-process scheduler chatter
+    # Arrow joins on buffers that came from pandas warn once per call that they are unaligned; the
+    # warning is about speed only. LocalCluster workers inherit this; set it on remote workers too.
+    os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "ignore")
     if options.address:
         cluster_cm = contextlib.nullcontext(options.address)
     else:

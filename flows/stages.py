@@ -330,11 +330,11 @@ def verified_edges_partition(buckets, params, store_url: str, signature_paths: d
     Jaccard of their two ends reaches the threshold (signatures read from the shards they name)."""
     edges = tasks.dedup_fuzzy.candidate_edges(pa.Table.from_pandas(buckets, preserve_index=False))
     if params.verify and edges.num_rows:
-        ends = pa.chunked_array([edges.column("src"), edges.column("dst")]).unique()
-        shards = {position.split("\t", 1)[0] for position in ends.to_pylist()}
+        ends = pc.unique(pa.chunked_array([edges.column("src"), edges.column("dst")]).combine_chunks())
+        shards = sorted({position.split("\t", 1)[0] for position in ends.to_pylist()})
         store = ArtifactStore(store_url)
-        sigs = pa.concat_tables([store.read_table(signature_paths[shard]) for shard in sorted(shards)])
-        edges = tasks.dedup_fuzzy.verify_edges(edges, sigs.filter(pc.is_in(sigs.column("position"), ends)), params)
+        sigs = ds.dataset([signature_paths[shard] for shard in shards], format="parquet", filesystem=store.fs)
+        edges = tasks.dedup_fuzzy.verify_edges(edges, sigs.to_table(filter=ds.field("position").isin(ends)), params)
     return edges.to_pandas()
 
 
@@ -351,7 +351,8 @@ def build_fuzzy_clusters(run: Run, signature_paths: dict[str, str], band_paths: 
     edges = bands.shuffle(on="band_hash").map_partitions(
         verified_edges_partition, params, run.store.url, signature_paths, meta=edge_meta,
     )
-    edges = spill(run.client, edges, f"{work}/edges", fs)
+    # one pair matching in several bands lands in several partitions: keep it once
+    edges = spill(run.client, edges.drop_duplicates(), f"{work}/edges", fs)
     labels = connected_components(run.client, edges, f"{work}/labels", fs)
     lengths = dd.read_parquet(list(signature_paths.values()), columns=["position", "n_chars"], filesystem=fs)
     members = labels.rename(columns={"node": "position"}).merge(lengths, on="position")
