@@ -1,7 +1,6 @@
 """Fuzzy dedup at scale: the `dedup_fuzzy` stage alone on N generated ~2,000-character documents.
 
     .venv/bin/python bench/dedup_scale.py 100000 400000 [1600000] [--workers 2] [--shard-docs 50000]
-        [--prefect-api]   # keep Run.map's Prefect progress artifact (starts an ephemeral API server)
 
 For each N, in a fresh child process (so peak RSS is per N) with a fresh LocalCluster of `--workers`
 single-threaded worker processes:
@@ -27,9 +26,7 @@ Then, in the parent, the baseline: plain datasketch `MinHash(num_perm=112)` + `u
 document with Python word-5-gram shingles on 5,000 of the same documents, one core, beside
 `tasks.dedup_fuzzy.signatures` on the same 5,000 in the same process.
 
-`Run.map` creates a Prefect progress artifact; outside a flow that starts Prefect's ephemeral API
-server (~7 s here) and warns that artifacts outside a run are deprecated. The bench replaces the two
-artifact calls in `flows.stages` with no-ops unless `--prefect-api` is given.
+Outside a Prefect run `Run.map` reports no progress artifact, so no Prefect API server is started.
 """
 
 from __future__ import annotations
@@ -310,10 +307,6 @@ def run_one(n: int, args) -> None:
     import flows.stages as stages
     from flows.config import load_config
 
-    if not args.prefect_api:  # see the module docstring
-        stages.create_progress_artifact = lambda **kw: None
-        stages.update_progress_artifact = lambda *a, **kw: None
-
     timer = Timer()
     stages.build_fuzzy_clusters = timer.wrap("build", stages.build_fuzzy_clusters)
     in_cc = [False]
@@ -483,7 +476,6 @@ def main() -> None:
     parser.add_argument("n_docs", type=int, nargs="+")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--shard-docs", type=int, default=50_000)
-    parser.add_argument("--prefect-api", action="store_true", help="keep Run.map's Prefect progress artifact")
     parser.add_argument("--tmp", default=None, help="parent of the temp dirs (default: $TMPDIR)")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # child: one N
     args = parser.parse_args()
@@ -494,8 +486,7 @@ def main() -> None:
     stage_rates = {}
     for n in args.n_docs:  # a child process per N: its peak RSS and its cluster are its own
         cmd = [sys.executable, __file__, str(n), "--one", "--workers", str(args.workers),
-               "--shard-docs", str(args.shard_docs)] + (["--prefect-api"] if args.prefect_api else []) \
-            + (["--tmp", args.tmp] if args.tmp else [])
+               "--shard-docs", str(args.shard_docs)] + (["--tmp", args.tmp] if args.tmp else [])
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as child:
             for line in child.stdout:  # tee: shown as it comes, parsed for the summary
                 sys.stdout.write(line)

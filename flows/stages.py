@@ -118,19 +118,32 @@ class Run:
     def map(self, stage: str, upstream: StageRef | None, fn=None, **kwargs) -> StageRef:
         """Run a stage's shard function (default: its module's `run`) over its sources on Dask."""
         module = MODULES[base_stage(stage)]
-        progress = create_progress_artifact(progress=0.0, description=f"{stage}: shards finished (%)")
-        last_update = [time.monotonic()]
-
-        def report(done: int, total: int) -> None:
-            # at most one API call a second: the Prefect server shares the cores with the workers
-            if done == total or time.monotonic() - last_update[0] >= 1.0:
-                update_progress_artifact(progress, progress=100.0 * done / max(total, 1))
-                last_update[0] = time.monotonic()
-
         return self.store.map_shards(
             stage, module.VERSION, fn or module.run, self.params(stage), self.sources(stage, upstream),
-            upstream.stage if upstream else None, lambda: self.client, retries=self.cfg.run.shard_retries, on_progress=report, **kwargs,
+            upstream.stage if upstream else None, lambda: self.client,
+            retries=self.cfg.run.shard_retries, on_progress=progress_reporter(stage), **kwargs,
         )
+
+
+def progress_reporter(stage: str):
+    """A Prefect progress artifact for the stage's shards, when called inside a Prefect run.
+
+    At most one API call a second: the Prefect server shares the cores with the workers. Outside a
+    run (a bench or a notebook driving stages directly) progress is not reported.
+    """
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    if FlowRunContext.get() is None and TaskRunContext.get() is None:
+        return lambda done, total: None
+    progress = create_progress_artifact(progress=0.0, description=f"{stage}: shards finished (%)")
+    last_update = [time.monotonic()]
+
+    def report(done: int, total: int) -> None:
+        if done == total or time.monotonic() - last_update[0] >= 1.0:
+            update_progress_artifact(progress, progress=100.0 * done / max(total, 1))
+            last_update[0] = time.monotonic()
+
+    return report
 
 
 def base_stage(stage: str) -> str:
