@@ -14,7 +14,7 @@ single-threaded worker processes:
 2. Runs the real code path: `load_config` -> `open_run` -> `run.map("read", None)` ->
    `flows.stages.dedup_fuzzy.fn(run, upstream)` (the Prefect task's function, no flow).
 3. Times the phases by wrapping, in this process only: `run.map` (signatures, bands, apply),
-   `flows.stages.build_fuzzy_clusters` (whole corpus-wide step), and `flows.graph.spill` /
+   `flows.dedup.build_fuzzy_clusters` (whole corpus-wide step), and `flows.graph.spill` /
    `flows.graph.connected_components` (the first spill outside components = shuffle + candidate
    edges + verification; components = label propagation rounds; keepers = the rest of the step).
    Signature docs/s per core is rows / stage-function seconds from the signature shards' stats.json
@@ -303,12 +303,13 @@ def parquet_rows(path: str) -> int:
 def run_one(n: int, args) -> None:
     from distributed import Client, LocalCluster
 
+    import flows.dedup as dedup
     import flows.graph
     import flows.stages as stages
     from flows.config import load_config
 
     timer = Timer()
-    stages.build_fuzzy_clusters = timer.wrap("build", stages.build_fuzzy_clusters)
+    dedup.build_fuzzy_clusters = timer.wrap("build", dedup.build_fuzzy_clusters)
     in_cc = [False]
     spilled: dict[str, list[int]] = {"edges": [], "labels": []}
     real_spill, real_cc = flows.graph.spill, flows.graph.connected_components
@@ -358,7 +359,7 @@ def run_one(n: int, args) -> None:
                 rss_before = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
                 cpu = CpuMeter(client)
                 run.map = cpu.wrap(lambda stage, *a, **kw: stage, timer.wrap(lambda stage, *a, **kw: stage, run.map))
-                stages.build_fuzzy_clusters = cpu.wrap("build", stages.build_fuzzy_clusters)
+                dedup.build_fuzzy_clusters = cpu.wrap("build", dedup.build_fuzzy_clusters)
                 load_before = os.getloadavg()[0]
                 start = time.perf_counter()
                 final = stages.dedup_fuzzy.fn(run, upstream)

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import tasks.dedup_exact
-from flows.stages import apply_exact_shard
+from flows.dedup import apply_exact_shard
 from tasks.dedup_exact import CLUSTER_SCHEMA, DedupExactParams, position, signatures
 
 
