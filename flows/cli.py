@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -79,7 +81,7 @@ def inspect(
     chars: Annotated[int, typer.Option(help="Characters of text to show per document.")] = 400,
 ) -> None:
     """Why was this dropped? Show rejected documents with their reason and measured value."""
-    from flows.inspect import rejected_examples
+    from flows.rejections import rejected_examples
 
     try:
         examples = rejected_examples(output, stage, reason, n)
@@ -90,6 +92,43 @@ def inspect(
         typer.echo(example["text"][:chars] + ("…" if len(example["text"]) > chars else ""))
     if not examples:
         typer.echo(f"no rejected documents for stage {stage!r}" + (f" and reason {reason!r}" if reason else ""))
+
+
+@app.command()
+def ui(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4200) -> None:
+    """Start the Prefect server and UI on 127.0.0.1 (SQLite by default; Postgres by
+    PREFECT_API_DATABASE_CONNECTION_URL). Runs started with PREFECT_API_URL set report to it."""
+    from flows.deployments import prefect_server
+
+    with prefect_server(port) as api:
+        typer.echo(f"Prefect UI: http://127.0.0.1:{port}   (Ctrl-C stops it)")
+        typer.echo(f"point runs at it: export PREFECT_API_URL={api}")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+
+
+@app.command()
+def serve(
+    input: Annotated[Optional[list[str]], typer.Option("--input", "-i", help="Input files, globs or URLs.")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output directory or URL.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a config value: section.key=value.")] = [],
+    cron: Annotated[str, typer.Option(help="Schedule of curate/recurate-nightly.")] = "0 3 * * *",
+) -> None:
+    """Serve the deployments curate/adhoc and curate/recurate-nightly from this process
+    (needs PREFECT_API_URL, e.g. from `winnow ui`)."""
+    from prefect import serve as serve_deployments
+
+    from flows.config import load_config
+    from flows.deployments import deployments
+
+    _quiet_prefect()
+    try:
+        cfg = load_config(config, set_, base={"input": {"paths": input} if input else None, "output": output})
+    except WinnowError as exc:
+        _fail(exc)
+    serve_deployments(*deployments(cfg, cron))
 
 
 @app.command()

@@ -137,7 +137,7 @@ def test_inspect_shows_rejected_documents_with_reason_and_value(config, prefect_
 
 
 def test_inspect_shows_quarantined_records_of_read(config, prefect_harness, tmp_path):
-    from flows.inspect import rejected_examples
+    from flows.rejections import rejected_examples
 
     curate(config())
 
@@ -187,7 +187,7 @@ def test_jsonl_output_matches_parquet_output(config, prefect_harness, tmp_path):
 
 
 def test_inspect_finds_the_value_of_stage_level_reasons(config, prefect_harness, tmp_path):
-    from flows.inspect import rejected_examples
+    from flows.rejections import rejected_examples
 
     curate(config())
 

@@ -1,4 +1,8 @@
-"""Rejected documents of a finished run, with the reason and the value the rule measured."""
+"""Rejected documents of a finished run, with the reason and the value the rule measured (`winnow inspect`).
+
+Not named `inspect.py`: Prefect puts the flow file's folder on `sys.path` when it runs a deployment,
+where such a module would shadow the standard library's `inspect` in the Dask workers it starts.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,76 @@
+"""Deployments of the `curate` flow: parameterized ad-hoc runs and scheduled re-curation.
+
+`winnow serve` serves both from this process (no work pool needed); `infra/prefect.yaml` declares the
+same two for a Prefect work pool. The nightly schedule reruns the same config over an input glob that
+grows: cached per-shard keys make the new shards the only map work, and `dedup_fuzzy.index` (set
+below when the config names none) dedups them against everything kept before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+from flows.config import CurationConfig
+from flows.curate import curate
+
+# 03:00 UTC: after a typical nightly crawl drop, before a working day (ours; any cron works)
+NIGHTLY_CRON = "0 3 * * *"
+RECURATION_INDEX = "recurate"
+
+
+def deployments(cfg: CurationConfig, cron: str = NIGHTLY_CRON):
+    """`curate/adhoc` (the config as default parameters) and `curate/recurate-nightly` (on `cron`)."""
+    nightly = cfg if cfg.dedup_fuzzy.index else cfg.model_copy(
+        update={"dedup_fuzzy": cfg.dedup_fuzzy.model_copy(update={"index": RECURATION_INDEX})}
+    )
+    return [
+        curate.to_deployment(
+            name="adhoc", parameters={"cfg": cfg.model_dump(mode="json", exclude_computed_fields=True)},
+            description="Curate with any parameters: edit the form and run; unchanged stages are cached.",
+        ),
+        curate.to_deployment(
+            name="recurate-nightly", cron=cron,
+            parameters={"cfg": nightly.model_dump(mode="json", exclude_computed_fields=True)},
+            description="Re-curate the growing input glob: only new shards are processed.",
+        ),
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def prefect_server(port: int, home: str | None = None, timeout_s: float = 120.0) -> Iterator[str]:
+    """A `prefect server` on 127.0.0.1:`port`, healthy before this yields its API URL; stopped after.
+
+    `home` (PREFECT_HOME) holds its SQLite database; default: the user's Prefect home.
+    """
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **({"PREFECT_HOME": home} if home else {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with contextlib.suppress(OSError):
+                if urllib.request.urlopen(f"{api}/health", timeout=2).status == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"prefect server on port {port} did not become healthy (exit {process.poll()})")
+            time.sleep(0.5)
+        yield api
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
