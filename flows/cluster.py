@@ -14,17 +14,23 @@ from flows.config import ClusterOptions
 
 
 class WarmModels(WorkerPlugin):
-    """Load the fastText models a run needs once per worker, before the first shard arrives."""
+    """Per worker, before the first shard: torch's thread count (one worker per core must not
+    oversubscribe them, STACK.md) and the language-ID model every run needs. Scorer models load on
+    first use (once per worker, `tasks.models.load_scorer`), so a rerun whose scoring stages are
+    cached loads none."""
 
     name = "winnow-warm-models"
     idempotent = True
 
-    def __init__(self, fasttext_paths: tuple[str, ...]):
+    def __init__(self, fasttext_paths: tuple[str, ...], torch_threads: int | None):
         self.fasttext_paths = fasttext_paths
+        self.torch_threads = torch_threads
 
     def setup(self, worker) -> None:
         from tasks import models
 
+        if self.torch_threads is not None:  # only runs with torch scorers pay for importing torch
+            models.set_torch_threads(self.torch_threads)
         for path in self.fasttext_paths:
             models.load_fasttext(path)
 

@@ -20,8 +20,10 @@ from tasks.errors import ConfigError
 from tasks.extract import ExtractParams
 from tasks.langid import LangidParams
 from tasks.normalize import NormalizeParams
+from tasks.quality import QualityParams
 from tasks.read import ReadParams
 from tasks.select import SelectParams
+from tasks.toxicity import ToxicityParams
 from tasks.url_filter import UrlFilterParams
 
 
@@ -82,6 +84,8 @@ class CurationConfig(BaseModel):
     clean: CleanParams = CleanParams()
     dedup_exact: DedupExactParams = DedupExactParams()
     dedup_fuzzy: FuzzyDedupParams = FuzzyDedupParams()
+    quality: QualityParams = QualityParams()
+    toxicity: ToxicityParams = ToxicityParams()
     select: SelectParams = SelectParams()
     write: WriteParams = WriteParams()
     run: RunOptions = RunOptions()

@@ -1,5 +1,5 @@
 """The `curate` flow: read → url_filter → extract → normalize → langid → clean → dedup_exact →
-dedup_fuzzy → select → write, then report."""
+dedup_fuzzy → quality → toxicity → select → write, then report."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from flows.store import ArtifactStore, StageRef, digest
 
 PIPELINE = (
     stages.url_filter, stages.extract, stages.normalize, stages.langid, stages.clean, stages.dedup_exact,
-    stages.dedup_fuzzy, stages.select,
+    stages.dedup_fuzzy, stages.quality, stages.toxicity, stages.select,
 )
 OUTPUT_MANIFEST = "_manifest.json"
 

@@ -25,8 +25,10 @@ import tasks.dedup_fuzzy
 import tasks.extract
 import tasks.langid
 import tasks.normalize
+import tasks.quality
 import tasks.read
 import tasks.select
+import tasks.toxicity
 import tasks.url_filter
 from flows import dedup
 from flows.cluster import WarmModels, dask_client
@@ -44,6 +46,8 @@ MODULES: dict[str, ModuleType] = {
     "clean": tasks.clean,
     "dedup_exact": tasks.dedup_exact,
     "dedup_fuzzy": tasks.dedup_fuzzy,
+    "quality": tasks.quality,
+    "toxicity": tasks.toxicity,
     "select": tasks.select,
 }
 GLOBAL_STAGES = ("dedup_exact", "dedup_fuzzy")  # their marks depend on every upstream shard
@@ -69,7 +73,9 @@ class Run:
     @property
     def client(self):
         if self._client is None:
-            warm = WarmModels((self.lid_model,))
+            scorers = self.cfg.quality.scorers + self.cfg.toxicity.scorers
+            uses_torch = any(spec.backend in ("hf", "embedding_head") for spec in scorers)
+            warm = WarmModels((self.lid_model,), self.cfg.run.cluster.threads_per_worker if uses_torch else None)
             self._client = self._stack.enter_context(dask_client(self.cfg.run.cluster, warm))
         return self._client
 
@@ -198,6 +204,16 @@ def langid(run: Run, upstream: StageRef) -> StageRef:
 @stage_task
 def clean(run: Run, upstream: StageRef) -> StageRef:
     return run.map("clean", upstream)
+
+
+@stage_task
+def quality(run: Run, upstream: StageRef) -> StageRef:
+    return run.map("quality", upstream)
+
+
+@stage_task
+def toxicity(run: Run, upstream: StageRef) -> StageRef:
+    return run.map("toxicity", upstream)
 
 
 @stage_task

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from tasks.contract import StageOutput, split_by_reason
 from tasks.errors import ConfigError
@@ -51,6 +51,12 @@ class UrlFilterParams(BaseModel):
         description="Optional file of blocked domains, one per line ('#' comments), e.g. UT1's "
         "'adult/domains'; added to blocked_domains. Its content is part of the cache key.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_derived(cls, data):
+        """A dumped config (run summary) carries the derived digest: it is recomputed from the file."""
+        return {k: v for k, v in data.items() if k != "blocklist_sha256"} if isinstance(data, dict) else data
 
     @computed_field(description="SHA-256 of the blocklist file: an edited file reruns the stage.")
     @property

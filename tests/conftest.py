@@ -6,12 +6,28 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+RUDE = ["idiot", "stupid", "moron", "trash", "pathetic", "loser", "disgusting", "worthless"]
+CALM = ["garden", "weather", "recipe", "library", "river", "concert", "museum", "breakfast"]
+
+
+def make_separable(n: int, seed: int = 0) -> tuple[list[str], list[bool]]:
+    """Half insults, half calm remarks: a set any working classifier separates."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        toxic = i % 2 == 0
+        words = rng.choice(RUDE if toxic else CALM, size=3)
+        texts.append(f"you are such a {words[0]} and a {words[1]}" if toxic else f"we visited the {words[0]} near the {words[1]} today")
+        labels.append(toxic)
+    return texts, labels
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +62,9 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def separable():
+    """A labeled set any working classifier separates: `separable(n)` -> (texts, labels)."""
+    return make_separable

@@ -16,7 +16,8 @@ from tasks.dedup_fuzzy import INDEX_PREFIX
 from tasks.read import ReadParams
 
 STAGES = [
-    "read", "url_filter", "extract", "normalize", "langid", "clean", "dedup_exact", "dedup_fuzzy", "select", "write",
+    "read", "url_filter", "extract", "normalize", "langid", "clean", "dedup_exact", "dedup_fuzzy", "quality",
+    "toxicity", "select", "write",
 ]
 
 
@@ -84,15 +85,17 @@ def test_changed_clean_parameter_reruns_clean_and_what_follows(config, prefect_h
     assert second["clean"]["docs_out"] < first["clean"]["docs_out"]
 
 
-def test_changed_select_threshold_reruns_only_select(config, prefect_harness, tmp_path):
+@pytest.mark.parametrize("column, bound", [("lang_score", "min"), ("toxicity_score", "max")])
+def test_changed_select_threshold_reruns_only_select(config, prefect_harness, tmp_path, column, bound):
     curate(config())
-    scores = sorted(pq.read_table(tmp_path / "out" / "data").column("lang_score").to_pylist())
+    scores = sorted(pq.read_table(tmp_path / "out" / "data").column(column).to_pylist())
     median = scores[len(scores) // 2]
 
-    rows = funnel(curate(config(f"select.thresholds=[{{column: lang_score, min: {median}}}]")))
+    rows = funnel(curate(config(f"select.thresholds=[{{column: {column}, {bound}: {median}}}]")))
 
-    assert [s for s in STAGES if not rows[s]["cached"]] == ["select", "write"]
-    assert rows["select"]["drops"]["select:lang_score"] == sum(s < median for s in scores)
+    assert [s for s in STAGES if not rows[s]["cached"]] == ["select", "write"]  # no scorer ran: no model loaded
+    failing = sum(s < median for s in scores) if bound == "min" else sum(s > median for s in scores)
+    assert rows["select"]["drops"][f"select:{column}"] == failing
 
 
 def test_output_preserves_input_order_and_carries_stage_columns(config, prefect_harness, tmp_path, corpus):
@@ -106,9 +109,8 @@ def test_output_preserves_input_order_and_carries_stage_columns(config, prefect_
         for doc_id in tasks.read.run(str(path), path.name, ReadParams())[0].column("id").to_pylist()
     ]
     assert ids == [doc_id for doc_id in input_order if doc_id in set(ids)]
-    assert {"lang", "lang_score", "exact_cluster", "dup_cluster", "dup_cluster_size", "n_pii_redacted"} <= set(
-        output.column_names
-    )
+    assert {"lang", "lang_score", "exact_cluster", "dup_cluster", "dup_cluster_size", "n_pii_redacted",
+            "toxicity_score"} <= set(output.column_names)
 
 
 def test_flow_parameter_schema_renders_the_config_as_a_form():

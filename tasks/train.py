@@ -1,0 +1,214 @@
+"""Train binary document classifiers that plug into `quality`/`toxicity` scorers, with honest metrics.
+
+Two recipes, both with a seeded, stratified held-out validation split:
+- `train_fasttext`: a supervised fastText classifier (Joulin et al. 2017), the DCLM quality recipe
+  (Li et al. 2024: reference "good" documents vs a sample of the raw pool, word bigrams). Writes
+  `model.bin`; scorer: `FastTextSpec(model_path=<dir>/model.bin, label=<params.label>)`.
+- `train_embedding_head`: a logistic or one-hidden-layer MLP head over frozen MiniLM sentence
+  embeddings. Writes `head.pt` (state_dict); scorer: `EmbeddingHeadSpec(model_path=<dir>)`.
+Each writes `model_card.json` beside the model: data sizes, params, validation metrics, scorer spec.
+Labels are booleans (True = the positive class, e.g. toxic or high quality).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks import models
+from tasks.errors import InputError
+
+CALIBRATION_BINS = 10  # equal-width probability bins, as in sklearn's calibration_curve default
+
+
+class SplitParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    validation_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of examples held out for metrics.")
+    seed: int = Field(0, description="Seeds the split and training; the same inputs give the same model.")
+    label: str = Field("positive", pattern=r"^[a-z][a-z0-9_]*$", description="Name of the positive class (scorer label).")
+
+
+class FastTextTrainParams(SplitParams):
+    # fastText's supervised defaults (lr 0.1, dim 100, epoch 5) with word bigrams as in DCLM's classifier.
+    lr: float = Field(0.1, gt=0.0, description="Learning rate.")
+    epoch: int = Field(5, ge=1, description="Passes over the training split.")
+    word_ngrams: int = Field(2, ge=1, description="Word n-gram features (DCLM: bigrams).")
+    dim: int = Field(100, ge=1, description="Embedding dimension.")
+    min_count: int = Field(1, ge=1, description="Minimum word count to enter the vocabulary.")
+    # One thread: fastText's Hogwild updates make multi-threaded training non-deterministic.
+    threads: int = Field(1, ge=1, description="Training threads (1 = reproducible).")
+
+
+class EmbeddingHeadTrainParams(SplitParams):
+    encoder: str = Field(models.PACKAGED_MINILM, description="sentence-transformers encoder: packaged MiniLM, a path or hub id.")
+    head: Literal["logistic", "mlp"] = Field("logistic", description="Head on the frozen embeddings.")
+    hidden_dim: int = Field(64, ge=1, description="MLP hidden units (ignored by logistic).")
+    epochs: int = Field(200, ge=1, description="Full-batch Adam steps over the training split embeddings.")
+    lr: float = Field(1e-2, gt=0.0, description="Adam learning rate.")
+    weight_decay: float = Field(1e-4, ge=0.0, description="L2 penalty (AdamW decoupled).")
+    max_tokens: int = Field(256, ge=1, description="Encoder truncation; the scorer must use the same (MiniLM: 256).")
+    batch_size: int = Field(128, ge=1, description="Texts per encoder call.")
+
+
+def split_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified seeded split: (train, validation) indices, each class split in the same proportion."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for cls in (False, True):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        n_val = max(1, round(len(idx) * fraction))
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def _check(texts: Sequence[str], labels: Sequence[bool]) -> np.ndarray:
+    y = np.asarray(labels, dtype=bool)
+    if len(texts) != len(y):
+        raise InputError(f"{len(texts)} texts but {len(y)} labels")
+    n_pos = int(y.sum())
+    if min(n_pos, len(y) - n_pos) < 2:
+        raise InputError(f"need at least 2 examples of each class to train and validate (got {n_pos} positive, {len(y) - n_pos} negative)")
+    return y
+
+
+def classifier_metrics(y_true: Sequence[bool], scores: Sequence[float], threshold: float = 0.5) -> dict:
+    """Accuracy at `threshold`, ROC-AUC, PR-AUC (average precision), Brier score and calibration bins.
+
+    AUCs are None when `y_true` holds one class only (undefined).
+    """
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+    y = np.asarray(y_true, dtype=bool)
+    p = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+    both = 0 < y.sum() < len(y)
+    edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, CALIBRATION_BINS - 1)
+    bins = [
+        {
+            "lo": float(edges[b]),
+            "hi": float(edges[b + 1]),
+            "n": int((which == b).sum()),
+            "mean_score": float(p[which == b].mean()),
+            "positive_rate": float(y[which == b].mean()),
+        }
+        for b in range(CALIBRATION_BINS)
+        if (which == b).any()
+    ]
+    ece = sum(b["n"] * abs(b["mean_score"] - b["positive_rate"]) for b in bins) / max(len(y), 1)
+    return {
+        "n": int(len(y)),
+        "positive_rate": float(y.mean()) if len(y) else 0.0,
+        "threshold": threshold,
+        "accuracy": float(((p >= threshold) == y).mean()) if len(y) else 0.0,
+        "roc_auc": float(roc_auc_score(y, p)) if both else None,
+        "pr_auc": float(average_precision_score(y, p)) if both else None,
+        "brier": float(brier_score_loss(y, p)) if len(y) else 0.0,
+        "ece": float(ece),
+        "calibration": bins,
+    }
+
+
+def _write_card(out_dir: Path, card: dict) -> None:
+    tmp = out_dir / f".{models.MODEL_CARD}.tmp"
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=True))
+    tmp.replace(out_dir / models.MODEL_CARD)  # the card comes last: a directory with one is complete
+
+
+def train_fasttext(texts: Sequence[str], labels: Sequence[bool], params: FastTextTrainParams, out_dir: str | Path) -> Path:
+    """Train, validate and save a fastText classifier; returns the model file (`<out_dir>/model.bin`)."""
+    import fasttext
+
+    y = _check(texts, labels)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_idx, val_idx = split_indices(y, params.validation_fraction, params.seed)
+    pos, neg = f"__label__{params.label}", f"__label__not_{params.label}"
+    started = time.perf_counter()
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", dir=out, delete=False) as fh:
+        for i in train_idx:
+            fh.write(f"{pos if y[i] else neg} {' '.join(texts[i].split())}\n")
+    try:
+        model = fasttext.train_supervised(
+            input=fh.name, lr=params.lr, epoch=params.epoch, wordNgrams=params.word_ngrams, dim=params.dim,
+            minCount=params.min_count, thread=params.threads, seed=params.seed, verbose=0,
+        )
+    finally:
+        Path(fh.name).unlink()
+    path = out / models.FASTTEXT_MODEL
+    model.save_model(str(path.with_suffix(".tmp")))
+    path.with_suffix(".tmp").replace(path)
+    models.load_fasttext.cache_clear()  # a retrain to the same path must not score with the old model
+    spec = models.FastTextSpec(name=params.label, model_path=str(path), label=params.label)
+    val_scores = models.FastTextScorer(spec, "cpu").score([texts[i] for i in val_idx])
+    _write_card(out, {
+        "kind": "fasttext",
+        "label": params.label,
+        "params": params.model_dump(),
+        "data": _sizes(y, train_idx, val_idx),
+        "train_seconds": round(time.perf_counter() - started, 3),
+        "metrics": classifier_metrics(y[val_idx], val_scores),
+        "scorer": spec.model_dump(),
+    })
+    return path
+
+
+def train_embedding_head(texts: Sequence[str], labels: Sequence[bool], params: EmbeddingHeadTrainParams, out_dir: str | Path) -> Path:
+    """Train, validate and save a head over frozen sentence embeddings; returns `out_dir`."""
+    import torch
+
+    y = _check(texts, labels)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_idx, val_idx = split_indices(y, params.validation_fraction, params.seed)
+    started = time.perf_counter()
+    encoder = models.load_encoder(params.encoder, "cpu")
+    emb = models.encode(encoder, list(texts), params.max_tokens, params.batch_size).cpu()
+    target = torch.as_tensor(y, dtype=torch.float32)
+    torch.manual_seed(params.seed)
+    head = models.build_head(params.head, emb.shape[1], params.hidden_dim)
+    # Classes are often imbalanced (davidson: 83% toxic): weight positives so both count equally.
+    n_pos = float(y[train_idx].sum())
+    pos_weight = torch.tensor((len(train_idx) - n_pos) / n_pos)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    opt = torch.optim.AdamW(head.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    x_train, y_train = emb[train_idx], target[train_idx]
+    for _ in range(params.epochs):
+        opt.zero_grad()
+        loss_fn(head(x_train).squeeze(-1), y_train).backward()
+        opt.step()
+    with torch.inference_mode():
+        val_scores = head(emb[val_idx]).squeeze(-1).sigmoid().numpy()
+    tmp = out / f"{models.HEAD_WEIGHTS}.tmp"
+    torch.save(head.state_dict(), tmp)
+    tmp.replace(out / models.HEAD_WEIGHTS)
+    spec = models.EmbeddingHeadSpec(name=params.label, model_path=str(out), max_tokens=params.max_tokens)
+    _write_card(out, {
+        "kind": "embedding_head",
+        "label": params.label,
+        "encoder": params.encoder,
+        "head": {"kind": params.head, "input_dim": int(emb.shape[1]), "hidden_dim": params.hidden_dim},
+        "params": params.model_dump(),
+        "data": _sizes(y, train_idx, val_idx),
+        "train_seconds": round(time.perf_counter() - started, 3),
+        "metrics": classifier_metrics(y[val_idx], val_scores),
+        "scorer": spec.model_dump(),
+    })
+    return out
+
+
+def _sizes(y: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray) -> dict:
+    return {
+        "n_train": int(len(train_idx)),
+        "n_validation": int(len(val_idx)),
+        "n_train_positive": int(y[train_idx].sum()),
+        "n_validation_positive": int(y[val_idx].sum()),
+    }

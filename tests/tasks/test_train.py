@@ -1,0 +1,67 @@
+import json
+
+import numpy as np
+import pytest
+
+from tasks import models
+from tasks.errors import InputError
+from tasks.train import (
+    EmbeddingHeadTrainParams,
+    FastTextTrainParams,
+    classifier_metrics,
+    split_indices,
+    train_embedding_head,
+    train_fasttext,
+)
+
+def test_metrics_of_a_perfect_ranking():
+    metrics = classifier_metrics([False, False, True, True], [0.1, 0.2, 0.8, 0.9])
+
+    assert (metrics["accuracy"], metrics["roc_auc"], metrics["pr_auc"]) == (1.0, 1.0, 1.0)
+    assert metrics["brier"] == pytest.approx((0.01 + 0.04 + 0.04 + 0.01) / 4)
+    assert sum(b["n"] for b in metrics["calibration"]) == 4
+
+
+def test_metrics_with_one_class_leave_aucs_undefined():
+    metrics = classifier_metrics([True, True], [0.3, 0.9])
+
+    assert metrics["roc_auc"] is None and metrics["pr_auc"] is None
+    assert metrics["accuracy"] == 0.5
+
+
+def test_split_is_seeded_stratified_and_disjoint():
+    y = np.array([True] * 30 + [False] * 70)
+
+    train, val = split_indices(y, 0.2, seed=3)
+
+    assert set(train).isdisjoint(val) and len(train) + len(val) == 100
+    assert (y[val].sum(), (~y[val]).sum()) == (6, 14)
+    assert np.array_equal(val, split_indices(y, 0.2, seed=3)[1])
+
+
+def test_one_class_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="each class"):
+        train_fasttext(["a", "b", "c"], [True, True, True], FastTextTrainParams(), tmp_path)
+
+
+def test_fasttext_training_beats_chance_and_writes_a_card(tmp_path, separable):
+    texts, labels = separable(200)
+
+    path = train_fasttext(texts, labels, FastTextTrainParams(label="toxic", epoch=25), tmp_path)
+
+    card = json.loads((tmp_path / "model_card.json").read_text())
+    assert path == tmp_path / "model.bin" and path.is_file()
+    assert card["data"]["n_validation"] == 40 and card["data"]["n_train"] == 160
+    assert card["metrics"]["roc_auc"] > 0.9
+    assert models.FastTextSpec.model_validate(card["scorer"]).label == "toxic"
+
+
+def test_embedding_head_training_beats_chance_and_loads_as_a_scorer(tmp_path, separable):
+    texts, labels = separable(60)
+
+    out = train_embedding_head(texts, labels, EmbeddingHeadTrainParams(label="toxic", head="mlp", hidden_dim=16), tmp_path)
+
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["metrics"]["roc_auc"] > 0.9 and card["head"]["input_dim"] == 384
+    scores = models.load_scorer(models.EmbeddingHeadSpec.model_validate(card["scorer"])).score(["you are a stupid idiot", "the river museum"])
+    assert scores[0] > scores[1]
