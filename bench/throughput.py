@@ -8,6 +8,7 @@ the `curate` flow cold on a local Dask cluster of `--workers` single-threaded pr
 per stage, docs/s of wall time and docs/s and MB/s per core (stage function time alone, from the
 shard stats), peak RSS per worker, whole-run wall time, and the share of worker time that is not
 stage work (Prefect, Dask, Parquet I/O, idle): 1 - sum(stage function seconds) / (wall x workers).
+The dedup stages' corpus-wide steps (Dask shuffles, connected components) fall in that share too.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from bench.corpus import build_corpus  # noqa: E402
 from flows.config import load_config  # noqa: E402
 from flows.curate import curate  # noqa: E402
-from flows.stages import EXACT_SIGNATURES  # noqa: E402
+from flows.stages import GLOBAL_STAGES  # noqa: E402
 from flows.store import ArtifactStore  # noqa: E402
 
 FILTER_STAGES = ("normalize", "langid", "clean")  # what datatrove's filter chain is compared with
@@ -42,11 +43,12 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def signature_seconds(store: ArtifactStore) -> float:
-    """Stage-function seconds of the dedup signature phase (its shards' stats)."""
+def phase_seconds(store: ArtifactStore, stage: str) -> float:
+    """Stage-function seconds of a global stage's map phases (`<stage>.signatures`, …), from their shards' stats."""
     return sum(
         json.loads(p.read_text())["seconds"]
-        for p in Path(store.root, EXACT_SIGNATURES, "shards").glob("*/stats.json")
+        for phase in Path(store.root).glob(f"{stage}.*")
+        for p in (phase / "shards").glob("*/stats.json")
     )
 
 
@@ -97,7 +99,8 @@ def main() -> None:
         rows = {row["stage"]: row for row in summary["funnel"]}
         manifests = {s: store.manifest(s, r["key"]) for s, r in rows.items() if s != "write"}
         seconds = {s: m["shard_seconds"] for s, m in manifests.items()}
-        seconds["dedup_exact"] += signature_seconds(store)
+        for stage in GLOBAL_STAGES:  # their corpus-wide Dask steps (shuffles, components) count as not stage work
+            seconds[stage] += phase_seconds(store, stage)
 
         print(f"\n{'stage':<12}{'docs in':>10}{'wall s':>9}{'docs/s wall':>13}{'docs/s/core':>13}{'MB/s/core':>11}")
         for stage, manifest in manifests.items():
