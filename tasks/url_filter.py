@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
-from tasks.contract import StageOutput, split_by_reason
+from tasks.contract import StageOutput, split_by_reason, without_derived
 from tasks.errors import ConfigError
 
 VERSION = 1  # bump when the same input + params give different output
@@ -55,8 +55,7 @@ class UrlFilterParams(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _ignore_derived(cls, data):
-        """A dumped config (run summary) carries the derived digest: it is recomputed from the file."""
-        return {k: v for k, v in data.items() if k != "blocklist_sha256"} if isinstance(data, dict) else data
+        return without_derived(data, "blocklist_sha256")
 
     @computed_field(description="SHA-256 of the blocklist file: an edited file reruns the stage.")
     @property
