@@ -18,6 +18,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pret
 DEMO_ROOT = Path(".winnow/demo")
 
 
+InputOption = Annotated[Optional[list[str]], typer.Option("--input", "-i", help="Input files, globs or URLs.")]
+OutputOption = Annotated[Optional[str], typer.Option("--output", "-o", help="Output directory or URL.")]
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")]
+SetOption = Annotated[list[str], typer.Option("--set", help="Override a config value: section.key=value.")]
+
+
 def _quiet_prefect() -> None:
     """Telemetry calls fail offline and fill the logs (STACK.md); the user can still override."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -31,10 +37,10 @@ def _fail(exc: WinnowError) -> None:
 
 @app.command()
 def run(
-    input: Annotated[Optional[list[str]], typer.Option("--input", "-i", help="Input files, globs or URLs.")] = None,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output directory or URL.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")] = None,
-    set_: Annotated[list[str], typer.Option("--set", help="Override a config value: section.key=value.")] = [],
+    input: InputOption = None,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    set_: SetOption = [],
     store: Annotated[Optional[str], typer.Option(help="Artifact store (default <output>/.winnow-store).")] = None,
 ) -> None:
     """Curate a corpus with the full flow."""
@@ -110,10 +116,10 @@ def ui(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4200) -> 
 
 @app.command()
 def serve(
-    input: Annotated[Optional[list[str]], typer.Option("--input", "-i", help="Input files, globs or URLs.")] = None,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output directory or URL.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")] = None,
-    set_: Annotated[list[str], typer.Option("--set", help="Override a config value: section.key=value.")] = [],
+    input: InputOption = None,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    set_: SetOption = [],
     cron: Annotated[str, typer.Option(help="Schedule of curate/recurate-nightly.")] = "0 3 * * *",
 ) -> None:
     """Serve the deployments curate/adhoc and curate/recurate-nightly from this process

@@ -59,12 +59,12 @@ def fuzzy_quality(run, upstream, fuzzy) -> dict:
         .slice(0, per_shard).to_pylist()
         if not row["dup_of"].startswith(fz.INDEX_PREFIX)
     ][: run.cfg.run.report_sample_pairs]
-    by_name = {shard.name: shard for shard in upstream.shards}
-    keepers = []
-    for row in removed:
-        shard_name, line = row["dup_of"].rsplit("\t", 1)
-        upstream_rows = store.read_table(store.kept_path(upstream.stage, by_name[shard_name]), columns=["text"])
-        keepers.append(upstream_rows.column("text")[int(line)].as_py())
+    keeper_at = [row["dup_of"].rsplit("\t", 1) for row in removed]  # (shard name, row) of each keeper
+    texts_of = {  # each upstream shard that holds a sampled keeper is read once
+        shard.name: store.read_table(store.kept_path(upstream.stage, shard), columns=["text"]).column("text")
+        for shard in upstream.shards if shard.name in {name for name, _ in keeper_at}
+    }
+    keepers = [texts_of[name][int(line)].as_py() for name, line in keeper_at]
     jaccards = fz.shingle_jaccard([r["text"] for r in removed], keepers, params)
     return {
         "clusters": len(sizes),

@@ -156,7 +156,7 @@ def train_fasttext(texts: Sequence[str], labels: Sequence[bool], params: FastTex
         "data": _sizes(y, train_idx, val_idx),
         "train_seconds": round(time.perf_counter() - started, 3),
         "metrics": classifier_metrics(y[val_idx], val_scores),
-        "scorer": spec.model_dump(),
+        "scorer": spec.model_dump(exclude_computed_fields=True),  # a fingerprint is recomputed on load
     })
     return path
 
@@ -200,7 +200,7 @@ def train_embedding_head(texts: Sequence[str], labels: Sequence[bool], params: E
         "data": _sizes(y, train_idx, val_idx),
         "train_seconds": round(time.perf_counter() - started, 3),
         "metrics": classifier_metrics(y[val_idx], val_scores),
-        "scorer": spec.model_dump(),
+        "scorer": spec.model_dump(exclude_computed_fields=True),  # a fingerprint is recomputed on load
     })
     return out
 
