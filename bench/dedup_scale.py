@@ -14,9 +14,13 @@ single-threaded worker processes:
 2. Runs the real code path: `load_config` -> `open_run` -> `run.map("read", None)` ->
    `flows.stages.dedup_fuzzy.fn(run, upstream)` (the Prefect task's function, no flow).
 3. Times the phases by wrapping, in this process only: `run.map` (signatures, bands, apply),
-   `flows.dedup.build_fuzzy_clusters` (whole corpus-wide step), and `flows.graph.spill` /
-   `flows.graph.connected_components` (the first spill outside components = shuffle + candidate
-   edges + verification; components = label propagation rounds; keepers = the rest of the step).
+   `flows.dedup.build_fuzzy_clusters` (whole corpus-wide step), `flows.dedup.fuzzy_candidates`
+   (shuffle + candidate edges), `flows.dedup.verify_candidates` (verification), and
+   `flows.graph.connected_components` (label propagation rounds); keepers = the rest of the step.
+   Verification's share of the stage is printed in wall time and in worker CPU time (a ratio within
+   one run: comparable across runs even when other work shares the cores). Its effect: candidate and
+   verified edges, each split into edges within a planted family (a document and its planted copies)
+   and false positives (edges between unrelated documents).
    Signature docs/s per core is rows / stage-function seconds from the signature shards' stats.json
    (wall time: inflated when other work shares the cores); worker CPU seconds per phase (getrusage
    on every worker before and after) and the load average are printed beside it.
@@ -310,30 +314,35 @@ def run_one(n: int, args) -> None:
 
     timer = Timer()
     dedup.build_fuzzy_clusters = timer.wrap("build", dedup.build_fuzzy_clusters)
-    in_cc = [False]
-    spilled: dict[str, list[int]] = {"edges": [], "labels": []}
-    real_spill, real_cc = flows.graph.spill, flows.graph.connected_components
+    phase = ["other"]
+    spilled: dict[str, list[int]] = {"candidates": [], "verify": [], "components": []}  # rows per spill, by phase
+    edge_sets: dict[str, pa.Table] = {}  # read back as spilled: the work dir is removed after the step
+    real_spill = flows.graph.spill
 
-    def spill(client, frame, spill_dir, filesystem=None):
+    def in_phase(label, fn):
+        def phased(*a, **kw):
+            phase.append(label)
+            try:
+                return fn(*a, **kw)
+            finally:
+                phase.pop()
+        return phased
+
+    def spill(client, frame, spill_dir, *a, **kw):
         before = set(Path(spill_dir).glob("round-*")) if Path(spill_dir).exists() else set()
-        start = time.perf_counter()
-        out = real_spill(client, frame, spill_dir, filesystem)
-        label = "cc_spill" if in_cc[0] else "edges"
-        timer.events.append((label, time.perf_counter() - start))
+        out = real_spill(client, frame, spill_dir, *a, **kw)
         new = set(Path(spill_dir).glob("round-*")) - before
-        rows = sum(parquet_rows(str(p)) for p in new)
-        spilled["labels" if in_cc[0] else "edges"].append(rows)
+        spilled.setdefault(phase[-1], []).append(sum(parquet_rows(str(p)) for p in new))
+        if spill_dir.endswith(("/candidates", "/edges")):
+            edge_sets[phase[-1]] = pa.concat_tables(
+                [pq.read_table(f, columns=["src", "dst"]) for p in new for f in sorted(p.rglob("*.parquet"))])
         return out
 
-    def connected_components(*a, **kw):
-        in_cc[0] = True
-        try:
-            return real_cc(*a, **kw)
-        finally:
-            in_cc[0] = False
-
     flows.graph.spill = spill
-    flows.graph.connected_components = timer.wrap("components", connected_components)
+    dedup.fuzzy_candidates = timer.wrap("candidates", in_phase("candidates", dedup.fuzzy_candidates))
+    dedup.verify_candidates = timer.wrap("verify", in_phase("verify", dedup.verify_candidates))
+    flows.graph.connected_components = timer.wrap(
+        "components", in_phase("components", flows.graph.connected_components))
 
     with tempfile.TemporaryDirectory(prefix="winnow-dedup-scale-", dir=args.tmp) as tmp:
         start = time.perf_counter()
@@ -360,6 +369,7 @@ def run_one(n: int, args) -> None:
                 cpu = CpuMeter(client)
                 run.map = cpu.wrap(lambda stage, *a, **kw: stage, timer.wrap(lambda stage, *a, **kw: stage, run.map))
                 dedup.build_fuzzy_clusters = cpu.wrap("build", dedup.build_fuzzy_clusters)
+                dedup.verify_candidates = cpu.wrap("verify", dedup.verify_candidates)
                 load_before = os.getloadavg()[0]
                 start = time.perf_counter()
                 final = stages.dedup_fuzzy.fn(run, upstream)
@@ -376,6 +386,9 @@ def run_one(n: int, args) -> None:
                 rejected = pa.concat_tables([
                     store.read_table(store.rejected_path("dedup_fuzzy", s), ["id", "dup_cluster"])
                     for s in final.shards])
+                ids_by_shard = {
+                    s.name: pc.cast(store.read_table(store.kept_path("read", s), ["id"]).column("id"), pa.int64()).to_numpy()
+                    for s in upstream.shards}
 
         # ---- figures
         sig_rows = sum(s["rows_in"] for s in sig_stats)
@@ -383,9 +396,10 @@ def run_one(n: int, args) -> None:
         band_sec = sum(s["seconds"] for s in band_stats)
         band_rows = sum(s["rows_kept"] for s in band_stats)
         build = timer.total("build")
-        edges_s, cc_s = timer.total("edges"), timer.total("components")
-        cc_rounds = max(0, timer.count("cc_spill") - 1)
+        cand_s, verify_s, cc_s = timer.total("candidates"), timer.total("verify"), timer.total("components")
+        cc_rounds = max(0, len(spilled["components"]) - 1)
         c = cpu.seconds
+        stage_cpu = c[stages.FUZZY_SIGNATURES] + c[stages.FUZZY_BANDS] + c["build"] + c["dedup_fuzzy"]
         print(f"read stage (not timed as dedup): {read_s:.1f} s wall; load average 1 min: {load_before:.2f} "
               f"before the stage, {load_after:.2f} after ({args.workers} workers on {os.cpu_count()} cores)")
         print(f"worker CPU s: signatures {c[stages.FUZZY_SIGNATURES]:.1f} ({sig_rows / c[stages.FUZZY_SIGNATURES]:,.0f} docs per "
@@ -393,11 +407,17 @@ def run_one(n: int, args) -> None:
         print(f"signatures:  {timer.total(stages.FUZZY_SIGNATURES):7.1f} s wall; {sig_rows / sig_sec:,.0f} docs/s per core "
               f"({sig_rows:,} docs in {sig_sec:.1f} core-s of stage function)")
         print(f"band rows:   {timer.total(stages.FUZZY_BANDS):7.1f} s wall ({band_rows:,} rows, {band_sec:.1f} core-s)")
-        print(f"clusters:    {build:7.1f} s wall = shuffle+edges+verify {edges_s:.1f} s ({spilled['edges'][0] if spilled['edges'] else 0:,} "
-              f"verified edges) + components {cc_s:.1f} s ({cc_rounds} rounds, {spilled['labels'][-1] if spilled['labels'] else 0:,} nodes) "
-              f"+ keepers {build - edges_s - cc_s:.1f} s")
+        n_candidates = spilled["candidates"][0] if spilled["candidates"] else 0
+        print(f"clusters:    {build:7.1f} s wall = shuffle+candidate edges {cand_s:.1f} s ({n_candidates:,} edges) "
+              f"+ verify {verify_s:.1f} s ({spilled['verify'][-1] if spilled['verify'] else n_candidates:,} edges) "
+              f"+ components {cc_s:.1f} s ({cc_rounds} rounds, {spilled['components'][-1] if spilled['components'] else 0:,} "
+              f"nodes) + keepers {build - cand_s - verify_s - cc_s:.1f} s")
         print(f"apply:       {timer.total('dedup_fuzzy'):7.1f} s wall")
-        print(f"total stage: {stage_s:7.1f} s wall ({n / stage_s:,.0f} docs/s wall on {args.workers} workers)")
+        print(f"total stage: {stage_s:7.1f} s wall ({n / stage_s:,.0f} docs/s wall on {args.workers} workers); "
+              f"worker CPU {stage_cpu:.1f} s")
+        verify_cpu = c.get("verify", 0.0)
+        print(f"verify share: {100 * verify_s / stage_s:.1f}% of stage wall ({verify_s:.1f} of {stage_s:.1f} s), "
+              f"{100 * verify_cpu / stage_cpu:.1f}% of stage worker CPU ({verify_cpu:.1f} of {stage_cpu:.1f} s)")
 
         # ---- accuracy vs planted
         ids = pc.cast(pa.concat_arrays([kept.column("id").combine_chunks(), rejected.column("id").combine_chunks()]), pa.int64()).to_numpy()
@@ -412,6 +432,30 @@ def run_one(n: int, args) -> None:
         same = pc.equal(cluster_of.take(pa.array(planted)), cluster_of.take(pa.array(src[planted]))).to_numpy(zero_copy_only=False)
         found = np.zeros(n, bool)
         found[planted] = same
+        family = np.where(role == ORIGINAL, np.arange(n), src)
+
+        def edge_truth(edges: pa.Table) -> tuple[int, int]:
+            """(edges within a planted family, edges between unrelated documents)."""
+            ends = []
+            for column in ("src", "dst"):
+                parts = pc.split_pattern(edges.column(column), "\t", max_splits=1)
+                shard = pc.list_element(parts, 0).to_numpy(zero_copy_only=False)
+                row = pc.cast(pc.list_element(parts, 1), pa.int64()).to_numpy()
+                doc = np.empty(row.size, np.int64)
+                for name in np.unique(shard):
+                    doc[shard == name] = ids_by_shard[name][row[shard == name]]
+                ends.append(family[doc])
+            same = int((ends[0] == ends[1]).sum())
+            return same, edges.num_rows - same
+
+        if "candidates" in edge_sets:
+            cand_same, cand_false = edge_truth(edge_sets["candidates"])
+            if "verify" in edge_sets:
+                ver_same, ver_false = edge_truth(edge_sets["verify"])
+                print(f"verify effect: {edge_sets['candidates'].num_rows:,} candidate edges -> "
+                      f"{edge_sets['verify'].num_rows:,} verified; false positives (unrelated ends) {cand_false:,} -> "
+                      f"{ver_false:,} (cut {cand_false - ver_false:,}); within planted families {cand_same:,} -> "
+                      f"{ver_same:,} (cut {cand_same - ver_same:,}: pairs under the threshold)")
         n_clusters = int(pc.sum(pc.greater(kept.column("dup_cluster_size"), 1)).as_py() or 0)
         planted_clusters = np.unique(src[planted]).size
         print(f"clusters: {n_clusters:,} (planted {planted_clusters:,}); removed {int(removed.sum()):,} docs "
@@ -429,6 +473,9 @@ def run_one(n: int, args) -> None:
         print("peak RSS per worker (MiB): " + ", ".join(f"{v:,.0f}" for v in worker_rss.values())
               + " (after read: " + ", ".join(f"{v:,.0f}" for v in rss_before.values()) + ")"
               + f"; flow process {flow_rss:,.0f}", flush=True)
+        print(f"summary: N={n:,} verify {verify_s:.1f} s of stage {stage_s:.1f} s wall = {100 * verify_s / stage_s:.1f}% "
+              f"(worker CPU {100 * verify_cpu / stage_cpu:.1f}%); peak RSS per worker "
+              f"{max(worker_rss.values()):,.0f} MiB; load average {load_before:.1f} -> {load_after:.1f}", flush=True)
 
 
 # ------------------------------------------------------------------------------ baseline
@@ -484,7 +531,7 @@ def main() -> None:
     if args.one:
         run_one(args.n_docs[0], args)
         return
-    stage_rates = {}
+    stage_rates, summaries = {}, []
     for n in args.n_docs:  # a child process per N: its peak RSS and its cluster are its own
         cmd = [sys.executable, __file__, str(n), "--one", "--workers", str(args.workers),
                "--shard-docs", str(args.shard_docs)] + (["--tmp", args.tmp] if args.tmp else [])
@@ -492,10 +539,14 @@ def main() -> None:
             for line in child.stdout:  # tee: shown as it comes, parsed for the summary
                 sys.stdout.write(line)
                 sys.stdout.flush()
+                if line.startswith("summary:"):
+                    summaries.append(line)
                 if line.startswith("signatures:"):
                     stage_rates[n] = float(line.split(";")[1].split("docs/s")[0].replace(",", ""))
         if child.returncode:
             sys.exit(f"N={n}: child exited {child.returncode}")
+    print("\n=== verification's share of the stage, per N:")
+    sys.stdout.writelines(summaries)
     rates = baseline()
     for n, rate in stage_rates.items():
         print(f"N={n:,}: stage signatures {rate:,.0f} docs/s per core = {rate / rates['datasketch']:.1f}x plain datasketch")

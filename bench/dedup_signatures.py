@@ -109,7 +109,7 @@ def main() -> None:
     verified = fz.verify_edges(edges, sigs, params)
     t_verify = time.perf_counter() - start
     start = time.perf_counter()
-    fz.connected_components(verified)
+    fz.union_find_components(verified)
     t_cc = time.perf_counter() - start
     total = t_sig + t_lsh + t_verify + t_cc
     print(f"stage on {corpus.num_rows} docs: signatures {t_sig:.2f}s, banding+edges {t_lsh:.3f}s, "

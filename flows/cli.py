@@ -1,4 +1,4 @@
-"""`winnow`: run, inspect and demo from the terminal; every run is the Prefect `curate` flow."""
+"""`winnow`: run, inspect, train and demo from the terminal; runs are Prefect flows (`curate`, `train-classifier`)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def _quiet_prefect() -> None:
     """Telemetry calls fail offline and fill the logs (STACK.md); the user can still override."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # the ephemeral API server's default 20 s start-up limit fails `winnow run` on busy cores
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _fail(exc: WinnowError) -> None:
@@ -42,13 +44,22 @@ def run(
     config: ConfigOption = None,
     set_: SetOption = [],
     store: Annotated[Optional[str], typer.Option(help="Artifact store (default <output>/.winnow-store).")] = None,
+    from_run: Annotated[Optional[str], typer.Option(
+        "--from-run", help="Rerun an earlier run's config (its run id, a prefix, or its dataset version), with "
+        "--set changes on top: only the stages a change touches recompute. Looked up in --output (default out), "
+        "else in Prefect when PREFECT_API_URL is set.",
+    )] = None,
 ) -> None:
     """Curate a corpus with the full flow."""
     from flows.config import load_config
+    from flows.history import config_of_run
 
     _quiet_prefect()
     try:
-        cfg = load_config(config, set_, base={"input": {"paths": input} if input else None, "output": output, "store": store})
+        start = config_of_run(from_run, output or "out") if from_run else None
+        cfg = load_config(
+            config, set_, base={"input": {"paths": input} if input else None, "output": output, "store": store}, start=start,
+        )
         _run_flow(cfg)
     except WinnowError as exc:
         _fail(exc)
@@ -98,6 +109,31 @@ def inspect(
         typer.echo(example["text"][:chars] + ("…" if len(example["text"]) > chars else ""))
     if not examples:
         typer.echo(f"no rejected documents for stage {stage!r}" + (f" and reason {reason!r}" if reason else ""))
+
+
+@app.command()
+def train(
+    labeled: Annotated[Optional[list[str]], typer.Option("--labeled", help="Labeled files, globs or URLs.")] = None,
+    positive: Annotated[Optional[list[str]], typer.Option("--positive", help="Files of positive documents (DCLM: the reference set).")] = None,
+    negative: Annotated[Optional[list[str]], typer.Option("--negative", help="Files of negative documents (DCLM: raw corpus).")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="fasttext or embedding_head.")] = None,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    set_: SetOption = [],
+) -> None:
+    """Train a classifier (the train-classifier flow) and print the scorer config that plugs it in."""
+    from flows.config import load_config
+    from flows.train import TrainConfig, resolve_inputs, train_classifier
+
+    _quiet_prefect()
+    try:
+        cfg = load_config(config, set_, schema=TrainConfig, base={
+            "labeled": labeled, "positive": positive, "negative": negative, "kind": kind, "output": output,
+        })
+        resolve_inputs(cfg)
+        train_classifier(cfg)
+    except WinnowError as exc:
+        _fail(exc)
 
 
 @app.command()

@@ -15,22 +15,62 @@ import pyarrow.dataset as ds
 
 import tasks.dedup_exact
 import tasks.dedup_fuzzy
-from flows.store import ArtifactStore, StageRef
+from flows.store import ArtifactStore, StageRef, digest
 from tasks.contract import StageOutput
 
 if TYPE_CHECKING:
     from flows.stages import Run
 
 
+CLUSTER_KEYS = {  # the column a global stage's cluster rows are looked up by, and their schema
+    "dedup_exact": ("text_hash", tasks.dedup_exact.CLUSTER_SCHEMA),
+    "dedup_fuzzy": ("position", tasks.dedup_fuzzy.CLUSTER_SCHEMA),
+}
+
+
+def shard_clusters(store: ArtifactStore, stage: str, signatures_path: str, clusters_dir: str, columns=None) -> tuple[pa.Table, pa.Table]:
+    """Worker side: this shard's signature rows and only the cluster rows that touch them."""
+    key, schema = CLUSTER_KEYS[stage]
+    shard = store.read_table(signatures_path, columns=columns)
+    keys = pa.array(shard.column(key).to_pylist(), pa.string())  # typed even when empty
+    clusters = ds.dataset(clusters_dir, format="parquet", filesystem=store.fs, schema=schema)
+    return shard, clusters.to_table(filter=ds.field(key).isin(keys))
+
+
 def apply_exact_shard(table: pa.Table, params, store_url: str, signatures_path: str, clusters_dir: str) -> StageOutput:
-    """Worker side: this shard's hashes and only the clusters that touch them, then the pure marking."""
-    store = ArtifactStore(store_url)
-    hashes = store.read_table(signatures_path)
-    shard_hashes = pa.array(hashes.column("text_hash").to_pylist(), pa.string())  # typed even when empty
-    clusters = ds.dataset(
-        clusters_dir, format="parquet", filesystem=store.fs, schema=tasks.dedup_exact.CLUSTER_SCHEMA,
-    ).to_table(filter=ds.field("text_hash").isin(shard_hashes))
+    hashes, clusters = shard_clusters(ArtifactStore(store_url), "dedup_exact", signatures_path, clusters_dir)
     return tasks.dedup_exact.apply(table, params, hashes, clusters)
+
+
+def apply_fuzzy_shard(table: pa.Table, params, store_url: str, signatures_path: str, clusters_dir: str) -> StageOutput:
+    positions, clusters = shard_clusters(ArtifactStore(store_url), "dedup_fuzzy", signatures_path, clusters_dir, ["position"])
+    return tasks.dedup_fuzzy.apply(table, params, positions, clusters)
+
+
+def clusters_digest(stage: str, store_url: str, signatures_path: str, clusters_dir: str) -> str:
+    """Worker side: a digest of the cluster rows touching this shard, all its marks depend on."""
+    key, schema = CLUSTER_KEYS[stage]
+    _, clusters = shard_clusters(ArtifactStore(store_url), stage, signatures_path, clusters_dir, [key])
+    return digest(clusters.sort_by([(name, "ascending") for name in schema.names]).to_pylist())
+
+
+def shard_salts(run: Run, stage: str, signature_paths: list[str], clusters_dir: str) -> list[str]:
+    """Per-shard salts for a global stage's marks: the digest of the clusters touching each shard.
+
+    A shard whose clusters did not change keeps its key when another shard joins the corpus, so a
+    re-curation recomputes neither its marks nor any later stage of it. Kept beside the clusters.
+    """
+    path = f"{clusters_dir}/_shard_digests.json"
+    saved = run.store.read_json(path) if run.store.fs.exists(path) else {}
+    missing = [p for p in signature_paths if p not in saved]
+    if missing:
+        futures = run.client.map(
+            clusters_digest, [stage] * len(missing), [run.store.url] * len(missing), missing,
+            [clusters_dir] * len(missing), pure=False,
+        )
+        saved |= dict(zip(missing, run.client.gather(futures)))
+        run.store.write_json(path, saved)
+    return [saved[p] for p in signature_paths]
 
 
 def build_clusters(run: Run, signature_paths: list[str], clusters_dir: str) -> None:
@@ -48,90 +88,152 @@ def build_clusters(run: Run, signature_paths: list[str], clusters_dir: str) -> N
             tmp, write_index=False, compute=False, schema=tasks.dedup_exact.CLUSTER_SCHEMA, filesystem=run.store.fs
         )
     ).result()
-    run.store.fs.mv(tmp, clusters_dir, recursive=True)
-    run.store.fs.touch(f"{clusters_dir}/_SUCCESS")
+    run.store.publish_dir(tmp, clusters_dir)
 
 
-def add_to_index(run: Run, upstream: StageRef, signatures: StageRef, bands: StageRef, clusters_dir: str, batch_dir: str) -> None:
-    """Commit this batch's kept documents to the persistent index: files per shard, `_SUCCESS` last."""
-    prefix = f"{tasks.dedup_fuzzy.INDEX_PREFIX}{batch_dir.rsplit('/', 1)[-1]}/"
+INDEX_FILES = {"dedup_exact": "hashes", "dedup_fuzzy": "docs"}  # the signature rows an index batch keeps
+
+
+def add_to_index(
+    run: Run, stage: str, new: StageRef, signatures: StageRef, bands: StageRef | None, marked: StageRef,
+    clusters_key: str, clusters_dir: str,
+) -> None:
+    """Commit the kept documents of the `new` shards as one index batch: signature (and band) rows
+    per shard, then the shards' records (flows/stages.py), then `_SUCCESS`."""
+    from flows.stages import INDEX_SHARDS
+
+    batch_dir = f"{run.index_dir(stage)}/{clusters_key}"
+    prefix = f"{tasks.dedup_fuzzy.INDEX_PREFIX}{clusters_key}/"
+    signature_paths = run.paths(signatures)
     futures = run.client.map(
-        index_shard, run.paths(signatures), run.paths(bands), [f"{batch_dir}/{s.name}" for s in upstream.shards],
+        index_shard, [stage] * len(signature_paths), signature_paths,
+        run.paths(bands) if bands else [None] * len(signature_paths), [f"{batch_dir}/{s.name}" for s in new.shards],
         store_url=run.store.url, clusters_dir=clusters_dir, prefix=prefix, pure=False,
     )
     run.client.gather(futures)
+    salts = shard_salts(run, stage, signature_paths, clusters_dir)
+    params = digest(run.params(stage))
+    records = {
+        shard.name: {
+            "path": run.input_of(shard).path, "upstream": shard.key, "params": params, "marked": marked.shards[i].key,
+            "salt": clusters_key, "shard_salt": salts[i], "clusters": clusters_dir, "signatures": signature_paths[i],
+        }
+        for i, shard in enumerate(new.shards)
+    }
+    run.store.write_json(f"{batch_dir}/{INDEX_SHARDS}", records)
     run.store.fs.touch(f"{batch_dir}/_SUCCESS")
 
 
-def index_shard(signatures_path: str, bands_path: str, target: str, store_url: str, clusters_dir: str, prefix: str) -> int:
-    """Worker side: the signatures and band rows of this shard's kept documents, positions prefixed."""
+def index_shard(stage: str, signatures_path: str, bands_path: str | None, target: str, store_url: str, clusters_dir: str, prefix: str) -> int:
+    """Worker side: the signature (and band) rows of this shard's kept documents, positions prefixed."""
     store = ArtifactStore(store_url)
-    sigs, bands = store.read_table(signatures_path), store.read_table(bands_path)
-    positions = pa.array(sigs.column("position").to_pylist(), pa.string())
-    clusters = ds.dataset(
-        clusters_dir, format="parquet", filesystem=store.fs, schema=tasks.dedup_fuzzy.CLUSTER_SCHEMA,
-    ).to_table(filter=ds.field("position").isin(positions))
-    removed = clusters.filter(pc.not_equal(clusters.column("position"), clusters.column("keeper"))).column("position")
+    key = CLUSTER_KEYS[stage][0]
+    sigs, clusters = shard_clusters(store, stage, signatures_path, clusters_dir)
+    found = pc.index_in(sigs.column(key), value_set=clusters.column(key))
+    keeper = pc.coalesce(clusters.column("keeper").combine_chunks().take(found), sigs.column("position").combine_chunks())
+    removed = sigs.column("position").filter(pc.not_equal(keeper, sigs.column("position").combine_chunks()))
 
     def kept_and_prefixed(table: pa.Table) -> pa.Table:
-        table = table.filter(pc.invert(pc.is_in(table.column("position"), value_set=removed)))
+        table = table.filter(pc.invert(pc.is_in(table.column("position"), value_set=removed.combine_chunks())))
         index = table.schema.get_field_index("position")
         return table.set_column(index, "position", pc.binary_join_element_wise(prefix, table.column("position"), ""))
 
-    store.write_table(f"{target}.docs.parquet", kept_and_prefixed(sigs))
-    store.write_table(f"{target}.bands.parquet", kept_and_prefixed(bands))
+    store.write_table(f"{target}.{INDEX_FILES[stage]}.parquet", kept_and_prefixed(sigs))
+    if bands_path is not None:
+        store.write_table(f"{target}.bands.parquet", kept_and_prefixed(store.read_table(bands_path)))
     return sigs.num_rows - len(removed)
 
 
-def apply_fuzzy_shard(table: pa.Table, params, store_url: str, signatures_path: str, clusters_dir: str) -> StageOutput:
-    """Worker side: this shard's positions and only the cluster rows that name them."""
+_EDGE_META = tasks.dedup_fuzzy.EDGE_SCHEMA.empty_table().to_pandas()
+
+
+def candidate_edges_partition(buckets):
+    """Worker side, one shuffled partition of band rows (whole buckets): its star edges."""
+    return tasks.dedup_fuzzy.candidate_edges(pa.Table.from_pandas(buckets, preserve_index=False)).to_pandas()
+
+
+def end_signatures_partition(ends, params, store_url: str, signature_paths: dict[str, str]):
+    """Worker side, the edge ends of whole shards: each shard's signature file read once, only its
+    rows that are edge ends kept."""
     store = ArtifactStore(store_url)
-    positions = store.read_table(signatures_path, columns=["position"])
-    shard_positions = pa.array(positions.column("position").to_pylist(), pa.string())
-    clusters = ds.dataset(
-        clusters_dir, format="parquet", filesystem=store.fs, schema=tasks.dedup_fuzzy.CLUSTER_SCHEMA,
-    ).to_table(filter=ds.field("position").isin(shard_positions))
-    return tasks.dedup_fuzzy.apply(table, params, positions, clusters)
+    parts = [
+        tasks.dedup_fuzzy.end_signatures(
+            store.read_table(signature_paths[shard], columns=["position", "minhash"]),
+            pa.array(shard_ends["position"], pa.string()), params,
+        )
+        for shard, shard_ends in ends.groupby("shard", sort=True)
+    ]
+    return pa.concat_tables([tasks.dedup_fuzzy.END_SCHEMA.empty_table(), *parts]).to_pandas()
 
 
-def verified_edges_partition(buckets, params, store_url: str, signature_paths: dict[str, str]):
-    """Worker side, one shuffled partition of band rows: its star edges, kept when the estimated
-    Jaccard of their two ends reaches the threshold (signatures read from the shards they name)."""
-    edges = tasks.dedup_fuzzy.candidate_edges(pa.Table.from_pandas(buckets, preserve_index=False))
-    if params.verify and edges.num_rows:
-        ends = pc.unique(pa.chunked_array([edges.column("src"), edges.column("dst")]).combine_chunks())
-        shards = sorted({position.split("\t", 1)[0] for position in ends.to_pylist()})
-        store = ArtifactStore(store_url)
-        sigs = ds.dataset([signature_paths[shard] for shard in shards], format="parquet", filesystem=store.fs)
-        edges = tasks.dedup_fuzzy.verify_edges(edges, sigs.to_table(filter=ds.field("position").isin(ends)), params)
-    return edges.to_pandas()
+def verified_edges_partition(joined, params):
+    """Worker side, edges joined to both ends' MinHash: those whose estimated Jaccard is high enough."""
+    table = pa.Table.from_pandas(joined, preserve_index=False)
+    return tasks.dedup_fuzzy.verify_joined_edges(table, params).to_pandas()
+
+
+def fuzzy_candidates(client, store: ArtifactStore, band_paths: list[str], spill_dir: str):
+    """Band rows shuffled on the band hash, star edges per bucket, each edge once, spilled."""
+    import dask.dataframe as dd
+
+    from flows.graph import spill
+
+    bands = dd.read_parquet(band_paths, filesystem=store.fs)
+    edges = bands.shuffle(on="band_hash").map_partitions(candidate_edges_partition, meta=_EDGE_META)
+    # one pair matching in several bands lands in several partitions: keep it once
+    return spill(client, edges.drop_duplicates(), spill_dir, store.fs)
+
+
+def verify_candidates(client, store: ArtifactStore, params, candidates, signature_paths: dict[str, str], spill_dir: str):
+    """The candidate edges whose estimated Jaccard reaches the threshold, at a cost linear in the corpus.
+
+    Edge ends are shuffled by shard, so one task per shard reads that shard's signature file once and
+    keeps only its rows that are edge ends; those join the edges (hash joins on src, then dst), and
+    each joined partition is filtered by the pure `verify_joined_edges`. Memory per task is bounded by
+    a shard's ends or a partition of edges, never the whole edge list.
+    """
+    import dask.dataframe as dd
+
+    from flows.graph import spill
+
+    ends = dd.concat([candidates[[end]].rename(columns={end: "position"}) for end in ("src", "dst")])
+    ends = ends.assign(shard=ends["position"].map_partitions(_shards, meta=("shard", "string")))
+    end_meta = tasks.dedup_fuzzy.END_SCHEMA.empty_table().to_pandas()
+    end_sigs = ends.shuffle(on="shard", npartitions=len(signature_paths)).map_partitions(
+        end_signatures_partition, params, store.url, signature_paths, meta=end_meta,
+    )
+    end_sigs = spill(client, end_sigs, f"{spill_dir}/ends", store.fs, tasks.dedup_fuzzy.END_SCHEMA)
+    joined = candidates
+    for end in ("src", "dst"):
+        joined = joined.merge(end_sigs.rename(columns={"position": end, "minhash": f"{end}_minhash"}), on=end, how="left")
+    verified = joined.map_partitions(verified_edges_partition, params, meta=_EDGE_META)
+    return spill(client, verified, f"{spill_dir}/edges", store.fs)
+
+
+def _shards(positions):
+    return tasks.dedup_fuzzy.position_shards(pa.array(positions, pa.string())).to_pandas()
 
 
 def build_fuzzy_clusters(run: Run, signature_paths: dict[str, str], band_paths: list[str], clusters_dir: str) -> None:
-    """Buckets → edges → components → keepers, all on the Dask cluster, written to `clusters_dir`."""
+    """Buckets → edges (verified) → components → keepers, all on the Dask cluster, written to `clusters_dir`."""
     import dask.dataframe as dd
 
-    from flows.graph import connected_components, spill
+    from flows.graph import connected_components
 
     fs, params = run.store.fs, run.cfg.dedup_fuzzy
     work = f"{clusters_dir}.tmp-{uuid.uuid4().hex}"
-    edge_meta = tasks.dedup_fuzzy.EDGE_SCHEMA.empty_table().to_pandas()
-    bands = dd.read_parquet(band_paths, filesystem=fs)
-    edges = bands.shuffle(on="band_hash").map_partitions(
-        verified_edges_partition, params, run.store.url, signature_paths, meta=edge_meta,
-    )
-    # one pair matching in several bands lands in several partitions: keep it once
-    edges = spill(run.client, edges.drop_duplicates(), f"{work}/edges", fs)
+    edges = fuzzy_candidates(run.client, run.store, band_paths, f"{work}/candidates")
+    if params.verify:
+        edges = verify_candidates(run.client, run.store, params, edges, signature_paths, f"{work}/verified")
     labels = connected_components(run.client, edges, f"{work}/labels", fs)
-    lengths = dd.read_parquet(list(signature_paths.values()), columns=["position", "n_chars"], filesystem=fs)
-    members = labels.rename(columns={"node": "position"}).merge(lengths, on="position")
+    ranks = dd.read_parquet(list(signature_paths.values()), columns=["position", "n_chars", "keeper_score"], filesystem=fs)
+    members = labels.rename(columns={"node": "position"}).merge(ranks, on="position")
     cluster_meta = tasks.dedup_fuzzy.CLUSTER_SCHEMA.empty_table().to_pandas()
     clusters = members.shuffle(on="component").map_partitions(keepers_partition, params, meta=cluster_meta)
     run.client.compute(clusters.to_parquet(
         f"{work}/clusters", write_index=False, compute=False, schema=tasks.dedup_fuzzy.CLUSTER_SCHEMA, filesystem=fs,
     )).result()
-    fs.mv(f"{work}/clusters", clusters_dir, recursive=True)
-    fs.touch(f"{clusters_dir}/_SUCCESS")
+    run.store.publish_dir(f"{work}/clusters", clusters_dir)
     fs.rm(work, recursive=True)
 
 

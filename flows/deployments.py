@@ -27,9 +27,10 @@ RECURATION_INDEX = "recurate"
 
 def deployments(cfg: CurationConfig, cron: str = NIGHTLY_CRON):
     """`curate/adhoc` (the config as default parameters) and `curate/recurate-nightly` (on `cron`)."""
-    nightly = cfg if cfg.dedup_fuzzy.index else cfg.model_copy(
-        update={"dedup_fuzzy": cfg.dedup_fuzzy.model_copy(update={"index": RECURATION_INDEX})}
-    )
+    nightly = cfg.model_copy(update={
+        stage: getattr(cfg, stage).model_copy(update={"index": getattr(cfg, stage).index or RECURATION_INDEX})
+        for stage in ("dedup_exact", "dedup_fuzzy")
+    })
     return [
         curate.to_deployment(
             name="adhoc", parameters={"cfg": cfg.model_dump(mode="json", exclude_computed_fields=True)},

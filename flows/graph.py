@@ -44,8 +44,11 @@ def connected_components(client, edges: dd.DataFrame, spill_dir: str, filesystem
     raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
 
 
-def spill(client, frame: dd.DataFrame, spill_dir: str, filesystem=None) -> dd.DataFrame:
-    """Materialise a frame as Parquet on the cluster and read it back lazily."""
+def spill(client, frame: dd.DataFrame, spill_dir: str, filesystem=None, schema="infer") -> dd.DataFrame:
+    """Materialise a frame as Parquet on the cluster and read it back lazily (`schema`: for columns
+    pandas holds as objects, such as bytes, which Dask cannot infer from an empty meta)."""
     path = f"{spill_dir}/round-{uuid.uuid4().hex[:8]}"
-    client.compute(frame.to_parquet(path, compute=False, write_index=False, filesystem=filesystem)).result()
+    client.compute(
+        frame.to_parquet(path, compute=False, write_index=False, filesystem=filesystem, schema=schema)
+    ).result()
     return dd.read_parquet(path, filesystem=filesystem)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.report import SUMMARY_FILE
+from flows.publish import SUMMARY
 from flows.store import ArtifactStore, ShardRef
 from tasks.errors import InputError
 
@@ -26,7 +26,7 @@ def signal_columns(reason: str) -> tuple[str, str]:
 
 
 def rejected_examples(output: Path, stage: str, reason: str | None, n: int) -> list[dict]:
-    summary_path = Path(output) / SUMMARY_FILE
+    summary_path = Path(output) / SUMMARY
     if not summary_path.is_file():
         raise InputError(f"{summary_path}: no run summary; run `winnow run --output {output}` first")
     summary = json.loads(summary_path.read_text())

@@ -1,19 +1,31 @@
-"""The run report: a stage funnel in the terminal, as a Prefect table artifact, and as JSON."""
+"""The run report: a stage funnel in the terminal, as a Prefect table artifact, and as JSON; report
+sections (version delta, fuzzy dedup, score thresholds, ...) as Prefect markdown artifacts and summary keys."""
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
-import fsspec
-import pyarrow as pa
 import pyarrow.dataset as ds
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from rich.console import Console
 from rich.table import Table
 
-SUMMARY_FILE = "run_summary.json"
+from flows import html_report
+from flows.history import stage_reasons
+from flows.publish import MANIFEST, OutputDir, delta, delta_markdown
+from tasks.thresholds import LANG_COLUMN, score_columns, threshold_markdown, threshold_report
+
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the run report: `key` in run_summary.json and a Prefect markdown artifact."""
+
+    key: str
+    artifact: str  # Prefect artifact keys: lowercase letters, digits and dashes
+    data: dict
+    markdown: str
 
 
 def format_drops(drops: dict[str, int]) -> str:
@@ -23,19 +35,20 @@ def format_drops(drops: dict[str, int]) -> str:
 def funnel_table(funnel) -> Table:
     table = Table(title="Curation funnel", show_lines=False)
     for column, justify in [("stage", "left"), ("docs in", "right"), ("docs out", "right"),
-                            ("dropped by reason", "left"), ("seconds", "right"), ("cached", "center")]:
+                            ("dropped by reason", "left"), ("seconds", "right"), ("cached", "center"),
+                            ("why", "left")]:
         table.add_column(column, justify=justify, overflow="fold")
     for row in funnel:
         table.add_row(row.stage, f"{row.docs_in:,}", f"{row.docs_out:,}", format_drops(row.drops),
-                      f"{row.seconds:.2f}", "yes" if row.cached else f"no ({row.shards_computed} shards)")
+                      f"{row.seconds:.2f}", "yes" if row.cached else f"no ({row.shards_computed} shards)", row.why)
     return table
 
 
 SIZE_BUCKETS = ((2, 2), (3, 4), (5, 8), (9, 16), (17, 64), (65, None))
 
 
-def fuzzy_quality(run, upstream, fuzzy) -> dict:
-    """Clusters, their size histogram and a sampled precision estimate of the fuzzy dedup.
+def fuzzy_quality(run, upstream, fuzzy) -> Section:
+    """Clusters of this run's batch, their size histogram and a sampled precision estimate of the fuzzy dedup.
 
     Precision is the share of sampled (removed, keeper) pairs whose exact shingle Jaccard reaches
     the LSH threshold; pairs are spread evenly over the shards, the first of each shard's removals.
@@ -43,10 +56,11 @@ def fuzzy_quality(run, upstream, fuzzy) -> dict:
     import tasks.dedup_fuzzy as fz
 
     params, store = run.cfg.dedup_fuzzy, run.store
-    clusters_dir = f"{store.stage_dir('dedup_fuzzy', run.global_key('dedup_fuzzy', upstream))}/clusters"
-    clusters = ds.dataset(clusters_dir, format="parquet", filesystem=store.fs, schema=fz.CLUSTER_SCHEMA)
-    sizes = clusters.to_table(columns=["component", "size"]).group_by("component").aggregate([("size", "max")])
-    sizes = sizes.column("size_max").to_pylist()
+    clusters_dir = store.manifest("dedup_fuzzy", fuzzy.key)["clusters"]  # None: every shard decided before
+    clusters = fz.CLUSTER_SCHEMA.empty_table() if clusters_dir is None else ds.dataset(
+        clusters_dir, format="parquet", filesystem=store.fs, schema=fz.CLUSTER_SCHEMA,
+    ).to_table(columns=["component", "size"])
+    sizes = clusters.group_by("component").aggregate([("size", "max")]).column("size_max").to_pylist()
     histogram = {
         f"{lo}" if lo == hi else f"{lo}+" if hi is None else f"{lo}-{hi}":
         sum(lo <= n and (hi is None or n <= hi) for n in sizes)
@@ -66,7 +80,7 @@ def fuzzy_quality(run, upstream, fuzzy) -> dict:
     }
     keepers = [texts_of[name][int(line)].as_py() for name, line in keeper_at]
     jaccards = fz.shingle_jaccard([r["text"] for r in removed], keepers, params)
-    return {
+    report = {
         "clusters": len(sizes),
         "docs_in_clusters": sum(sizes),
         "cluster_sizes": histogram,
@@ -76,6 +90,7 @@ def fuzzy_quality(run, upstream, fuzzy) -> dict:
         if jaccards else None,
         "sampled_jaccard_min": round(min(jaccards), 4) if jaccards else None,
     }
+    return Section("dedup_fuzzy", "dedup-fuzzy-report", report, dedup_markdown(report))
 
 
 def dedup_markdown(report: dict) -> str:
@@ -88,31 +103,69 @@ def dedup_markdown(report: dict) -> str:
     )
 
 
-def publish(run, funnel, output: dict, seconds: float, dedup: dict) -> dict:
-    """Print the funnel, publish it to Prefect, write run_summary.json next to the output."""
-    Console(width=160).print(funnel_table(funnel))
+def score_distributions(run, upstream) -> Section:
+    """Threshold help over the documents entering `select` (tasks/thresholds.py).
+
+    Reads only the float score columns and `lang` of the shards, never the text: memory is ~4 bytes
+    per score column per document plus the language code.
+    """
+    paths = [run.store.kept_path(upstream.stage, shard) for shard in upstream.shards]
+    report = {}
+    if paths:
+        dataset = ds.dataset(paths, format="parquet", filesystem=run.store.fs)
+        columns = score_columns(dataset.schema)
+        if LANG_COLUMN in dataset.schema.names:
+            columns.append(LANG_COLUMN)
+        report = threshold_report(dataset.to_table(columns=columns), run.cfg.run.threshold_report)
+    return Section("score_thresholds", "score-thresholds", report, threshold_markdown(report))
+
+
+def delta_section(run, output: dict, stages: dict) -> Section:
+    """What the dataset version of this run added and removed (flows/publish.py); nothing when unchanged."""
+    out = OutputDir(run.cfg.output)
+    if output["cached"]:
+        report = {"version": output["version"], "unchanged": True}
+    else:
+        previous = out.read_json(f"{out.version_dir(output['previous'])}/{MANIFEST}") if output["previous"] else None
+        report = delta(out, previous, output, run.store, stages)
+    return Section("delta", "dataset-delta", report, delta_markdown(report))
+
+
+def publish(run, run_id: str, funnel, output: dict, seconds: float, sections: list[Section]) -> dict:
+    """Print the funnel and sections, publish them to Prefect, write the run summary next to the output."""
+    out = OutputDir(run.cfg.output)
+    inputs = {f.relpath: f.fingerprint for f in run.inputs}
+    config = run.cfg.model_dump(mode="json")
+    for row, why in zip(funnel, stage_reasons(funnel, config, inputs, out.previous_summary()).values()):
+        row.why = why
+    Console(width=200).print(funnel_table(funnel))
     create_table_artifact(
         key="curation-funnel",
         table=[
             {"stage": r.stage, "docs_in": r.docs_in, "docs_out": r.docs_out, "drops": format_drops(r.drops),
-             "seconds": r.seconds, "cached": r.cached}
+             "seconds": r.seconds, "cached": r.cached, "why": r.why}
             for r in funnel
         ],
         description=f"Stage funnel of the curation into {run.cfg.output}",
     )
     summary = {
+        "run_id": run_id,
+        "version": output["version"],
         "output": output["data"],
         "rows": output["rows"],
         "seconds": round(seconds, 3),
         "store": run.store.url,
-        "config": run.cfg.model_dump(mode="json"),
+        "config": config,
+        "inputs": inputs,
         "funnel": [asdict(r) for r in funnel],
-        "dedup_fuzzy": dedup,
+        **{section.key: section.data for section in sections},
     }
-    create_markdown_artifact(key="dedup-fuzzy-report", markdown=dedup_markdown(dedup))
-    print(dedup_markdown(dedup).replace("### ", "").replace("\n\n", " "))
-    fs, root = fsspec.core.url_to_fs(run.cfg.output)
-    fs.pipe(f"{root}/{SUMMARY_FILE}", json.dumps(summary, indent=1).encode())
-    print(f"dataset: {output['data']} ({output['rows']:,} documents)")
-    print(f"run summary: {root}/{SUMMARY_FILE}; stage artifacts (kept/rejected per shard): {run.store.url}")
+    for section in sections:
+        create_markdown_artifact(key=section.artifact, markdown=section.markdown)
+        print(section.markdown.replace("### ", "").replace("\n\n", " "))
+    summary["report"] = out.write_report(run_id, html_report.render(summary))
+    create_link_artifact(key="run-report", link=summary["report"], description="Self-contained HTML run report")
+    path = out.write_summary(summary)
+    print(f"dataset: {output['data']} ({output['rows']:,} documents, version {output['version']})")
+    print(f"run summary: {path}; report: {summary['report']}; stage artifacts (kept/rejected per shard): {run.store.url}")
     return summary

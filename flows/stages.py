@@ -28,12 +28,13 @@ import tasks.normalize
 import tasks.quality
 import tasks.read
 import tasks.select
+import tasks.decontam
 import tasks.toxicity
 import tasks.url_filter
-from flows import dedup
+from flows import decontam as decontam_index, dedup
 from flows.cluster import WarmModels, dask_client
 from flows.config import CurationConfig
-from flows.store import ArtifactStore, InputFile, StageRef, digest
+from flows.store import ArtifactStore, InputFile, ShardRef, StageRef, digest
 from tasks import models
 from tasks.io import expand_inputs, file_fingerprint
 
@@ -48,12 +49,14 @@ MODULES: dict[str, ModuleType] = {
     "dedup_fuzzy": tasks.dedup_fuzzy,
     "quality": tasks.quality,
     "toxicity": tasks.toxicity,
+    "decontam": tasks.decontam,
     "select": tasks.select,
 }
 GLOBAL_STAGES = ("dedup_exact", "dedup_fuzzy")  # their marks depend on every upstream shard
 EXACT_SIGNATURES = "dedup_exact.signatures"
 FUZZY_SIGNATURES = "dedup_fuzzy.signatures"
 FUZZY_BANDS = "dedup_fuzzy.bands"
+INDEX_SHARDS = "_shards.json"  # in each index batch: shard name -> record (Run.index_records)
 
 
 class Run:
@@ -75,6 +78,7 @@ class Run:
         if self._client is None:
             scorers = self.cfg.quality.scorers + self.cfg.toxicity.scorers
             uses_torch = any(spec.backend in ("hf", "embedding_head") for spec in scorers)
+            uses_torch |= bool(self.cfg.decontam.benchmarks) and self.cfg.decontam.semantic.enabled
             warm = WarmModels((self.lid_model,), self.cfg.run.cluster.threads_per_worker if uses_torch else None)
             self._client = self._stack.enter_context(dask_client(self.cfg.run.cluster, warm))
         return self._client
@@ -97,22 +101,87 @@ class Run:
         return self.store.stage_key(stage, MODULES[stage].VERSION, self.params(stage), [upstream.key])
 
     def global_key(self, stage: str, upstream: StageRef) -> str:
-        """The batch key, plus the state of the persistent dedup index the batch is checked against."""
-        batch = self.batch_key(stage, upstream)
-        if stage != "dedup_fuzzy" or not self.cfg.dedup_fuzzy.index:
-            return batch
-        return digest("indexed", batch, self.index_batches(exclude=batch))
+        """The batch key; with a persistent index, of the undecided shards plus the index entries
+        they are checked against."""
+        if not self.params(stage).index:
+            return self.batch_key(stage, upstream)
+        decided, new = self.split_decided(stage, upstream)
+        batch = self.batch_key(stage, new)
+        return digest("indexed", batch, sorted(decided), [entry[:2] for entry in self.index_entries(stage, upstream, exclude=batch)])
 
-    def index_dir(self) -> str:
-        return f"{self.store.root}/dedup_fuzzy/index/{self.cfg.dedup_fuzzy.index}"
+    # the persistent dedup index ----------------------------------------------------------------
+    # `<store>/<stage>/index/<name>/<batch>/`: the kept documents' signature rows of each shard the
+    # batch decided (positions prefixed with INDEX_PREFIX), `_shards.json` (a record per shard: its
+    # input file's path, upstream key, params digest, marked shard key, salts, clusters and signatures
+    # paths) and `_SUCCESS`, written last. A shard decided once keeps its marks: a re-curation runs
+    # only the shards no batch decided, against everything the index holds.
 
-    def index_batches(self, exclude: str) -> list[str]:
-        """Batches committed to the persistent fuzzy-dedup index (a `_SUCCESS` each), but `exclude`."""
-        fs, root = self.store.fs, self.index_dir()
+    def index_dir(self, stage: str) -> str:
+        return f"{self.store.root}/{stage}/index/{self.params(stage).index}"
+
+    def index_records(self, stage: str) -> dict[str, dict[str, dict]]:
+        """Committed batches (a `_SUCCESS` each): batch -> shard name -> record."""
+        fs, root = self.store.fs, self.index_dir(stage)
         if not fs.exists(root):
-            return []
-        batches = [path.rstrip("/").rsplit("/", 1)[-1] for path in fs.ls(root, detail=False)]
-        return sorted(b for b in batches if b != exclude and fs.exists(f"{root}/{b}/_SUCCESS"))
+            return {}
+        batches = sorted(path.rstrip("/").rsplit("/", 1)[-1] for path in fs.ls(root, detail=False))
+        return {b: self.store.read_json(f"{root}/{b}/{INDEX_SHARDS}") for b in batches if fs.exists(f"{root}/{b}/_SUCCESS")}
+
+    def split_decided(self, stage: str, upstream: StageRef) -> tuple[dict[int, dict], StageRef]:
+        """The shards an index batch decided with these params (index -> record), and the rest as a ref."""
+        params = digest(self.params(stage))
+        records = {
+            (name, record["upstream"]): record
+            for shards in self.index_records(stage).values() for name, record in shards.items()
+            if record["params"] == params
+        } if self.params(stage).index else {}
+        decided = {i: records[(s.name, s.key)] for i, s in enumerate(upstream.shards) if (s.name, s.key) in records}
+        new = tuple(s for i, s in enumerate(upstream.shards) if i not in decided)
+        return decided, StageRef(upstream.stage, digest("undecided", [s.key for s in new]), new)
+
+    def input_of(self, shard: ShardRef) -> InputFile:
+        return next(source for source in self.inputs if source.name == shard.name)
+
+    def index_entries(self, stage: str, upstream: StageRef, exclude: str) -> list[tuple[str, str, str]]:
+        """(batch, shard name, path stem) of the index entries the undecided shards are checked against.
+
+        An entry is skipped when it came from an input file (by path) this run reads again but did
+        not decide: the file was modified, or something upstream of the dedup changed; its documents
+        must not meet their own earlier copies.
+        """
+        _, new = self.split_decided(stage, upstream)
+        redone = {self.input_of(s).path for s in new.shards}
+        return [
+            (batch, name, f"{self.index_dir(stage)}/{batch}/{name}")
+            for batch, shards in self.index_records(stage).items() if batch != exclude
+            for name, record in sorted(shards.items()) if record["path"] not in redone
+        ]
+
+    def merge_decided(
+        self, stage: str, key: str, upstream: StageRef, decided: dict[int, dict], marked: StageRef, apply_fn,
+        clusters_dir: str,
+    ) -> StageRef:
+        """Decided shards (recomputed from their batch's clusters if their files are gone) and the
+        newly marked ones, in upstream order, under the stage `key` (planned before this batch joined
+        the index), with a manifest naming the batch's clusters (None when every shard was decided)."""
+        module, params = MODULES[stage], self.params(stage)
+        fresh = iter(marked.shards)
+        shards = []
+        for i, shard in enumerate(upstream.shards):
+            if i not in decided:
+                shards.append(next(fresh))
+                continue
+            record = decided[i]
+            ref = self.store.map_shards(
+                stage, module.VERSION, apply_fn, params, [shard], upstream.stage, lambda: self.client,
+                salt=record["salt"], shard_salts=[record["shard_salt"]], retries=self.cfg.run.shard_retries,
+                shard_args=lambda _: (self.store.url, record["signatures"], record["clusters"]),
+            )
+            shards.append(ref.shards[0])
+        ref = StageRef(stage, key, tuple(shards), marked.computed)
+        clusters = clusters_dir if marked.shards else None
+        self.store.write_manifest(ref, module.VERSION, params, extra={"clusters": clusters})
+        return ref
 
     def paths(self, ref: StageRef) -> list[str]:
         return [self.store.kept_path(ref.stage, shard) for shard in ref.shards]
@@ -217,56 +286,69 @@ def toxicity(run: Run, upstream: StageRef) -> StageRef:
 
 
 @stage_task
+def decontam(run: Run, upstream: StageRef) -> StageRef:
+    """The benchmark index is built once per benchmark set (a store artifact), then matched per shard."""
+    index_url = decontam_index.index_url(run)
+    return run.map("decontam", upstream, shard_args=lambda i: (index_url,))
+
+
+@stage_task
 def select(run: Run, upstream: StageRef) -> StageRef:
     return run.map("select", upstream)
 
 
 @stage_task
 def dedup_exact(run: Run, upstream: StageRef) -> StageRef:
-    """Global: hashes per shard, clusters by a Dask groupby over all hashes, then marks per shard."""
+    """Global: hashes per shard, clusters by a Dask groupby over all hashes, then marks per shard.
+    With `dedup_exact.index`, only shards no earlier batch decided are hashed and marked, against
+    the kept documents of every batch; this batch's kept documents join the index afterwards."""
+    key, (decided, new) = run.plan("dedup_exact", upstream), run.split_decided("dedup_exact", upstream)
     signatures = run.map(
-        EXACT_SIGNATURES, upstream, tasks.dedup_exact.signatures, shard_args=lambda i: (upstream.shards[i].name,)
+        EXACT_SIGNATURES, new, tasks.dedup_exact.signatures, shard_args=lambda i: (new.shards[i].name,)
     )
     clusters_key = run.global_key("dedup_exact", upstream)
     clusters_dir = f"{run.store.stage_dir('dedup_exact', clusters_key)}/clusters"
     signature_paths = run.paths(signatures)
-    if not run.store.fs.exists(f"{clusters_dir}/_SUCCESS"):
-        dedup.build_clusters(run, signature_paths, clusters_dir)
-    return run.map(
-        "dedup_exact", upstream, dedup.apply_exact_shard, salt=clusters_key,
+    if new.shards and not run.store.fs.exists(f"{clusters_dir}/_SUCCESS"):
+        indexed = [f"{stem}.hashes.parquet" for *_, stem in run.index_entries("dedup_exact", upstream, exclude=clusters_key)]
+        dedup.build_clusters(run, signature_paths + indexed, clusters_dir)
+    marked = run.map(
+        "dedup_exact", new, dedup.apply_exact_shard, salt=clusters_key,
+        shard_salts=dedup.shard_salts(run, "dedup_exact", signature_paths, clusters_dir),
         shard_args=lambda i: (run.store.url, signature_paths[i], clusters_dir),
     )
+    if run.cfg.dedup_exact.index and new.shards:
+        dedup.add_to_index(run, "dedup_exact", new, signatures, None, marked, clusters_key, clusters_dir)
+    return run.merge_decided("dedup_exact", key, upstream, decided, marked, dedup.apply_exact_shard, clusters_dir)
 
 
 @stage_task
 def dedup_fuzzy(run: Run, upstream: StageRef) -> StageRef:
     """Global: MinHash signatures and LSH band rows per shard, buckets by a Dask shuffle on the band
     hash, candidate edges (verified by estimated Jaccard), connected components on Dask, one keeper
-    per component, then marks per shard. With `dedup_fuzzy.index`, the documents earlier runs kept
-    join the buckets (and always stay), and this run's kept documents are added afterwards."""
+    per component, then marks per shard. With `dedup_fuzzy.index`, only shards no earlier batch
+    decided go through, their buckets joined by the documents the index holds (which always stay);
+    this batch's kept documents join the index afterwards."""
+    key, (decided, new) = run.plan("dedup_fuzzy", upstream), run.split_decided("dedup_fuzzy", upstream)
     signatures = run.map(
-        FUZZY_SIGNATURES, upstream, tasks.dedup_fuzzy.signatures, shard_args=lambda i: (upstream.shards[i].name,)
+        FUZZY_SIGNATURES, new, tasks.dedup_fuzzy.signatures, shard_args=lambda i: (new.shards[i].name,)
     )
     bands = run.map(FUZZY_BANDS, signatures, tasks.dedup_fuzzy.band_rows)
-    batch, clusters_key = run.batch_key("dedup_fuzzy", upstream), run.global_key("dedup_fuzzy", upstream)
+    clusters_key = run.global_key("dedup_fuzzy", upstream)
     clusters_dir = f"{run.store.stage_dir('dedup_fuzzy', clusters_key)}/clusters"
     signature_paths = run.paths(signatures)
-    if not run.store.fs.exists(f"{clusters_dir}/_SUCCESS"):
-        docs = dict(zip((s.name for s in upstream.shards), signature_paths))
+    if new.shards and not run.store.fs.exists(f"{clusters_dir}/_SUCCESS"):
+        docs = dict(zip((s.name for s in new.shards), signature_paths))
         band_paths = run.paths(bands)
-        if run.cfg.dedup_fuzzy.index:
-            for indexed in run.index_batches(exclude=batch):
-                for path in run.store.fs.glob(f"{run.index_dir()}/{indexed}/*.docs.parquet"):
-                    shard = path.rsplit("/", 1)[-1].removesuffix(".docs.parquet")
-                    docs[f"{tasks.dedup_fuzzy.INDEX_PREFIX}{indexed}/{shard}"] = path
-                    band_paths.append(path.removesuffix(".docs.parquet") + ".bands.parquet")
+        for batch, shard, stem in run.index_entries("dedup_fuzzy", upstream, exclude=clusters_key):
+            docs[f"{tasks.dedup_fuzzy.INDEX_PREFIX}{batch}/{shard}"] = f"{stem}.docs.parquet"
+            band_paths.append(f"{stem}.bands.parquet")
         dedup.build_fuzzy_clusters(run, docs, band_paths, clusters_dir)
     marked = run.map(
-        "dedup_fuzzy", upstream, dedup.apply_fuzzy_shard, salt=clusters_key,
+        "dedup_fuzzy", new, dedup.apply_fuzzy_shard, salt=clusters_key,
+        shard_salts=dedup.shard_salts(run, "dedup_fuzzy", signature_paths, clusters_dir),
         shard_args=lambda i: (run.store.url, signature_paths[i], clusters_dir),
     )
-    if run.cfg.dedup_fuzzy.index and not run.store.fs.exists(f"{run.index_dir()}/{batch}/_SUCCESS"):
-        dedup.add_to_index(run, upstream, signatures, bands, clusters_dir, f"{run.index_dir()}/{batch}")
-    return marked
-
-
+    if run.cfg.dedup_fuzzy.index and new.shards:
+        dedup.add_to_index(run, "dedup_fuzzy", new, signatures, bands, marked, clusters_key, clusters_dir)
+    return run.merge_decided("dedup_fuzzy", key, upstream, decided, marked, dedup.apply_fuzzy_shard, clusters_dir)

@@ -15,8 +15,11 @@ layer adds run history on top.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -91,7 +94,9 @@ class ShardJob:
     args: tuple = ()
 
 
-class ArtifactStore:
+class Folder:
+    """A local folder or fsspec URL whose files are written atomically: the store, an output."""
+
     def __init__(self, url: str):
         self.url = url
         self.fs, self.root = fsspec.core.url_to_fs(url)
@@ -99,6 +104,37 @@ class ArtifactStore:
     @property
     def is_local(self) -> bool:
         return isinstance(self.fs, fsspec.implementations.local.LocalFileSystem)
+
+    def read_json(self, path: str) -> dict:
+        with self.fs.open(path, "rb") as f:
+            return json.loads(f.read())
+
+    def write_json(self, path: str, payload: dict) -> None:
+        data = json.dumps(payload, indent=1, sort_keys=True).encode()
+        self.write_atomic(path, lambda f: f.write(data))
+
+    def write_atomic(self, path: str, write: Callable[[Any], object]) -> None:
+        """Write to a temporary name and rename, so a crash never leaves a file a rerun trusts.
+
+        A failed write (disk full, permission denied) removes its temporary file and raises a
+        StoreError naming the file and the folder.
+        """
+        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        try:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            with self.fs.open(tmp, "wb") as f:
+                write(f)
+            self.fs.mv(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self.fs.rm(tmp)
+            raise StoreError(
+                f"{path}: cannot write artifact ({exc.strerror or exc}); free space or grant write access "
+                f"on {self.url}, then rerun (finished shards are kept)"
+            ) from exc
+
+
+class ArtifactStore(Folder):
 
     # paths -------------------------------------------------------------------------------------
     def shard_dir(self, stage: str, shard_key: str) -> str:
@@ -129,10 +165,6 @@ class ArtifactStore:
         return digest("shard", stage, version, params, input_key, salt)
 
     # reads -------------------------------------------------------------------------------------
-    def read_json(self, path: str) -> dict:
-        with self.fs.open(path, "rb") as f:
-            return json.loads(f.read())
-
     def read_table(self, path: str, columns: list[str] | None = None) -> pa.Table:
         try:
             return pq.read_table(path, filesystem=self.fs, columns=columns)
@@ -155,28 +187,40 @@ class ArtifactStore:
         return self.read_json(self.stats_path(stage, shard))
 
     # writes ------------------------------------------------------------------------------------
-    def write_json(self, path: str, payload: dict) -> None:
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-        with self.fs.open(tmp, "wb") as f:
-            f.write(json.dumps(payload, indent=1, sort_keys=True).encode())
-        self.fs.mv(tmp, path)
-
     def write_table(self, path: str, table: pa.Table) -> None:
-        """Write to a temporary name and rename, so a crash never leaves a file a rerun trusts."""
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-        with self.fs.open(tmp, "wb") as f:
-            pq.write_table(table, f, compression=PARQUET_COMPRESSION)
-        self.fs.mv(tmp, path)
+        self.write_atomic(path, lambda f: pq.write_table(table, f, compression=PARQUET_COMPRESSION))
+
+    def publish_dir(self, tmp: str, final: str) -> None:
+        """Move a finished directory to `final`, then mark it complete with `final/_SUCCESS`.
+
+        Locally the move is one rename, which refuses a non-empty target, so whatever lies at `final`
+        arrived whole: when another run (or an interrupted one, before its mark) got there first, its
+        result (the same, by the key) is kept and ours dropped. fsspec's `mv` would instead nest ours
+        inside it, and readers of `final` would see every row twice. On object stores a move copies
+        file by file, so an unmarked leftover may be partial: it is replaced.
+        """
+        if self.is_local:
+            try:
+                os.rename(tmp, final)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                self.fs.rm(tmp, recursive=True)
+        else:
+            if self.fs.exists(final) and not self.fs.exists(f"{final}/_SUCCESS"):
+                self.fs.rm(final, recursive=True)
+            self.fs.mv(tmp, final, recursive=True)
+        self.fs.touch(f"{final}/_SUCCESS")
 
     # the map -----------------------------------------------------------------------------------
     def plan(
-        self, stage: str, version: int, params: BaseModel, sources: Sequence[ShardRef | InputFile], salt: str = ""
+        self, stage: str, version: int, params: BaseModel, sources: Sequence[ShardRef | InputFile], salt: str = "",
+        shard_salts: Sequence[str] | None = None,
     ) -> StageRef:
         """Output refs of a map stage over `sources` (input files or upstream shards), without running it."""
         shards = tuple(
-            ShardRef(src.name, self.shard_key(stage, version, params, src.key, salt)) for src in sources
+            ShardRef(src.name, self.shard_key(stage, version, params, src.key, shard_salt))
+            for src, shard_salt in zip(sources, shard_salts or [salt] * len(sources), strict=True)
         )
         return StageRef(stage, self.stage_key(stage, version, params, [s.key for s in sources] + [salt]), shards)
 
@@ -191,6 +235,7 @@ class ArtifactStore:
         connect: Callable[[], Client],
         *,
         salt: str = "",
+        shard_salts: Sequence[str] | None = None,
         shard_args: Callable[[int], tuple] = lambda i: (),
         retries: int = 0,
         on_progress: Callable[[int, int], None] = lambda done, total: None,
@@ -202,7 +247,7 @@ class ArtifactStore:
         Every shard is attempted even when one fails, so a rerun resumes from all that finished;
         the first error is raised afterwards with the stage and shard in its notes.
         """
-        ref = self.plan(stage, version, params, sources, salt)
+        ref = self.plan(stage, version, params, sources, salt, shard_salts)
         if self.manifest(stage, ref.key) is not None:
             on_progress(len(ref.shards), len(ref.shards))
             return ref
@@ -215,11 +260,13 @@ class ArtifactStore:
             for i, (shard, src) in enumerate(zip(ref.shards, sources))
             if not self.shard_complete(stage, shard)
         ]
-        errors = run_jobs(connect() if jobs else None, jobs, f"{stage}-{ref.key[:8]}", retries, on_progress, len(ref.shards))
+        errors, reused = run_jobs(
+            connect() if jobs else None, jobs, f"{stage}-{ref.key[:8]}", retries, on_progress, len(ref.shards)
+        )
         if errors:
             raise errors[0]
         self.write_manifest(ref, version, params)
-        return StageRef(ref.stage, ref.key, ref.shards, tuple(job.shard.name for job in jobs))
+        return StageRef(ref.stage, ref.key, ref.shards, tuple(j.shard.name for j in jobs if j.shard.name not in reused))
 
     def write_manifest(self, ref: StageRef, version: int, params: BaseModel, extra: dict | None = None) -> dict:
         totals = Counter()
@@ -246,12 +293,15 @@ class ArtifactStore:
         return manifest
 
 
-def run_jobs(client, jobs: list[ShardJob], prefix: str, retries: int, on_progress, total: int) -> list[Exception]:
-    """Submit shard jobs, wait for all, return the errors (each annotated with stage and shard)."""
+def run_jobs(
+    client, jobs: list[ShardJob], prefix: str, retries: int, on_progress, total: int
+) -> tuple[list[Exception], set[str]]:
+    """Submit shard jobs, wait for all; return the errors (each annotated with stage and shard) and
+    the names of shards another run finished meanwhile (found complete on the worker, not redone)."""
     done = total - len(jobs)
     on_progress(done, total)
     if not jobs:
-        return []
+        return [], set()
     # A fresh suffix per call: Dask would hand back a finished task's result for a reused key
     # instead of recomputing a shard whose files were deleted since.
     attempt = uuid.uuid4().hex[:8]
@@ -259,24 +309,29 @@ def run_jobs(client, jobs: list[ShardJob], prefix: str, retries: int, on_progres
         client.submit(run_shard, job, key=f"{prefix}-{job.shard.name}-{attempt}", retries=retries): job
         for job in jobs
     }
-    errors = []
+    errors, reused = [], set()
     for future in as_completed(futures, loop=client.loop):
+        job = futures[future]
         if future.status == "error":
             exc = future.exception()
-            job = futures[future]
             exc.add_note(f"winnow: stage {job.stage!r}, shard {job.shard.name!r} ({job.source})")
             errors.append(exc)
+        elif future.result().get("reused"):
+            reused.add(job.shard.name)
         done += 1
         on_progress(done, total)
-    return errors
+    return errors, reused
 
 
 def run_shard(job: ShardJob) -> dict:
     """The unit of work on a Dask worker: read, transform, write atomically, record stats last.
 
     `seconds` times the stage function alone, so bench/ can tell stage work from orchestration.
+    A shard that another run on the same store finished since this one planned is not redone.
     """
     store = ArtifactStore(job.store_url)
+    if store.shard_complete(job.stage, job.shard):
+        return store.shard_stats(job.stage, job.shard) | {"reused": True}
     if isinstance(job.source, InputFile):
         start = time.perf_counter()
         kept, rejected = job.fn(job.source.path, job.source.relpath, job.params, *job.args)

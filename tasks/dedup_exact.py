@@ -30,6 +30,11 @@ class DedupExactParams(BaseModel):
     enabled: bool = Field(True, description="Drop exact duplicates (after normalization).")
     # datatrove's exact-substring/line dedup and CCNet both hash lowercased, whitespace-folded text.
     casefold: bool = Field(True, description="Compare texts case-insensitively.")
+    index: str | None = Field(
+        None,
+        description="Name of a persistent exact-dedup index in the artifact store: shards an earlier run decided "
+        "keep their marks; new shards are deduplicated against every earlier run's kept documents (they stay).",
+    )
 
 
 _SPACE = re.compile(r"\s+")

@@ -4,7 +4,9 @@ Phases, so no process ever holds every signature or every edge (the flow runs th
 1. `signatures` per shard: MinHash of each document's shingle set (datasketch, affine32 scheme).
 2. `band_rows` per shard: one row per (band, band hash, doc); the flow shuffles them by band hash.
 3. `candidate_edges` per bucket partition: star edges from each member to its bucket's smallest
-   position (not all pairs), and optionally `verify_edges` (estimated Jaccard >= threshold).
+   position (not all pairs). Optionally verified (estimated Jaccard >= threshold) at a cost linear in
+   the corpus: `end_signatures` once per signature shard (only the rows that are edge ends), joined
+   to the edges, then `verify_joined_edges`; `verify_edges` is the in-memory equivalent.
 4. Connected components over the edges: on Dask by `flows/graph.py` (min-label propagation with
    pointer jumping, spilled to Parquet each round); `union_find_components` is the in-memory
    reference. A component's id is its smallest position, so it does not depend on scheduling.
@@ -32,8 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tasks.contract import StageOutput, split_by_reason
 from tasks.dedup_exact import position
+from tasks.errors import InputError
 
-VERSION = 1
+VERSION = 2
 REASON = "dedup_fuzzy:jaccard"
 # Positions of documents kept by earlier runs (the persistent index) start with this: they sort before
 # any shard name, and `choose_keepers` always keeps them, since they are already published.
@@ -43,8 +46,11 @@ LSH_WEIGHTS = (0.5, 0.5)
 
 BAND_SCHEMA = pa.schema([("band", pa.int32()), ("band_hash", pa.uint64()), ("position", pa.string())])
 EDGE_SCHEMA = pa.schema([("src", pa.string()), ("dst", pa.string())])
+END_SCHEMA = pa.schema([("position", pa.string()), ("minhash", pa.binary())])  # see `end_signatures`
 LABEL_SCHEMA = pa.schema([("position", pa.string()), ("component", pa.string())])
-MEMBER_SCHEMA = pa.schema([("position", pa.string()), ("component", pa.string()), ("n_chars", pa.int64())])
+MEMBER_SCHEMA = pa.schema(
+    [("position", pa.string()), ("component", pa.string()), ("n_chars", pa.int64()), ("keeper_score", pa.float64())]
+)
 CLUSTER_SCHEMA = pa.schema(
     [("position", pa.string()), ("component", pa.string()), ("keeper", pa.string()), ("size", pa.int32())]
 )
@@ -66,14 +72,20 @@ class FuzzyDedupParams(BaseModel):
         description="Target Jaccard: derives bands/rows with datasketch's optimiser and is the verify threshold.",
     )
     seed: int = Field(1, description="Permutation seed: identical on every worker and every re-curation.")
-    # bench/dedup_signatures.py: verification costs < 1% of the stage, so it is on (STYLE: < 20%)
+    # bench/dedup_scale.py: verification is 4-6% of the stage at 100k-1.6M docs (issue #3: on if < 20%)
     verify: bool = Field(True, description="Drop candidate edges whose estimated Jaccard is under the threshold.")
     # CCNet / datatrove keep the first copy in input order
-    keeper: Literal["first", "longest"] = Field("first", description="Which document of a cluster stays.")
+    keeper: Literal["first", "longest", "highest_score"] = Field(
+        "first", description="Which document of a cluster stays: first in input order, longest, or highest "
+        "`keeper_column` (a quality scorer's column moves quality scoring before this stage).",
+    )
+    keeper_column: str = Field(
+        "quality_score", description="Numeric column ranking a cluster's documents when keeper = highest_score."
+    )
     index: str | None = Field(
         None,
-        description="Name of a persistent dedup index in the artifact store: the run is deduplicated against "
-        "every earlier run's kept documents under this name (they always stay), then adds its own.",
+        description="Name of a persistent fuzzy-dedup index in the artifact store: shards an earlier run decided "
+        "keep their marks; new shards are deduplicated against every earlier run's kept documents (they stay).",
     )
 
     @model_validator(mode="before")
@@ -100,9 +112,10 @@ class FuzzyDedupParams(BaseModel):
 
 
 def signature_schema(params: FuzzyDedupParams) -> pa.Schema:
-    return pa.schema(
-        [("position", pa.string()), ("n_chars", pa.int64()), ("minhash", pa.list_(pa.uint32(), params.num_perm))]
-    )
+    return pa.schema([
+        ("position", pa.string()), ("n_chars", pa.int64()), ("keeper_score", pa.float64()),
+        ("minhash", pa.list_(pa.uint32(), params.num_perm)),
+    ])
 
 
 # ---------------------------------------------------------------- shingling (vectorised)
@@ -223,7 +236,12 @@ SIGNATURE_CHUNK_ROWS = 5_000  # bench/dedup_scale.py: shingling a 50k-row shard 
 
 
 def signatures(table: pa.Table, params: FuzzyDedupParams, shard_name: str) -> pa.Table:
-    """Position, length and MinHash of every row, in row order (computed in chunks of rows)."""
+    """Position, length, keeper score and MinHash of every row, in row order (computed in chunks of rows)."""
+    if params.keeper == "highest_score" and params.keeper_column not in table.column_names:
+        raise InputError(
+            f"dedup_fuzzy.keeper_column {params.keeper_column!r} is not a column of the documents "
+            f"(columns: {', '.join(table.column_names)}); name a quality scorer's column or a clean signal"
+        )
     chunks = [
         _signature_chunk(table.slice(start, SIGNATURE_CHUNK_ROWS), params, shard_name, start)
         for start in range(0, table.num_rows, SIGNATURE_CHUNK_ROWS)
@@ -239,7 +257,18 @@ def _signature_chunk(table: pa.Table, params: FuzzyDedupParams, shard_name: str,
     positions = pa.array([position(shard_name, row) for row in rows], pa.string())
     minhash = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1), pa.uint32()), params.num_perm)
     n_chars = pc.utf8_length(texts).cast(pa.int64())
-    return pa.table([positions, n_chars, minhash], schema=signature_schema(params))
+    return pa.table([positions, n_chars, keeper_scores(table, params), minhash], schema=signature_schema(params))
+
+
+def keeper_scores(table: pa.Table, params: FuzzyDedupParams) -> pa.Array:
+    """The keeper column as float64 (NaN as null, so it ranks last); all null unless keeper = highest_score."""
+    if params.keeper != "highest_score":
+        return pa.nulls(table.num_rows, pa.float64())
+    try:
+        scores = table.column(params.keeper_column).combine_chunks().cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputError(f"dedup_fuzzy.keeper_column {params.keeper_column!r} is not numeric ({exc})") from exc
+    return pc.if_else(pc.is_nan(scores), pa.nulls(len(scores), pa.float64()), scores)
 
 
 def _matrix(sigs: pa.Table, params: FuzzyDedupParams) -> np.ndarray:
@@ -280,23 +309,62 @@ def _distinct_sorted(edges: pa.Table) -> pa.Table:
     return edges.sort_by([("src", "ascending"), ("dst", "ascending")])
 
 
-def estimated_jaccard(edges: pa.Table, sigs: pa.Table, params: FuzzyDedupParams) -> np.ndarray:
-    """Share of equal MinHash values per edge; `sigs` must hold both ends of every edge."""
-    matrix = _matrix(sigs, params)
-    keys = sigs.column("position")
-    src, dst = (pc.index_in(edges.column(end), value_set=keys) for end in ("src", "dst"))
-    if src.null_count or dst.null_count:
-        raise ValueError("estimated_jaccard: an edge end has no row in `sigs`; pass both ends' signatures")
-    rows = [side.to_numpy(zero_copy_only=False).astype(np.int64) for side in (src, dst)]
-    return (matrix[rows[0]] == matrix[rows[1]]).mean(axis=1)
+def position_shards(positions: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The shard name of each position (the inverse of `tasks.dedup_exact.position`)."""
+    return pc.list_element(pc.split_pattern(positions, "\t", max_splits=1), 0)
+
+
+def end_signatures(sigs: pa.Table, ends: pa.Array | pa.ChunkedArray, params: FuzzyDedupParams) -> pa.Table:
+    """The rows of `sigs` whose position is in `ends`, MinHash packed as bytes (END_SCHEMA).
+
+    Packed, an end is one scalar per row: the joins of edges to their ends (on Dask) move one
+    buffer per row rather than a list of `num_perm` values.
+    """
+    sigs = sigs.filter(pc.is_in(sigs.column("position"), value_set=pc.unique(ends)))
+    values = pa.py_buffer(_matrix(sigs, params).tobytes())
+    packed = pa.Array.from_buffers(pa.binary(4 * params.num_perm), sigs.num_rows, [None, values])
+    return pa.table([sigs.column("position"), packed.cast(pa.binary())], schema=END_SCHEMA)
+
+
+def _unpacked(packed: pa.ChunkedArray, params: FuzzyDedupParams) -> np.ndarray:
+    """The (rows, num_perm) matrix of `end_signatures`' packed MinHash values."""
+    fixed = packed.combine_chunks().cast(pa.binary(4 * params.num_perm))  # raises on a value of another width
+    start = fixed.offset * fixed.type.byte_width
+    return np.frombuffer(fixed.buffers()[1], np.uint32, len(fixed) * params.num_perm, start).reshape(-1, params.num_perm)
+
+
+def estimated_jaccard(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Share of equal MinHash values, row by row of two (edges, num_perm) signature matrices."""
+    return (src == dst).mean(axis=1)
+
+
+def _similar(edges: pa.Table, src: np.ndarray, dst: np.ndarray, params: FuzzyDedupParams) -> pa.Table:
+    keep = estimated_jaccard(src, dst) >= params.jaccard_threshold
+    return edges.select(EDGE_SCHEMA.names).filter(pa.array(keep)).cast(EDGE_SCHEMA)
 
 
 def verify_edges(edges: pa.Table, sigs: pa.Table, params: FuzzyDedupParams) -> pa.Table:
-    """The edges whose estimated Jaccard reaches `params.jaccard_threshold`."""
+    """The edges whose estimated Jaccard reaches `params.jaccard_threshold`; `sigs` holds both ends.
+
+    The in-memory form; the flow joins the ends' signatures to the edges on Dask and calls
+    `verify_joined_edges`, which keeps exactly the same edges.
+    """
     if edges.num_rows == 0:
         return edges.cast(EDGE_SCHEMA)
-    keep = estimated_jaccard(edges, sigs, params) >= params.jaccard_threshold
-    return edges.filter(pa.array(keep)).cast(EDGE_SCHEMA)
+    matrix, keys = _matrix(sigs, params), sigs.column("position")
+    src, dst = (pc.index_in(edges.column(end), value_set=keys) for end in ("src", "dst"))
+    if src.null_count or dst.null_count:
+        raise ValueError("verify_edges: an edge end has no row in `sigs`; pass both ends' signatures")
+    rows = [side.to_numpy(zero_copy_only=False).astype(np.int64) for side in (src, dst)]
+    return _similar(edges, matrix[rows[0]], matrix[rows[1]], params)
+
+
+def verify_joined_edges(joined: pa.Table, params: FuzzyDedupParams) -> pa.Table:
+    """`verify_edges` for edges joined to both ends' packed MinHash (`src_minhash`, `dst_minhash`)."""
+    ends = [joined.column(f"{end}_minhash") for end in ("src", "dst")]
+    if any(end.null_count for end in ends):
+        raise ValueError("verify_joined_edges: an edge end has no signature; every end must be a signature row")
+    return _similar(joined, *(_unpacked(end, params) for end in ends), params)
 
 
 # ---------------------------------------------------------------- connected components
@@ -325,12 +393,12 @@ def union_find_components(edges: pa.Table) -> pa.Table:
 
 def choose_keepers(members: pa.Table, params: FuzzyDedupParams) -> pa.Table:
     """Keeper and size per component: an indexed document if there is one, else the first in input
-    order, or the longest (ties: first)."""
+    order, the longest or the highest scored (ties and missing scores: first in input order)."""
     members = members.select(MEMBER_SCHEMA.names).cast(MEMBER_SCHEMA)
     indexed = pc.starts_with(members.column("position"), INDEX_PREFIX)
     order = [("component", "ascending"), ("indexed", "descending"), ("position", "ascending")]
-    if params.keeper == "longest":
-        order.insert(2, ("n_chars", "descending"))
+    if params.keeper in ("longest", "highest_score"):
+        order.insert(2, ("n_chars" if params.keeper == "longest" else "keeper_score", "descending"))
     ranked = members.append_column("indexed", indexed).sort_by(order)
     heads = ranked.group_by("component", use_threads=False).aggregate([("position", "first"), ("position", "count")])
     heads = heads.rename_columns(["component", "keeper", "size"])

@@ -87,6 +87,7 @@ REASONS: dict[str, str] = {
     "read:missing_text": "the record has no text field",
     "read:text_not_string": "the text field is null or not a string",
     "read:duplicate_id": "the record's id repeats an earlier id in the same file (the first wins)",
+    "read:nesting_depth": "the record's other fields nest deeper than its meta JSON can be encoded",
     "read:empty_file": "the file holds no record at all",
     "read:warc_record_type": "a WARC record that holds no document (request, metadata, warcinfo, ...)",
     "read:warc_content_type": "a WARC response whose payload is not HTML (image, PDF, ...)",
@@ -158,7 +159,9 @@ if orjson is not None:
         except TypeError:  # non-str keys or ints past 64 bits (Parquet rows): json handles both
             return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 else:
-    _JSONError = (ValueError,)  # JSONDecodeError, UnicodeDecodeError/EncodeError are ValueErrors
+    # JSONDecodeError, UnicodeDecodeError/EncodeError are ValueErrors; nesting past the recursion
+    # limit is a RecursionError here where orjson reports a JSONDecodeError
+    _JSONError = (ValueError, RecursionError)
 
     def _finite(literal: str) -> float:
         value = float(literal)
@@ -235,7 +238,12 @@ def _read_jsonl(lines: Iterable[bytes], relpath: str, params: ReadParams) -> _Co
             record.pop(source_field, None)
         else:
             source = None
-        if not cols.add(doc_id, text, url, source, _dumps(record) if record else None):
+        try:
+            meta = _dumps(record) if record else None
+        except RecursionError:  # orjson encodes 254 levels, json about the interpreter's recursion limit
+            cols.quarantine(number, "read:nesting_depth", line)
+            continue
+        if not cols.add(doc_id, text, url, source, meta):
             cols.quarantine(number, "read:duplicate_id", line)
     if n_records == 0:
         cols.quarantine(0, "read:empty_file", b"")

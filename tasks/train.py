@@ -7,7 +7,8 @@ Two recipes, both with a seeded, stratified held-out validation split:
 - `train_embedding_head`: a logistic or one-hidden-layer MLP head over frozen MiniLM sentence
   embeddings. Writes `head.pt` (state_dict); scorer: `EmbeddingHeadSpec(model_path=<dir>)`.
 Each writes `model_card.json` beside the model: data sizes, params, validation metrics, scorer spec.
-Labels are booleans (True = the positive class, e.g. toxic or high quality).
+Labels are booleans (True = the positive class, e.g. toxic or high quality); `label_examples` derives
+them from a label field of read documents, excluding records without a usable label, with a reason.
 """
 
 from __future__ import annotations
@@ -20,12 +21,62 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks import models
+from tasks.contract import StageOutput, split_by_reason
 from tasks.errors import InputError
 
 CALIBRATION_BINS = 10  # equal-width probability bins, as in sklearn's calibration_curve default
+
+
+# The one registry of reasons a read document does not become a training example.
+REASONS: dict[str, str] = {
+    "train:missing_label": "the record has no label field, or it is null",
+    "train:label_type": "the label is not a bool, an int or a string",
+    "train:unlisted_label": "the label is in neither labels.positive nor labels.negative (when negative is set)",
+}
+
+LabelValue = bool | int | str
+
+
+class LabelParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    field: str = Field("label", description="Input field holding each record's label (kept in `meta` by read).")
+    positive: tuple[LabelValue, ...] = Field(
+        (True,), min_length=1, description="Label values of the positive class (type-exact: true is not 1)."
+    )
+    negative: tuple[LabelValue, ...] = Field(
+        (), description="Label values of the negative class; empty: every value not positive is negative."
+    )
+
+
+def _same(value, candidates: tuple[LabelValue, ...]) -> bool:
+    """Membership without Python's True == 1: a bool label matches only bools."""
+    return any(type(value) is type(c) and value == c for c in candidates)
+
+
+def label_examples(docs: pa.Table, params: LabelParams) -> StageOutput:
+    """Documents (`contract.DOC_SCHEMA`) -> kept rows with a bool `label` column, rejected rows with a reason.
+
+    The label is read from `meta`, where `read` keeps every input field it does not consume.
+    """
+    labels, reasons = [], []
+    for meta in docs.column("meta").to_pylist():
+        value = json.loads(meta).get(params.field) if meta else None
+        reason = None
+        if value is None:
+            reason = "train:missing_label"
+        elif type(value) not in (bool, int, str):
+            reason = "train:label_type"
+        elif params.negative and not _same(value, params.positive + params.negative):
+            reason = "train:unlisted_label"
+        labels.append(None if reason else _same(value, params.positive))
+        reasons.append(reason)
+    labeled = docs.append_column("label", pa.array(labels, pa.bool_()))
+    return split_by_reason(labeled, pa.array(reasons, pa.string()))
 
 
 class SplitParams(BaseModel):
@@ -43,6 +94,9 @@ class FastTextTrainParams(SplitParams):
     word_ngrams: int = Field(2, ge=1, description="Word n-gram features (DCLM: bigrams).")
     dim: int = Field(100, ge=1, description="Embedding dimension.")
     min_count: int = Field(1, ge=1, description="Minimum word count to enter the vocabulary.")
+    # fastText's default: 2M hashed n-gram rows. The model file is ~bucket x dim x 4 bytes (800 MB at
+    # the defaults, DCLM-sized); a small reference set loses little with 200k (80 MB).
+    bucket: int = Field(2_000_000, ge=1, description="Hash buckets for word n-grams; sets the model size (bucket x dim x 4 bytes).")
     # One thread: fastText's Hogwild updates make multi-threaded training non-deterministic.
     threads: int = Field(1, ge=1, description="Training threads (1 = reproducible).")
 
@@ -123,8 +177,13 @@ def _write_card(out_dir: Path, card: dict) -> None:
     tmp.replace(out_dir / models.MODEL_CARD)  # the card comes last: a directory with one is complete
 
 
-def train_fasttext(texts: Sequence[str], labels: Sequence[bool], params: FastTextTrainParams, out_dir: str | Path) -> Path:
-    """Train, validate and save a fastText classifier; returns the model file (`<out_dir>/model.bin`)."""
+def train_fasttext(
+    texts: Sequence[str], labels: Sequence[bool], params: FastTextTrainParams, out_dir: str | Path, inputs: dict | None = None
+) -> Path:
+    """Train, validate and save a fastText classifier; returns the model file (`<out_dir>/model.bin`).
+
+    `inputs` (files read, records excluded by reason) goes into the model card as provenance.
+    """
     import fasttext
 
     y = _check(texts, labels)
@@ -134,12 +193,14 @@ def train_fasttext(texts: Sequence[str], labels: Sequence[bool], params: FastTex
     pos, neg = f"__label__{params.label}", f"__label__not_{params.label}"
     started = time.perf_counter()
     with tempfile.NamedTemporaryFile("w", suffix=".txt", dir=out, delete=False) as fh:
-        for i in train_idx:
+        # fastText reads its file in order while the learning rate decays: a file sorted by class
+        # (positive files, then negative files) would bias the model, so the order is shuffled (seeded).
+        for i in np.random.default_rng(params.seed).permutation(train_idx):
             fh.write(f"{pos if y[i] else neg} {' '.join(texts[i].split())}\n")
     try:
         model = fasttext.train_supervised(
             input=fh.name, lr=params.lr, epoch=params.epoch, wordNgrams=params.word_ngrams, dim=params.dim,
-            minCount=params.min_count, thread=params.threads, seed=params.seed, verbose=0,
+            minCount=params.min_count, bucket=params.bucket, thread=params.threads, seed=params.seed, verbose=0,
         )
     finally:
         Path(fh.name).unlink()
@@ -157,12 +218,19 @@ def train_fasttext(texts: Sequence[str], labels: Sequence[bool], params: FastTex
         "train_seconds": round(time.perf_counter() - started, 3),
         "metrics": classifier_metrics(y[val_idx], val_scores),
         "scorer": spec.model_dump(exclude_computed_fields=True),  # a fingerprint is recomputed on load
+        "inputs": inputs or {},
     })
     return path
 
 
-def train_embedding_head(texts: Sequence[str], labels: Sequence[bool], params: EmbeddingHeadTrainParams, out_dir: str | Path) -> Path:
-    """Train, validate and save a head over frozen sentence embeddings; returns `out_dir`."""
+def train_embedding_head(
+    texts: Sequence[str], labels: Sequence[bool], params: EmbeddingHeadTrainParams, out_dir: str | Path,
+    inputs: dict | None = None,
+) -> Path:
+    """Train, validate and save a head over frozen sentence embeddings; returns `out_dir`.
+
+    `inputs` (files read, records excluded by reason) goes into the model card as provenance.
+    """
     import torch
 
     y = _check(texts, labels)
@@ -201,6 +269,7 @@ def train_embedding_head(texts: Sequence[str], labels: Sequence[bool], params: E
         "train_seconds": round(time.perf_counter() - started, 3),
         "metrics": classifier_metrics(y[val_idx], val_scores),
         "scorer": spec.model_dump(exclude_computed_fields=True),  # a fingerprint is recomputed on load
+        "inputs": inputs or {},
     })
     return out
 

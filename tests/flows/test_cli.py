@@ -41,3 +41,10 @@ def test_schema_prints_the_config_json_schema():
 
     assert result.exit_code == 0
     assert '"CurationConfig"' in result.output or '"title": "CurationConfig"' in result.output
+
+
+def test_from_run_names_the_runs_it_knows(tmp_path):
+    result = runner.invoke(app, ["run", "--from-run", "abc", "--output", str(tmp_path)])
+
+    assert result.exit_code == 2
+    assert "no run 'abc'" in result.output

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -17,7 +20,7 @@ from tasks.read import ReadParams
 
 STAGES = [
     "read", "url_filter", "extract", "normalize", "langid", "clean", "dedup_exact", "dedup_fuzzy", "quality",
-    "toxicity", "select", "write",
+    "toxicity", "decontam", "select", "write",
 ]
 
 
@@ -64,6 +67,8 @@ def test_full_flow_counts_every_document_in_the_funnel(config, prefect_harness, 
     assert output.num_rows == rows["write"]["docs_out"] == summary["rows"]
     assert len(set(output.column("id").to_pylist())) == output.num_rows
     assert json.loads((tmp_path / "out" / "run_summary.json").read_text())["rows"] == output.num_rows
+    thresholds = json.loads((tmp_path / "out" / "run_summary.json").read_text())["score_thresholds"]
+    assert [thresholds[c]["n"] + thresholds[c]["n_missing"] for c in ("lang_score", "toxicity_score")] == [rows["select"]["docs_in"]] * 2
 
 
 def test_identical_rerun_is_cached_everywhere_and_rewrites_nothing(config, prefect_harness, tmp_path):
@@ -83,6 +88,9 @@ def test_changed_clean_parameter_reruns_clean_and_what_follows(config, prefect_h
 
     assert [s for s in STAGES if second[s]["cached"]] == ["read", "url_filter", "extract", "normalize", "langid"]
     assert second["clean"]["docs_out"] < first["clean"]["docs_out"]
+    assert second["clean"]["why"] == "parameters changed: clean.gopher_quality.min_doc_words"
+    assert second["dedup_exact"]["why"] == "its input from clean changed"
+    assert second["langid"]["why"] == "unchanged"
 
 
 @pytest.mark.parametrize("column, bound", [("lang_score", "min"), ("toxicity_score", "max")])
@@ -94,6 +102,7 @@ def test_changed_select_threshold_reruns_only_select(config, prefect_harness, tm
     rows = funnel(curate(config(f"select.thresholds=[{{column: {column}, {bound}: {median}}}]")))
 
     assert [s for s in STAGES if not rows[s]["cached"]] == ["select", "write"]  # no scorer ran: no model loaded
+    assert rows["select"]["why"] == "parameters changed: select.thresholds"
     failing = sum(s < median for s in scores) if bound == "min" else sum(s > median for s in scores)
     assert rows["select"]["drops"][f"select:{column}"] == failing
 
@@ -284,3 +293,164 @@ def test_persistent_index_dedups_a_new_batch_against_earlier_ones(corpus, tmp_pa
     assert all(dup_of[d["id"]].startswith(INDEX_PREFIX) for d in copies)  # their keepers are batch 1's documents
     assert funnel(second)["dedup_fuzzy"]["drops"]["dedup_fuzzy:jaccard"] >= len(copies)
     assert all(row["cached"] for row in again["funnel"])
+
+
+def test_highest_score_keeper_scores_quality_before_fuzzy_dedup(config, prefect_harness, tmp_path):
+    summary = curate(config(
+        "quality.scorers=[{backend: profanity, name: quality}]", "dedup_fuzzy.keeper=highest_score",
+    ))
+
+    order = [row["stage"] for row in summary["funnel"]]
+    assert order.index("quality") < order.index("dedup_fuzzy")
+    shards = tmp_path / "out" / ".winnow-store" / "dedup_fuzzy" / "shards"
+    kept = pq.read_table(list(shards.glob("*/kept.parquet")), columns=["dup_cluster", "quality_score"]).to_pylist()
+    removed = pq.read_table(list(shards.glob("*/rejected.parquet")), columns=["dup_cluster", "quality_score"]).to_pylist()
+    keeper_score = {row["dup_cluster"]: row["quality_score"] for row in kept}
+    assert removed
+    assert all(row["quality_score"] <= keeper_score[row["dup_cluster"]] for row in removed)
+
+
+@pytest.mark.parametrize("index", [None, "nightly"])
+def test_recuration_of_a_grown_input_computes_the_new_shard_and_reports_the_delta(corpus, tmp_path, dask_cluster, prefect_harness, index):
+    docs = [
+        d for path in sorted(corpus.iterdir())
+        for d in tasks.read.run(str(path), path.name, ReadParams())[0].to_pylist()
+        if d["meta"] and json.loads(d["meta"]).get("defect") is None and d["id"].startswith("demo-")
+    ]
+    shards = {f"part-{k}.jsonl": docs[30 * k: 30 * k + 30] for k in range(3)}
+    copies = [{**d, "id": f"{d['id']}-again", "text": d["text"] + " One more closing sentence was added here."}
+              for d in shards["part-0.jsonl"][:2]]
+    copies.append({**shards["part-1.jsonl"][0], "id": "exact-copy"})  # changes part-1's exact-dedup marks
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+
+    def add(name: str, batch: list[dict]) -> None:
+        (inputs / name).write_text("".join(json.dumps({"id": d["id"], "text": d["text"]}) + "\n" for d in batch))
+
+    def recurate() -> dict:
+        return curate(load_config(overrides=[
+            f"input.paths=[{inputs}/*.jsonl]", f"output={tmp_path / 'out'}",
+            f"run.cluster.address={dask_cluster.scheduler_address}",
+            f"dedup_exact.index={index or 'null'}", f"dedup_fuzzy.index={index or 'null'}",
+        ]))
+
+    for name, batch in shards.items():
+        add(name, batch)
+    first = recurate()
+    add("part-3.jsonl", docs[90:110] + copies)
+    second = recurate()
+
+    rows = funnel(second)
+    computed = {stage: row["shards_computed"] for stage, row in rows.items() if stage not in ("write", "select")}
+    if index:  # old shards keep the marks their batch gave them: only the new shard goes through
+        assert set(computed.values()) == {1}, computed
+    else:  # part-0 gained near-duplicates and part-1 an exact copy in the new shard: their clusters changed
+        assert computed == {**{stage: 1 for stage in computed}, "dedup_exact": 2, **{s: 3 for s in STAGES[7:-2]}}, computed
+    assert rows["read"]["why"] == "1 new input file (part-3.jsonl)"
+    old, new = (set(pq.read_table(tmp_path / "out" / "versions" / s["version"] / "data").column("id").to_pylist())
+                for s in (first, second))
+    assert old < new  # nothing published before is lost, and the first version stays readable
+    assert not new & {d["id"] for d in copies}
+    delta = second["delta"]
+    assert delta["previous_version"] == first["version"]
+    assert delta["added"] == delta["added_from_new_shards"] == len(new - old)
+    assert delta["removed"] == 0 and delta["new_shards"] == ["part-3.jsonl"]
+    latest = json.loads((tmp_path / "out" / "latest.json").read_text())
+    assert latest["version"] == second["version"] == sorted(p.name for p in (tmp_path / "out" / "versions").iterdir())[-1]
+    assert set(pq.read_table(tmp_path / "out" / "data").column("id").to_pylist()) == new
+    if index:  # a modified file is deduplicated again, not against its own earlier version
+        add("part-2.jsonl", shards["part-2.jsonl"] + docs[110:111])
+        third = recurate()
+        assert set(pq.read_table(tmp_path / "out" / "data").column("id").to_pylist()) == new | {docs[110]["id"]}
+        assert third["delta"]["removed"] == 0
+
+
+def test_a_tighter_threshold_publishes_a_version_whose_delta_names_the_reason(config, prefect_harness, tmp_path):
+    first = curate(config())
+    scores = sorted(pq.read_table(tmp_path / "out" / "data").column("lang_score").to_pylist())
+
+    second = curate(config(f"select.thresholds=[{{column: lang_score, min: {scores[10]}}}]"))
+
+    delta = second["delta"]
+    assert delta["removed"] == sum(s < scores[10] for s in scores) == second["delta"]["removed_by_reason"]["select:lang_score"]
+    assert delta["added"] == 0
+    assert second["version"] != first["version"]
+    assert pq.read_table(tmp_path / "out" / "versions" / first["version"] / "data").num_rows == first["rows"]
+    third = curate(config(f"select.thresholds=[{{column: lang_score, min: {scores[10]}}}]"))
+    assert third["version"] == second["version"] and third["delta"] == {"version": second["version"], "unchanged": True}
+
+
+def test_from_run_reruns_an_earlier_config_with_one_change(tmp_path, dask_cluster, prefect_harness):
+    """The first run in-process; the rerun through the real `winnow` command, as a user types it."""
+    write_demo_corpus(tmp_path / "in", n_docs=100)
+    out = tmp_path / "out"
+    first = curate(load_config(overrides=[
+        f"input.paths=[{tmp_path / 'in'}]", f"output={out}", f"run.cluster.address={dask_cluster.scheduler_address}",
+    ]))
+
+    winnow = Path(sys.executable).parent / "winnow"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"PREFECT_HOME": str(tmp_path / "prefect")}
+    rerun = subprocess.run(
+        [str(winnow), "run", "--from-run", first["run_id"][:8], "--output", str(out),
+         "--set", "select.thresholds=[{column: lang_score, min: 0.9}]"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    summary = json.loads((out / "run_summary.json").read_text())
+    rows = {row["stage"]: row for row in summary["funnel"]}
+    assert [stage for stage, row in rows.items() if not row["cached"]] == ["select", "write"]
+    assert rows["select"]["why"] == "parameters changed: select.thresholds"
+    assert summary["config"]["input"]["paths"] == [str(tmp_path / "in")]
+    assert summary["run_id"] != first["run_id"]
+
+
+def test_a_failing_shard_is_retried_then_reported_with_its_shard_and_attempts(config, prefect_harness, tmp_path):
+    from prefect import get_client
+
+    from tasks.errors import StoreError
+
+    first = curate(config())
+    store = tmp_path / "out" / ".winnow-store"
+    manifest = json.loads((store / "langid" / funnel(first)["langid"]["key"] / "manifest.json").read_text())
+    victim = manifest["shards"][2]
+    (store / "langid" / "shards" / victim["key"] / "kept.parquet").write_bytes(b"not parquet")
+    clean = json.loads((store / "clean" / funnel(first)["clean"]["key"] / "manifest.json").read_text())
+    (store / "clean" / "shards" / clean["shards"][2]["key"] / "stats.json").unlink()
+
+    with pytest.raises(StoreError, match="unreadable artifact"):
+        curate(config("run.shard_retries=0", "run.stage_retries_by_stage={clean: {retries: 1, delay_seconds: 0}}"))
+
+    with get_client(sync_client=True) as client:
+        artifact = client.request("POST", "/artifacts/filter", json={
+            "artifacts": {"key": {"any_": ["curation-failure"]}}, "sort": "CREATED_DESC", "limit": 1,
+        }).json()[0]
+        task_runs = client.request("POST", "/task_runs/filter", json={
+            "task_runs": {"name": {"like_": "clean"}}, "sort": "EXPECTED_START_TIME_DESC", "limit": 1,
+        }).json()
+    assert f"shard '{victim['name']}'" in artifact["data"]
+    assert "1 per shard (Dask) x 2 of the stage (Prefect)" in artifact["data"]
+    assert task_runs[0]["run_count"] == 2 and task_runs[0]["state"]["type"] == "FAILED"
+
+
+def test_html_report_is_self_contained_with_its_plots(config, prefect_harness, tmp_path):
+    from html.parser import HTMLParser
+
+    from prefect import get_client
+
+    summary = curate(config())
+
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page == (tmp_path / "out" / "runs" / f"{summary['run_id']}.html").read_text()
+    tags = []
+    parser = HTMLParser()
+    parser.handle_starttag = lambda tag, attrs: tags.append((tag, dict(attrs)))
+    parser.feed(page)
+    assert sum(tag == "svg" for tag, _ in tags) >= 3  # funnel, drop reasons, cluster sizes
+    assert not [attrs for tag, attrs in tags if tag in ("script", "link", "img")]  # nothing to fetch
+    assert "Top" in page and "Fuzzy duplicate cluster sizes" in page
+    with get_client(sync_client=True) as client:
+        link = client.request("POST", "/artifacts/filter", json={
+            "artifacts": {"key": {"any_": ["run-report"]}}, "sort": "CREATED_DESC", "limit": 1,
+        }).json()[0]
+    assert summary["report"] in link["data"]

@@ -1,10 +1,13 @@
 """Worker-side pieces of the global stages, on real Parquet files."""
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import tasks.dedup_exact
-from flows.dedup import apply_exact_shard
+from flows.dedup import apply_exact_shard, fuzzy_candidates, verify_candidates
+from flows.store import ArtifactStore
+from tasks import dedup_fuzzy as fz
 from tasks.dedup_exact import CLUSTER_SCHEMA, DedupExactParams, position, signatures
 
 
@@ -37,3 +40,48 @@ def test_exact_marking_reads_only_the_clusters_of_its_shard(tmp_path):
     assert out.rejected.column("id").to_pylist() == ["a"]
     assert out.kept.column("exact_cluster_size").to_pylist() == [1]
     assert tasks.dedup_exact.REASON == out.rejected.column("reason")[0].as_py()
+
+
+def _edited_corpus(shards: int, seed: int = 3) -> list[pa.Table]:
+    """Base documents and copies with one span of 3 to 45 words replaced (word 5-gram Jaccard from
+    ~0.9 down to ~0.4), shuffled over `shards` tables so many pairs cross shards."""
+    rng = np.random.default_rng(seed)
+    vocab = [f"w{i}" for i in range(3000)]
+    texts = []
+    for _ in range(30):
+        words = list(rng.choice(vocab, 120))
+        texts.append(" ".join(words))
+        for span in (3, 15, 25, 35, 45):
+            start = int(rng.integers(0, 120 - span))
+            texts.append(" ".join(words[:start] + list(rng.choice(vocab, span)) + words[start + span:]))
+    texts = [texts[i] for i in rng.permutation(len(texts))]
+    return [pa.table({"text": part}) for part in np.array_split(np.array(texts, dtype=object), shards)]
+
+
+def test_distributed_verification_keeps_exactly_the_in_memory_edges(dask_client, tmp_path):
+    params = fz.FuzzyDedupParams(bands=20, rows=5)  # a low threshold: candidates on both sides of it
+    sigs = {f"s{i}": fz.signatures(table, params, f"s{i}") for i, table in enumerate(_edited_corpus(shards=4))}
+    for kind in ("signatures", "bands"):
+        (tmp_path / kind).mkdir()
+    for name, shard_sigs in sigs.items():
+        pq.write_table(shard_sigs, tmp_path / "signatures" / f"{name}.parquet")
+        pq.write_table(fz.band_rows(shard_sigs, params), tmp_path / "bands" / f"{name}.parquet")
+    store = ArtifactStore(str(tmp_path))
+    all_sigs = pa.concat_tables(sigs.values())
+    in_memory = fz.candidate_edges(fz.band_rows(all_sigs, params))
+    expected = fz.verify_edges(in_memory, all_sigs, params)
+
+    candidates = fuzzy_candidates(dask_client, store, sorted(str(p) for p in (tmp_path / "bands").iterdir()),
+                                  str(tmp_path / "candidates"))
+    verified = verify_candidates(dask_client, store, params, candidates,
+                                 {name: str(tmp_path / "signatures" / f"{name}.parquet") for name in sigs},
+                                 str(tmp_path / "verified"))
+
+    assert candidates.npartitions > 1 and verified.npartitions > 1
+    assert _pairs(dask_client.compute(candidates).result()) == _pairs(in_memory.to_pandas())
+    assert _pairs(dask_client.compute(verified).result()) == _pairs(expected.to_pandas())
+    assert 0 < expected.num_rows < in_memory.num_rows  # verification kept some edges and cut others
+
+
+def _pairs(edges) -> set[tuple[str, str]]:
+    return set(zip(edges["src"], edges["dst"]))

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from tasks import dedup_fuzzy as fz
 from tasks.dedup_exact import position
+from tasks.errors import InputError
 
 P = fz.FuzzyDedupParams()
 
@@ -223,6 +224,53 @@ def test_verify_drops_edges_below_the_threshold():
     assert fz.verify_edges(edges, sigs, P).to_pylist() == [{"src": "b", "dst": "a"}]
 
 
+def _joined(edges: pa.Table, ends: pa.Table) -> pa.Table:
+    """Edges with both ends' packed MinHash, as the flow joins them on Dask."""
+    for end in ("src", "dst"):
+        edges = edges.join(ends.rename_columns([end, f"{end}_minhash"]), end, join_type="left outer")
+    return edges
+
+
+def test_end_signatures_keep_only_edge_ends_and_pack_their_minhash_losslessly():
+    sigs = fz.signatures(pa.table({"text": [f"doc {i} says {'more ' * i}words" for i in range(6)]}), P, "s0")
+    wanted = [position("s0", 4), position("s0", 1), position("s0", 4)]
+
+    ends = fz.end_signatures(sigs, pa.array(wanted), P)
+
+    assert ends.schema == fz.END_SCHEMA
+    assert ends.column("position").to_pylist() == [position("s0", 1), position("s0", 4)]
+    unpacked = [np.frombuffer(value, np.uint32).tolist() for value in ends.column("minhash").to_pylist()]
+    assert unpacked == [sigs.column("minhash")[i].as_py() for i in (1, 4)]
+
+
+def test_joined_verification_keeps_the_same_edges_as_in_memory(planted):
+    table, _, _ = planted
+    sigs = fz.signatures(table, P, "s0")
+    edges = fz.candidate_edges(fz.band_rows(sigs, fz.FuzzyDedupParams(bands=28, rows=4)))  # many weak candidates
+    ends = fz.end_signatures(sigs, pa.concat_arrays([edges.column(e).combine_chunks() for e in ("src", "dst")]), P)
+
+    verified = fz.verify_joined_edges(_joined(edges, ends), P)
+
+    expected = fz.verify_edges(edges, sigs, P)
+    assert verified.schema == fz.EDGE_SCHEMA
+    assert sorted(verified.to_pylist(), key=str) == sorted(expected.to_pylist(), key=str)
+    assert 0 < expected.num_rows < edges.num_rows
+
+
+def test_joined_verification_names_an_edge_end_without_a_signature():
+    sigs = fz.signatures(pa.table({"text": ["a b c"]}), P, "s0")
+    edges = pa.table({"src": [position("s0", 0)], "dst": ["elsewhere"]})
+
+    with pytest.raises(ValueError, match="edge end has no signature"):
+        fz.verify_joined_edges(_joined(edges, fz.end_signatures(sigs, edges.column("src"), P)), P)
+
+
+def test_position_shards_name_the_shard_of_input_and_indexed_positions():
+    positions = pa.array([position("s0", 3), f"{fz.INDEX_PREFIX}b1/{position('s1', 12)}"])  # as `add_to_index` writes
+
+    assert fz.position_shards(positions).to_pylist() == ["s0", f"{fz.INDEX_PREFIX}b1/s1"]
+
+
 # ---------------------------------------------------------------- connected components
 
 
@@ -254,7 +302,8 @@ def test_no_edges_no_components():
 
 
 MEMBERS = pa.table(
-    {"position": ["s\t1", "s\t2", "s\t3", "t\t0"], "component": ["s\t1"] * 3 + ["t\t0"], "n_chars": [5, 9, 9, 4]},
+    {"position": ["s\t1", "s\t2", "s\t3", "t\t0"], "component": ["s\t1"] * 3 + ["t\t0"], "n_chars": [5, 9, 9, 4],
+     "keeper_score": [0.2, None, 0.7, 0.1]},
     schema=fz.MEMBER_SCHEMA,
 )
 
@@ -271,6 +320,29 @@ def test_longest_keeper_breaks_ties_by_input_order():
 
     assert clusters.column("keeper").to_pylist() == ["s\t2"] * 3 + ["t\t0"]
     assert clusters.schema == fz.CLUSTER_SCHEMA
+
+
+def test_highest_score_keeper_ranks_missing_scores_last():
+    clusters = fz.choose_keepers(MEMBERS, fz.FuzzyDedupParams(keeper="highest_score"))
+
+    assert clusters.column("keeper").to_pylist() == ["s\t3"] * 3 + ["t\t0"]
+
+
+def test_signatures_carry_the_keeper_column_with_nan_as_missing():
+    table = pa.table({"text": ["a b", "c d", "e f"], "quality_score": pa.array([0.5, float("nan"), 2.0], pa.float32())})
+
+    scored = fz.signatures(table, fz.FuzzyDedupParams(keeper="highest_score"), "s0")
+    unscored = fz.signatures(table, P, "s0")
+
+    assert scored.column("keeper_score").to_pylist() == [0.5, None, 2.0]
+    assert unscored.column("keeper_score").null_count == 3
+
+
+def test_a_missing_keeper_column_is_a_clear_error():
+    params = fz.FuzzyDedupParams(keeper="highest_score", keeper_column="edu_score")
+
+    with pytest.raises(InputError, match="'edu_score' is not a column.*columns: text"):
+        fz.signatures(pa.table({"text": ["a b"]}), params, "s0")
 
 
 def test_apply_rejects_all_but_the_keeper_and_names_it():
@@ -295,9 +367,7 @@ def test_apply_rejects_all_but_the_keeper_and_names_it():
 def test_disabled_marks_clusters_but_drops_nothing():
     table = pa.table({"id": ["x", "z"], "text": ["a", "a"]})
     shard = fz.signatures(table, P, "s0")
-    clusters = fz.choose_keepers(
-        pa.table({"position": shard.column("position"), "component": [position("s0", 0)] * 2, "n_chars": [1, 1]}), P
-    )
+    clusters = fz.choose_keepers(shard.append_column("component", pa.array([position("s0", 0)] * 2)), P)
 
     out = fz.apply(table, fz.FuzzyDedupParams(enabled=False), shard, clusters)
 
@@ -330,15 +400,16 @@ def _curate(tables: list[pa.Table], params: fz.FuzzyDedupParams, partitions: int
     )
     all_sigs = pa.concat_tables(sigs)
     labels = fz.union_find_components(fz.verify_edges(edges, all_sigs, params))
-    members = labels.join(all_sigs.select(["position", "n_chars"]), "position")
+    members = labels.join(all_sigs.select(["position", "n_chars", "keeper_score"]), "position")
     clusters = fz.choose_keepers(members, params)
     return [i for t, s in zip(tables, sigs) for i in fz.apply(t, params, s, clusters).kept.column("id").to_pylist()]
 
 
-@pytest.mark.parametrize("keeper", ["first", "longest"])
+@pytest.mark.parametrize("keeper", ["first", "longest", "highest_score"])
 def test_different_sharding_keeps_the_same_documents(planted, keeper):
     table, _, _ = planted
     table = table.append_column("id", pa.array([f"d{i}" for i in range(table.num_rows)]))
+    table = table.append_column("quality_score", pa.array([(i * 7919 % 101) / 100 for i in range(table.num_rows)]))
     params = fz.FuzzyDedupParams(keeper=keeper)
 
     two = _curate([table.slice(0, 200), table.slice(200)], params, partitions=3)
@@ -363,10 +434,11 @@ def test_shingle_jaccard_is_exact_on_word_5_grams():
     assert fz.shingle_jaccard([left, left], [right, left], P) == [pytest.approx(4 / 8), 1.0]
 
 
-@pytest.mark.parametrize("keeper", ["first", "longest"])
+@pytest.mark.parametrize("keeper", ["first", "longest", "highest_score"])
 def test_an_indexed_document_is_always_the_keeper(keeper):
     members = pa.table(
-        {"position": ["a\t0", f"{fz.INDEX_PREFIX}b1/z\t7"], "component": ["a\t0"] * 2, "n_chars": [900, 10]},
+        {"position": ["a\t0", f"{fz.INDEX_PREFIX}b1/z\t7"], "component": ["a\t0"] * 2, "n_chars": [900, 10],
+         "keeper_score": [0.9, 0.1]},
         schema=fz.MEMBER_SCHEMA,
     )
 

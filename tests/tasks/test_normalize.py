@@ -2,7 +2,6 @@ import json
 import unicodedata
 
 import pyarrow as pa
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 

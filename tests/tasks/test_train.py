@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from tasks import models
@@ -8,7 +9,9 @@ from tasks.errors import InputError
 from tasks.train import (
     EmbeddingHeadTrainParams,
     FastTextTrainParams,
+    LabelParams,
     classifier_metrics,
+    label_examples,
     split_indices,
     train_embedding_head,
     train_fasttext,
@@ -47,7 +50,7 @@ def test_one_class_is_an_input_error(tmp_path):
 def test_fasttext_training_beats_chance_and_writes_a_card(tmp_path, separable):
     texts, labels = separable(200)
 
-    path = train_fasttext(texts, labels, FastTextTrainParams(label="toxic", epoch=25), tmp_path)
+    path = train_fasttext(texts, labels, FastTextTrainParams(label="toxic", epoch=25, bucket=20_000), tmp_path)
 
     card = json.loads((tmp_path / "model_card.json").read_text())
     assert path == tmp_path / "model.bin" and path.is_file()
@@ -65,3 +68,27 @@ def test_embedding_head_training_beats_chance_and_loads_as_a_scorer(tmp_path, se
     assert card["metrics"]["roc_auc"] > 0.9 and card["head"]["input_dim"] == 384
     scores = models.load_scorer(models.EmbeddingHeadSpec.model_validate(card["scorer"])).score(["you are a stupid idiot", "the river museum"])
     assert scores[0] > scores[1]
+
+
+def docs_with_meta(*metas):
+    return pa.table({"id": [str(i) for i in range(len(metas))], "text": ["t"] * len(metas),
+                     "meta": [None if m is None else json.dumps(m) for m in metas]})
+
+
+def test_labels_match_positive_values_by_type():
+    docs = docs_with_meta({"label": True}, {"label": 1}, {"label": "1"}, {"label": False})
+
+    kept, rejected = label_examples(docs, LabelParams(positive=(True,)))
+
+    assert kept.column("label").to_pylist() == [True, False, False, False] and rejected.num_rows == 0
+
+
+def test_records_without_a_usable_label_are_rejected_with_a_reason():
+    docs = docs_with_meta({"label": "hate"}, None, {"label": None}, {"label": 0.5}, {"label": ["a"]}, {"label": "idk"}, {"label": "ok"})
+
+    kept, rejected = label_examples(docs, LabelParams(positive=("hate",), negative=("ok",)))
+
+    assert kept.column("label").to_pylist() == [True, False]
+    assert rejected.column("reason").to_pylist() == [
+        "train:missing_label", "train:missing_label", "train:label_type", "train:label_type", "train:unlisted_label",
+    ]

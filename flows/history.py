@@ -1,0 +1,111 @@
+"""Earlier runs of an output: find one by id (`winnow run --from-run`), and say why each stage of this
+run was cached or recomputed compared with the run before it.
+
+Every run leaves `<output>/runs/<run id>.json` (its summary: config, inputs, funnel with stage keys), so a
+rerun needs no Prefect server to know what changed; with `PREFECT_API_URL` set, a run started from the UI
+on another output is found through the API too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flows.publish import OutputDir
+from tasks.errors import InputError
+
+SECTION_OF_STAGE = {"read": "input"}  # every other stage's parameters are the config section of its name
+NOT_PARAMETERS = {"input.paths"}  # which files are read is the input diff, not a parameter
+
+
+def run_summaries(output: str) -> list[dict]:
+    out = OutputDir(output)
+    root = f"{out.root}/runs"
+    if not out.fs.exists(root):
+        return []
+    return [out.read_json(path) for path in sorted(out.fs.glob(f"{root}/*.json"))]
+
+
+def config_of_run(run_id: str, output: str) -> dict:
+    """The config a run used: from `<output>/runs/`, else from the Prefect API when one is configured.
+
+    `run_id` may be a prefix of the flow run id or the name of the dataset version the run published.
+    """
+    matches = [
+        s for s in run_summaries(output) if s["run_id"].startswith(run_id) or s.get("version") == run_id
+    ]
+    if len(matches) == 1:
+        return matches[0]["config"]
+    if len(matches) > 1:
+        raise InputError(f"run id {run_id!r} is ambiguous in {output}: {', '.join(s['run_id'] for s in matches)}")
+    if os.environ.get("PREFECT_API_URL"):
+        return asyncio.run(_config_from_prefect(run_id))
+    known = ", ".join(s["run_id"][:8] for s in run_summaries(output)) or "none"
+    raise InputError(f"no run {run_id!r} in {output}/runs (runs there: {known}); set PREFECT_API_URL to search Prefect")
+
+
+async def _config_from_prefect(run_id: str) -> dict:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        try:
+            flow_run = await client.read_flow_run(run_id)
+        except Exception as exc:  # the client raises httpx/ObjectNotFound/ValueError for a bad id
+            raise InputError(f"no flow run {run_id!r} in Prefect at {os.environ['PREFECT_API_URL']} ({exc})") from exc
+    if "cfg" not in flow_run.parameters:
+        raise InputError(f"flow run {run_id} is not a curate run (parameters: {', '.join(flow_run.parameters)})")
+    return flow_run.parameters["cfg"]
+
+
+def changed_keys(before: Any, after: Any, prefix: str) -> list[str]:
+    """Dotted keys whose values differ between two JSON trees."""
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        return [
+            key for name in sorted(set(before) | set(after))
+            for key in changed_keys(before.get(name), after.get(name), f"{prefix}.{name}")
+        ]
+    return [] if before == after or prefix in NOT_PARAMETERS else [prefix]
+
+
+def input_changes(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    """Input files (relpath -> fingerprint) that are new, modified or gone."""
+    new = sorted(set(after) - set(before))
+    modified = sorted(p for p in set(after) & set(before) if after[p] != before[p])
+    gone = sorted(set(before) - set(after))
+    return [f"{n} {what} input file{'s' if n > 1 else ''} ({_names(files)})"
+            for what, files in (("new", new), ("modified", modified), ("removed", gone)) if (n := len(files))]
+
+
+def _names(files: list[str], shown: int = 3) -> str:
+    return ", ".join(files[:shown]) + (f", +{len(files) - shown} more" if len(files) > shown else "")
+
+
+def stage_reasons(funnel: Iterable, config: dict, inputs: Mapping[str, str], previous: dict | None) -> dict[str, str]:
+    """Why each stage was cached or recomputed, compared with the previous run of the same output."""
+    if previous is None:
+        return {row.stage: "found in the store" if row.cached else "first run of this output" for row in funnel}
+    before = {row["stage"]: row for row in previous["funnel"]}
+    reasons, upstream_changed = {}, None
+    for row in funnel:
+        earlier = before.get(row.stage)
+        if earlier is not None and earlier["key"] == row.key:
+            reasons[row.stage] = (
+                "unchanged" if not row.shards_computed else f"unchanged; {row.shards_computed} shards missing from the store"
+            )
+            upstream_changed = None
+            continue
+        section = SECTION_OF_STAGE.get(row.stage, row.stage)
+        why = [f"parameters changed: {_names(keys, 5)}"] if (keys := changed_keys(previous["config"].get(section), config.get(section), section)) else []
+        if row.stage == "read":
+            why += input_changes(previous.get("inputs", {}), inputs)
+        if upstream_changed:
+            why.append(f"its input from {upstream_changed} changed")
+        if earlier is None:
+            why.append("not in the previous run")
+        reasons[row.stage] = "; ".join(why) or "code version or dedup index changed"
+        if row.cached:
+            reasons[row.stage] += " (cached by an earlier run)"
+        upstream_changed = row.stage
+    return reasons

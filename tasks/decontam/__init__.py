@@ -1,0 +1,207 @@
+"""Benchmark decontamination: word n-gram overlap, then embedding neighbours for paraphrases.
+
+A document is contaminated when it shares `ngram.min_matches` normalized 13-grams with a benchmark
+item (GPT-3, Brown et al. 2020, App. C) or when one of its windows embeds within
+`semantic.threshold` cosine of an item (paraphrases, Yang et al. 2023). Every document gets:
+
+    contam_benchmark       benchmark of the strongest hit (most n-grams, else best cosine); null if clean
+    contam_items           ids of the items hit
+    n_contam_ngrams        distinct matching n-grams
+    contam_overlap         largest share of one item's n-grams found in the document
+    contam_semantic_score  best window-to-item cosine (null when the semantic stage is off)
+    contam_spans           the matched spans of the original text: benchmark, item, method, offsets, score
+    n_contam_chars_cut     characters excised (0 unless action=excise)
+
+Actions: `flag` keeps everything; `drop` rejects contaminated documents (`decontam:ngram_overlap`,
+`decontam:semantic_similarity`); `excise` (GPT-3's and NeMo Curator's default) removes each matched
+span and `margin_chars` either side, discards the pieces left shorter than `min_piece_chars` and
+rejects documents cut into more than `max_pieces` (`decontam:n_pieces`) or with nothing left
+(`decontam:remaining_chars`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tasks.contract import StageOutput, split_by_reason
+from tasks.decontam.benchmarks import BenchmarkSpec
+from tasks.decontam.index import Index, NgramParams, build_index, index_tables, load_index
+from tasks.decontam.ngrams import find_matches, word_spans, words
+from tasks.decontam.semantic import SemanticParams, embed, nearest_items, windows
+
+__all__ = ["VERSION", "DecontamParams", "BenchmarkSpec", "NgramParams", "SemanticParams", "Index", "build_index",
+           "index_tables", "load_index", "run", "detect", "excise", "REASONS", "COLUMNS"]
+
+VERSION = 1
+WINDOW_BLOCK = 4096  # windows embedded and compared at once: bounds a shard's memory, not its output
+
+REASONS = ("decontam:ngram_overlap", "decontam:semantic_similarity", "decontam:n_pieces", "decontam:remaining_chars")
+
+SPAN_TYPE = pa.struct([
+    ("benchmark", pa.string()), ("item_id", pa.string()), ("method", pa.string()),
+    ("start", pa.int32()), ("end", pa.int32()), ("score", pa.float32()), ("text", pa.string()),
+])
+COLUMNS = pa.schema([
+    ("contam_benchmark", pa.string()), ("contam_items", pa.list_(pa.string())), ("n_contam_ngrams", pa.int32()),
+    ("contam_overlap", pa.float32()), ("contam_semantic_score", pa.float32()), ("contam_spans", pa.list_(SPAN_TYPE)),
+    ("n_contam_chars_cut", pa.int32()),
+])
+
+
+class DecontamParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    benchmarks: tuple[BenchmarkSpec, ...] = Field(
+        (), description="Test sets to decontaminate against (none: the stage only adds empty columns)."
+    )
+    ngram: NgramParams = NgramParams()
+    semantic: SemanticParams = SemanticParams()
+    # GPT-3 (Brown et al. 2020, App. C) and NeMo Curator's TaskDecontamination excise, not drop.
+    action: Literal["flag", "drop", "excise"] = Field("excise", description="What happens to a contaminated document.")
+    # NeMo Curator remove_char_each_side=200, min_document_length=200, max_splits=10 (GPT-3's values).
+    margin_chars: int = Field(200, ge=0, description="Characters excised either side of a matched span.")
+    min_piece_chars: int = Field(200, ge=0, description="Pieces left shorter than this after excision are discarded.")
+    max_pieces: int = Field(10, ge=1, description="A document cut into more pieces than this is rejected.")
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _unique(cls, benchmarks: tuple[BenchmarkSpec, ...]) -> tuple[BenchmarkSpec, ...]:
+        names = [b.name for b in benchmarks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"benchmark names must be unique: {names}")
+        return benchmarks
+
+    def index_params(self) -> tuple:
+        """What the index depends on: a changed action or threshold reuses it."""
+        return self.benchmarks, self.ngram, self.semantic.model_dump(include={"enabled", "encoder", "max_tokens"})
+
+
+def merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def excise(text: str, spans: list[tuple[int, int]], params: DecontamParams) -> tuple[list[str], int]:
+    """The pieces left after cutting every span plus the margin, short pieces discarded; chars cut."""
+    cuts = merge([(max(0, s - params.margin_chars), min(len(text), e + params.margin_chars)) for s, e in spans])
+    bounds, pos = [], 0
+    for start, end in cuts:
+        bounds.append((pos, start))
+        pos = end
+    bounds.append((pos, len(text)))
+    pieces = [text[s:e].strip() for s, e in bounds]
+    pieces = [p for p in pieces if p and len(p) >= params.min_piece_chars]
+    return pieces, len(text) - sum(map(len, pieces))
+
+
+def ngram_hits(texts: list[str], index: Index) -> list[dict]:
+    """Per document: {item number: (matched hashes, [(start, end)])} for documents with hits."""
+    tokens = [words(t) for t in texts]
+    hits: list[dict] = [{} for _ in texts]
+    spans_of: dict[int, list[tuple[int, int]]] = {}
+    for m in find_matches(tokens, index.hashes, index.lengths):
+        spans = spans_of.setdefault(m.doc, word_spans(texts[m.doc]))
+        span = (spans[m.word][0], spans[m.word + m.length - 1][1])
+        for item in index.items_of(m.hash).tolist():
+            grams, item_spans = hits[m.doc].setdefault(item, (set(), []))
+            grams.add(m.hash)
+            item_spans.append(span)
+    return hits
+
+
+def semantic_hits(texts: list[str], index: Index, params: SemanticParams, device: str | None) -> tuple[np.ndarray, list[list]]:
+    """Best cosine per document and its windows at or above the threshold: (item, start, end, score)."""
+    from tasks import models
+
+    device = device or models.default_device()
+    items = index.embeddings(device)
+    best = np.full(len(texts), np.nan, np.float32)
+    hits: list[list] = [[] for _ in texts]
+    if items is None:
+        return best, hits
+    best[:] = -1.0
+    bounds = [(d, s, e) for d, text in enumerate(texts)
+              for s, e in windows(word_spans(text), params.window_words, params.stride_words)]
+    for start in range(0, len(bounds), WINDOW_BLOCK):
+        block = bounds[start : start + WINDOW_BLOCK]
+        queries = embed([texts[d][s:e] for d, s, e in block], params, device)
+        scores, nearest = nearest_items(queries, items, params.item_block)
+        for (d, s, e), score, item in zip(block, scores.tolist(), nearest.tolist()):
+            best[d] = max(best[d], score)
+            if score >= params.threshold:
+                hits[d].append((item, s, e, score))
+    return best, hits
+
+
+def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | None = None) -> pa.Table:
+    """`table` with the contam_* columns (text untouched)."""
+    texts = table.column("text").to_pylist() if table.num_rows else []
+    grams = ngram_hits(texts, index)
+    semantic_on = params.semantic.enabled and texts
+    scores, near = semantic_hits(texts, index, params.semantic, device) if semantic_on else (
+        np.full(len(texts), np.nan, np.float32), [[] for _ in texts])
+    benchmark, item_id = index.items.column("benchmark").to_pylist(), index.items.column("item_id").to_pylist()
+    n_ngrams = index.items.column("n_ngrams").to_numpy()
+    rows = {name: [] for name in COLUMNS.names}
+    for d, text in enumerate(texts):
+        found = grams[d]
+        matched = set().union(*(g for g, _ in found.values())) if found else set()
+        if len(matched) < params.ngram.min_matches:
+            found = {}
+        spans = [  # the score of an n-gram span is the share of its item's n-grams the document holds
+            (item, "ngram", s, e, len(g) / max(int(n_ngrams[item]), 1))
+            for item, (g, item_spans) in found.items() for s, e in merge(item_spans)
+        ]
+        spans += [(item, "semantic", s, e, score) for item, s, e, score in near[d]]
+        if found:
+            strongest = max(found, key=lambda item: (len(found[item][0]), -item))
+        else:
+            strongest = max(near[d], key=lambda hit: hit[3])[0] if near[d] else None
+        rows["contam_benchmark"].append(None if strongest is None else benchmark[strongest])
+        rows["contam_items"].append(sorted({item_id[h[0]] for h in spans}))
+        rows["n_contam_ngrams"].append(len(matched))
+        rows["contam_overlap"].append(max((len(g) / max(int(n_ngrams[i]), 1) for i, (g, _) in found.items()), default=0.0))
+        rows["contam_semantic_score"].append(None if np.isnan(scores[d]) else float(scores[d]))
+        rows["contam_spans"].append([
+            {"benchmark": benchmark[i], "item_id": item_id[i], "method": m, "start": s, "end": e, "score": sc,
+             "text": text[s:e]} for i, m, s, e, sc in spans
+        ])
+        rows["n_contam_chars_cut"].append(0)
+    for field in COLUMNS:
+        table = table.append_column(field, pa.array(rows[field.name], field.type))
+    return table
+
+
+def run(table: pa.Table, params: DecontamParams, index_url: str) -> StageOutput:
+    """The stage: detect against the index saved at `index_url`, then flag, drop or excise.
+
+    A rejected document keeps its original text, so `winnow inspect` shows what matched.
+    """
+    detected = detect(table, params, load_index(index_url))
+    texts, cut = detected.column("text").to_pylist(), detected.column("n_contam_chars_cut").to_pylist()
+    reasons: list[str | None] = []
+    for d, doc_spans in enumerate(detected.column("contam_spans").to_pylist()):
+        reason = None
+        if doc_spans and params.action != "flag":
+            methods = {s["method"] for s in doc_spans}
+            reason = "decontam:ngram_overlap" if "ngram" in methods else "decontam:semantic_similarity"
+        if reason and params.action == "excise":
+            pieces, cut[d] = excise(texts[d], [(s["start"], s["end"]) for s in doc_spans], params)
+            reason = "decontam:n_pieces" if len(pieces) > params.max_pieces else (
+                None if pieces else "decontam:remaining_chars")
+            texts[d] = "\n".join(pieces) if reason is None else texts[d]
+        reasons.append(reason)
+    if params.action == "excise":
+        for name, values, type_ in (("text", texts, pa.string()), ("n_contam_chars_cut", cut, pa.int32())):
+            i = detected.column_names.index(name)
+            detected = detected.set_column(i, detected.schema.field(i), pa.array(values, type_))
+    return split_by_reason(detected, pa.array(reasons, pa.string()))

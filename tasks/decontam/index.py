@@ -1,0 +1,142 @@
+"""The contamination index: every benchmark item's n-gram hashes (and embeddings), built once.
+
+Built from the registry by `build_index`, saved as two Parquet tables (`items`, `ngrams`) in the
+artifact store under a key of the benchmark files' fingerprints and these parameters, and loaded
+once per process by `load_index` (a Dask worker keeps it across shards, like `tasks.models`).
+
+Short segments (fewer than `n` words) are indexed as one n-gram of all their words when they have at
+least `min_words`: NeMo Curator's task n-grams range from 8 (`min_ngram_size`) to 13 words, GPT-3's
+13-gram filter is the upper end (Brown et al. 2020, App. C). Shorter segments ("Nothing happens")
+would match ordinary prose and are left out (counted in `Index.stats`).
+
+Frequent n-grams: GPT-3 and NeMo Curator (`max_matches=10`) ignore n-grams found in more than 10
+*training* documents as common phrases. That count needs the whole corpus before any shard can be
+decided, which breaks per-shard caching and incremental re-curation, and it would spare exactly the
+benchmark items copied across many pages. We drop instead the n-grams shared by more than
+`max_items_per_ngram` *benchmark items*: templates such as MMLU's "which of the following is" +
+shared context are common phrases by construction, and that count is known when the index is built.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.decontam.benchmarks import BenchmarkSpec, Item, load_items
+from tasks.decontam.ngrams import ngram_hashes, word_hashes, words
+from tasks.decontam.semantic import SemanticParams, embed
+from tasks.errors import StoreError
+
+ITEMS, NGRAMS = "items.parquet", "ngrams.parquet"
+
+
+class NgramParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n: int = Field(13, ge=1, description="Words per n-gram (GPT-3's 13, Brown et al. 2020 App. C).")
+    # NeMo Curator's tasks use min_ngram_size=8 for items shorter than 13 words.
+    min_words: int = Field(8, ge=1, description="Segments shorter than n but at least this long are one n-gram.")
+    max_items_per_ngram: int = Field(
+        10, ge=1, description="n-grams in more benchmark items than this are template text and not indexed."
+    )
+    # GPT-3 marks an example dirty on any 13-gram collision.
+    min_matches: int = Field(1, ge=1, description="Matching n-grams needed to mark a document contaminated.")
+
+
+@dataclass(frozen=True)
+class Index:
+    items: pa.Table  # benchmark, item_id, text, n_ngrams[, embedding]; row = item number
+    hashes: np.ndarray  # sorted uint64 n-gram hashes (an n-gram of several items repeats)
+    item_of: np.ndarray  # int32 item number of each hash
+    lengths: tuple[int, ...]  # n-gram lengths present (n, and the short segments' lengths)
+    stats: dict
+
+    def items_of(self, gram: int) -> np.ndarray:
+        """Item numbers holding n-gram `gram` (one or several)."""
+        left = np.searchsorted(self.hashes, np.uint64(gram), "left")
+        right = np.searchsorted(self.hashes, np.uint64(gram), "right")
+        return self.item_of[left:right]
+
+    def embeddings(self, device: str):
+        import torch
+
+        if "embedding" not in self.items.column_names:
+            return None
+        flat = self.items.column("embedding").combine_chunks().values.to_numpy()
+        return torch.from_numpy(flat.reshape(self.items.num_rows, -1).copy()).to(device)
+
+
+def item_grams(item: Item, params: NgramParams) -> dict[int, int]:
+    """Distinct n-gram hashes of an item's segments -> their length in words."""
+    grams: dict[int, int] = {}
+    for segment in item.segments:
+        hashes = word_hashes(words(segment))
+        n = params.n if len(hashes) >= params.n else len(hashes)
+        if n >= params.min_words:
+            grams.update(dict.fromkeys(ngram_hashes(hashes, n).tolist(), n))
+    return grams
+
+
+def build_index(benchmarks: tuple[BenchmarkSpec, ...], params: NgramParams, semantic: SemanticParams) -> Index:
+    items = [item for spec in benchmarks for item in load_items(spec)]
+    per_item = [item_grams(item, params) for item in items]
+    owners: dict[int, set[int]] = defaultdict(set)
+    for number, grams in enumerate(per_item):
+        for gram in grams:
+            owners[gram].add(number)
+    common = {g for g, who in owners.items() if len(who) > params.max_items_per_ngram}
+    pairs = sorted((g, number, n) for number, grams in enumerate(per_item) for g, n in grams.items() if g not in common)
+    hashes = np.array([p[0] for p in pairs], np.uint64)
+    item_of = np.array([p[1] for p in pairs], np.int32)
+    length = np.array([p[2] for p in pairs], np.int16)
+    n_ngrams = np.bincount(item_of, minlength=len(items)).astype(np.int32)
+    table = pa.table({
+        "benchmark": pa.array([i.benchmark for i in items], pa.string()),
+        "item_id": pa.array([i.item_id for i in items], pa.string()),
+        "text": pa.array([i.semantic_text for i in items], pa.string()),
+        "n_ngrams": pa.array(n_ngrams, pa.int32()),
+    })
+    if semantic.enabled and items:
+        emb = embed([i.semantic_text for i in items], semantic).cpu().numpy().astype(np.float32)
+        table = table.append_column("embedding", pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), emb.shape[1]))
+    stats = {
+        "items": len(items),
+        "items_unindexed": int((n_ngrams == 0).sum()),
+        "ngrams": int(len(np.unique(hashes))),
+        "ngrams_common_dropped": len(common),
+    }
+    return Index(table, hashes, item_of, tuple(sorted(set(length.tolist()))), stats)
+
+
+def index_tables(index: Index) -> dict[str, pa.Table]:
+    """The index as the Parquet tables `load_index` reads; stats ride in the items table's metadata."""
+    ngrams = pa.table({"hash": pa.array(index.hashes, pa.uint64()), "item": pa.array(index.item_of, pa.int32())})
+    meta = {b"lengths": json.dumps(index.lengths).encode(), b"stats": json.dumps(index.stats).encode()}
+    return {ITEMS: index.items.replace_schema_metadata(meta), NGRAMS: ngrams}
+
+
+@functools.lru_cache(maxsize=4)
+def load_index(url: str) -> Index:
+    """The index saved under `url` (a directory, local or fsspec), read once per process."""
+    fs, root = fsspec.core.url_to_fs(url)
+    try:
+        items = pq.read_table(f"{root}/{ITEMS}", filesystem=fs)
+        ngrams = pq.read_table(f"{root}/{NGRAMS}", filesystem=fs)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise StoreError(f"{url}: unreadable decontamination index ({exc}); delete it and rerun") from exc
+    meta = items.schema.metadata or {}
+    return Index(
+        items.replace_schema_metadata(None),
+        ngrams.column("hash").to_numpy(),
+        ngrams.column("item").to_numpy(),
+        tuple(json.loads(meta[b"lengths"])),
+        json.loads(meta[b"stats"]),
+    )

@@ -1,0 +1,73 @@
+"""The contamination report: per benchmark, documents hit, items hit, and examples side by side."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+EXAMPLES_PER_BENCHMARK = 3
+SPAN_CHARS = 300  # an example shows this much of each side
+
+
+def clip(text: str, limit: int = SPAN_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def contamination_report(rows: list[dict], index, action: str) -> tuple[dict, str]:
+    """Summary dict and markdown from the contaminated documents' rows.
+
+    Args:
+        rows: one dict per contaminated document with `id`, `contam_benchmark`, `contam_items`,
+            `contam_spans`, `kept` (bool) and, when rejected, `reason`.
+        index: the `tasks.decontam.Index` the stage matched against (item texts); None when no rows.
+        action: the stage's action, named in the report.
+
+    Returns:
+        ({benchmark: {documents, documents_rejected, items_hit, by_method, examples}}, markdown)
+    """
+    text_of = {}
+    if index is not None:
+        keys = zip(index.items.column("benchmark").to_pylist(), index.items.column("item_id").to_pylist())
+        text_of = dict(zip(keys, index.items.column("text").to_pylist()))
+    per: dict[str, dict] = defaultdict(lambda: {"documents": 0, "documents_rejected": 0, "items": set(),
+                                                 "by_method": defaultdict(int), "examples": []})
+    for row in rows:
+        for benchmark in sorted({s["benchmark"] for s in row["contam_spans"]}):
+            entry = per[benchmark]
+            spans = [s for s in row["contam_spans"] if s["benchmark"] == benchmark]
+            entry["documents"] += 1
+            entry["documents_rejected"] += not row["kept"]
+            entry["items"].update(s["item_id"] for s in spans)
+            for method in sorted({s["method"] for s in spans}):
+                entry["by_method"][method] += 1
+            if len(entry["examples"]) < EXAMPLES_PER_BENCHMARK:
+                best = max(spans, key=lambda s: (s["method"] == "ngram", s["score"]))
+                entry["examples"].append({
+                    "doc_id": row["id"], "item_id": best["item_id"], "method": best["method"],
+                    "score": round(float(best["score"]), 4), "document_span": clip(best["text"]),
+                    "benchmark_item": clip(text_of.get((benchmark, best["item_id"]), "")),
+                })
+    summary = {
+        name: {"documents": e["documents"], "documents_rejected": e["documents_rejected"], "items_hit": len(e["items"]),
+               "by_method": dict(e["by_method"]), "examples": e["examples"]}
+        for name, e in sorted(per.items())
+    }
+    return summary, markdown(summary, action)
+
+
+def markdown(summary: dict, action: str) -> str:
+    if not summary:
+        return f"### Decontamination\n\nNo document matched a benchmark item (action: {action})."
+    lines = [f"### Decontamination (action: {action})", "", "| benchmark | documents | rejected | items hit | by method |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {name} | {e['documents']:,} | {e['documents_rejected']:,} | {e['items_hit']:,} | "
+              f"{', '.join(f'{m} {n}' for m, n in e['by_method'].items())} |" for name, e in summary.items()]
+    for name, e in summary.items():
+        lines += ["", f"#### {name}: examples", "", "| document | matched span | benchmark item | method (score) |", "|---|---|---|---|"]
+        lines += [f"| `{x['doc_id']}` | {cell(x['document_span'])} | `{x['item_id']}`: {cell(x['benchmark_item'])} | "
+                  f"{x['method']} ({x['score']}) |" for x in e["examples"]]
+    return "\n".join(lines)
+
+
+def cell(text: str) -> str:
+    return text.replace("|", "\\|")

@@ -1,0 +1,77 @@
+"""Paraphrase-aware matching: sentence embeddings of document windows against benchmark items.
+
+Rephrased test items slip past n-grams (Yang et al. 2023, "Rethinking Benchmark and Contamination
+for Language Models with Rephrased Samples"), whose llm-decontaminator compares every training text
+with every test item. Here each document is cut into overlapping word windows (an item is a
+paragraph inside a longer page), the windows are embedded with MiniLM and compared with the items'
+embeddings by blocks of matrix products, keeping only each window's best item: memory is bounded by
+`window_block x item_block`, never corpus x benchmark. Runs on CUDA when present.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tasks import models
+
+
+class SemanticParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Off by default: on CPU it costs ~100x the n-gram stage per document (bench/decontam.py, README).
+    enabled: bool = Field(False, description="Embed document windows and flag those near a benchmark item "
+                          "(paraphrases); worth it on GPU workers.")
+    encoder: str = Field(models.PACKAGED_MINILM, description="sentence-transformers encoder (local dir or hub id).")
+    # Sized to a benchmark item: a GSM8K question is ~46 words, a HumanEval prompt ~70 (bench/decontam.py).
+    window_words: int = Field(64, ge=8, description="Words per document window.")
+    stride_words: int = Field(32, ge=1, description="Words between window starts (half a window: every item of up to "
+                              "window/2 words lies whole inside one window).")
+    # bench/decontam.py: the highest window cosine of 100 unplanted web pages (calibration half) was 0.527,
+    # paraphrased GSM8K/HumanEval plants reach 0.63 at their 5th percentile; negatives alone set it.
+    threshold: float = Field(0.53, ge=-1.0, le=1.0, description="Cosine similarity at or above which a window is contaminated.")
+    # all-MiniLM-L6-v2 is trained with max_seq_length 256 (its sentence-transformers config).
+    max_tokens: int = Field(256, ge=8, description="Encoder truncation in tokens.")
+    batch_size: int = Field(128, ge=1, description="Windows per encoder call; bounds memory, not output.")
+    item_block: int = Field(8192, ge=1, description="Items per similarity block; bounds memory, not output.")
+
+    @model_validator(mode="after")
+    def _stride_within_window(self) -> SemanticParams:
+        if self.stride_words > self.window_words:
+            raise ValueError("decontam.semantic.stride_words must not exceed window_words (text would be skipped)")
+        return self
+
+
+def windows(spans: list[tuple[int, int]], window_words: int, stride_words: int) -> list[tuple[int, int]]:
+    """Character bounds of overlapping word windows; the last one ends at the last word."""
+    n = len(spans)
+    if n == 0:
+        return []
+    starts = list(range(0, max(n - window_words, 0) + 1, stride_words))
+    if starts[-1] + window_words < n:
+        starts.append(n - window_words)
+    return [(spans[s][0], spans[min(s + window_words, n) - 1][1]) for s in starts]
+
+
+def embed(texts: list[str], params: SemanticParams, device: str | None = None):
+    """Normalized float32 embeddings (torch, on `device`: CUDA when present by default)."""
+    encoder = models.load_encoder(params.encoder, device or models.default_device())
+    return models.encode(encoder, texts, params.max_tokens, params.batch_size)
+
+
+def nearest_items(queries, items, item_block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best cosine and the index of the best item for each query (both normalized, same device).
+
+    Items are visited in blocks, so the similarity matrix held at once is queries x item_block.
+    """
+    import torch
+
+    best = torch.full((len(queries),), -2.0, device=queries.device)
+    arg = torch.zeros(len(queries), dtype=torch.long, device=queries.device)
+    items = items.to(queries.device)
+    for start in range(0, len(items), item_block):
+        scores, idx = (queries @ items[start : start + item_block].T).max(dim=1)
+        better = scores > best
+        best = torch.where(better, scores, best)
+        arg = torch.where(better, idx + start, arg)
+    return best.cpu().numpy().astype(np.float32), arg.cpu().numpy()

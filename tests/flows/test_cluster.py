@@ -1,0 +1,69 @@
+"""Cluster choices: a cluster class created from its import path (adaptive), and clear config errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.cluster import cluster_type, dask_client
+from flows.config import ClusterOptions, load_config
+from tasks.errors import ConfigError
+
+
+def test_cluster_class_is_created_from_its_import_path_and_scales_within_its_adaptive_bounds():
+    options = ClusterOptions(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={"n_workers": 0, "processes": False, "dashboard_address": None},
+        adapt_minimum=1,
+        adapt_maximum=2,
+    )
+
+    with dask_client(options) as client:
+        client.wait_for_workers(1, timeout=30)
+        result = client.submit(sum, [1, 2, 3]).result()
+        n_workers = len(client.scheduler_info()["workers"])
+
+    assert result == 6
+    assert 1 <= n_workers <= 2
+
+
+def test_missing_cluster_package_names_what_to_pip_install():
+    with pytest.raises(ConfigError, match="pip install dask-jobqueue"):
+        cluster_type("dask_jobqueue.SLURMCluster")
+
+
+def test_cluster_class_that_is_not_a_class_is_a_config_error():
+    with pytest.raises(ConfigError, match="has no class 'NoSuchCluster'"):
+        cluster_type("distributed.NoSuchCluster")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["run.cluster.address=tcp://127.0.0.1:8786", "run.cluster.cluster_class=distributed.LocalCluster"], "not both"),
+    (["run.cluster.address=tcp://127.0.0.1:8786", "run.cluster.adapt_minimum=1", "run.cluster.adapt_maximum=2"],
+     "scales itself"),
+    (["run.cluster.adapt_maximum=2"], "together"),
+    (["run.cluster.adapt_minimum=3", "run.cluster.adapt_maximum=2"], "exceeds"),
+    (["run.cluster.cluster_kwargs={n_workers: 1}"], "needs cluster_class"),
+])
+def test_contradictory_cluster_choices_fail_at_load(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=["input.paths=[x.jsonl]", *overrides])
+
+
+def test_cluster_options_from_yaml_keep_the_class_kwargs():
+    cfg = load_config(overrides=[
+        "input.paths=[x.jsonl]", "run.cluster.cluster_class=dask_jobqueue.SLURMCluster",
+        "run.cluster.cluster_kwargs={queue: cpu, cores: 8, memory: 32GiB}",
+        "run.cluster.adapt_minimum=0", "run.cluster.adapt_maximum=50",
+    ])
+
+    assert cfg.run.cluster.cluster_kwargs == {"queue": "cpu", "cores": 8, "memory": "32GiB"}
+    assert (cfg.run.cluster.adapt_minimum, cfg.run.cluster.adapt_maximum) == (0, 50)
+
+
+def test_cluster_options_with_kwargs_stay_hashable():
+    cfg = load_config(overrides=[
+        "input.paths=[x.jsonl]", "run.cluster.cluster_class=distributed.LocalCluster",
+        "run.cluster.cluster_kwargs={n_workers: 1, resources: {gpu: [1]}}",
+    ])
+
+    assert hash(cfg.run.cluster) == hash(cfg.run.cluster.model_copy())

@@ -1,0 +1,235 @@
+"""Beyond one process tree: the `curate` flow on a scheduler and two workers started by the `dask`
+CLI (separate processes, TCP on 127.0.0.1), through killed workers and a killed flow process.
+
+A worker is killed deterministically "in the middle" by a test-side WorkerPlugin: when the worker
+starts the first task of the chosen stage, the plugin SIGKILLs its own process (the nanny then starts
+a fresh one, as Kubernetes or Slurm would restart a pod or job).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cloudpickle
+import pyarrow.parquet as pq
+import pytest
+from distributed import Client
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from flows.config import load_config
+from flows.curate import curate
+from flows.demo import write_demo_corpus
+
+pytestmark = pytest.mark.slow
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the plugins below run on the workers
+
+BIN = Path(sys.executable).parent
+HOSTILE = [  # bad input reaches the flow too (tests/tasks/test_read_fuzz.py fuzzes `read` itself)
+    b'{"id": "h1", "text": "A plain sentence about the weather in the hills, long enough to read well."}',
+    b'{"id": "h1", "text": "the same id again"}',
+    b'{"id": "h2", "text": "caf\xe9 in Latin-1"}',
+    b'{"id": "h3", "text": "nul \\u0000 inside", "m": "\x00"}',
+    b'{"id": "h4", "text": "cut', b"\xff\xfe\x00\x00", b"[1, 2]",
+    b'{"id": "h5", "text": "deep", "m": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+]
+N_DOCS = 200  # the demo's defects at a third of its size: every stage still has work
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class KillOnTask(WorkerPlugin):
+    """SIGKILL this worker when it starts the first task (cluster-wide) whose key begins with `prefix`.
+
+    With `block`, it instead stops there (holding the task) until killed from outside.
+    """
+
+    def __init__(self, prefix: str, marker: str, block: bool = False):
+        self.prefix, self.marker, self.block = prefix, marker, block
+        self.name = f"kill-on-{prefix}"
+
+    def transition(self, key, start, finish, **kwargs):
+        name = key[0] if isinstance(key, tuple) else key
+        if finish != "executing" or not str(name).startswith(self.prefix):
+            return
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, f"{os.getpid()} {name}".encode())
+        os.close(fd)
+        if not self.block:
+            os.kill(os.getpid(), signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def cli_cluster(tmp_path):
+    """`dask scheduler` + two `dask worker --nthreads 1`, each its own process group; always stopped."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    env = {**os.environ, "ACERO_ALIGNMENT_HANDLING": "ignore", "PYTHONPATH": os.getcwd()}
+    log = open(tmp_path / "cluster.log", "wb")
+    commands = [[str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                 "--no-dashboard"]]
+    commands += [[str(BIN / "dask"), "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                  "--no-dashboard", "--memory-limit", "2GiB", "--name", f"w{i}"] for i in range(2)]
+    processes = []
+    try:
+        for command in commands:
+            processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True))
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            yield address, client
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("demo") / "input"
+    write_demo_corpus(directory, n_docs=N_DOCS)
+    (directory / "hostile.jsonl").write_bytes(b"\n".join(HOSTILE) + b"\n")
+    return directory
+
+
+def config(corpus: Path, output: Path, address: str, *overrides: str):
+    return load_config(overrides=[
+        f"input.paths=[{corpus}]", f"output={output}", f"run.cluster.address={address}", *overrides,
+    ])
+
+
+@pytest.fixture(scope="module")
+def reference(corpus, tmp_path_factory, dask_cluster, prefect_harness):
+    """The fault-free run on the session LocalCluster."""
+    output = tmp_path_factory.mktemp("reference")
+    curate(config(corpus, output, dask_cluster.scheduler_address))
+    return pq.read_table(output / "data")
+
+
+def assert_same_dataset(output: Path, reference):
+    table = pq.read_table(output / "data")
+    ids = table.column("id").to_pylist()
+    assert len(ids) == len(set(ids))  # no duplicates
+    assert ids == reference.column("id").to_pylist()  # nothing missing, same order
+    assert table.equals(reference)  # same content, column for column
+
+
+def funnel(output: Path) -> dict[str, dict]:
+    return {row["stage"]: row for row in json.loads((output / "run_summary.json").read_text())["funnel"]}
+
+
+def test_cli_started_scheduler_and_workers_give_the_local_cluster_output(corpus, tmp_path, cli_cluster, reference):
+    address, client = cli_cluster
+
+    curate(config(corpus, tmp_path / "out", address))
+
+    assert_same_dataset(tmp_path / "out", reference)
+    assert len(client.scheduler_info()["workers"]) == 2
+    read = funnel(tmp_path / "out")["read"]
+    assert read["docs_in"] == read["docs_out"] + sum(read["drops"].values())
+    assert {"read:duplicate_id", "read:invalid_utf8", "read:invalid_json", "read:not_an_object",
+            "read:nesting_depth"} <= set(read["drops"])
+
+
+def test_workers_killed_mid_map_stage_and_mid_dedup_shuffle_cost_retries_not_documents(
+    corpus, tmp_path, cli_cluster, reference
+):
+    address, client = cli_cluster
+    markers = {prefix: tmp_path / f"killed-{prefix}" for prefix in ("clean-", "shuffle-transfer-")}
+    for prefix, marker in markers.items():
+        client.register_plugin(KillOnTask(prefix, str(marker)))
+
+    curate(config(corpus, tmp_path / "out", address))
+
+    assert [prefix for prefix, marker in markers.items() if not marker.exists()] == []  # both workers died
+    assert_same_dataset(tmp_path / "out", reference)
+
+
+def test_killed_flow_process_resumes_from_finished_stages_and_shards(corpus, tmp_path, cli_cluster, reference):
+    address, client = cli_cluster
+    marker, output = tmp_path / "held", tmp_path / "out"
+    client.register_plugin(KillOnTask("quality-", str(marker), block=True))
+    flow = winnow_run(corpus, output, address, tmp_path / "prefect")
+    try:
+        deadline = time.monotonic() + 180
+        while not marker.exists() and flow.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), f"the flow ended before the quality stage: {flow.communicate()[1].decode()[-3000:]}"
+        os.killpg(flow.pid, signal.SIGKILL)  # the flow process dies with a quality shard in flight
+        flow.wait()
+    finally:
+        if flow.poll() is None:
+            os.killpg(flow.pid, signal.SIGKILL)
+            flow.wait()
+    held_worker = int(marker.read_text().split()[0])
+    os.kill(held_worker, signal.SIGKILL)  # the held shard never finishes; its nanny restarts the worker
+    wait_until_idle(client)
+    quality_done = len(list((output / ".winnow-store" / "quality" / "shards").glob("*/stats.json")))
+
+    curate(config(corpus, output, address))
+
+    rows = funnel(output)
+    finished = ["read", "url_filter", "extract", "normalize", "langid", "clean", "dedup_exact", "dedup_fuzzy"]
+    assert all(rows[stage]["cached"] and rows[stage]["shards_computed"] == 0 for stage in finished)
+    assert rows["quality"]["shards_computed"] == len(list(corpus.iterdir())) - quality_done
+    assert_same_dataset(output, reference)
+
+
+def winnow_run(corpus: Path, output: Path, address: str, prefect_home: Path, *args: str) -> subprocess.Popen:
+    """`winnow run` in its own process (and its own Prefect home: ephemeral servers must not share a DB)."""
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home)}
+    return subprocess.Popen(
+        [str(BIN / "winnow"), "run", "-i", str(corpus), "-o", str(output), "--set", f"run.cluster.address={address}",
+         *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+
+
+def test_concurrent_runs_on_one_store_neither_corrupt_nor_redo_each_others_work(corpus, tmp_path, cli_cluster, reference):
+    address, _ = cli_cluster
+    store = tmp_path / "store"
+    strict = "select.thresholds=[{column: lang_score, min: 0.9}]"
+    runs = {
+        "same": winnow_run(corpus, tmp_path / "same", address, tmp_path / "p1", "--store", str(store)),
+        "strict": winnow_run(corpus, tmp_path / "strict", address, tmp_path / "p2", "--store", str(store), "--set", strict),
+    }
+    for name, process in runs.items():
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, f"{name}: {stderr.decode()[-2000:]}"
+
+    assert_same_dataset(tmp_path / "same", reference)
+    strict_ids = [i for i, score in zip(reference.column("id").to_pylist(), reference.column("lang_score").to_pylist())
+                  if score >= 0.9]
+    assert pq.read_table(tmp_path / "strict" / "data").column("id").to_pylist() == strict_ids
+    assert list(store.rglob("*.tmp-*")) == []
+    again = curate(config(corpus, tmp_path / "same", address, f"store={store}"))
+    assert [row["stage"] for row in again["funnel"] if row["shards_computed"]] == []
+
+
+def wait_until_idle(client: Client) -> None:
+    """Until the scheduler holds no task: the dead flow's futures are released, none still runs."""
+    client.wait_for_workers(2, timeout=60)
+    deadline = time.monotonic() + 60
+    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) and time.monotonic() < deadline:
+        time.sleep(0.1)

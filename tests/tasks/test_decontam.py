@@ -1,0 +1,270 @@
+"""Decontamination: adapters, the n-gram index, actions and the semantic stage on small planted corpora."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tasks.decontam import (
+    COLUMNS,
+    REASONS,
+    DecontamParams,
+    NgramParams,
+    SemanticParams,
+    build_index,
+    detect,
+    excise,
+    index_tables,
+    run,
+)
+from tasks.decontam.benchmarks import BenchmarkSpec, load_items
+from tasks.decontam.ngrams import words
+from tasks.decontam.report import contamination_report
+from tasks.errors import InputError
+
+QUESTION = ("Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
+            "for her friends every day with four.")
+FILLER = "The weather in the valley stayed mild all week and the market opened early on Saturday. "
+
+
+def write_jsonl(path: Path, records: list[dict]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+@pytest.fixture
+def gsm8k(tmp_path) -> BenchmarkSpec:
+    path = write_jsonl(tmp_path / "gsm8k.jsonl", [
+        {"id": "gsm8k-0", "question": QUESTION, "answer": "She has 16 - 3 - 4 = <<16-3-4=9>>9 eggs left.\n#### 9"},
+        {"id": "gsm8k-1", "question": "How many legs do three spiders and two cats have together if a spider has eight?",
+         "answer": "3 * 8 + 2 * 4 = <<3*8+2*4=32>>32\n#### 32"},
+    ])
+    return BenchmarkSpec(name="gsm8k", layout="gsm8k", path=path)
+
+
+def params(*specs: BenchmarkSpec, **kwargs) -> DecontamParams:
+    return DecontamParams(benchmarks=specs, semantic=kwargs.pop("semantic", SemanticParams()), **kwargs)
+
+
+def detected(texts: list[str], p: DecontamParams) -> list[dict]:
+    index = build_index(p.benchmarks, p.ngram, p.semantic)
+    table = pa.table({"id": [f"d{i}" for i in range(len(texts))], "text": texts})
+    return detect(table, p, index).drop_columns(["text"]).to_pylist()
+
+
+def saved_index(tmp_path: Path, p: DecontamParams) -> str:
+    directory = tmp_path / "index"
+    directory.mkdir()
+    for name, table in index_tables(build_index(p.benchmarks, p.ngram, p.semantic)).items():
+        pq.write_table(table, directory / name)
+    return str(directory)
+
+
+def test_gsm8k_adapter_indexes_question_and_answer_without_calculator_annotations(gsm8k):
+    item = load_items(gsm8k)[0]
+
+    assert item.item_id == "gsm8k-0"
+    assert item.segments == (QUESTION, "She has 16 - 3 - 4 = 9 eggs left.\n#### 9")
+    assert item.semantic_text == QUESTION
+
+
+def test_humaneval_adapter_indexes_prompt_and_solution_not_tests(tmp_path):
+    record = {"task_id": "HumanEval/0", "prompt": "def add(a, b):\n", "canonical_solution": "    return a + b\n",
+              "test": "assert add(1, 2) == 3", "entry_point": "add"}
+    spec = BenchmarkSpec(name="humaneval", layout="humaneval", path=write_jsonl(tmp_path / "he.jsonl", [record]))
+
+    item = load_items(spec)[0]
+
+    assert item.item_id == "HumanEval/0"
+    assert item.segments == ("def add(a, b):\n", "    return a + b\n")
+    assert item.semantic_text == "def add(a, b):\n    return a + b\n"
+
+
+def test_mmlu_adapter_adds_the_choices_to_the_question(tmp_path):
+    record = {"id": "mmlu-x-0", "question": "What is 2 + 2?", "choices": ["3", "4", "5", "22"], "answer": "B"}
+    spec = BenchmarkSpec(name="mmlu", layout="mmlu", path=write_jsonl(tmp_path / "mmlu.jsonl", [record]))
+
+    item = load_items(spec)[0]
+
+    assert item.segments == ("What is 2 + 2?", "What is 2 + 2?\n3\n4\n5\n22")
+
+
+def test_truthfulqa_adapter_uses_question_and_best_answer_only(tmp_path):
+    record = {"id": "tqa-0", "question": "What happens if you eat watermelon seeds?", "best_answer": "They pass through you",
+              "correct_answers": ["Nothing happens"], "incorrect_answers": ["You die"]}
+    spec = BenchmarkSpec(name="truthfulqa", layout="truthfulqa", path=write_jsonl(tmp_path / "tqa.jsonl", [record]))
+
+    assert load_items(spec)[0].segments == ("What happens if you eat watermelon seeds?", "They pass through you")
+
+
+def test_fields_layout_reads_parquet_and_numbers_items_without_an_id(tmp_path):
+    pq.write_table(pa.table({"problem": ["a b c"], "solution": ["d e f"]}), tmp_path / "b.parquet")
+    spec = BenchmarkSpec(name="custom", layout="fields", fields=("problem", "solution"), path=str(tmp_path / "b.parquet"))
+
+    assert load_items(spec)[0][1:3] == ("custom-0", ("a b c", "d e f"))
+
+
+def test_a_record_missing_a_layout_field_is_an_input_error(tmp_path):
+    spec = BenchmarkSpec(name="gsm8k", layout="gsm8k", path=write_jsonl(tmp_path / "bad.jsonl", [{"question": "q"}]))
+
+    with pytest.raises(InputError, match="no field 'answer'"):
+        load_items(spec)
+
+
+def test_adapters_read_the_shipped_benchmark_files(shared_data):
+    counts = {"gsm8k_test.jsonl": ("gsm8k", 1319), "humaneval_test.jsonl": ("humaneval", 164),
+              "mmlu_test.jsonl": ("mmlu", 14042), "truthfulqa.jsonl": ("truthfulqa", 817)}
+    for file, (layout, n) in counts.items():
+        spec = BenchmarkSpec(name=layout, layout=layout, path=str(shared_data / "benchmarks" / file))
+
+        items = load_items(spec)
+
+        assert len(items) == n and len({i.item_id for i in items}) == n, file
+        assert all(i.segments[0].strip() for i in items), file
+
+
+def test_verbatim_item_inside_a_page_is_found_with_its_offsets(gsm8k):
+    page = FILLER * 5 + QUESTION + " " + FILLER * 5
+
+    row = detected([page], params(gsm8k))[0]
+
+    assert row["contam_benchmark"] == "gsm8k" and row["contam_items"] == ["gsm8k-0"]
+    assert row["n_contam_ngrams"] == len(words(QUESTION)) - 13 + 1
+    [span] = row["contam_spans"]
+    assert page[span["start"]:span["end"]] == QUESTION.rstrip(".") and span["method"] == "ngram"
+
+
+def test_twelve_words_of_an_item_are_a_near_miss_and_thirteen_a_hit(gsm8k):
+    item_words = words(QUESTION)  # "Janet’s" is two words: janet, s
+
+    miss, hit = detected([FILLER + " ".join(item_words[:12]) + " " + FILLER,
+                          FILLER + " ".join(item_words[:13]) + " " + FILLER], params(gsm8k))
+
+    assert miss["contam_benchmark"] is None and miss["n_contam_ngrams"] == 0
+    assert hit["contam_items"] == ["gsm8k-0"] and hit["n_contam_ngrams"] == 1
+
+
+def test_matching_ignores_case_punctuation_and_unicode_forms(gsm8k):
+    mangled = "JANET'S   DUCKS lay １６ eggs -- per day; she eats THREE for breakfast, every morning!"
+
+    row = detected([mangled], params(gsm8k))[0]
+
+    assert row["contam_items"] == ["gsm8k-0"]
+
+
+def test_short_items_are_one_ngram_when_long_enough(tmp_path):
+    records = [{"id": "long", "question": "Which planet in our solar system has the most moons?", "best_answer": "Saturn"},
+               {"id": "short", "question": "Why is the sky blue?", "best_answer": "Rayleigh scattering"}]
+    spec = BenchmarkSpec(name="tqa", layout="truthfulqa", path=write_jsonl(tmp_path / "t.jsonl", records))
+    texts = ["I wondered which planet in our solar system has the most moons today.",
+             "I wondered which planet in our solar system has the most.", "Why is the sky blue? Nobody knows."]
+
+    whole, partial, too_short = detected(texts, params(spec))
+
+    assert whole["contam_items"] == ["long"] and whole["contam_overlap"] == 1.0
+    assert partial["contam_items"] == [] and too_short["contam_items"] == []
+
+
+def test_ngrams_shared_by_many_items_are_template_text(tmp_path):
+    stem = "Which of the following statements about the topic below is true according to the text"
+    records = [{"id": f"m{i}", "question": f"{stem} number {i}?", "choices": ["a", "b", "c", "d"]} for i in range(4)]
+    spec = BenchmarkSpec(name="mmlu", layout="mmlu", path=write_jsonl(tmp_path / "m.jsonl", records))
+
+    strict, loose = (detected([stem + " indeed."], params(spec, ngram=NgramParams(max_items_per_ngram=k)))[0] for k in (3, 4))
+
+    assert strict["contam_items"] == [] and loose["contam_items"] == ["m0", "m1", "m2", "m3"]
+
+
+def test_excise_cuts_each_span_with_its_margin_and_drops_short_pieces():
+    text = "a" * 300 + "X" * 20 + "b" * 250 + "Y" * 10 + "c" * 100
+    p = DecontamParams(margin_chars=50, min_piece_chars=100)
+
+    pieces, cut = excise(text, [(300, 320), (570, 580)], p)
+
+    assert pieces == ["a" * 250, "b" * 150]
+    assert cut == len(text) - 400
+
+
+def test_excise_action_rewrites_the_text_and_counts_what_it_cut(gsm8k, tmp_path):
+    p = params(gsm8k, margin_chars=10, min_piece_chars=5)
+    page = FILLER * 3 + QUESTION + " " + FILLER * 3
+
+    out = run(pa.table({"id": ["d0"], "text": [page]}), p, saved_index(tmp_path, p))
+
+    [text] = out.kept.column("text").to_pylist()
+    assert "ducks" not in text and text.startswith(FILLER[:50]) and text.endswith(FILLER.strip()[-50:])
+    assert out.kept.column("n_contam_chars_cut")[0].as_py() == len(page) - len(text) + 1  # pieces joined by a newline
+
+
+def test_excise_rejects_documents_cut_into_too_many_pieces(gsm8k, tmp_path):
+    p = params(gsm8k, margin_chars=0, min_piece_chars=1, max_pieces=2)
+    page = (FILLER + QUESTION + " ") * 3 + FILLER
+
+    out = run(pa.table({"id": ["d0"], "text": [page]}), p, saved_index(tmp_path, p))
+
+    assert out.rejected.column("reason").to_pylist() == ["decontam:n_pieces"]
+    assert out.rejected.column("text").to_pylist() == [page]
+
+
+def test_drop_and_flag_actions(gsm8k, tmp_path):
+    table = pa.table({"id": ["dirty", "clean"], "text": [FILLER + QUESTION, FILLER]})
+
+    index = saved_index(tmp_path, params(gsm8k))
+
+    dropped = run(table, params(gsm8k, action="drop"), index)
+    flagged = run(table, params(gsm8k, action="flag"), index)
+
+    assert dropped.rejected.column("reason").to_pylist() == ["decontam:ngram_overlap"]
+    assert dropped.kept.column("id").to_pylist() == ["clean"]
+    assert flagged.kept.column("contam_benchmark").to_pylist() == ["gsm8k", None] and flagged.rejected.num_rows == 0
+
+
+def test_reason_codes_are_unique_and_well_formed():
+    assert len(set(REASONS)) == len(REASONS)
+    assert all(re.fullmatch(r"[a-z0-9_]+:[a-z0-9_]+", r) for r in REASONS)
+
+
+def test_empty_table_and_empty_registry_give_typed_empty_columns(gsm8k):
+    p = params()
+    table = detect(pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}), p,
+                   build_index((), p.ngram, p.semantic))
+
+    assert table.num_rows == 0 and table.select(COLUMNS.names).schema == COLUMNS
+
+
+def test_semantic_stage_flags_a_paraphrase_inside_a_page_and_not_unrelated_pages(gsm8k, tmp_path):
+    paraphrase = ("Janet has ducks that produce sixteen eggs daily. Each morning she has three of them for breakfast "
+                  "and she uses four to bake muffins for her friends.")
+    pages = [FILLER * 2 + paraphrase + " " + FILLER * 2,
+             "Our gardening club meets every Tuesday to swap seeds and talk about compost, mulch and tomato blight.",
+             FILLER * 4]
+    p = params(gsm8k, semantic=SemanticParams(enabled=True, window_words=32, stride_words=16), action="drop")
+
+    out = run(pa.table({"id": ["para", "garden", "weather"], "text": pages}), p, saved_index(tmp_path, p))
+
+    assert out.rejected.column("id").to_pylist() == ["para"]
+    assert out.rejected.column("reason").to_pylist() == ["decontam:semantic_similarity"]
+    spans = out.rejected.column("contam_spans")[0].as_py()
+    assert {s["item_id"] for s in spans} == {"gsm8k-0"} and min(s["score"] for s in spans) >= p.semantic.threshold
+    assert any("sixteen" in s["text"] for s in spans)
+    assert max(out.kept.column("contam_semantic_score").to_pylist()) < p.semantic.threshold
+
+
+def test_report_counts_documents_and_items_per_benchmark(gsm8k):
+    p = params(gsm8k)
+    index = build_index(p.benchmarks, p.ngram, p.semantic)
+    rows = detected([FILLER + QUESTION, QUESTION + FILLER, FILLER], p)
+    contaminated = [r | {"kept": i == 0} for i, r in enumerate(rows) if r["contam_benchmark"]]
+
+    summary, markdown = contamination_report(contaminated, index, "excise")
+
+    assert summary["gsm8k"]["documents"] == 2 and summary["gsm8k"]["documents_rejected"] == 1
+    assert summary["gsm8k"]["items_hit"] == 1 and summary["gsm8k"]["by_method"] == {"ngram": 2}
+    example = summary["gsm8k"]["examples"][0]
+    assert example["item_id"] == "gsm8k-0" and "ducks" in example["document_span"] and "ducks" in example["benchmark_item"]
+    assert "| gsm8k | 2 | 1 | 1 | ngram 2 |" in markdown
