@@ -171,6 +171,7 @@ def main() -> None:
     parser.add_argument("--window-words", type=int, default=SemanticParams().window_words)
     parser.add_argument("--stride-words", type=int, default=SemanticParams().stride_words)
     parser.add_argument("--target-fpr", type=float, default=0.005)
+    parser.add_argument("--no-semantic", action="store_true", help="n-gram stage only (minutes less on CPU)")
     parser.add_argument("--semantic-items", type=int, default=0,
                         help="cap items per benchmark in the semantic index (0: all); a seeded sample, for slow CPUs")
     args = parser.parse_args()
@@ -192,7 +193,8 @@ def main() -> None:
           f"to index, {index.stats['ngrams_common_dropped']} template n-grams dropped")
     say(f"index build: n-grams {ngram_build:.1f} s (peak traced {traced_peak / 2**20:.0f} MiB, index {index_bytes / 2**20:.0f} MiB)")
     started = time.perf_counter()
-    embedded = build_index(capped(SPECS, args.semantic_items), NgramParams(), semantic)
+    embedded = build_index(capped(SPECS, 0 if args.no_semantic else args.semantic_items), NgramParams(),
+                           semantic.model_copy(update={"enabled": not args.no_semantic}))
     full_build = time.perf_counter() - started
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     say(f"n-grams + embeddings of {embedded.items.num_rows:,} items {full_build:.1f} s on {device}; process peak RSS {rss_after / 1024:.0f} MiB "
@@ -208,8 +210,9 @@ def main() -> None:
         texts = [t for t, _ in docs]
         sources = [s for _, s in docs] if name != "unplanted" else None
         out, seconds = scan(texts, params, index)
-        keep = len(texts) if name != "verbatim" else args.semantic_verbatim  # the semantic scan is the slow one
-        best, best_item, sem_seconds = window_scores(texts[:keep], semantic, embedded, device)
+        keep = 0 if args.no_semantic else len(texts) if name != "verbatim" else args.semantic_verbatim  # the slow scan
+        best, best_item, sem_seconds = window_scores(texts[:keep], semantic, embedded, device) if keep else (
+            np.full(len(texts), -1.0), [None] * len(texts), float("nan"))
         results[name] = (ngram_flags(out, sources), best, best_item, sources)
         words = sum(len(t.split()) for t in texts)
         say(f"{name}: {len(texts)} docs ({words / len(texts):.0f} words avg): n-gram stage {len(texts) / seconds:,.0f} docs/s; "

@@ -54,6 +54,9 @@ def report_section(run: Run, ref: StageRef):
     """Per benchmark: contaminated documents and items hit, with examples, from the stage's shards."""
     from flows.report import Section
 
+    if not run.cfg.decontam.benchmarks:
+        return Section("decontam", "decontamination-report", {}, "### Decontamination\n\nNo benchmark configured "
+                       "(`decontam.benchmarks`): nothing was checked.")
     store = run.store
     rows = []
     for shard in ref.shards:

@@ -96,7 +96,7 @@ def cluster_plot(dedup: dict) -> str | None:
 
 
 def contamination_plot(decontam: dict) -> str | None:
-    per_benchmark = {name: b.get("documents", 0) for name, b in (decontam.get("benchmarks") or {}).items()}
+    per_benchmark = {name: entry["documents"] for name, entry in decontam.items()}
     if not per_benchmark:
         return None
     fig, ax = plt.subplots(figsize=(6, 3))

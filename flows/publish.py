@@ -183,6 +183,7 @@ def delta_markdown(report: dict) -> str:
     return (
         f"### Dataset version {report['version']} (replaces {report['previous_version']})\n\n"
         f"Added {report['added']:,} documents ({report['added_from_new_shards']:,} from "
-        f"{len(report['new_shards'])} new input shards, {report['added_in_existing_shards']:,} newly passing in "
+        f"{len(report['new_shards'])} new input shard{'' if len(report['new_shards']) == 1 else 's'}, "
+        f"{report['added_in_existing_shards']:,} newly passing in "
         f"existing shards); removed {report['removed']:,}: {reasons}."
     )

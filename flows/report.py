@@ -27,6 +27,12 @@ class Section:
     data: dict
     markdown: str
 
+    @property
+    def headline(self) -> str:
+        """Title and first paragraph, for the terminal; the whole section is in the artifact and report."""
+        title, _, rest = self.markdown.partition("\n\n")
+        return f"{title.removeprefix('### ')}: {rest.split(chr(10) * 2, 1)[0]}"
+
 
 def format_drops(drops: dict[str, int]) -> str:
     return ", ".join(f"{reason}={n}" for reason, n in sorted(drops.items(), key=lambda kv: -kv[1])) or "-"
@@ -162,7 +168,7 @@ def publish(run, run_id: str, funnel, output: dict, seconds: float, sections: li
     }
     for section in sections:
         create_markdown_artifact(key=section.artifact, markdown=section.markdown)
-        print(section.markdown.replace("### ", "").replace("\n\n", " "))
+        print(section.headline)
     summary["report"] = out.write_report(run_id, html_report.render(summary))
     create_link_artifact(key="run-report", link=summary["report"], description="Self-contained HTML run report")
     path = out.write_summary(summary)

@@ -145,6 +145,9 @@ def threshold_markdown(report: dict[str, dict]) -> str:
         return parts[0] + "\n\nNo score columns reached `select`."
     for column, stats in report.items():
         total = stats["n"] + stats["n_missing"]
+        if stats["n"] == 0:  # e.g. a stage that is switched off leaves its score column null
+            parts.append(f"**`{column}`**: no scored document ({total:,} missing).")
+            continue
         parts.append(
             f"**`{column}`**: {stats['n']:,} scored documents (missing: {stats['n_missing']:,}); "
             f"mean {stats['mean']}, std {stats['std']}, min {stats['min']}, max {stats['max']}.\n\n"

@@ -7,7 +7,7 @@ item (GPT-3, Brown et al. 2020, App. C) or when one of its windows embeds within
     contam_benchmark       benchmark of the strongest hit (most n-grams, else best cosine); null if clean
     contam_items           ids of the items hit
     n_contam_ngrams        distinct matching n-grams
-    contam_overlap         largest share of one item's n-grams found in the document
+    contam_overlap         largest share of one item segment's n-grams found in the document (1.0: a whole rendering)
     contam_semantic_score  best window-to-item cosine (null when the semantic stage is off)
     contam_spans           the matched spans of the original text: benchmark, item, method, offsets, score
     n_contam_chars_cut     characters excised (0 unless action=excise)
@@ -21,7 +21,7 @@ rejects documents cut into more than `max_pieces` (`decontam:n_pieces`) or with 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -36,7 +36,7 @@ from tasks.decontam.semantic import SemanticParams, embed, nearest_items, window
 __all__ = ["VERSION", "DecontamParams", "BenchmarkSpec", "NgramParams", "SemanticParams", "Index", "build_index",
            "index_tables", "load_index", "run", "detect", "excise", "REASONS", "COLUMNS"]
 
-VERSION = 1
+VERSION = 2
 WINDOW_BLOCK = 4096  # windows embedded and compared at once: bounds a shard's memory, not its output
 
 REASONS = ("decontam:ngram_overlap", "decontam:semantic_similarity", "decontam:n_pieces", "decontam:remaining_chars")
@@ -103,19 +103,32 @@ def excise(text: str, spans: list[tuple[int, int]], params: DecontamParams) -> t
     return pieces, len(text) - sum(map(len, pieces))
 
 
-def ngram_hits(texts: list[str], index: Index) -> list[dict]:
-    """Per document: {item number: (matched hashes, [(start, end)])} for documents with hits."""
+class ItemHit(NamedTuple):
+    grams: set[int]  # the item's n-grams the document holds
+    spans: list[tuple[int, int]]  # where, in characters
+    by_segment: dict[int, set[int]]  # the same n-grams per segment of the item
+
+
+def ngram_hits(texts: list[str], index: Index) -> list[dict[int, ItemHit]]:
+    """Per document: {item number: ItemHit} for documents with hits."""
     tokens = [words(t) for t in texts]
-    hits: list[dict] = [{} for _ in texts]
+    hits: list[dict[int, ItemHit]] = [{} for _ in texts]
     spans_of: dict[int, list[tuple[int, int]]] = {}
     for m in find_matches(tokens, index.hashes, index.lengths):
         spans = spans_of.setdefault(m.doc, word_spans(texts[m.doc]))
         span = (spans[m.word][0], spans[m.word + m.length - 1][1])
-        for item in index.items_of(m.hash).tolist():
-            grams, item_spans = hits[m.doc].setdefault(item, (set(), []))
-            grams.add(m.hash)
-            item_spans.append(span)
+        for item, segment in zip(*(a.tolist() for a in index.entries_of(m.hash))):
+            hit = hits[m.doc].setdefault(item, ItemHit(set(), [], {}))
+            hit.grams.add(m.hash)
+            hit.spans.append(span)
+            hit.by_segment.setdefault(segment, set()).add(m.hash)
     return hits
+
+
+def overlap(hit: ItemHit, index: Index) -> float:
+    """The largest share of one segment's n-grams the document holds: 1.0 when any rendering of the
+    item (the question, the question with its choices, ...) is there whole."""
+    return max(len(grams) / max(int(index.segment_ngrams[seg]), 1) for seg, grams in hit.by_segment.items())
 
 
 def semantic_hits(texts: list[str], index: Index, params: SemanticParams, device: str | None) -> tuple[np.ndarray, list[list]]:
@@ -150,26 +163,24 @@ def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | 
     scores, near = semantic_hits(texts, index, params.semantic, device) if semantic_on else (
         np.full(len(texts), np.nan, np.float32), [[] for _ in texts])
     benchmark, item_id = index.items.column("benchmark").to_pylist(), index.items.column("item_id").to_pylist()
-    n_ngrams = index.items.column("n_ngrams").to_numpy()
     rows = {name: [] for name in COLUMNS.names}
     for d, text in enumerate(texts):
         found = grams[d]
-        matched = set().union(*(g for g, _ in found.values())) if found else set()
+        matched = set().union(*(hit.grams for hit in found.values())) if found else set()
         if len(matched) < params.ngram.min_matches:
             found = {}
-        spans = [  # the score of an n-gram span is the share of its item's n-grams the document holds
-            (item, "ngram", s, e, len(g) / max(int(n_ngrams[item]), 1))
-            for item, (g, item_spans) in found.items() for s, e in merge(item_spans)
+        spans = [  # the score of an n-gram span is its item's overlap
+            (item, "ngram", s, e, overlap(hit, index)) for item, hit in found.items() for s, e in merge(hit.spans)
         ]
         spans += [(item, "semantic", s, e, score) for item, s, e, score in near[d]]
         if found:
-            strongest = max(found, key=lambda item: (len(found[item][0]), -item))
+            strongest = max(found, key=lambda item: (len(found[item].grams), -item))
         else:
             strongest = max(near[d], key=lambda hit: hit[3])[0] if near[d] else None
         rows["contam_benchmark"].append(None if strongest is None else benchmark[strongest])
         rows["contam_items"].append(sorted({item_id[h[0]] for h in spans}))
         rows["n_contam_ngrams"].append(len(matched))
-        rows["contam_overlap"].append(max((len(g) / max(int(n_ngrams[i]), 1) for i, (g, _) in found.items()), default=0.0))
+        rows["contam_overlap"].append(max((overlap(hit, index) for hit in found.values()), default=0.0))
         rows["contam_semantic_score"].append(None if np.isnan(scores[d]) else float(scores[d]))
         rows["contam_spans"].append([
             {"benchmark": benchmark[i], "item_id": item_id[i], "method": m, "start": s, "end": e, "score": sc,

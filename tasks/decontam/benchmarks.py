@@ -7,8 +7,10 @@ the published field names (the local copies in the data folder add an `id`):
 
     gsm8k       question, answer (calculator annotations `<<48/2=24>>` removed: web copies drop them)
     humaneval   prompt, canonical_solution (the unit tests are not training text anyone copies)
-    mmlu        question, and question followed by its choices
-    truthfulqa  question, best_answer (the many short answer variants would match common phrases)
+    mmlu        question; question followed by its choices, bare and with `A.`-`D.` labels (the usual
+                prompt rendering, as in lm-evaluation-harness: labels would split the n-grams)
+    truthfulqa  question, best_answer, and the two together (the many short answer variants would
+                match common phrases)
     fields      the configured `fields`, each one segment
 """
 
@@ -81,11 +83,13 @@ def humaneval(record: dict) -> tuple[tuple[str, ...], str]:
 
 def mmlu(record: dict) -> tuple[tuple[str, ...], str]:
     with_choices = "\n".join([record["question"], *map(str, record["choices"])])
-    return (record["question"], with_choices), with_choices
+    labeled = "\n".join([record["question"], *(f"{label}. {c}" for label, c in zip("ABCD", record["choices"]))])
+    return (record["question"], with_choices, labeled), with_choices
 
 
 def truthfulqa(record: dict) -> tuple[tuple[str, ...], str]:
-    return (record["question"], record["best_answer"]), record["question"]
+    together = f"{record['question']}\n{record['best_answer']}"
+    return (record["question"], record["best_answer"], together), record["question"]
 
 
 Adapter = Callable[[dict], tuple[tuple[str, ...], str]]

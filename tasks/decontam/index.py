@@ -30,12 +30,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.decontam.benchmarks import BenchmarkSpec, Item, load_items
+from tasks.decontam.benchmarks import BenchmarkSpec, load_items
 from tasks.decontam.ngrams import ngram_hashes, word_hashes, words
 from tasks.decontam.semantic import SemanticParams, embed
 from tasks.errors import StoreError
 
-ITEMS, NGRAMS = "items.parquet", "ngrams.parquet"
+ITEMS, NGRAMS, SEGMENTS = "items.parquet", "ngrams.parquet", "segments.parquet"
 
 
 class NgramParams(BaseModel):
@@ -56,14 +56,16 @@ class Index:
     items: pa.Table  # benchmark, item_id, text, n_ngrams[, embedding]; row = item number
     hashes: np.ndarray  # sorted uint64 n-gram hashes (an n-gram of several items repeats)
     item_of: np.ndarray  # int32 item number of each hash
+    segment_of: np.ndarray  # int32 segment number of each hash (segments of all items, in order)
+    segment_ngrams: np.ndarray  # int32 distinct n-grams of each segment
     lengths: tuple[int, ...]  # n-gram lengths present (n, and the short segments' lengths)
     stats: dict
 
-    def items_of(self, gram: int) -> np.ndarray:
-        """Item numbers holding n-gram `gram` (one or several)."""
+    def entries_of(self, gram: int) -> tuple[np.ndarray, np.ndarray]:
+        """(item numbers, segment numbers) holding n-gram `gram` (one or several)."""
         left = np.searchsorted(self.hashes, np.uint64(gram), "left")
         right = np.searchsorted(self.hashes, np.uint64(gram), "right")
-        return self.item_of[left:right]
+        return self.item_of[left:right], self.segment_of[left:right]
 
     def embeddings(self, device: str):
         import torch
@@ -74,30 +76,32 @@ class Index:
         return torch.from_numpy(flat.reshape(self.items.num_rows, -1).copy()).to(device)
 
 
-def item_grams(item: Item, params: NgramParams) -> dict[int, int]:
-    """Distinct n-gram hashes of an item's segments -> their length in words."""
-    grams: dict[int, int] = {}
-    for segment in item.segments:
-        hashes = word_hashes(words(segment))
-        n = params.n if len(hashes) >= params.n else len(hashes)
-        if n >= params.min_words:
-            grams.update(dict.fromkeys(ngram_hashes(hashes, n).tolist(), n))
-    return grams
+def segment_grams(segment: str, params: NgramParams) -> dict[int, int]:
+    """Distinct n-gram hashes of one segment -> their length in words."""
+    hashes = word_hashes(words(segment))
+    n = params.n if len(hashes) >= params.n else len(hashes)
+    return dict.fromkeys(ngram_hashes(hashes, n).tolist(), n) if n >= params.min_words else {}
 
 
 def build_index(benchmarks: tuple[BenchmarkSpec, ...], params: NgramParams, semantic: SemanticParams) -> Index:
     items = [item for spec in benchmarks for item in load_items(spec)]
-    per_item = [item_grams(item, params) for item in items]
+    segments = [(number, segment_grams(segment, params)) for number, item in enumerate(items) for segment in item.segments]
     owners: dict[int, set[int]] = defaultdict(set)
-    for number, grams in enumerate(per_item):
+    for number, grams in segments:
         for gram in grams:
             owners[gram].add(number)
     common = {g for g, who in owners.items() if len(who) > params.max_items_per_ngram}
-    pairs = sorted((g, number, n) for number, grams in enumerate(per_item) for g, n in grams.items() if g not in common)
-    hashes = np.array([p[0] for p in pairs], np.uint64)
-    item_of = np.array([p[1] for p in pairs], np.int32)
-    length = np.array([p[2] for p in pairs], np.int16)
-    n_ngrams = np.bincount(item_of, minlength=len(items)).astype(np.int32)
+    segments = [(number, {g: n for g, n in grams.items() if g not in common}) for number, grams in segments]
+    rows = sorted((g, number, seg, n) for seg, (number, grams) in enumerate(segments) for g, n in grams.items())
+    hashes = np.array([r[0] for r in rows], np.uint64)
+    item_of = np.array([r[1] for r in rows], np.int32)
+    segment_of = np.array([r[2] for r in rows], np.int32)
+    length = np.array([r[3] for r in rows], np.int16)
+    distinct: list[set[int]] = [set() for _ in items]
+    for number, grams in segments:
+        distinct[number].update(grams)
+    n_ngrams = np.array([len(d) for d in distinct], np.int32)
+    segment_ngrams = np.array([len(grams) for _, grams in segments], np.int32)
     table = pa.table({
         "benchmark": pa.array([i.benchmark for i in items], pa.string()),
         "item_id": pa.array([i.item_id for i in items], pa.string()),
@@ -113,14 +117,18 @@ def build_index(benchmarks: tuple[BenchmarkSpec, ...], params: NgramParams, sema
         "ngrams": int(len(np.unique(hashes))),
         "ngrams_common_dropped": len(common),
     }
-    return Index(table, hashes, item_of, tuple(sorted(set(length.tolist()))), stats)
+    return Index(table, hashes, item_of, segment_of, segment_ngrams, tuple(sorted(set(length.tolist()))), stats)
 
 
 def index_tables(index: Index) -> dict[str, pa.Table]:
     """The index as the Parquet tables `load_index` reads; stats ride in the items table's metadata."""
-    ngrams = pa.table({"hash": pa.array(index.hashes, pa.uint64()), "item": pa.array(index.item_of, pa.int32())})
+    ngrams = pa.table({
+        "hash": pa.array(index.hashes, pa.uint64()), "item": pa.array(index.item_of, pa.int32()),
+        "segment": pa.array(index.segment_of, pa.int32()),
+    })
     meta = {b"lengths": json.dumps(index.lengths).encode(), b"stats": json.dumps(index.stats).encode()}
-    return {ITEMS: index.items.replace_schema_metadata(meta), NGRAMS: ngrams}
+    segments = pa.table({"n_ngrams": pa.array(index.segment_ngrams, pa.int32())})
+    return {ITEMS: index.items.replace_schema_metadata(meta), NGRAMS: ngrams, SEGMENTS: segments}
 
 
 @functools.lru_cache(maxsize=4)
@@ -130,6 +138,7 @@ def load_index(url: str) -> Index:
     try:
         items = pq.read_table(f"{root}/{ITEMS}", filesystem=fs)
         ngrams = pq.read_table(f"{root}/{NGRAMS}", filesystem=fs)
+        segments = pq.read_table(f"{root}/{SEGMENTS}", filesystem=fs)
     except (OSError, pa.ArrowInvalid) as exc:
         raise StoreError(f"{url}: unreadable decontamination index ({exc}); delete it and rerun") from exc
     meta = items.schema.metadata or {}
@@ -137,6 +146,8 @@ def load_index(url: str) -> Index:
         items.replace_schema_metadata(None),
         ngrams.column("hash").to_numpy(),
         ngrams.column("item").to_numpy(),
+        ngrams.column("segment").to_numpy(),
+        segments.column("n_ngrams").to_numpy(),
         tuple(json.loads(meta[b"lengths"])),
         json.loads(meta[b"stats"]),
     )

@@ -91,7 +91,7 @@ def test_mmlu_adapter_adds_the_choices_to_the_question(tmp_path):
 
     item = load_items(spec)[0]
 
-    assert item.segments == ("What is 2 + 2?", "What is 2 + 2?\n3\n4\n5\n22")
+    assert item.segments == ("What is 2 + 2?", "What is 2 + 2?\n3\n4\n5\n22", "What is 2 + 2?\nA. 3\nB. 4\nC. 5\nD. 22")
 
 
 def test_truthfulqa_adapter_uses_question_and_best_answer_only(tmp_path):
@@ -99,7 +99,8 @@ def test_truthfulqa_adapter_uses_question_and_best_answer_only(tmp_path):
               "correct_answers": ["Nothing happens"], "incorrect_answers": ["You die"]}
     spec = BenchmarkSpec(name="truthfulqa", layout="truthfulqa", path=write_jsonl(tmp_path / "tqa.jsonl", [record]))
 
-    assert load_items(spec)[0].segments == ("What happens if you eat watermelon seeds?", "They pass through you")
+    assert load_items(spec)[0].segments == ("What happens if you eat watermelon seeds?", "They pass through you",
+                                           "What happens if you eat watermelon seeds?\nThey pass through you")
 
 
 def test_fields_layout_reads_parquet_and_numbers_items_without_an_id(tmp_path):
@@ -268,3 +269,23 @@ def test_report_counts_documents_and_items_per_benchmark(gsm8k):
     example = summary["gsm8k"]["examples"][0]
     assert example["item_id"] == "gsm8k-0" and "ducks" in example["document_span"] and "ducks" in example["benchmark_item"]
     assert "| gsm8k | 2 | 1 | 1 | ngram 2 |" in markdown
+
+
+def test_a_short_question_shown_with_labeled_choices_is_found_whole(tmp_path):
+    record = {"id": "m0", "question": "Which gas do plants absorb?", "choices": ["Oxygen", "Carbon dioxide", "Helium", "Neon"]}
+    spec = BenchmarkSpec(name="mmlu", layout="mmlu", path=write_jsonl(tmp_path / "m.jsonl", [record]))
+    page = "Quiz of the day.\nWhich gas do plants absorb?\nA. Oxygen\nB. Carbon dioxide\nC. Helium\nD. Neon\nAnswer below."
+
+    row, = detected([page], params(spec))
+
+    assert row["contam_items"] == ["m0"] and row["contam_overlap"] == 1.0
+
+
+def test_a_short_question_and_answer_are_found_together(tmp_path):
+    record = {"id": "t0", "question": "Can pigs fly?", "best_answer": "No, pigs cannot fly on their own"}
+    spec = BenchmarkSpec(name="tqa", layout="truthfulqa", path=write_jsonl(tmp_path / "t.jsonl", [record]))
+
+    together, apart = detected(["FAQ. Can pigs fly? No, pigs cannot fly on their own. More soon.",
+                                "Can pigs fly? Nobody asked. No, pigs cannot fly on their own."], params(spec))
+
+    assert together["contam_items"] == ["t0"] and apart["contam_items"] == []
