@@ -96,7 +96,7 @@ INDEX_FILES = {"dedup_exact": "hashes", "dedup_fuzzy": "docs"}  # the signature 
 
 def add_to_index(
     run: Run, stage: str, new: StageRef, signatures: StageRef, bands: StageRef | None, marked: StageRef,
-    clusters_key: str, clusters_dir: str,
+    clusters_key: str, salts: list[str], clusters_dir: str,
 ) -> None:
     """Commit the kept documents of the `new` shards as one index batch: signature (and band) rows
     per shard, then the shards' records (flows/stages.py), then `_SUCCESS`."""
@@ -111,7 +111,6 @@ def add_to_index(
         store_url=run.store.url, clusters_dir=clusters_dir, prefix=prefix, pure=False,
     )
     run.client.gather(futures)
-    salts = shard_salts(run, stage, signature_paths, clusters_dir)
     params = digest(run.params(stage))
     records = {
         shard.name: {

@@ -31,7 +31,8 @@ class Section:
     def headline(self) -> str:
         """Title and first paragraph, for the terminal; the whole section is in the artifact and report."""
         title, _, rest = self.markdown.partition("\n\n")
-        return f"{title.removeprefix('### ')}: {rest.split(chr(10) * 2, 1)[0]}"
+        first_paragraph = rest.partition("\n\n")[0]
+        return f"{title.removeprefix('### ')}: {first_paragraph}"
 
 
 def format_drops(drops: dict[str, int]) -> str:
@@ -142,8 +143,9 @@ def publish(run, run_id: str, funnel, output: dict, seconds: float, sections: li
     out = OutputDir(run.cfg.output)
     inputs = {f.relpath: f.fingerprint for f in run.inputs}
     config = run.cfg.model_dump(mode="json")
-    for row, why in zip(funnel, stage_reasons(funnel, config, inputs, out.previous_summary()).values()):
-        row.why = why
+    reasons = stage_reasons(funnel, config, inputs, out.previous_summary())
+    for row in funnel:
+        row.why = reasons[row.stage]
     Console(width=200).print(funnel_table(funnel))
     create_table_artifact(
         key="curation-funnel",

@@ -106,8 +106,7 @@ class Run:
         if not self.params(stage).index:
             return self.batch_key(stage, upstream)
         decided, new = self.split_decided(stage, upstream)
-        batch = self.batch_key(stage, new)
-        return digest("indexed", batch, sorted(decided), [entry[:2] for entry in self.index_entries(stage, upstream, exclude=batch)])
+        return digest("indexed", self.batch_key(stage, new), sorted(decided), [e[:2] for e in self.index_entries(stage, new)])
 
     # the persistent dedup index ----------------------------------------------------------------
     # `<store>/<stage>/index/<name>/<batch>/`: the kept documents' signature rows of each shard the
@@ -142,18 +141,18 @@ class Run:
     def input_of(self, shard: ShardRef) -> InputFile:
         return next(source for source in self.inputs if source.name == shard.name)
 
-    def index_entries(self, stage: str, upstream: StageRef, exclude: str) -> list[tuple[str, str, str]]:
-        """(batch, shard name, path stem) of the index entries the undecided shards are checked against.
+    def index_entries(self, stage: str, new: StageRef) -> list[tuple[str, str, str]]:
+        """(batch, shard name, path stem) of the index entries the undecided shards `new` are checked against.
 
         An entry is skipped when it came from an input file (by path) this run reads again but did
         not decide: the file was modified, or something upstream of the dedup changed; its documents
-        must not meet their own earlier copies.
+        must not meet their own earlier copies. (A batch this run commits holds only decided shards
+        at the next run, so no batch needs excluding by name.)
         """
-        _, new = self.split_decided(stage, upstream)
         redone = {self.input_of(s).path for s in new.shards}
         return [
             (batch, name, f"{self.index_dir(stage)}/{batch}/{name}")
-            for batch, shards in self.index_records(stage).items() if batch != exclude
+            for batch, shards in self.index_records(stage).items()
             for name, record in sorted(shards.items()) if record["path"] not in redone
         ]
 
@@ -310,15 +309,15 @@ def dedup_exact(run: Run, upstream: StageRef) -> StageRef:
     clusters_dir = f"{run.store.stage_dir('dedup_exact', clusters_key)}/clusters"
     signature_paths = run.paths(signatures)
     if new.shards and not run.store.fs.exists(f"{clusters_dir}/_SUCCESS"):
-        indexed = [f"{stem}.hashes.parquet" for *_, stem in run.index_entries("dedup_exact", upstream, exclude=clusters_key)]
+        indexed = [f"{stem}.hashes.parquet" for *_, stem in run.index_entries("dedup_exact", new)]
         dedup.build_clusters(run, signature_paths + indexed, clusters_dir)
+    salts = dedup.shard_salts(run, "dedup_exact", signature_paths, clusters_dir)
     marked = run.map(
-        "dedup_exact", new, dedup.apply_exact_shard, salt=clusters_key,
-        shard_salts=dedup.shard_salts(run, "dedup_exact", signature_paths, clusters_dir),
+        "dedup_exact", new, dedup.apply_exact_shard, salt=clusters_key, shard_salts=salts,
         shard_args=lambda i: (run.store.url, signature_paths[i], clusters_dir),
     )
     if run.cfg.dedup_exact.index and new.shards:
-        dedup.add_to_index(run, "dedup_exact", new, signatures, None, marked, clusters_key, clusters_dir)
+        dedup.add_to_index(run, "dedup_exact", new, signatures, None, marked, clusters_key, salts, clusters_dir)
     return run.merge_decided("dedup_exact", key, upstream, decided, marked, dedup.apply_exact_shard, clusters_dir)
 
 
@@ -340,15 +339,15 @@ def dedup_fuzzy(run: Run, upstream: StageRef) -> StageRef:
     if new.shards and not run.store.fs.exists(f"{clusters_dir}/_SUCCESS"):
         docs = dict(zip((s.name for s in new.shards), signature_paths))
         band_paths = run.paths(bands)
-        for batch, shard, stem in run.index_entries("dedup_fuzzy", upstream, exclude=clusters_key):
+        for batch, shard, stem in run.index_entries("dedup_fuzzy", new):
             docs[f"{tasks.dedup_fuzzy.INDEX_PREFIX}{batch}/{shard}"] = f"{stem}.docs.parquet"
             band_paths.append(f"{stem}.bands.parquet")
         dedup.build_fuzzy_clusters(run, docs, band_paths, clusters_dir)
+    salts = dedup.shard_salts(run, "dedup_fuzzy", signature_paths, clusters_dir)
     marked = run.map(
-        "dedup_fuzzy", new, dedup.apply_fuzzy_shard, salt=clusters_key,
-        shard_salts=dedup.shard_salts(run, "dedup_fuzzy", signature_paths, clusters_dir),
+        "dedup_fuzzy", new, dedup.apply_fuzzy_shard, salt=clusters_key, shard_salts=salts,
         shard_args=lambda i: (run.store.url, signature_paths[i], clusters_dir),
     )
     if run.cfg.dedup_fuzzy.index and new.shards:
-        dedup.add_to_index(run, "dedup_fuzzy", new, signatures, bands, marked, clusters_key, clusters_dir)
+        dedup.add_to_index(run, "dedup_fuzzy", new, signatures, bands, marked, clusters_key, salts, clusters_dir)
     return run.merge_decided("dedup_fuzzy", key, upstream, decided, marked, dedup.apply_fuzzy_shard, clusters_dir)
