@@ -37,15 +37,15 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import tasks.decontam  # noqa: E402
 from tasks import models  # noqa: E402
-from tasks.decontam import DecontamParams, NgramParams, SemanticParams, build_index, detect  # noqa: E402
+from tasks.decontam import DecontamParams, NgramParams, SemanticParams, build_index, detect, index_tables, load_index  # noqa: E402
 from tasks.decontam.benchmarks import BenchmarkSpec  # noqa: E402
-from tasks.decontam.semantic import nearest_items, windows, embed  # noqa: E402
-from tasks.decontam.ngrams import word_spans  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 BENCH = DATA / "benchmarks"
@@ -145,20 +145,18 @@ def ngram_flags(out: pa.Table, sources: list[str] | None = None) -> np.ndarray:
     return np.array(flags)
 
 
-def window_scores(texts: list[str], semantic: SemanticParams, index, device: str) -> tuple[np.ndarray, list[str], float]:
-    """Best cosine per document and the id of its best item (threshold-free, for calibration)."""
-    items = index.embeddings(device)
+def window_scores(texts: list[str], semantic: SemanticParams, index, device: str) -> tuple[np.ndarray, list[str], list[str], float]:
+    """Best cosine per document, the id of its best item and that window's text (threshold-free, for
+    calibration), from the stage's own window scan."""
     ids = index.items.column("item_id").to_pylist()
-    bounds = [(d, s, e) for d, t in enumerate(texts) for s, e in windows(word_spans(t), semantic.window_words, semantic.stride_words)]
     started = time.perf_counter()
-    queries = embed([texts[d][s:e] for d, s, e in bounds], semantic, device)
-    scores, nearest = nearest_items(queries, items, semantic.item_block)
+    scanned = tasks.decontam.window_scores(texts, index, semantic, device)
     seconds = time.perf_counter() - started
-    best, best_item = np.full(len(texts), -1.0, np.float32), [""] * len(texts)
-    for (d, _, _), score, item in zip(bounds, scores.tolist(), nearest.tolist()):
-        if score > best[d]:
-            best[d], best_item[d] = score, ids[item]
-    return best, best_item, seconds
+    tops = [max(doc, key=lambda w: w["score"]) if doc else None for doc in scanned]
+    best = np.array([w["score"] if w else -1.0 for w in tops], np.float32)
+    best_item = [ids[w["item"]] if w else "" for w in tops]
+    best_window = [text[w["start"] : w["end"]] if w else "" for text, w in zip(texts, tops)]
+    return best, best_item, best_window, seconds
 
 
 def main() -> None:
@@ -171,7 +169,10 @@ def main() -> None:
     parser.add_argument("--window-words", type=int, default=SemanticParams().window_words)
     parser.add_argument("--stride-words", type=int, default=SemanticParams().stride_words)
     parser.add_argument("--target-fpr", type=float, default=0.005)
+    parser.add_argument("--threshold", type=float, default=None, help="report at this cosine instead of the calibrated one")
     parser.add_argument("--no-semantic", action="store_true", help="n-gram stage only (minutes less on CPU)")
+    parser.add_argument("--index-dir", type=Path, default=None,
+                        help="keep the embedded index here and reuse it on the next run (embedding every item takes minutes on CPU)")
     parser.add_argument("--semantic-items", type=int, default=0,
                         help="cap items per benchmark in the semantic index (0: all); a seeded sample, for slow CPUs")
     args = parser.parse_args()
@@ -193,8 +194,16 @@ def main() -> None:
           f"to index, {index.stats['ngrams_common_dropped']} template n-grams dropped")
     say(f"index build: n-grams {ngram_build:.1f} s (peak traced {traced_peak / 2**20:.0f} MiB, index {index_bytes / 2**20:.0f} MiB)")
     started = time.perf_counter()
-    embedded = build_index(capped(SPECS, 0 if args.no_semantic else args.semantic_items), NgramParams(),
-                           semantic.model_copy(update={"enabled": not args.no_semantic}))
+    if args.index_dir and (args.index_dir / "_SUCCESS").exists():
+        embedded = load_index(str(args.index_dir))
+    else:
+        embedded = build_index(capped(SPECS, 0 if args.no_semantic else args.semantic_items), NgramParams(),
+                               semantic.model_copy(update={"enabled": not args.no_semantic}))
+        if args.index_dir:
+            args.index_dir.mkdir(parents=True, exist_ok=True)
+            for name, table in index_tables(embedded).items():
+                pq.write_table(table, args.index_dir / name)
+            (args.index_dir / "_SUCCESS").touch()
     full_build = time.perf_counter() - started
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     say(f"n-grams + embeddings of {embedded.items.num_rows:,} items {full_build:.1f} s on {device}; process peak RSS {rss_after / 1024:.0f} MiB "
@@ -205,22 +214,25 @@ def main() -> None:
     half = len(host_texts) // 2
     calib, held = host_texts[:half], host_texts[half:]
 
-    results = {}
+    results, windows_of = {}, {}
     for name, docs in (("unplanted", [(t, None) for t in host_texts]), ("verbatim", verbatim), ("paraphrase", paraphrase)):
         texts = [t for t, _ in docs]
         sources = [s for _, s in docs] if name != "unplanted" else None
         out, seconds = scan(texts, params, index)
         keep = 0 if args.no_semantic else len(texts) if name != "verbatim" else args.semantic_verbatim  # the slow scan
-        best, best_item, sem_seconds = window_scores(texts[:keep], semantic, embedded, device) if keep else (
-            np.full(len(texts), -1.0), [None] * len(texts), float("nan"))
+        best, best_item, best_window, sem_seconds = window_scores(texts[:keep], semantic, embedded, device) if keep else (
+            np.full(len(texts), -1.0), [None] * len(texts), [None] * len(texts), float("nan"))
         results[name] = (ngram_flags(out, sources), best, best_item, sources)
+        windows_of[name] = best_window
         words = sum(len(t.split()) for t in texts)
         say(f"{name}: {len(texts)} docs ({words / len(texts):.0f} words avg): n-gram stage {len(texts) / seconds:,.0f} docs/s; "
             f"semantic stage on {keep}: {keep / sem_seconds:,.1f} docs/s ({device})")
 
     unplanted_flags, unplanted_best, _, _ = results["unplanted"]
-    threshold = float(np.quantile(unplanted_best[:half], 1 - args.target_fpr, method="higher")) + 1e-6
-    say(f"\nsemantic threshold (cosine reached by {args.target_fpr:.1%} of the {half} calibration hosts): {threshold:.4f}")
+    calibrated = float(np.quantile(unplanted_best[:half], 1 - args.target_fpr, method="higher")) + 1e-6
+    say(f"\nsemantic threshold (cosine reached by {args.target_fpr:.1%} of the {half} calibration hosts): {calibrated:.4f}")
+    threshold = calibrated if args.threshold is None else args.threshold
+    say(f"figures below at threshold {threshold:.4f}")
     say(f"{'set':<22}{'n-gram':>10}{'semantic':>10}{'both':>10}")
     for name in ("verbatim", "paraphrase"):
         flags, best, best_item, sources = results[name]
@@ -233,6 +245,10 @@ def main() -> None:
             for flag, s in zip(flags, sources):
                 by_bench.setdefault(s.split("-")[0], []).append(flag)
             say("  n-gram verbatim recall by benchmark: " + ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in by_bench.items()))
+            by_bench = {}
+            for hit, flag, s in zip(sem, scanned, sources):
+                by_bench.setdefault(s.split("-")[0], []).append(hit | flag)
+            say("  both stages, verbatim recall by benchmark: " + ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in by_bench.items()))
         else:
             for bench_name in ("gsm8k", "HumanEval"):
                 mask = np.array([s.startswith(bench_name) for s in sources])
@@ -245,6 +261,12 @@ def main() -> None:
     say(f"(held-out hosts: {len(held)}; calibration hosts: {len(calib)})")
     say("unplanted best cosine percentiles 50/90/99/max: "
           + " / ".join(f"{q:.3f}" for q in np.quantile(unplanted_best, [0.5, 0.9, 0.99, 1.0])))
+    _, _, unplanted_items, _ = results["unplanted"]
+    item_text = dict(zip(embedded.items.column("item_id").to_pylist(), embedded.items.column("text").to_pylist()))
+    say("\nunplanted hosts at or above the threshold, highest first (window | item):")
+    for d in np.argsort(-unplanted_best)[: int((unplanted_best >= threshold).sum())][:10]:
+        say(f"  {unplanted_best[d]:.3f} {' '.join(windows_of['unplanted'][d].split())[:160]!r}\n"
+            f"        | {unplanted_items[d]}: {' '.join(item_text[unplanted_items[d]].split())[:160]!r}")
     para_best = results["paraphrase"][1]
     say("paraphrase best cosine percentiles 5/10/20/50: " + " / ".join(f"{q:.3f}" for q in np.quantile(para_best, [0.05, 0.1, 0.2, 0.5])))
 

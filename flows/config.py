@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import to_jsonable_python
 
 from tasks.clean import CleanParams
 from tasks.dedup_exact import DedupExactParams
@@ -202,6 +204,20 @@ def load_config(
         raise ConfigError(f"invalid config: {problems}") from exc
 
 
+def type_label(annotation: Any) -> str:
+    """A field's type as a reader writes it: `tuple[BenchmarkSpec, ...]`, `bool | "auto"`."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return type_label(args[0])
+    if origin is Literal:
+        return " | ".join(json.dumps(a) for a in args)
+    if origin in (Union, UnionType):
+        return " | ".join(type_label(a) for a in args)
+    if origin is None:
+        return "None" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
+    return f"{origin.__name__}[{', '.join('...' if a is Ellipsis else type_label(a) for a in args)}]"
+
+
 def reference_rows(model: type[BaseModel] = CurationConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
     """(dotted key, type, default, description) for every leaf of the config tree."""
     rows = []
@@ -211,12 +227,8 @@ def reference_rows(model: type[BaseModel] = CurationConfig, prefix: str = "") ->
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(reference_rows(annotation, f"{key}."))
             continue
-        default = "required" if info.is_required() else json.dumps(
-            info.default.model_dump(mode="json") if isinstance(info.default, BaseModel) else info.default,
-            default=str, ensure_ascii=False,
-        )
-        type_name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
-        rows.append((key, type_name.replace("|", "\\|"), default, (info.description or "").replace("|", "\\|")))
+        default = "required" if info.is_required() else json.dumps(to_jsonable_python(info.default), ensure_ascii=False)
+        rows.append((key, type_label(annotation).replace("|", "\\|"), default, (info.description or "").replace("|", "\\|")))
     return rows
 
 

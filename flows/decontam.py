@@ -68,5 +68,5 @@ def report_section(run: Run, ref: StageRef):
             columns = [c for c in REPORT_COLUMNS + ["reason"] if c in table.column_names]
             rows += [row | {"kept": kept} for row in table.select(columns).to_pylist()]
     index = tasks.decontam.load_index(index_url(run)) if rows else None
-    data, markdown = contamination_report(rows, index, run.cfg.decontam.action)
+    data, markdown = contamination_report(rows, index, run.cfg.decontam)
     return Section("decontam", "decontamination-report", data, markdown)

@@ -56,6 +56,7 @@ GLOBAL_STAGES = ("dedup_exact", "dedup_fuzzy")  # their marks depend on every up
 EXACT_SIGNATURES = "dedup_exact.signatures"
 FUZZY_SIGNATURES = "dedup_fuzzy.signatures"
 FUZZY_BANDS = "dedup_fuzzy.bands"
+DECONTAM_SCAN = "decontam.scan"  # embedding windows: keyed without the threshold and the action
 INDEX_SHARDS = "_shards.json"  # in each index batch: shard name -> record (Run.index_records)
 
 
@@ -78,14 +79,20 @@ class Run:
         if self._client is None:
             scorers = self.cfg.quality.scorers + self.cfg.toxicity.scorers
             uses_torch = any(spec.backend in ("hf", "embedding_head") for spec in scorers)
-            uses_torch |= bool(self.cfg.decontam.benchmarks) and self.cfg.decontam.semantic.enabled
+            uses_torch |= self.scans_windows()
             warm = WarmModels((self.lid_model,), self.cfg.run.cluster.threads_per_worker if uses_torch else None)
             self._client = self._stack.enter_context(dask_client(self.cfg.run.cluster, warm))
         return self._client
 
     def params(self, stage: str) -> BaseModel:
-        """A stage's parameters; a phase (`dedup_exact.signatures`) shares its stage's."""
-        return self.cfg.input.read_params() if stage == "read" else getattr(self.cfg, base_stage(stage))
+        """A stage's parameters; a phase (`dedup_exact.signatures`) shares its stage's, except the
+        decontamination scan, which must not rerun for a new threshold or action."""
+        if stage == "read":
+            return self.cfg.input.read_params()
+        return self.cfg.decontam.scan_params() if stage == DECONTAM_SCAN else getattr(self.cfg, base_stage(stage))
+
+    def scans_windows(self) -> bool:
+        return bool(self.cfg.decontam.benchmarks) and self.cfg.decontam.semantic.enabled
 
     def sources(self, stage: str, upstream: StageRef | None):
         return self.inputs if stage == "read" else upstream.shards
@@ -94,6 +101,8 @@ class Run:
         """The stage key, computed without running anything."""
         version, params = MODULES[base_stage(stage)].VERSION, self.params(stage)
         salt = self.global_key(stage, upstream) if stage in GLOBAL_STAGES else ""
+        if stage == "decontam" and self.scans_windows():
+            upstream = self.store.plan(DECONTAM_SCAN, version, self.params(DECONTAM_SCAN), upstream.shards)
         return self.store.plan(stage, version, params, self.sources(stage, upstream), salt).key
 
     def batch_key(self, stage: str, upstream: StageRef) -> str:
@@ -286,8 +295,11 @@ def toxicity(run: Run, upstream: StageRef) -> StageRef:
 
 @stage_task
 def decontam(run: Run, upstream: StageRef) -> StageRef:
-    """The benchmark index is built once per benchmark set (a store artifact), then matched per shard."""
+    """The benchmark index is built once per benchmark set (a store artifact), then matched per shard:
+    the windows' embeddings first (a phase of their own), then n-grams, threshold and action."""
     index_url = decontam_index.index_url(run)
+    if run.scans_windows():
+        upstream = run.map(DECONTAM_SCAN, upstream, tasks.decontam.scan, shard_args=lambda i: (index_url,))
     return run.map("decontam", upstream, shard_args=lambda i: (index_url,))
 
 

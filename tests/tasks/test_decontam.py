@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import tasks.decontam
 from tasks.decontam import (
     COLUMNS,
     REASONS,
@@ -21,6 +22,7 @@ from tasks.decontam import (
     excise,
     index_tables,
     run,
+    scan,
 )
 from tasks.decontam.benchmarks import BenchmarkSpec, load_items
 from tasks.decontam.ngrams import words
@@ -48,7 +50,8 @@ def gsm8k(tmp_path) -> BenchmarkSpec:
 
 
 def params(*specs: BenchmarkSpec, **kwargs) -> DecontamParams:
-    return DecontamParams(benchmarks=specs, semantic=kwargs.pop("semantic", SemanticParams()), **kwargs)
+    """n-grams only unless a test asks for the semantic stage (on by default where MiniLM is installed)."""
+    return DecontamParams(benchmarks=specs, semantic=kwargs.pop("semantic", SemanticParams(enabled=False)), **kwargs)
 
 
 def detected(texts: list[str], p: DecontamParams) -> list[dict]:
@@ -256,19 +259,60 @@ def test_semantic_stage_flags_a_paraphrase_inside_a_page_and_not_unrelated_pages
     assert max(out.kept.column("contam_semantic_score").to_pylist()) < p.semantic.threshold
 
 
+def test_scanned_windows_let_a_new_threshold_or_action_rerun_without_embedding(gsm8k, tmp_path, monkeypatch):
+    paraphrase = ("Janet has ducks that produce sixteen eggs daily. Each morning she has three of them for breakfast "
+                  "and she uses four to bake muffins for her friends.")
+    table = pa.table({"id": ["para", "weather"], "text": [FILLER * 2 + paraphrase + " " + FILLER * 2, FILLER * 4]})
+    semantic = SemanticParams(enabled=True, window_words=32, stride_words=16)
+    p = params(gsm8k, semantic=semantic, action="flag")
+    index_url = saved_index(tmp_path, p)
+    direct = run(table, p, index_url).kept
+
+    scanned = scan(table, p.scan_params(), index_url)
+    monkeypatch.setattr(tasks.decontam, "window_scores", lambda *a, **k: pytest.fail("re-embedded a scanned table"))
+    from_scan = run(scanned, p, index_url).kept
+    strict = run(scanned, p.model_copy(update={"semantic": semantic.model_copy(update={"threshold": 0.99})}), index_url)
+
+    assert from_scan.equals(direct)  # the scan column is consumed, not passed on
+    assert from_scan.column("contam_benchmark").to_pylist() == ["gsm8k", None]
+    assert strict.kept.column("contam_benchmark").to_pylist() == [None, None]
+    assert p.scan_params() == params(gsm8k, semantic=semantic.model_copy(update={"threshold": 0.9}), action="drop").scan_params()
+    assert p.scan_params() != params(gsm8k, semantic=semantic.model_copy(update={"window_words": 48})).scan_params()
+
+
 def test_report_counts_documents_and_items_per_benchmark(gsm8k):
     p = params(gsm8k)
     index = build_index(p.benchmarks, p.ngram, p.semantic)
     rows = detected([FILLER + QUESTION, QUESTION + FILLER, FILLER], p)
     contaminated = [r | {"kept": i == 0} for i, r in enumerate(rows) if r["contam_benchmark"]]
 
-    summary, markdown = contamination_report(contaminated, index, "excise")
+    summary, markdown = contamination_report(contaminated, index, p)
 
     assert summary["gsm8k"]["documents"] == 2 and summary["gsm8k"]["documents_rejected"] == 1
     assert summary["gsm8k"]["items_hit"] == 1 and summary["gsm8k"]["by_method"] == {"ngram": 2}
     example = summary["gsm8k"]["examples"][0]
     assert example["item_id"] == "gsm8k-0" and "ducks" in example["document_span"] and "ducks" in example["benchmark_item"]
     assert "| gsm8k | 2 | 1 | 1 | ngram 2 |" in markdown
+    assert "13-gram overlap only (embedding search off" in markdown
+
+
+def test_semantic_search_is_on_by_default_only_where_the_encoder_loads_offline(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    snapshot = tmp_path / "hub" / "models--acme--tiny-encoder" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "hub" / "models--acme--tiny-encoder" / "refs").mkdir()
+    (tmp_path / "hub" / "models--acme--tiny-encoder" / "refs" / "main").write_text("abc123")
+
+    assert SemanticParams().enabled is True  # the packaged MiniLM is a dependency
+    assert SemanticParams(encoder=str(tmp_path)).enabled is True  # a local directory
+    assert SemanticParams(encoder="acme/tiny-encoder").enabled is True  # already in the hub cache
+    assert SemanticParams(encoder="acme/not-downloaded").enabled is False
+    assert SemanticParams(encoder=str(tmp_path / "missing")).enabled is False
+    assert SemanticParams(encoder="acme/not-downloaded", enabled=True).enabled is True  # explicit wins: load fails loudly
+    assert SemanticParams(enabled="false").enabled is False  # as a CLI override spells it
 
 
 def test_a_short_question_shown_with_labeled_choices_is_found_whole(tmp_path):
