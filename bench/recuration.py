@@ -2,13 +2,16 @@
 then the HTML report of the last run rendered by headless Chromium.
 
     .venv/bin/python bench/recuration.py [N_DOCS] [--shards 8] [--chromium /usr/bin/chromium]
+        [--index NAME] [--benchmark gsm8k ../shared/data/benchmarks/gsm8k_test.jsonl]
 
 Builds a corpus of N_DOCS (default 20,000) with bench/corpus.py in `--shards` shards, holds the last
 shard back, and runs the full `curate` flow four times into one output on one LocalCluster (started
 once, so every run pays the same orchestration): (1) cold, (2) unchanged, (3) `select` threshold on
-`lang_score` changed, (4) the held-back shard added. Prints wall seconds per run, the ratio to the cold
-run, the shards each stage computed, and the delta report of run 4. All runs share one ephemeral
-Prefect server (prefect_test_harness), so server start-up is not in the figures.
+`lang_score` changed, (4) the held-back shard added; with `--benchmark`, decontamination against it
+runs throughout and a run with a new `decontam.semantic.threshold` comes after (3). Prints wall
+seconds per run, the ratio to the cold run, the shards each stage computed, and the delta report of
+run 4. All runs share one ephemeral Prefect server (prefect_test_harness), so server start-up is not
+in the figures.
 Then screenshots `report.html` with Chromium (Debian `chromium`) at 1200 px wide and checks the PNG
 is not blank (distinct colours) and that the plots' colours are present.
 """
@@ -72,8 +75,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     parser.add_argument("--index", default=None, help="persistent dedup index name (as curate/recurate-nightly)")
+    parser.add_argument("--benchmark", nargs=2, metavar=("LAYOUT", "PATH"), default=None,
+                        help="decontaminate against this benchmark file, and add a run with a new semantic threshold")
     args = parser.parse_args()
-    index = [f"dedup_exact.index={args.index}", f"dedup_fuzzy.index={args.index}"] if args.index else []
+    overrides = [f"dedup_exact.index={args.index}", f"dedup_fuzzy.index={args.index}"] if args.index else []
+    if args.benchmark:
+        layout, path = args.benchmark
+        overrides.append(f"decontam.benchmarks=[{{name: {layout}, layout: {layout}, path: '{Path(path).resolve()}'}}]")
 
     from prefect.testing.utilities import prefect_test_harness
 
@@ -85,13 +93,16 @@ def main() -> None:
     runs = {}
     with prefect_test_harness(server_startup_timeout=120), dask_client(ClusterOptions(n_workers=args.workers)) as client:
         address = client.scheduler.address
-        runs["cold"] = timed_run(corpus, output, address, *index)
-        runs["unchanged rerun"] = timed_run(corpus, output, address, *index)
+        runs["cold"] = timed_run(corpus, output, address, *overrides)
+        runs["unchanged rerun"] = timed_run(corpus, output, address, *overrides)
         threshold = runs["cold"][1]["score_thresholds"]["lang_score"]["quantiles"]["p10"]  # drops ~10% more
         tighter = f"select.thresholds=[{{column: lang_score, min: {threshold}}}]"
-        runs["one-threshold rerun"] = timed_run(corpus, output, address, tighter, *index)
+        runs["one-threshold rerun"] = timed_run(corpus, output, address, tighter, *overrides)
+        if args.benchmark:  # the window scan is cached without the threshold: nothing is re-embedded
+            runs["decontam-threshold rerun"] = timed_run(corpus, output, address, tighter, *overrides,
+                                                         "decontam.semantic.threshold=0.7")
         last.rename(corpus / last.name)
-        runs["one-new-shard re-curation"] = timed_run(corpus, output, address, tighter, *index)
+        runs["one-new-shard re-curation"] = timed_run(corpus, output, address, tighter, *overrides)
 
     cold = runs["cold"][0]
     print(f"corpus: {args.n_docs:,} documents in {args.shards} shards (the last held back until run 4), "
@@ -100,6 +111,7 @@ def main() -> None:
     for name, (seconds, summary) in runs.items():
         computed = ", ".join(f"{r['stage']}:{r['shards_computed']}" for r in summary["funnel"] if r["shards_computed"]) or "none"
         print(f"{name:28} {seconds:8.1f} {seconds / cold:6.2f}  {computed}")
+    print("benchmark:", " ".join(args.benchmark) if args.benchmark else "none (decontam adds empty columns)")
     print("delta of the re-curation:", json.dumps({k: v for k, v in runs["one-new-shard re-curation"][1]["delta"].items() if k != "examples"}))
 
     page = output / "report.html"

@@ -86,7 +86,8 @@ class DecontamParams(BaseModel):
         return self.benchmarks, self.ngram, self.semantic.model_dump(include={"enabled", "encoder", "max_tokens"})
 
     def scan_params(self) -> ScanParams:
-        return ScanParams(benchmarks=self.benchmarks, **self.semantic.model_dump(include=set(ScanParams.model_fields) - {"benchmarks"}))
+        window_fields = set(ScanParams.model_fields) - {"benchmarks"}
+        return ScanParams(benchmarks=self.benchmarks, **self.semantic.model_dump(include=window_fields))
 
 
 class ScanParams(BaseModel):
