@@ -149,7 +149,7 @@ def ngram_flags(out: pa.Table, sources: list[str] | None = None) -> np.ndarray:
     return np.array(flags)
 
 
-def window_scores(texts: list[str], semantic: SemanticParams, index, device: str) -> tuple[np.ndarray, list[str], list[str], float]:
+def best_windows(texts: list[str], semantic: SemanticParams, index, device: str) -> tuple[np.ndarray, list[str], list[str], float]:
     """Best cosine per document, the id of its best item and that window's text (threshold-free, for
     calibration), from the stage's own window scan."""
     ids = index.items.column("item_id").to_pylist()
@@ -224,7 +224,7 @@ def main() -> None:
         sources = [s for _, s in docs] if name != "unplanted" else None
         out, seconds = scan(texts, params, index)
         keep = 0 if args.no_semantic else len(texts) if name != "verbatim" else min(args.semantic_verbatim, len(texts))
-        best, best_item, best_window, sem_seconds = window_scores(texts[:keep], semantic, embedded, device) if keep else (
+        best, best_item, best_window, sem_seconds = best_windows(texts[:keep], semantic, embedded, device) if keep else (
             np.full(len(texts), -1.0), [None] * len(texts), [None] * len(texts), float("nan"))
         results[name] = (ngram_flags(out, sources), best, best_item, sources)
         windows_of[name] = best_window

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 import tasks.decontam
 from flows.store import ArtifactStore, StageRef, digest
@@ -63,10 +64,10 @@ def report_section(run: Run, ref: StageRef):
         for path, kept in ((store.kept_path(ref.stage, shard), True), (store.rejected_path(ref.stage, shard), False)):
             if not store.fs.exists(path):
                 continue
-            table = store.read_table(path)
+            present = pq.read_schema(path, filesystem=store.fs).names  # the report never reads the text
+            table = store.read_table(path, columns=[c for c in REPORT_COLUMNS + ["reason"] if c in present])
             table = table.filter(pc.is_valid(table.column("contam_benchmark")))
-            columns = [c for c in REPORT_COLUMNS + ["reason"] if c in table.column_names]
-            rows += [row | {"kept": kept} for row in table.select(columns).to_pylist()]
+            rows += [row | {"kept": kept} for row in table.to_pylist()]
     index = tasks.decontam.load_index(index_url(run)) if rows else None
     data, markdown = contamination_report(rows, index, run.cfg.decontam)
     return Section("decontam", "decontamination-report", data, markdown)
