@@ -1,55 +1,66 @@
-"""Decontamination recall, false positives and speed on real web pages with planted benchmark items.
+"""Decontamination on real pages: recall on planted items, false positives on topical news and web pages,
+per-benchmark thresholds calibrated on negatives, and what the threshold check costs.
 
-    .venv/bin/python bench/decontam.py [--hosts 300] [--host-chars 2000] [--threads 2] [--device cpu|cuda]
-        [--semantic-verbatim 200] [--threshold 0.60] [--index-dir DIR] [--no-semantic]
+    .venv/bin/python bench/decontam.py [--hosts 1000] [--host-chars 2000] [--semantic-verbatim 300]
+        [--target-fpr 0.005] [--threads 2] [--device cpu|cuda] [--cache DIR]
 
-The README's figures: `--hosts 2000 --semantic-verbatim 2000 --threshold 0.60 --index-dir /tmp/idx`
-(about 40 minutes on 2 CPU cores; the embedded index is reused from DIR on the next run).
+The README's figures: `--cache /tmp/decontam-bench` (about 20 minutes on 2 CPU cores the first time:
+the index embeds 16,342 items and the scan ~40,000 windows; both are cached in DIR, keyed by their
+inputs, so a rerun with other thresholds takes seconds).
 
-Data (../shared/data/): the four benchmark files (GSM8K, HumanEval, MMLU, TruthfulQA: all loaded
-into the index), the LLM-rephrased GSM8K and HumanEval items of Yang et al. 2023
-(benchmarks/rephrased/, aligned by `source_item`), and host pages from web_raw/
-(html_pages_wetlike.jsonl: WET-like pages with their menus and footers; cc_text_docs.jsonl: C4,
-OSCAR, Dolma CC...). Hosts of at least 100 words are cut to their first `--host-chars` characters
-at a line end. Each plant copies one host and inserts the item's text at a random line boundary, so
-the item sits inside a longer page with text before and after it (a page quoting a test question).
+Data (../shared/data/, see SOURCES.md): all four benchmark files in one index (GSM8K, HumanEval,
+MMLU, TruthfulQA); the LLM-rephrased GSM8K and HumanEval items of Yang et al. 2023 (benchmarks/
+rephrased/, aligned by `source_item`); topical negatives: web_raw/news_en_dev.jsonl (990 Reuters,
+Wikinews, GUM and Wikipedia articles on the subjects MMLU asks about, none sharing a 13-gram with
+MMLU); web pages: html_pages_wetlike.jsonl and cc_text_docs.jsonl, pages of at least 100 words cut
+to `--host-chars` at a line end. Each plant copies one web page and inserts an item at a random line
+boundary (a page quoting a test question):
+- verbatim plants: the originals of every rephrased item, plus 300 MMLU and 300 TruthfulQA items, as
+  a page shows them (GSM8K question + worked answer, HumanEval prompt + solution, MMLU question +
+  labelled choices, TruthfulQA question + best answer); the embedding scan runs on
+  `--semantic-verbatim` of them spread over the four benchmarks (n-grams alone find all of them);
+- paraphrase plants: every rephrased item; a plant counts as found only when the flag names its item.
 
-- verbatim plants: the originals of every rephrased item, plus 300 MMLU and 300 TruthfulQA items
-  (as a page would show them: GSM8K question + worked answer, HumanEval prompt + solution, MMLU
-  question + choices, TruthfulQA question + best answer);
-- paraphrase plants: every rephrased item;
-- unplanted: the hosts themselves (false positives).
+Everything goes through the stage's own code: `scan` (the cached embedding phase) and `detect`.
+Thresholds: a benchmark's calibrated cosine is the one that at most target-fpr / #benchmarks of the
+calibration documents reach against it (the even-numbered news articles and web pages), never below
+the global `semantic.threshold`; FPR and recall are reported at those thresholds on the other (odd)
+half and on the plants, then at the shipped defaults (`CALIBRATED_THRESHOLDS`, set from this script's
+calibration on all negatives, printed last). 95% upper bounds are Clopper-Pearson.
 
-The semantic threshold is calibrated on negatives only, so it cannot be fitted to the paraphrases:
-it is the cosine that `--target-fpr` of the calibration half of the unplanted hosts reaches; recall
-and FPR are then reported on the other half and on all plants. Timings share 2 cores with other
-engineers' tests: treat them as lower bounds.
+Second checks measured on the same data and not kept (FPR on the 990 news articles / paraphrase
+recall, global cosine 0.60 plus the check; per-benchmark thresholds alone reach 0.5% / 95.0%):
+best minus k-th best item cosine, k = 2..32, with or without the floor (at most 91% recall at 9% FPR);
+CSLS-style hubness correction by the item's nearest items (nn1: 8.7% FPR at 83% recall);
+IDF-weighted share of the item's words within 32 words of the window (4.2% / 90.6%); token-level
+BERTScore recall of the item against the window with MiniLM token embeddings (2.8% / 86.9%), which
+on top of the per-benchmark thresholds cut news FPs from 7 to 5 for 1-4 points of recall.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import random
-import resource
 import sys
-import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from scipy.stats import beta
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import tasks.decontam  # noqa: E402
 from tasks import models  # noqa: E402
-from tasks.decontam import DecontamParams, NgramParams, SemanticParams, build_index, detect, index_tables, load_index  # noqa: E402
+from tasks.decontam import DecontamParams, SemanticParams, build_index, detect, index_tables, load_index, scan  # noqa: E402
 from tasks.decontam.benchmarks import BenchmarkSpec  # noqa: E402
+from tasks.decontam.semantic import CALIBRATED_THRESHOLDS, nearest_items  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 BENCH = DATA / "benchmarks"
@@ -92,24 +103,6 @@ def shown(record: dict, layout: str) -> str:
     return f"{record['question']}\n{record['best_answer']}"
 
 
-def capped(specs: tuple[BenchmarkSpec, ...], cap: int) -> tuple[BenchmarkSpec, ...]:
-    """The specs with at most `cap` items each (a seeded sample kept in a temporary file); the
-    rephrased items' originals are always kept, so their paraphrases can be matched."""
-    if not cap:
-        return specs
-    keep = {r["source_item"] for name in REPHRASED for r in read_jsonl(BENCH / "rephrased" / name)}
-    out = []
-    for spec in specs:
-        records = read_jsonl(Path(spec.path))
-        if len(records) > cap:
-            rest = [r for r in records if r["id"] not in keep]
-            records = [r for r in records if r["id"] in keep] + random.Random(SEED).sample(rest, max(cap - len(keep), 0))
-        path = Path(tempfile.mkdtemp()) / Path(spec.path).name
-        path.write_text("".join(json.dumps(r) + "\n" for r in records))
-        out.append(spec.model_copy(update={"path": str(path)}))
-    return tuple(out)
-
-
 def plant(host: str, item: str, rng: random.Random) -> str:
     lines = host.split("\n")
     at = rng.randrange(1, len(lines) + 1)
@@ -134,145 +127,165 @@ def plants(host_texts: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str
     return verbatim, paraphrase
 
 
-def scan(texts: list[str], params: DecontamParams, index) -> tuple[pa.Table, float]:
+def cached_index(cache: Path, semantic: SemanticParams) -> str:
+    """The embedded index of all four benchmarks, built once into `cache`."""
+    key = hashlib.sha256(json.dumps([tasks.decontam.VERSION, *map(str, DecontamParams(benchmarks=SPECS, semantic=semantic)
+                                                                     .index_params())]).encode()).hexdigest()[:16]
+    directory = cache / f"index-{key}"
+    if not (directory / "_SUCCESS").exists():
+        started = time.perf_counter()
+        index = build_index(SPECS, DecontamParams().ngram, semantic)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, table in index_tables(index).items():
+            pq.write_table(table, directory / name)
+        (directory / "_SUCCESS").touch()
+        say(f"index: {index.items.num_rows:,} items, {index.stats['ngrams']:,} n-grams, built in "
+            f"{time.perf_counter() - started:.0f} s ({models.default_device()})")
+    return str(directory)
+
+
+def scanned(name: str, texts: list[str], params: DecontamParams, index_url: str, cache: Path) -> tuple[pa.Table, float | None]:
+    """`texts` through the stage's scan phase, cached by texts and scan parameters; (table, seconds or None)."""
+    key = hashlib.sha256(json.dumps([tasks.decontam.VERSION, params.scan_params().model_dump_json(), texts]).encode()).hexdigest()[:16]
+    path = cache / f"scan-{name}-{key}.parquet"
     table = pa.table({"id": [str(i) for i in range(len(texts))], "text": texts})
+    if path.exists():
+        return pq.read_table(path), None
     started = time.perf_counter()
-    out = detect(table, params, index)
-    return out, time.perf_counter() - started
-
-
-def ngram_flags(out: pa.Table, sources: list[str] | None = None) -> np.ndarray:
-    spans = out.column("contam_spans").to_pylist()
-    flags = [any(s["method"] == "ngram" for s in doc) for doc in spans]
-    if sources is not None:  # a hit counts only when it names the planted item
-        flags = [f and src in out.column("contam_items")[i].as_py() for i, (f, src) in enumerate(zip(flags, sources))]
-    return np.array(flags)
-
-
-def best_windows(texts: list[str], semantic: SemanticParams, index, device: str) -> tuple[np.ndarray, list[str], list[str], float]:
-    """Best cosine per document, the id of its best item and that window's text (threshold-free, for
-    calibration), from the stage's own window scan."""
-    ids = index.items.column("item_id").to_pylist()
-    started = time.perf_counter()
-    scanned = tasks.decontam.window_scores(texts, index, semantic, device)
+    out = scan(table, params.scan_params(), index_url)
     seconds = time.perf_counter() - started
-    tops = [max(doc, key=lambda w: w["score"]) if doc else None for doc in scanned]
-    best = np.array([w["score"] if w else -1.0 for w in tops], np.float32)
-    best_item = [ids[w["item"]] if w else "" for w in tops]
-    best_window = [text[w["start"] : w["end"]] if w else "" for text, w in zip(texts, tops)]
-    return best, best_item, best_window, seconds
+    pq.write_table(out, path)
+    return out, seconds
+
+
+def upper95(k: int, n: int) -> float:
+    return 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
+
+
+def rate(flags: np.ndarray) -> str:
+    k, n = int(flags.sum()), len(flags)
+    return f"{k / n:6.2%} ({k}/{n}, 95% upper {upper95(k, n):.2%})"
+
+
+def best_per_benchmark(table: pa.Table, rows: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
+    """Per benchmark, every document's best window cosine against its items (-1 without windows)."""
+    out = {name: np.full(table.num_rows, -1.0) for name in rows}
+    for d, doc in enumerate(table.column("contam_windows").to_pylist()):
+        for w in doc:
+            for name, (lo, hi) in rows.items():
+                if lo <= w["item"] < hi:
+                    out[name][d] = max(out[name][d], w["score"])
+    return out
+
+
+def calibrate(negatives: list[dict[str, np.ndarray]], target_fpr: float, floor: float) -> dict[str, float]:
+    """Per benchmark: the cosine reached by at most target_fpr / #benchmarks of the negatives, >= floor."""
+    names = list(negatives[0])
+    share = target_fpr / len(names)
+    pooled = {name: np.concatenate([n[name] for n in negatives]) for name in names}
+    return {name: round(max(floor, float(np.quantile(pooled[name], 1 - share, method="higher")) + 1e-4), 4)
+            for name in names}
+
+
+def evaluate(label: str, params: DecontamParams, index, sets: dict, held: slice) -> None:
+    """FPR on the `held` negatives and recall on the plants, through `detect`."""
+    say(f"\n{label}: " + ", ".join(f"{s.name} {params.semantic.threshold_for(s.name, s.layout):.3f}" for s in SPECS))
+    for name in ("news", "web"):
+        negatives = sets[name]["scanned"]
+        out = detect(negatives.take(np.arange(negatives.num_rows)[held]), params, index)
+        flagged = np.array([b is not None for b in out.column("contam_benchmark").to_pylist()])
+        semantic_only = np.array([bool(s) and all(x["method"] == "semantic" for x in s) for s in out.column("contam_spans").to_pylist()])
+        say(f"  FPR {name:<5} {rate(flagged)}; embedding-only {semantic_only.sum()}")
+    for name in ("verbatim", "paraphrase"):
+        out = detect(sets[name]["scanned"], params, index)
+        found = np.array([src in items for src, items in zip(sets[name]["sources"], out.column("contam_items").to_pylist())])
+        by = {}
+        for f, src in zip(found, sets[name]["sources"]):
+            by.setdefault(src.split("-")[0].lower(), []).append(f)
+        say(f"  recall {name:<10} {found.mean():6.1%} ({found.sum()}/{len(found)}): "
+            + ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in by.items()))
+
+
+def check_cost(texts: list[str], params: DecontamParams, index_url: str, device: str) -> None:
+    """What the per-benchmark check adds to the embedding stage: the encoder, the one-group similarity
+    search it replaces, the per-benchmark search, and applying the thresholds (`detect` on scanned windows)."""
+    from tasks.decontam.ngrams import word_spans
+    from tasks.decontam.semantic import embed, windows
+
+    semantic, index = params.semantic, load_index(index_url)
+    bounds = [(d, s, e) for d, t in enumerate(texts) for s, e in windows(word_spans(t), semantic.window_words, semantic.stride_words)]
+    started = time.perf_counter()
+    queries = embed([texts[d][s:e] for d, s, e in bounds], semantic, device)
+    encoding = time.perf_counter() - started
+    items = index.embeddings(device)
+    timings = {}
+    for label, groups in (("one group", [(0, index.items.num_rows)]), ("per benchmark", list(index.benchmark_rows().values()))):
+        started = time.perf_counter()
+        nearest_items(queries, items, groups, semantic.item_block)
+        timings[label] = time.perf_counter() - started
+    table = scan(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}), params.scan_params(), index_url)
+    started = time.perf_counter()
+    detect(table, params, index)
+    thresholding = time.perf_counter() - started
+    extra = timings["per benchmark"] - timings["one group"] + thresholding
+    say(f"\ncost on {len(texts)} pages ({len(bounds):,} windows, {device}): encoder {encoding:.1f} s, item search one group "
+        f"{timings['one group']:.2f} s / per benchmark {timings['per benchmark']:.2f} s, thresholds and spans (detect) "
+        f"{thresholding:.2f} s: the check adds {extra:.2f} s = {extra / (encoding + timings['one group']):.1%} of the embedding stage")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--hosts", type=int, default=300)
+    parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--host-chars", type=int, default=2000)
-    parser.add_argument("--semantic-verbatim", type=int, default=200, help="verbatim plants the semantic stage scans")
+    parser.add_argument("--semantic-verbatim", type=int, default=300, help="verbatim plants the embedding scan runs on")
+    parser.add_argument("--target-fpr", type=float, default=0.005, help="calibration: share of negatives over any threshold")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default=None)
-    parser.add_argument("--window-words", type=int, default=SemanticParams().window_words)
-    parser.add_argument("--stride-words", type=int, default=SemanticParams().stride_words)
-    parser.add_argument("--target-fpr", type=float, default=0.005)
-    parser.add_argument("--threshold", type=float, default=None, help="report at this cosine instead of the calibrated one")
-    parser.add_argument("--no-semantic", action="store_true", help="n-gram stage only (minutes less on CPU)")
-    parser.add_argument("--index-dir", type=Path, default=None,
-                        help="keep the embedded index here and reuse it on the next run (embedding every item takes minutes on CPU)")
-    parser.add_argument("--semantic-items", type=int, default=0,
-                        help="cap items per benchmark in the semantic index (0: all); a seeded sample, for slow CPUs")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/winnow-decontam-bench"))
     args = parser.parse_args()
     models.set_torch_threads(args.threads)
     device = args.device or models.default_device()
-    semantic = SemanticParams(enabled=True, window_words=args.window_words, stride_words=args.stride_words)
-    params = DecontamParams(benchmarks=SPECS, semantic=semantic.model_copy(update={"enabled": False}), action="flag")
-
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    tracemalloc.start()
-    started = time.perf_counter()
-    index = build_index(SPECS, NgramParams(), params.semantic)
-    ngram_build = time.perf_counter() - started
-    traced_peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    n_items = index.items.num_rows
-    index_bytes = index.hashes.nbytes + index.item_of.nbytes + index.items.nbytes
-    say(f"index: {n_items:,} items, {index.stats['ngrams']:,} n-grams, {index.stats['items_unindexed']} items too short "
-          f"to index, {index.stats['ngrams_common_dropped']} template n-grams dropped")
-    say(f"index build: n-grams {ngram_build:.1f} s (peak traced {traced_peak / 2**20:.0f} MiB, index {index_bytes / 2**20:.0f} MiB)")
-    started = time.perf_counter()
-    if args.index_dir and (args.index_dir / "_SUCCESS").exists():
-        embedded = load_index(str(args.index_dir))
-    else:
-        embedded = build_index(capped(SPECS, 0 if args.no_semantic else args.semantic_items), NgramParams(),
-                               semantic.model_copy(update={"enabled": not args.no_semantic}))
-        if args.index_dir:
-            args.index_dir.mkdir(parents=True, exist_ok=True)
-            for name, table in index_tables(embedded).items():
-                pq.write_table(table, args.index_dir / name)
-            (args.index_dir / "_SUCCESS").touch()
-    full_build = time.perf_counter() - started
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    say(f"n-grams + embeddings of {embedded.items.num_rows:,} items {full_build:.1f} s on {device}; process peak RSS {rss_after / 1024:.0f} MiB "
-          f"(before: {rss_before / 1024:.0f} MiB)")
+    args.cache.mkdir(parents=True, exist_ok=True)
+    params = DecontamParams(benchmarks=SPECS, semantic=SemanticParams(enabled=True), action="flag")
+    index_url = cached_index(args.cache, params.semantic)
+    index = load_index(index_url)
 
     host_texts = hosts(args.hosts, args.host_chars)
     verbatim, paraphrase = plants(host_texts)
-    half = len(host_texts) // 2
-    calib, held = host_texts[:half], host_texts[half:]
+    news = read_jsonl(DATA / "web_raw" / "news_en_dev.jsonl")
+    spread = verbatim[:: max(1, len(verbatim) // args.semantic_verbatim)][: args.semantic_verbatim]  # every benchmark
+    sets = {
+        "news": {"texts": [d["text"] for d in news]},
+        "web": {"texts": host_texts},
+        "paraphrase": {"texts": [t for t, _ in paraphrase], "sources": [s for _, s in paraphrase]},
+        "verbatim": {"texts": [t for t, _ in spread], "sources": [s for _, s in spread]},
+    }
+    for name, entry in sets.items():
+        entry["scanned"], seconds = scanned(name, entry["texts"], params, index_url, args.cache)
+        windows = sum(map(len, entry["scanned"].column("contam_windows").to_pylist())) // len(SPECS)
+        speed = f"scanned in {seconds:.0f} s: {len(entry['texts']) / seconds:.1f} docs/s, {windows / seconds:.1f} windows/s" \
+            if seconds else "scan cached"
+        say(f"{name}: {len(entry['texts'])} docs, {windows:,} windows, {speed}")
+    verbatim_ngrams = detect(pa.table({"id": [str(i) for i in range(len(verbatim))], "text": [t for t, _ in verbatim]}),
+                             params.model_copy(update={"semantic": params.semantic.model_copy(update={"enabled": False})}), index)
+    found = np.array([s in items for (_, s), items in zip(verbatim, verbatim_ngrams.column("contam_items").to_pylist())])
+    say(f"n-gram search alone, all {len(verbatim)} verbatim plants: recall {found.mean():.1%}")
 
-    results, windows_of = {}, {}
-    for name, docs in (("unplanted", [(t, None) for t in host_texts]), ("verbatim", verbatim), ("paraphrase", paraphrase)):
-        texts = [t for t, _ in docs]
-        sources = [s for _, s in docs] if name != "unplanted" else None
-        out, seconds = scan(texts, params, index)
-        keep = 0 if args.no_semantic else len(texts) if name != "verbatim" else min(args.semantic_verbatim, len(texts))
-        best, best_item, best_window, sem_seconds = best_windows(texts[:keep], semantic, embedded, device) if keep else (
-            np.full(len(texts), -1.0), [None] * len(texts), [None] * len(texts), float("nan"))
-        results[name] = (ngram_flags(out, sources), best, best_item, sources)
-        windows_of[name] = best_window
-        words = sum(len(t.split()) for t in texts)
-        say(f"{name}: {len(texts)} docs ({words / len(texts):.0f} words avg): n-gram stage {len(texts) / seconds:,.0f} docs/s; "
-            f"semantic stage on {keep}: {keep / sem_seconds:,.1f} docs/s ({device})")
-
-    unplanted_flags, unplanted_best, _, _ = results["unplanted"]
-    calibrated = float(np.quantile(unplanted_best[:half], 1 - args.target_fpr, method="higher")) + 1e-6
-    say(f"\nsemantic threshold (cosine reached by {args.target_fpr:.1%} of the {half} calibration hosts): {calibrated:.4f}")
-    threshold = calibrated if args.threshold is None else args.threshold
-    say(f"figures below at threshold {threshold:.4f}")
-    say(f"{'set':<22}{'n-gram':>10}{'semantic':>10}{'both':>10}")
-    for name in ("verbatim", "paraphrase"):
-        flags, best, best_item, sources = results[name]
-        sem = (best >= threshold) & np.array([b == s for b, s in zip(best_item, sources)])
-        scanned = flags[: len(sem)]  # semantic figures over the plants it scanned
-        say(f"{name + ' recall':<22}{flags.mean():>10.1%}{sem.mean():>10.1%}{(scanned | sem).mean():>10.1%}"
-            f"   (semantic and both over {len(sem)} plants)")
-        if name == "verbatim":
-            by_bench = {}
-            for flag, s in zip(flags, sources):
-                by_bench.setdefault(s.split("-")[0], []).append(flag)
-            say("  n-gram verbatim recall by benchmark: " + ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in by_bench.items()))
-            by_bench = {}
-            for hit, flag, s in zip(sem, scanned, sources):
-                by_bench.setdefault(s.split("-")[0], []).append(hit | flag)
-            say("  both stages, verbatim recall by benchmark: " + ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in by_bench.items()))
-        else:
-            for bench_name in ("gsm8k", "HumanEval"):
-                mask = np.array([s.startswith(bench_name) for s in sources])
-                say(f"  {bench_name} paraphrase recall: n-gram {flags[mask].mean():.1%}, semantic {sem[mask].mean():.1%}, "
-                      f"both {(flags | sem)[mask].mean():.1%} ({mask.sum()})")
-    for label, part in (("FPR calibration half", slice(0, half)), ("FPR held-out half", slice(half, None))):
-        sem_fp = unplanted_best[part] >= threshold
-        ng_fp = unplanted_flags[part]
-        say(f"{label:<22}{ng_fp.mean():>10.2%}{sem_fp.mean():>10.2%}{(ng_fp | sem_fp).mean():>10.2%}")
-    say(f"(held-out hosts: {len(held)}; calibration hosts: {len(calib)})")
-    say("unplanted best cosine percentiles 50/90/99/max: "
-          + " / ".join(f"{q:.3f}" for q in np.quantile(unplanted_best, [0.5, 0.9, 0.99, 1.0])))
-    _, _, unplanted_items, _ = results["unplanted"]
-    item_text = dict(zip(embedded.items.column("item_id").to_pylist(), embedded.items.column("text").to_pylist()))
-    say("\nunplanted hosts at or above the threshold, highest first (window | item):")
-    for d in np.argsort(-unplanted_best)[: int((unplanted_best >= threshold).sum())][:10]:
-        say(f"  {unplanted_best[d]:.3f} {' '.join(windows_of['unplanted'][d].split())[:160]!r}\n"
-            f"        | {unplanted_items[d]}: {' '.join(item_text[unplanted_items[d]].split())[:160]!r}")
-    para_best = results["paraphrase"][1]
-    say("paraphrase best cosine percentiles 5/10/20/50: " + " / ".join(f"{q:.3f}" for q in np.quantile(para_best, [0.05, 0.1, 0.2, 0.5])))
+    rows = index.benchmark_rows()
+    best = {name: best_per_benchmark(sets[name]["scanned"], rows) for name in ("news", "web")}
+    even = slice(0, None, 2)
+    calib = calibrate([{b: v[even] for b, v in best[n].items()} for n in ("news", "web")], args.target_fpr, params.semantic.threshold)
+    say(f"\ncalibrated on the even half of news and web ({args.target_fpr:.2%} of them over any threshold): {calib}")
+    evaluate("held-out (odd) half, thresholds calibrated on the even half",
+             params.model_copy(update={"semantic": params.semantic.model_copy(update={"thresholds": calib})}), index, sets,
+             slice(1, None, 2))
+    evaluate("shipped defaults (CALIBRATED_THRESHOLDS), all documents", params, index, sets, slice(0, None))
+    evaluate("one global threshold (before: 0.60 for every benchmark), all documents",
+             params.model_copy(update={"semantic": params.semantic.model_copy(update={
+                 "thresholds": {s.name: params.semantic.threshold for s in SPECS}})}), index, sets, slice(0, None))
+    check_cost(sets["news"]["texts"][:40], params, index_url, device)
+    suggested = calibrate(list(best.values()), args.target_fpr, params.semantic.threshold)
+    say(f"\ncalibrated on all negatives (for CALIBRATED_THRESHOLDS; shipped: {CALIBRATED_THRESHOLDS}): {suggested}")
 
 
 if __name__ == "__main__":

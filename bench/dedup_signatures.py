@@ -115,7 +115,7 @@ def main() -> None:
     print(f"stage on {corpus.num_rows} docs: signatures {t_sig:.2f}s, banding+edges {t_lsh:.3f}s, "
           f"verify {t_verify:.4f}s ({100 * t_verify / total:.2f}% of stage), components {t_cc:.3f}s")
     print(f"  candidate edges {edges.num_rows}, after verify {verified.num_rows} "
-          f"(threshold {params.jaccard_threshold:.3f})")
+          f"({'x'.join(map(str, params.layout))} bands, >= {params.min_matches} of {params.num_perm} values agree)")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from flows.stages import Run
 
 SUCCESS = "_SUCCESS"
-REPORT_COLUMNS = ["id", "url", "contam_benchmark", "contam_items", "contam_spans"]
+REPORT_COLUMNS = ["id", "url", "contam_benchmark", "contam_items", "contam_spans", "n_contam_chars_cut"]
 
 
 def index_key(params: tasks.decontam.DecontamParams) -> str:

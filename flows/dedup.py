@@ -95,19 +95,19 @@ INDEX_FILES = {"dedup_exact": "hashes", "dedup_fuzzy": "docs"}  # the signature 
 
 
 def add_to_index(
-    run: Run, stage: str, new: StageRef, signatures: StageRef, bands: StageRef | None, marked: StageRef,
-    clusters_key: str, salts: list[str], clusters_dir: str,
+    run: Run, stage: str, new: StageRef, signatures: StageRef, marked: StageRef, clusters_key: str, salts: list[str],
+    clusters_dir: str,
 ) -> None:
-    """Commit the kept documents of the `new` shards as one index batch: signature (and band) rows
-    per shard, then the shards' records (flows/stages.py), then `_SUCCESS`."""
+    """Commit the kept documents of the `new` shards as one index batch: signature rows per shard,
+    then the shards' records (flows/stages.py), then `_SUCCESS`. Only signatures: a later run
+    derives their band rows under its own layout (`fuzzy_candidates`)."""
     from flows.stages import INDEX_SHARDS
 
     batch_dir = f"{run.index_dir(stage)}/{clusters_key}"
     prefix = f"{tasks.dedup_fuzzy.INDEX_PREFIX}{clusters_key}/"
     signature_paths = run.paths(signatures)
     futures = run.client.map(
-        index_shard, [stage] * len(signature_paths), signature_paths,
-        run.paths(bands) if bands else [None] * len(signature_paths), [f"{batch_dir}/{s.name}" for s in new.shards],
+        index_shard, [stage] * len(signature_paths), signature_paths, [f"{batch_dir}/{s.name}" for s in new.shards],
         store_url=run.store.url, clusters_dir=clusters_dir, prefix=prefix, pure=False,
     )
     run.client.gather(futures)
@@ -123,8 +123,8 @@ def add_to_index(
     run.store.fs.touch(f"{batch_dir}/_SUCCESS")
 
 
-def index_shard(stage: str, signatures_path: str, bands_path: str | None, target: str, store_url: str, clusters_dir: str, prefix: str) -> int:
-    """Worker side: the signature (and band) rows of this shard's kept documents, positions prefixed."""
+def index_shard(stage: str, signatures_path: str, target: str, store_url: str, clusters_dir: str, prefix: str) -> int:
+    """Worker side: the signature rows of this shard's kept documents, positions prefixed."""
     store = ArtifactStore(store_url)
     key = CLUSTER_KEYS[stage][0]
     sigs, clusters = shard_clusters(store, stage, signatures_path, clusters_dir)
@@ -138,12 +138,16 @@ def index_shard(stage: str, signatures_path: str, bands_path: str | None, target
         return table.set_column(index, "position", pc.binary_join_element_wise(prefix, table.column("position"), ""))
 
     store.write_table(f"{target}.{INDEX_FILES[stage]}.parquet", kept_and_prefixed(sigs))
-    if bands_path is not None:
-        store.write_table(f"{target}.bands.parquet", kept_and_prefixed(store.read_table(bands_path)))
     return sigs.num_rows - len(removed)
 
 
 _EDGE_META = tasks.dedup_fuzzy.EDGE_SCHEMA.empty_table().to_pandas()
+_BAND_META = tasks.dedup_fuzzy.BAND_SCHEMA.empty_table().to_pandas()
+
+
+def indexed_band_rows(signatures_path: str, params, store_url: str):
+    """Worker side: the band rows of an index entry's signatures under this run's layout."""
+    return tasks.dedup_fuzzy.band_rows(ArtifactStore(store_url).read_table(signatures_path), params).to_pandas()
 
 
 def candidate_edges_partition(buckets):
@@ -171,20 +175,30 @@ def verified_edges_partition(joined, params):
     return tasks.dedup_fuzzy.verify_joined_edges(table, params).to_pandas()
 
 
-def fuzzy_candidates(client, store: ArtifactStore, band_paths: list[str], spill_dir: str):
-    """Band rows shuffled on the band hash, star edges per bucket, each edge once, spilled."""
+def fuzzy_candidates(
+    client, store: ArtifactStore, params, band_paths: list[str], indexed_signature_paths: list[str], spill_dir: str,
+):
+    """Band rows (this batch's, and those of the index entries' signatures, derived here so that an
+    index built under another layout still matches) shuffled on the band hash, star edges per
+    bucket, each edge once, spilled."""
     import dask.dataframe as dd
 
     from flows.graph import spill
 
     bands = dd.read_parquet(band_paths, filesystem=store.fs)
+    if indexed_signature_paths:
+        indexed = dd.from_map(
+            indexed_band_rows, indexed_signature_paths, params=params, store_url=store.url, meta=_BAND_META
+        )
+        bands = dd.concat([bands, indexed])
     edges = bands.shuffle(on="band_hash").map_partitions(candidate_edges_partition, meta=_EDGE_META)
     # one pair matching in several bands lands in several partitions: keep it once
     return spill(client, edges.drop_duplicates(), spill_dir, store.fs)
 
 
 def verify_candidates(client, store: ArtifactStore, params, candidates, signature_paths: dict[str, str], spill_dir: str):
-    """The candidate edges whose estimated Jaccard reaches the threshold, at a cost linear in the corpus.
+    """The candidate edges whose ends agree in enough MinHash values, at a cost linear in the corpus,
+    and the ends' packed signatures (END_SCHEMA; every node of a verified edge has one).
 
     Edge ends are shuffled by shard, so one task per shard reads that shard's signature file once and
     keeps only its rows that are edge ends; those join the edges (hash joins on src, then dst), and
@@ -206,7 +220,7 @@ def verify_candidates(client, store: ArtifactStore, params, candidates, signatur
     for end in ("src", "dst"):
         joined = joined.merge(end_sigs.rename(columns={"position": end, "minhash": f"{end}_minhash"}), on=end, how="left")
     verified = joined.map_partitions(verified_edges_partition, params, meta=_EDGE_META)
-    return spill(client, verified, f"{spill_dir}/edges", store.fs)
+    return spill(client, verified, f"{spill_dir}/edges", store.fs), end_sigs
 
 
 def _shards(positions):
@@ -214,19 +228,23 @@ def _shards(positions):
 
 
 def build_fuzzy_clusters(run: Run, signature_paths: dict[str, str], band_paths: list[str], clusters_dir: str) -> None:
-    """Buckets → edges (verified) → components → keepers, all on the Dask cluster, written to `clusters_dir`."""
+    """Buckets → edges (verified) → components → keepers (members checked against them), all on the
+    Dask cluster, written to `clusters_dir`."""
     import dask.dataframe as dd
 
     from flows.graph import connected_components
 
     fs, params = run.store.fs, run.cfg.dedup_fuzzy
     work = f"{clusters_dir}.tmp-{uuid.uuid4().hex}"
-    edges = fuzzy_candidates(run.client, run.store, band_paths, f"{work}/candidates")
+    indexed = [path for name, path in signature_paths.items() if name.startswith(tasks.dedup_fuzzy.INDEX_PREFIX)]
+    edges = fuzzy_candidates(run.client, run.store, params, band_paths, indexed, f"{work}/candidates")
     if params.verify:
-        edges = verify_candidates(run.client, run.store, params, edges, signature_paths, f"{work}/verified")
+        edges, end_sigs = verify_candidates(run.client, run.store, params, edges, signature_paths, f"{work}/verified")
     labels = connected_components(run.client, edges, f"{work}/labels", fs)
     ranks = dd.read_parquet(list(signature_paths.values()), columns=["position", "n_chars", "keeper_score"], filesystem=fs)
     members = labels.rename(columns={"node": "position"}).merge(ranks, on="position")
+    if params.verify:  # each member's MinHash, to check it against its keeper's (`choose_keepers`)
+        members = members.merge(end_sigs, on="position")
     cluster_meta = tasks.dedup_fuzzy.CLUSTER_SCHEMA.empty_table().to_pandas()
     clusters = members.shuffle(on="component").map_partitions(keepers_partition, params, meta=cluster_meta)
     run.client.compute(clusters.to_parquet(

@@ -95,8 +95,23 @@ def cluster_plot(dedup: dict) -> str | None:
     return _svg(fig)
 
 
+def removal_curve_plot(dedup: dict) -> str | None:
+    """The fuzzy dedup's expected S-curve: the share of pairs removed at each Jaccard, the target marked."""
+    curve = dedup.get("removal_probability") or {}
+    if not curve:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot([float(j) for j in curve], list(curve.values()), color="#6a51a3")
+    ax.axvline(dedup["jaccard_threshold"], color="#999", linestyle="--", label=f"target {dedup['jaccard_threshold']}")
+    ax.set_xlabel("Jaccard of the pair's shingle sets")
+    ax.set_ylabel("probability removed")
+    ax.set_title("Expected removal by Jaccard (S-curve)")
+    ax.legend(fontsize=8)
+    return _svg(fig)
+
+
 def contamination_plot(decontam: dict) -> str | None:
-    per_benchmark = {name: entry["documents"] for name, entry in decontam.items()}
+    per_benchmark = {name: entry["documents"] for name, entry in decontam.get("benchmarks", {}).items()}
     if not per_benchmark:
         return None
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -146,10 +161,12 @@ def render(summary: dict) -> str:
     ]
     if scores:
         parts.append("<h2>Scores</h2>" + "".join(f"<figure>{f}</figure>" for f in scores))
-    if (plot := cluster_plot(dedup)) is not None:
+    if dedup_figures := [f for f in (cluster_plot(dedup), removal_curve_plot(dedup)) if f]:
         parts.append(
-            f"<h2>Near duplicates</h2><figure>{plot}</figure><p>{dedup['clusters']:,} clusters; sampled precision "
-            f"{dedup.get('precision_estimate')} at Jaccard {dedup.get('jaccard_threshold')}.</p>"
+            "<h2>Near duplicates</h2>" + "".join(f"<figure>{f}</figure>" for f in dedup_figures)
+            + f"<p>{dedup.get('clusters', 0):,} clusters; sampled precision {dedup.get('precision_estimate')} at the "
+            f"target Jaccard {dedup.get('jaccard_threshold')}, where the S-curve removes "
+            f"{dedup.get('removal_at_threshold')} of pairs.</p>"
         )
     if (plot := contamination_plot(summary.get("decontam") or {})) is not None:
         parts.append(f"<h2>Benchmark contamination</h2><figure>{plot}</figure>")

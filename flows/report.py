@@ -52,13 +52,18 @@ def funnel_table(funnel) -> Table:
 
 
 SIZE_BUCKETS = ((2, 2), (3, 4), (5, 8), (9, 16), (17, 64), (65, None))
+S_CURVE_JACCARDS = tuple(round(0.02 * i, 2) for i in range(51))  # where the report evaluates the S-curve
+S_CURVE_SHOWN = ("0.50", "0.60", "0.70", "0.80", "0.90")  # of those, the ones the Markdown lists
 
 
 def fuzzy_quality(run, upstream, fuzzy) -> Section:
-    """Clusters of this run's batch, their size histogram and a sampled precision estimate of the fuzzy dedup.
+    """Clusters of this run's batch, their size histogram, the expected S-curve of the parameters and
+    a sampled precision estimate of the fuzzy dedup.
 
-    Precision is the share of sampled (removed, keeper) pairs whose exact shingle Jaccard reaches
-    the LSH threshold; pairs are spread evenly over the shards, the first of each shard's removals.
+    The S-curve is the probability that a pair at each Jaccard is removed (`removal_probability`:
+    LSH candidate and verification); precision is the share of sampled (removed, keeper) pairs whose
+    exact shingle Jaccard reaches the target; pairs are spread evenly over the shards, the first of
+    each shard's removals.
     """
     import tasks.dedup_fuzzy as fz
 
@@ -68,6 +73,7 @@ def fuzzy_quality(run, upstream, fuzzy) -> Section:
         clusters_dir, format="parquet", filesystem=store.fs, schema=fz.CLUSTER_SCHEMA,
     ).to_table(columns=["component", "size"])
     sizes = clusters.group_by("component").aggregate([("size", "max")]).column("size_max").to_pylist()
+    sizes = [n for n in sizes if n > 1]  # a member unlike its keeper stays, as a cluster of its own
     histogram = {
         f"{lo}" if lo == hi else f"{lo}+" if hi is None else f"{lo}-{hi}":
         sum(lo <= n and (hi is None or n <= hi) for n in sizes)
@@ -87,13 +93,20 @@ def fuzzy_quality(run, upstream, fuzzy) -> Section:
     }
     keepers = [texts_of[name][int(line)].as_py() for name, line in keeper_at]
     jaccards = fz.shingle_jaccard([r["text"] for r in removed], keepers, params)
+    bands, rows = params.layout
     report = {
         "clusters": len(sizes),
         "docs_in_clusters": sum(sizes),
         "cluster_sizes": histogram,
-        "jaccard_threshold": round(params.jaccard_threshold, 4),
+        "jaccard_threshold": params.threshold,
+        "bands": bands,
+        "rows": rows,
+        "verify_min_matches": params.min_matches if params.verify else None,
+        "num_perm": params.num_perm,
+        "removal_at_threshold": round(fz.removal_probability(params.threshold, params), 4),
+        "removal_probability": {f"{j:.2f}": round(fz.removal_probability(j, params), 4) for j in S_CURVE_JACCARDS},
         "sampled_pairs": len(jaccards),
-        "precision_estimate": round(sum(j >= params.jaccard_threshold for j in jaccards) / len(jaccards), 4)
+        "precision_estimate": round(sum(j >= params.threshold for j in jaccards) / len(jaccards), 4)
         if jaccards else None,
         "sampled_jaccard_min": round(min(jaccards), 4) if jaccards else None,
     }
@@ -102,10 +115,17 @@ def fuzzy_quality(run, upstream, fuzzy) -> Section:
 
 def dedup_markdown(report: dict) -> str:
     sizes = " | ".join(f"{k}: {v}" for k, v in report["cluster_sizes"].items())
+    curve = " | ".join(f"{j}: {report['removal_probability'][j]:.2f}" for j in S_CURVE_SHOWN)
+    verification = (
+        f"verified at >= {report['verify_min_matches']} of {report['num_perm']} agreeing MinHash values"
+        if report["verify_min_matches"] is not None else "not verified (every candidate is removed)"
+    )
     return (
         f"### Fuzzy dedup\n\n{report['clusters']:,} clusters holding {report['docs_in_clusters']:,} documents "
-        f"(sizes {sizes}).\n\nSampled {report['sampled_pairs']} removed/keeper pairs: "
-        f"{report['precision_estimate']} reach the Jaccard threshold {report['jaccard_threshold']} "
+        f"(sizes {sizes}).\n\nTarget Jaccard {report['jaccard_threshold']}: {report['bands']} x {report['rows']} "
+        f"LSH bands, {verification}. Expected S-curve, the share of pairs removed at each Jaccard: {curve}; "
+        f"at the target {report['removal_at_threshold']:.2f}.\n\nSampled {report['sampled_pairs']} removed/keeper "
+        f"pairs: {report['precision_estimate']} reach the target Jaccard {report['jaccard_threshold']} "
         f"(lowest sampled Jaccard {report['sampled_jaccard_min']})."
     )
 

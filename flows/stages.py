@@ -329,17 +329,17 @@ def dedup_exact(run: Run, upstream: StageRef) -> StageRef:
         shard_args=lambda i: (run.store.url, signature_paths[i], clusters_dir),
     )
     if run.cfg.dedup_exact.index and new.shards:
-        dedup.add_to_index(run, "dedup_exact", new, signatures, None, marked, clusters_key, salts, clusters_dir)
+        dedup.add_to_index(run, "dedup_exact", new, signatures, marked, clusters_key, salts, clusters_dir)
     return run.merge_decided("dedup_exact", key, upstream, decided, marked, dedup.apply_exact_shard, clusters_dir)
 
 
 @stage_task
 def dedup_fuzzy(run: Run, upstream: StageRef) -> StageRef:
     """Global: MinHash signatures and LSH band rows per shard, buckets by a Dask shuffle on the band
-    hash, candidate edges (verified by estimated Jaccard), connected components on Dask, one keeper
-    per component, then marks per shard. With `dedup_fuzzy.index`, only shards no earlier batch
-    decided go through, their buckets joined by the documents the index holds (which always stay);
-    this batch's kept documents join the index afterwards."""
+    hash, candidate edges (verified by their agreeing MinHash values), connected components on Dask,
+    one keeper per component (members unlike it stay), then marks per shard. With
+    `dedup_fuzzy.index`, only shards no earlier batch decided go through, their buckets joined by the
+    documents the index holds (which always stay); this batch's kept documents join the index afterwards."""
     key, (decided, new) = run.plan("dedup_fuzzy", upstream), run.split_decided("dedup_fuzzy", upstream)
     signatures = run.map(
         FUZZY_SIGNATURES, new, tasks.dedup_fuzzy.signatures, shard_args=lambda i: (new.shards[i].name,)
@@ -350,16 +350,14 @@ def dedup_fuzzy(run: Run, upstream: StageRef) -> StageRef:
     signature_paths = run.paths(signatures)
     if new.shards and not run.store.fs.exists(f"{clusters_dir}/_SUCCESS"):
         docs = dict(zip((s.name for s in new.shards), signature_paths))
-        band_paths = run.paths(bands)
         for batch, shard, stem in run.index_entries("dedup_fuzzy", new):
             docs[f"{tasks.dedup_fuzzy.INDEX_PREFIX}{batch}/{shard}"] = f"{stem}.docs.parquet"
-            band_paths.append(f"{stem}.bands.parquet")
-        dedup.build_fuzzy_clusters(run, docs, band_paths, clusters_dir)
+        dedup.build_fuzzy_clusters(run, docs, run.paths(bands), clusters_dir)
     salts = dedup.shard_salts(run, "dedup_fuzzy", signature_paths, clusters_dir)
     marked = run.map(
         "dedup_fuzzy", new, dedup.apply_fuzzy_shard, salt=clusters_key, shard_salts=salts,
         shard_args=lambda i: (run.store.url, signature_paths[i], clusters_dir),
     )
     if run.cfg.dedup_fuzzy.index and new.shards:
-        dedup.add_to_index(run, "dedup_fuzzy", new, signatures, bands, marked, clusters_key, salts, clusters_dir)
+        dedup.add_to_index(run, "dedup_fuzzy", new, signatures, marked, clusters_key, salts, clusters_dir)
     return run.merge_decided("dedup_fuzzy", key, upstream, decided, marked, dedup.apply_fuzzy_shard, clusters_dir)

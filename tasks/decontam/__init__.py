@@ -1,8 +1,9 @@
 """Benchmark decontamination: word n-gram overlap, then embedding neighbours for paraphrases.
 
 A document is contaminated when it shares `ngram.min_matches` normalized 13-grams with a benchmark
-item (GPT-3, Brown et al. 2020, App. C) or when one of its windows embeds within
-`semantic.threshold` cosine of an item (paraphrases, Yang et al. 2023). Every document gets:
+item (GPT-3, Brown et al. 2020, App. C) or when one of its windows embeds within its benchmark's
+cosine threshold of an item (paraphrases, Yang et al. 2023; thresholds per benchmark: see
+`tasks.decontam.semantic`). Every document gets:
 
     contam_benchmark       benchmark of the strongest hit (most n-grams, else best cosine); null if clean
     contam_items           ids of the items hit
@@ -13,21 +14,25 @@ item (GPT-3, Brown et al. 2020, App. C) or when one of its windows embeds within
     n_contam_chars_cut     characters excised (0 unless action=excise)
 
 The embedding scan is the slow part (bench/decontam.py), so it is a phase of its own, `scan`, whose
-cache key leaves out the threshold and the action: its `contam_windows` column keeps every window's
-best item and cosine, and `run` applies the threshold to it. A new threshold or action re-embeds
-nothing.
+cache key leaves out the thresholds and the actions: its `contam_windows` column keeps every window's
+best item of each benchmark and its cosine, and `run` applies the thresholds to it. A new threshold
+or action re-embeds nothing.
 
-Actions: `flag` keeps everything; `drop` rejects contaminated documents (`decontam:ngram_overlap`,
-`decontam:semantic_similarity`); `excise` (GPT-3's and NeMo Curator's default) removes each matched
-span and `margin_chars` either side, discards the pieces left shorter than `min_piece_chars` and
-rejects documents cut into more than `max_pieces` (`decontam:n_pieces`) or with nothing left
-(`decontam:remaining_chars`).
+Actions, one for n-gram hits (`action`) and one for documents hit by the embedding search alone
+(`semantic_action`): `flag` keeps everything; `drop` rejects contaminated documents
+(`decontam:ngram_overlap`, `decontam:semantic_similarity`); `excise` (GPT-3's and NeMo Curator's
+default) removes each matched span and `margin_chars` either side, discards the pieces left shorter
+than `min_piece_chars` and rejects documents cut into more than `max_pieces` (`decontam:n_pieces`) or
+with nothing left (`decontam:remaining_chars`). An n-gram hit is a copy; an embedding neighbour is
+evidence of similarity, and some pages on the same topic as an item still reach it, so by default
+those documents are flagged (the columns say why), not cut.
 """
 
 from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
+import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -38,9 +43,9 @@ from tasks.decontam.ngrams import find_matches, word_spans, words
 from tasks.decontam.semantic import SemanticParams, embed, nearest_items, windows
 
 __all__ = ["VERSION", "DecontamParams", "BenchmarkSpec", "NgramParams", "SemanticParams", "ScanParams", "Index",
-           "build_index", "index_tables", "load_index", "scan", "run", "detect", "excise", "REASONS", "COLUMNS"]
+           "build_index", "index_tables", "load_index", "scan", "run", "detect", "excise", "item_thresholds", "REASONS", "COLUMNS"]
 
-VERSION = 3
+VERSION = 4
 WINDOW_BLOCK = 4096  # windows embedded and compared at once: bounds a shard's memory, not its output
 
 REASONS = ("decontam:ngram_overlap", "decontam:semantic_similarity", "decontam:n_pieces", "decontam:remaining_chars")
@@ -67,7 +72,11 @@ class DecontamParams(BaseModel):
     ngram: NgramParams = NgramParams()
     semantic: SemanticParams = SemanticParams()
     # GPT-3 (Brown et al. 2020, App. C) and NeMo Curator's TaskDecontamination excise, not drop.
-    action: Literal["flag", "drop", "excise"] = Field("excise", description="What happens to a contaminated document.")
+    action: Literal["flag", "drop", "excise"] = Field("excise", description="What happens to a document with n-gram hits.")
+    # An embedding neighbour is not a copy: at the calibrated thresholds ~0.5-1% of news pages still
+    # reach one on topic alone (bench/decontam.py), so cutting text on that evidence alone is opt-in.
+    semantic_action: Literal["flag", "drop", "excise"] = Field(
+        "flag", description="What happens to a document hit by the embedding search only (no n-gram hit).")
     # NeMo Curator remove_char_each_side=200, min_document_length=200, max_splits=10 (GPT-3's values).
     margin_chars: int = Field(200, ge=0, description="Characters excised either side of a matched span.")
     min_piece_chars: int = Field(200, ge=0, description="Pieces left shorter than this after excision are discarded.")
@@ -158,7 +167,11 @@ def overlap(hit: ItemHit, index: Index) -> float:
 
 def window_scores(texts: list[str], index: Index, params: ScanParams | SemanticParams,
                   device: str | None = None) -> list[list[dict]]:
-    """Per document, every window's best item and cosine: {start, end, item, score}."""
+    """Per document, every window's best item of each benchmark and its cosine: {start, end, item, score}.
+
+    Per benchmark, not overall: thresholds differ by benchmark, so a window's best MMLU item under
+    MMLU's threshold must not hide a GSM8K item over GSM8K's.
+    """
     from tasks import models
 
     device = device or models.default_device()
@@ -166,15 +179,26 @@ def window_scores(texts: list[str], index: Index, params: ScanParams | SemanticP
     scores: list[list[dict]] = [[] for _ in texts]
     if items is None:
         return scores
+    groups = list(index.benchmark_rows().values())
     bounds = [(d, s, e) for d, text in enumerate(texts)
               for s, e in windows(word_spans(text), params.window_words, params.stride_words)]
     for start in range(0, len(bounds), WINDOW_BLOCK):
         block = bounds[start : start + WINDOW_BLOCK]
         queries = embed([texts[d][s:e] for d, s, e in block], params, device)
-        best, nearest = nearest_items(queries, items, params.item_block)
-        for (d, s, e), score, item in zip(block, best.tolist(), nearest.tolist()):
-            scores[d].append({"start": s, "end": e, "item": item, "score": score})
+        best, nearest = nearest_items(queries, items, groups, params.item_block)
+        for (d, s, e), window_best, window_items in zip(block, best.tolist(), nearest.tolist()):
+            scores[d] += [{"start": s, "end": e, "item": item, "score": score}
+                          for score, item in zip(window_best, window_items)]
     return scores
+
+
+def item_thresholds(index: Index, params: DecontamParams) -> np.ndarray:
+    """The semantic threshold of each item: its benchmark's (`SemanticParams.threshold_for`)."""
+    layout = {spec.name: spec.layout for spec in params.benchmarks}
+    limits = np.full(index.items.num_rows, params.semantic.threshold, np.float32)
+    for name, (lo, hi) in index.benchmark_rows().items():
+        limits[lo:hi] = params.semantic.threshold_for(name, layout.get(name, "fields"))
+    return limits
 
 
 def scan(table: pa.Table, params: ScanParams, index_url: str) -> pa.Table:
@@ -194,8 +218,8 @@ def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | 
         scanned = window_scores(texts, index, params.semantic, device)
     else:  # no search: contam_semantic_score stays null
         scanned = None
-    threshold = params.semantic.threshold
-    near = [[w for w in doc if w["score"] >= threshold] for doc in scanned] if scanned is not None else [[] for _ in texts]
+    limits = item_thresholds(index, params)
+    near = [[w for w in doc if w["score"] >= limits[w["item"]]] for doc in scanned] if scanned is not None else [[] for _ in texts]
     benchmark, item_id = index.items.column("benchmark").to_pylist(), index.items.column("item_id").to_pylist()
     rows = {name: [] for name in COLUMNS.names}
     for d, text in enumerate(texts):
@@ -229,23 +253,26 @@ def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | 
 def run(table: pa.Table, params: DecontamParams, index_url: str) -> StageOutput:
     """The stage: detect against the index saved at `index_url`, then flag, drop or excise.
 
-    A rejected document keeps its original text, so `winnow inspect` shows what matched.
+    A document with an n-gram hit takes `action`, one hit by embeddings only `semantic_action`; excision
+    cuts the spans of the method that decided it. A rejected document keeps its original text, so
+    `winnow inspect` shows what matched.
     """
     detected = detect(table, params, load_index(index_url))
     texts, cut = detected.column("text").to_pylist(), detected.column("n_contam_chars_cut").to_pylist()
     reasons: list[str | None] = []
     for d, doc_spans in enumerate(detected.column("contam_spans").to_pylist()):
+        method = "ngram" if any(s["method"] == "ngram" for s in doc_spans) else "semantic"
+        action = params.action if method == "ngram" else params.semantic_action
         reason = None
-        if doc_spans and params.action != "flag":
-            methods = {s["method"] for s in doc_spans}
-            reason = "decontam:ngram_overlap" if "ngram" in methods else "decontam:semantic_similarity"
-        if reason and params.action == "excise":
-            pieces, cut[d] = excise(texts[d], [(s["start"], s["end"]) for s in doc_spans], params)
+        if doc_spans and action != "flag":
+            reason = "decontam:ngram_overlap" if method == "ngram" else "decontam:semantic_similarity"
+        if reason and action == "excise":
+            pieces, cut[d] = excise(texts[d], [(s["start"], s["end"]) for s in doc_spans if s["method"] == method], params)
             reason = "decontam:n_pieces" if len(pieces) > params.max_pieces else (
                 None if pieces else "decontam:remaining_chars")
             texts[d] = "\n".join(pieces) if reason is None else texts[d]
         reasons.append(reason)
-    if params.action == "excise":
+    if "excise" in (params.action, params.semantic_action):
         for name, values, type_ in (("text", texts, pa.string()), ("n_contam_chars_cut", cut, pa.int32())):
             i = detected.column_names.index(name)
             detected = detected.set_column(i, detected.schema.field(i), pa.array(values, type_))

@@ -67,6 +67,14 @@ class Index:
         right = np.searchsorted(self.hashes, np.uint64(gram), "right")
         return self.item_of[left:right], self.segment_of[left:right]
 
+    def benchmark_rows(self) -> dict[str, tuple[int, int]]:
+        """Each benchmark's item numbers, lo..hi: `build_index` numbers items benchmark by benchmark."""
+        names = self.items.column("benchmark").to_pylist()
+        rows: dict[str, tuple[int, int]] = {}
+        for number, name in enumerate(names):
+            rows[name] = (rows.get(name, (number, number))[0], number + 1)
+        return rows
+
     def embeddings(self, device: str):
         import torch
 

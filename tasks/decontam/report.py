@@ -6,6 +6,7 @@ from collections import defaultdict
 
 EXAMPLES_PER_BENCHMARK = 3
 SPAN_CHARS = 300  # an example shows this much of each side
+DOCUMENTS_LISTED = 50  # the "why" table: enough to review a run by eye, not a dump of the column
 
 
 def clip(text: str, limit: int = SPAN_CHARS) -> str:
@@ -18,7 +19,25 @@ def methods(params) -> str:
     ngrams = f"{params.ngram.n}-gram overlap"
     if not params.semantic.enabled:
         return f"{ngrams} only (embedding search off: `decontam.semantic.enabled`)"
-    return f"{ngrams} and embedding neighbours ({params.semantic.encoder}, cosine >= {params.semantic.threshold})"
+    limits = ", ".join(f"{name} {t:.2f}" for name, t in thresholds(params).items())
+    return f"{ngrams} and embedding neighbours ({params.semantic.encoder}, cosine >= {limits})"
+
+
+def thresholds(params) -> dict[str, float]:
+    return {spec.name: params.semantic.threshold_for(spec.name, spec.layout) for spec in params.benchmarks}
+
+
+def evidence(span: dict, limits: dict[str, float]) -> str:
+    """Why a span counts, in words: its item's n-gram overlap, or its cosine against the threshold."""
+    if span["method"] == "ngram":
+        return f"13-gram overlap, {span['score']:.0%} of the item"
+    return f"cosine {span['score']:.3f} >= {limits.get(span['benchmark'], float('nan')):.2f}"
+
+
+def outcome(row: dict) -> str:
+    if not row["kept"]:
+        return f"rejected ({row.get('reason')})"
+    return f"excised {row['n_contam_chars_cut']:,} chars" if row.get("n_contam_chars_cut") else "flagged, kept whole"
 
 
 def contamination_report(rows: list[dict], index, params) -> tuple[dict, str]:
@@ -26,20 +45,29 @@ def contamination_report(rows: list[dict], index, params) -> tuple[dict, str]:
 
     Args:
         rows: one dict per contaminated document with `id`, `contam_benchmark`, `contam_items`,
-            `contam_spans`, `kept` (bool) and, when rejected, `reason`.
+            `contam_spans`, `n_contam_chars_cut`, `kept` (bool) and, when rejected, `reason`.
         index: the `tasks.decontam.Index` the stage matched against (item texts); None when no rows.
         params: the stage's `DecontamParams` (action and methods are named in the report).
 
     Returns:
-        ({benchmark: {documents, documents_rejected, items_hit, by_method, examples}}, markdown)
+        ({"benchmarks": {benchmark: {documents, documents_rejected, items_hit, by_method, examples}},
+          "documents": [{doc_id, benchmark, item_id, method, evidence, outcome}, ...]}, markdown):
+        `documents` says for each of the first DOCUMENTS_LISTED contaminated documents why (its
+        strongest span) and what was done.
     """
     text_of = {}
     if index is not None:
         keys = zip(index.items.column("benchmark").to_pylist(), index.items.column("item_id").to_pylist())
         text_of = dict(zip(keys, index.items.column("text").to_pylist()))
+    limits = thresholds(params)
+    documents = []
     per: dict[str, dict] = defaultdict(lambda: {"documents": 0, "documents_rejected": 0, "items": set(),
                                                  "by_method": defaultdict(int), "examples": []})
     for row in rows:
+        if len(documents) < DOCUMENTS_LISTED:
+            best = max(row["contam_spans"], key=lambda s: (s["method"] == "ngram", s["score"]))
+            documents.append({"doc_id": row["id"], "benchmark": best["benchmark"], "item_id": best["item_id"],
+                              "method": best["method"], "evidence": evidence(best, limits), "outcome": outcome(row)})
         for benchmark in sorted({s["benchmark"] for s in row["contam_spans"]}):
             entry = per[benchmark]
             spans = [s for s in row["contam_spans"] if s["benchmark"] == benchmark]
@@ -60,14 +88,15 @@ def contamination_report(rows: list[dict], index, params) -> tuple[dict, str]:
                "by_method": dict(e["by_method"]), "examples": e["examples"]}
         for name, e in sorted(per.items())
     }
-    return summary, markdown(summary, params)
+    return {"benchmarks": summary, "documents": documents}, markdown(summary, documents, len(rows), params)
 
 
-def markdown(summary: dict, params) -> str:
+def markdown(summary: dict, documents: list[dict], n_rows: int, params) -> str:
     searched = f"Searched by {methods(params)}."
+    actions = f"action: n-gram hits {params.action}, embedding-only hits {params.semantic_action}"
     if not summary:
-        return f"### Decontamination\n\nNo document matched a benchmark item (action: {params.action}). {searched}"
-    lines = [f"### Decontamination (action: {params.action})", "", searched, "",
+        return f"### Decontamination\n\nNo document matched a benchmark item ({actions}). {searched}"
+    lines = [f"### Decontamination ({actions})", "", searched, "",
              "| benchmark | documents | rejected | items hit | by method |", "|---|---|---|---|---|"]
     lines += [f"| {name} | {e['documents']:,} | {e['documents_rejected']:,} | {e['items_hit']:,} | "
               f"{', '.join(f'{m} {n}' for m, n in e['by_method'].items())} |" for name, e in summary.items()]
@@ -75,6 +104,11 @@ def markdown(summary: dict, params) -> str:
         lines += ["", f"#### {name}: examples", "", "| document | matched span | benchmark item | method (score) |", "|---|---|---|---|"]
         lines += [f"| `{x['doc_id']}` | {cell(x['document_span'])} | `{x['item_id']}`: {cell(x['benchmark_item'])} | "
                   f"{x['method']} ({x['score']}) |" for x in e["examples"]]
+    shown = f"the first {len(documents)} of {n_rows:,}" if n_rows > len(documents) else f"all {n_rows:,}"
+    lines += ["", f"#### Why each document was flagged ({shown})", "",
+              "| document | benchmark item | evidence | outcome |", "|---|---|---|---|"]
+    lines += [f"| `{x['doc_id']}` | {x['benchmark']} `{x['item_id']}` | {x['method']}: {x['evidence']} | {x['outcome']} |"
+              for x in documents]
     return "\n".join(lines)
 
 

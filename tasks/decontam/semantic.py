@@ -4,8 +4,19 @@ Rephrased test items slip past n-grams (Yang et al. 2023, "Rethinking Benchmark 
 for Language Models with Rephrased Samples"), whose llm-decontaminator compares every training text
 with every test item. Here each document is cut into overlapping word windows (an item is a
 paragraph inside a longer page), the windows are embedded with MiniLM and compared with the items'
-embeddings by blocks of matrix products, keeping only each window's best item: memory is bounded by
-`window_block x item_block`, never corpus x benchmark. Runs on CUDA when present.
+embeddings by blocks of matrix products, keeping each window's best item *per benchmark*: memory is
+bounded by `window_block x item_block`, never corpus x benchmark. Runs on CUDA when present.
+
+One cosine does not mean the same thing for every benchmark. A GSM8K word problem is far from
+ordinary prose, so a news page rarely comes within 0.60 of one; an MMLU question about trade
+deficits or a TruthfulQA question about health sits among what news and encyclopedia pages talk
+about, and pages on the same *topic* reach 0.70-0.77 without copying anything (bench/decontam.py:
+at one threshold of 0.60, 12.9% of 990 dev news articles were flagged, every one against MMLU or
+TruthfulQA). So each benchmark has its own threshold, calibrated on topical negatives: the cosine
+that only a small share of real news and web pages reach against that benchmark's items. Checks of
+the candidate match that were measured and did not separate topic from paraphrase on the same data
+(margin of the best item over the k-th best, CSLS-style hubness correction, IDF-weighted shared
+words, token-level BERTScore recall of the item) are listed in bench/decontam.py's docstring.
 """
 
 from __future__ import annotations
@@ -16,6 +27,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tasks import models
+
+
+# Per layout, for the packaged MiniLM and the standard test sets: the cosine that at most 0.125% of the
+# dev topical negatives reach against that benchmark (990 news/encyclopedia articles and 1,000 web pages
+# of shared/data; `bench/decontam.py --calibrate`). GSM8K and HumanEval items are far from such text:
+# their calibrated cosine is below the global 0.60, which stays their threshold.
+CALIBRATED_THRESHOLDS = {"mmlu": 0.79, "truthfulqa": 0.69}
 
 
 class SemanticParams(BaseModel):
@@ -33,7 +51,11 @@ class SemanticParams(BaseModel):
                               "window/2 words lies whole inside one window).")
     # bench/decontam.py with all four benchmarks (16,342 items): 0.5% of 820 unplanted web pages (the
     # calibration half) reach 0.602; negatives alone set it. Paraphrase plants: 5th percentile 0.61.
-    threshold: float = Field(0.60, ge=-1.0, le=1.0, description="Cosine similarity at or above which a window is contaminated.")
+    threshold: float = Field(0.60, ge=-1.0, le=1.0, description="Cosine similarity at or above which a window is "
+                             "contaminated, for benchmarks with no calibrated or configured threshold of their own.")
+    thresholds: dict[str, float] = Field(
+        {}, description="Cosine threshold per benchmark name, e.g. {mmlu: 0.8}; overrides the calibrated default of "
+        "the benchmark's layout (see `threshold_for`).")
     # all-MiniLM-L6-v2 is trained with max_seq_length 256 (its sentence-transformers config).
     max_tokens: int = Field(256, ge=8, description="Encoder truncation in tokens.")
     batch_size: int = Field(128, ge=1, description="Windows per encoder call; bounds memory, not output.")
@@ -50,7 +72,18 @@ class SemanticParams(BaseModel):
     def _stride_within_window(self) -> SemanticParams:
         if self.stride_words > self.window_words:
             raise ValueError("decontam.semantic.stride_words must not exceed window_words (text would be skipped)")
+        if bad := {name: t for name, t in self.thresholds.items() if not -1.0 <= t <= 1.0}:
+            raise ValueError(f"decontam.semantic.thresholds must be cosines in [-1, 1]: {bad}")
         return self
+
+    def threshold_for(self, name: str, layout: str) -> float:
+        """The cosine a window must reach against benchmark `name`: the configured one, else its layout's
+        calibrated one (only valid for the encoder it was calibrated with), else `threshold`."""
+        if name in self.thresholds:
+            return self.thresholds[name]
+        if self.encoder == models.PACKAGED_MINILM and layout in CALIBRATED_THRESHOLDS:
+            return CALIBRATED_THRESHOLDS[layout]
+        return self.threshold
 
 
 def windows(spans: list[tuple[int, int]], window_words: int, stride_words: int) -> list[tuple[int, int]]:
@@ -70,19 +103,21 @@ def embed(texts: list[str], params: SemanticParams, device: str | None = None):
     return models.encode(encoder, texts, params.max_tokens, params.batch_size)
 
 
-def nearest_items(queries, items, item_block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best cosine and the index of the best item for each query (both normalized, same device).
+def nearest_items(queries, items, groups: list[tuple[int, int]], item_block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best cosine and the index of the best item of each group of items (a benchmark: rows lo..hi) for
+    each query, both (queries, groups); embeddings normalized, on one device.
 
     Items are visited in blocks, so the similarity matrix held at once is queries x item_block.
     """
     import torch
 
-    best = torch.full((len(queries),), -2.0, device=queries.device)
-    arg = torch.zeros(len(queries), dtype=torch.long, device=queries.device)
+    best = torch.full((len(queries), len(groups)), -2.0, device=queries.device)
+    arg = torch.zeros((len(queries), len(groups)), dtype=torch.long, device=queries.device)
     items = items.to(queries.device)
-    for start in range(0, len(items), item_block):
-        scores, idx = (queries @ items[start : start + item_block].T).max(dim=1)
-        better = scores > best
-        best = torch.where(better, scores, best)
-        arg = torch.where(better, idx + start, arg)
+    for g, (lo, hi) in enumerate(groups):
+        for start in range(lo, hi, item_block):
+            scores, idx = (queries @ items[start : min(start + item_block, hi)].T).max(dim=1)
+            better = scores > best[:, g]
+            best[:, g] = torch.where(better, scores, best[:, g])
+            arg[:, g] = torch.where(better, idx + start, arg[:, g])
     return best.cpu().numpy().astype(np.float32), arg.cpu().numpy()

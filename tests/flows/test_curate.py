@@ -256,7 +256,11 @@ def test_fuzzy_dedup_report_counts_clusters_and_estimates_precision(config, pref
     assert report["docs_in_clusters"] - report["clusters"] == removed
     assert sum(report["cluster_sizes"].values()) == report["clusters"]
     assert report["sampled_pairs"] == min(removed, 200)
-    assert report["precision_estimate"] == 1.0  # the demo's planted near-duplicates differ by one sentence
+    # the demo's planted near-duplicates differ by one sentence; its sentence-shuffled pages put many
+    # pairs near 0.5 Jaccard, which the S-curve removes with probability ~0.005 each
+    assert report["precision_estimate"] >= 0.9
+    assert report["removal_probability"]["0.50"] < 0.05
+    assert report["removal_at_threshold"] >= 0.95
 
 
 def test_persistent_index_dedups_a_new_batch_against_earlier_ones(corpus, tmp_path, dask_cluster, prefect_harness):

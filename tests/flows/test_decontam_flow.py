@@ -51,7 +51,10 @@ def test_index_and_window_scan_are_computed_once_and_reused_across_runs(inputs, 
     scan_shards = tmp_path / "out" / ".winnow-store" / "decontam.scan" / "shards"
 
     first = curate(load_config(overrides=overrides))
-    output = pq.read_table(tmp_path / "out" / "data", columns=["id", "contam_semantic_score", "contam_spans"]).to_pylist()
+    output = pq.read_table(tmp_path / "out" / "data", columns=["id", "contam_semantic_score", "contam_spans",
+                                                                 "n_contam_chars_cut"]).to_pylist()
+    [quoting] = [row for row in output if row["id"] == "quoting-gsm8k"]
+    quoting_cut = quoting["n_contam_chars_cut"]
     [index] = [p.parent for p in index_root.rglob("_SUCCESS")]
     built = {p: p.stat().st_mtime_ns for p in index.iterdir()}
     scanned = {p: p.stat().st_mtime_ns for p in scan_shards.rglob("*.parquet")}
@@ -62,8 +65,10 @@ def test_index_and_window_scan_are_computed_once_and_reused_across_runs(inputs, 
     assert {p: p.stat().st_mtime_ns for p in index.iterdir()} == built  # a new action reuses the index
     assert [p.parent for p in index_root.rglob("_SUCCESS")] == [index]
     assert scanned and {p: p.stat().st_mtime_ns for p in scan_shards.rglob("*.parquet")} == scanned  # nothing re-embedded
-    assert first["decontam"]["gsm8k"]["documents"] == 1 and first["decontam"]["gsm8k"]["items_hit"] == 1
-    assert "ducks lay 16 eggs" in first["decontam"]["gsm8k"]["examples"][0]["document_span"]
+    assert first["decontam"]["benchmarks"]["gsm8k"]["documents"] == 1
+    assert first["decontam"]["benchmarks"]["gsm8k"]["items_hit"] == 1
+    assert "ducks lay 16 eggs" in first["decontam"]["benchmarks"]["gsm8k"]["examples"][0]["document_span"]
+    assert [(d["doc_id"], d["method"], d["outcome"]) for d in first["decontam"]["documents"]] == [
+        ("quoting-gsm8k", "ngram", f"excised {quoting_cut:,} chars")]
     assert all(row["contam_semantic_score"] is not None for row in output)  # MiniLM is installed: on by default
-    [quoting] = [row for row in output if row["id"] == "quoting-gsm8k"]
     assert {span["method"] for span in quoting["contam_spans"]} == {"ngram", "semantic"}

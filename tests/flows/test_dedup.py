@@ -71,16 +71,35 @@ def test_distributed_verification_keeps_exactly_the_in_memory_edges(dask_client,
     in_memory = fz.candidate_edges(fz.band_rows(all_sigs, params))
     expected = fz.verify_edges(in_memory, all_sigs, params)
 
-    candidates = fuzzy_candidates(dask_client, store, sorted(str(p) for p in (tmp_path / "bands").iterdir()),
-                                  str(tmp_path / "candidates"))
-    verified = verify_candidates(dask_client, store, params, candidates,
-                                 {name: str(tmp_path / "signatures" / f"{name}.parquet") for name in sigs},
-                                 str(tmp_path / "verified"))
+    candidates = fuzzy_candidates(dask_client, store, params, sorted(str(p) for p in (tmp_path / "bands").iterdir()),
+                                  [], str(tmp_path / "candidates"))
+    verified, ends = verify_candidates(dask_client, store, params, candidates,
+                                       {name: str(tmp_path / "signatures" / f"{name}.parquet") for name in sigs},
+                                       str(tmp_path / "verified"))
 
     assert candidates.npartitions > 1 and verified.npartitions > 1
     assert _pairs(dask_client.compute(candidates).result()) == _pairs(in_memory.to_pandas())
     assert _pairs(dask_client.compute(verified).result()) == _pairs(expected.to_pandas())
     assert 0 < expected.num_rows < in_memory.num_rows  # verification kept some edges and cut others
+    nodes = set(expected.column("src").to_pylist()) | set(expected.column("dst").to_pylist())
+    packed = dict(dask_client.compute(ends).result().itertuples(index=False))  # each member's MinHash, for keepers
+    wanted = fz.end_signatures(all_sigs, pa.array(sorted(nodes)), params)
+    assert {node: packed[node] for node in nodes} == dict(zip(*(wanted.column(c).to_pylist() for c in ("position", "minhash"))))
+
+
+def test_index_entries_are_banded_under_this_runs_layout(dask_client, tmp_path):
+    params = fz.FuzzyDedupParams(threshold=0.6)  # not the layout the index batch ran under: it kept only signatures
+    tables = _edited_corpus(shards=2)
+    new, indexed = fz.signatures(tables[0], params, "s0"), fz.signatures(tables[1], params, f"{fz.INDEX_PREFIX}b1/s1")
+    pq.write_table(fz.band_rows(new, params), tmp_path / "s0.bands.parquet")
+    pq.write_table(indexed, tmp_path / "s1.docs.parquet")
+
+    candidates = fuzzy_candidates(dask_client, ArtifactStore(str(tmp_path)), params, [str(tmp_path / "s0.bands.parquet")],
+                                  [str(tmp_path / "s1.docs.parquet")], str(tmp_path / "candidates"))
+
+    expected = _pairs(fz.candidate_edges(fz.band_rows(pa.concat_tables([new, indexed]), params)).to_pandas())
+    assert _pairs(dask_client.compute(candidates).result()) == expected
+    assert any(dst.startswith(fz.INDEX_PREFIX) or src.startswith(fz.INDEX_PREFIX) for src, dst in expected)
 
 
 def _pairs(edges) -> set[tuple[str, str]]:

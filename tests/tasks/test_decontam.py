@@ -247,7 +247,7 @@ def test_semantic_stage_flags_a_paraphrase_inside_a_page_and_not_unrelated_pages
     pages = [FILLER * 2 + paraphrase + " " + FILLER * 2,
              "Our gardening club meets every Tuesday to swap seeds and talk about compost, mulch and tomato blight.",
              FILLER * 4]
-    p = params(gsm8k, semantic=SemanticParams(enabled=True, window_words=32, stride_words=16), action="drop")
+    p = params(gsm8k, semantic=SemanticParams(enabled=True, window_words=32, stride_words=16), semantic_action="drop")
 
     out = run(pa.table({"id": ["para", "garden", "weather"], "text": pages}), p, saved_index(tmp_path, p))
 
@@ -288,9 +288,11 @@ def test_report_counts_documents_and_items_per_benchmark(gsm8k):
 
     summary, markdown = contamination_report(contaminated, index, p)
 
-    assert summary["gsm8k"]["documents"] == 2 and summary["gsm8k"]["documents_rejected"] == 1
-    assert summary["gsm8k"]["items_hit"] == 1 and summary["gsm8k"]["by_method"] == {"ngram": 2}
-    example = summary["gsm8k"]["examples"][0]
+    per_benchmark = summary["benchmarks"]
+    assert per_benchmark["gsm8k"]["documents"] == 2 and per_benchmark["gsm8k"]["documents_rejected"] == 1
+    assert per_benchmark["gsm8k"]["items_hit"] == 1 and per_benchmark["gsm8k"]["by_method"] == {"ngram": 2}
+    assert [(d["doc_id"], d["outcome"]) for d in summary["documents"]] == [("d0", "flagged, kept whole"), ("d1", "rejected (None)")]
+    example = per_benchmark["gsm8k"]["examples"][0]
     assert example["item_id"] == "gsm8k-0" and "ducks" in example["document_span"] and "ducks" in example["benchmark_item"]
     assert "| gsm8k | 2 | 1 | 1 | ngram 2 |" in markdown
     assert "13-gram overlap only (embedding search off" in markdown
@@ -333,3 +335,70 @@ def test_a_short_question_and_answer_are_found_together(tmp_path):
                                 "Can pigs fly? Nobody asked. No, pigs cannot fly on their own."], params(spec))
 
     assert together["contam_items"] == ["t0"] and apart["contam_items"] == []
+
+
+PARAPHRASE = ("Janet has ducks that produce sixteen eggs daily. Each morning she has three of them for breakfast "
+              "and she uses four to bake muffins for her friends.")
+
+
+def test_thresholds_are_per_benchmark_configured_then_calibrated_then_global():
+    semantic = SemanticParams(enabled=False, threshold=0.6, thresholds={"mine": 0.9})
+
+    assert semantic.threshold_for("mine", "mmlu") == 0.9  # configured by name wins
+    assert semantic.threshold_for("mmlu", "mmlu") == tasks.decontam.semantic.CALIBRATED_THRESHOLDS["mmlu"] > 0.6
+    assert semantic.threshold_for("gsm8k", "gsm8k") == 0.6  # no calibration above the global one
+    assert semantic.threshold_for("custom", "fields") == 0.6
+    other_encoder = semantic.model_copy(update={"encoder": "acme/other-encoder"})
+    assert other_encoder.threshold_for("mmlu", "mmlu") == 0.6  # calibrated for MiniLM only
+    with pytest.raises(ValueError, match="cosines"):
+        SemanticParams(enabled=False, thresholds={"mmlu": 1.5})
+
+
+def test_each_benchmarks_best_item_is_scanned_so_a_strict_benchmark_cannot_hide_another(gsm8k, tmp_path):
+    copy = BenchmarkSpec(name="copies", layout="fields", fields=("text",),
+                         path=write_jsonl(tmp_path / "copies.jsonl", [{"id": "c0", "text": PARAPHRASE}]))
+    semantic = SemanticParams(enabled=True, window_words=32, stride_words=16, thresholds={"copies": 0.9999})
+    p = params(gsm8k, copy, semantic=semantic, action="flag")
+    table = pa.table({"id": ["para"], "text": [FILLER * 2 + PARAPHRASE + " " + FILLER * 2]})
+
+    index_url = saved_index(tmp_path, p)
+    out = run(table, p, index_url).kept
+    windows = scan(table, p.scan_params(), index_url).column("contam_windows")[0].as_py()
+
+    best = max(windows, key=lambda w: w["score"])
+    assert best["item"] == 2 and best["score"] < 0.9999  # the copy is the closest item, under its own threshold
+    near = [s for s in out.column("contam_spans")[0].as_py() if s["method"] == "semantic"]  # (the copy is an n-gram hit)
+    assert {(s["benchmark"], s["item_id"]) for s in near} == {("gsm8k", "gsm8k-0")} and min(s["score"] for s in near) >= 0.6
+
+
+def test_embedding_only_hits_are_flagged_by_default_and_ngram_hits_excised(gsm8k, tmp_path):
+    p = params(gsm8k, semantic=SemanticParams(enabled=True, window_words=32, stride_words=16))
+    texts = [FILLER * 6 + PARAPHRASE + " " + FILLER * 6, FILLER * 6 + QUESTION + " " + FILLER * 6]
+    table = pa.table({"id": ["para", "copy"], "text": texts})
+    index_url = saved_index(tmp_path, p)
+
+    out = run(table, p, index_url)
+    cut = run(table, p.model_copy(update={"semantic_action": "excise"}), index_url)
+
+    assert (p.action, p.semantic_action) == ("excise", "flag")
+    assert out.kept.column("id").to_pylist() == ["para", "copy"]
+    para, copy_ = out.kept.to_pylist()
+    assert para["text"] == texts[0] and para["n_contam_chars_cut"] == 0 and para["contam_benchmark"] == "gsm8k"
+    assert copy_["n_contam_chars_cut"] > 0 and "ducks lay 16 eggs" not in copy_["text"]
+    para_cut = cut.kept.to_pylist()[0]
+    assert para_cut["n_contam_chars_cut"] > 0 and "sixteen eggs" not in para_cut["text"]
+
+
+def test_report_says_why_each_document_was_flagged(gsm8k, tmp_path):
+    p = params(gsm8k, semantic=SemanticParams(enabled=True, window_words=32, stride_words=16))
+    index_url = saved_index(tmp_path, p)
+    table = pa.table({"id": ["para"], "text": [FILLER * 4 + PARAPHRASE + " " + FILLER * 4]})
+    rows = [r | {"kept": True} for r in run(table, p, index_url).kept.to_pylist()]
+
+    summary, markdown = contamination_report(rows, tasks.decontam.load_index(index_url), p)
+
+    [why] = summary["documents"]
+    assert (why["doc_id"], why["item_id"], why["method"], why["outcome"]) == ("para", "gsm8k-0", "semantic", "flagged, kept whole")
+    assert re.fullmatch(r"cosine 0\.\d{3} >= 0\.60", why["evidence"])
+    assert "embedding-only hits flag" in markdown and "cosine >= gsm8k 0.60" in markdown
+    assert f"| `para` | gsm8k `gsm8k-0` | semantic: {why['evidence']} | flagged, kept whole |" in markdown

@@ -5,12 +5,14 @@ import re
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 from pydantic import ValidationError
 
 from tasks import dedup_fuzzy as fz
+from tasks.dedup_fuzzy import s_curve
 from tasks.dedup_exact import position
 from tasks.errors import InputError
 
@@ -20,20 +22,65 @@ P = fz.FuzzyDedupParams()
 # ---------------------------------------------------------------- params and shingling
 
 
-def test_defaults_are_fineweb_14_bands_of_8():
-    assert (P.shingle, P.ngram, P.num_perm, P.bands, P.rows) == ("word", 5, 112, 14, 8)
-    assert P.jaccard_threshold == pytest.approx((1 / 14) ** (1 / 8))
+def test_default_target_is_0_7_with_a_layout_derived_for_recall_there():
+    assert (P.shingle, P.ngram, P.num_perm, P.threshold, P.verify) == ("word", 5, 112, 0.7, True)
+    assert P.layout == (17, 4)
+    assert s_curve.candidate_probability(0.7, *P.layout) >= s_curve.CANDIDATE_RECALL
+    assert fz.removal_probability(0.7, P) >= 0.95
 
 
-def test_threshold_derives_bands_and_rows_with_datasketch():
-    params = fz.FuzzyDedupParams(threshold=0.8)
+@pytest.mark.parametrize("threshold", [0.5, 0.6, 0.72, 0.8, 0.9, 0.95])
+def test_every_derived_layout_removes_95_percent_of_pairs_at_its_threshold(threshold):
+    params = fz.FuzzyDedupParams(threshold=threshold)
+    bands, rows = params.layout
 
-    assert (params.bands, params.rows) == _optimal_param(0.8, 112, 0.5, 0.5)
-    assert params.jaccard_threshold == 0.8
+    assert bands * rows <= params.num_perm
+    assert fz.removal_probability(threshold, params) >= 0.95
+    assert fz.removal_probability(threshold - 0.2, params) < 0.02
+
+
+def test_derived_layout_finds_the_pairs_at_the_threshold_that_datasketchs_optimiser_misses():
+    datasketch = _optimal_param(0.7, 112, 0.5, 0.5)  # weighs missed and false pairs alike: midpoint at 0.7
+
+    assert s_curve.candidate_probability(0.7, *P.layout) >= 0.99
+    assert s_curve.candidate_probability(0.7, *datasketch) < 0.6
+
+
+def test_fineweb_mode_is_14_bands_of_8_without_verification():
+    fineweb = fz.FuzzyDedupParams(bands=14, rows=8, verify=False)
+
+    assert fineweb.layout == (14, 8)
+    for jaccard in (0.3, 0.5, 0.72, 0.9):
+        assert fz.removal_probability(jaccard, fineweb) == pytest.approx(1 - (1 - jaccard**8) ** 14)
+
+
+def test_set_bands_and_rows_verify_at_the_threshold():
+    params = fz.FuzzyDedupParams(bands=14, rows=8, threshold=(1 / 14) ** (1 / 8))
+
+    at_target = params.threshold
+    kept_at_target = fz.removal_probability(at_target, params) / s_curve.candidate_probability(at_target, 14, 8)
+
+    assert params.layout == (14, 8)
+    assert s_curve.VERIFY_RECALL <= kept_at_target < 0.99
+    assert params.min_matches < params.threshold * params.num_perm  # under the estimate's spread, not at its centre
+
+
+def test_s_curve_matches_a_monte_carlo_of_agreeing_minhash_values():
+    rng = np.random.default_rng(0)
+    bands, rows = P.layout
+
+    for jaccard in (0.6, 0.65, 0.7):
+        agree = rng.random((40_000, P.num_perm)) < jaccard
+        candidate = agree[:, : bands * rows].reshape(-1, bands, rows).all(axis=2).any(axis=1)
+        removed = candidate & (agree.sum(axis=1) >= P.min_matches)
+
+        assert fz.removal_probability(jaccard, P) == pytest.approx(removed.mean(), abs=0.01)
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"bands": 20, "rows": 8}, {"threshold": 0.8, "bands": 10}, {"bandz": 3}],
+    "kwargs",
+    [{"bands": 20, "rows": 8}, {"threshold": 0.8, "bands": 10}, {"rows": 8}, {"verify": False}, {"threshold": 0.02},
+     {"bandz": 3}],
 )
 def test_inconsistent_params_fail_to_load(kwargs):
     with pytest.raises(ValidationError):
@@ -106,7 +153,7 @@ def test_document_without_shingles_takes_no_part_in_lsh():
     bands = fz.band_rows(sigs, P)
 
     assert set(bands.column("position").to_pylist()) == {position("s0", 2)}
-    assert bands.num_rows == P.bands
+    assert bands.num_rows == P.layout[0]
 
 
 # ---------------------------------------------------------------- LSH accuracy on real documents
@@ -164,7 +211,7 @@ def _pairs(labels: pa.Table, rows: dict[str, int]) -> set[tuple[int, int]]:
     return {pair for m in members.values() for pair in itertools.combinations(sorted(m), 2)}
 
 
-def test_lsh_finds_planted_near_duplicates_with_fineweb_defaults(planted):
+def test_lsh_finds_planted_near_duplicates_with_the_defaults(planted):
     table, family, jaccard = planted
     sigs = fz.signatures(table, P, "s0")
     rows = {p: i for i, p in enumerate(sigs.column("position").to_pylist())}
@@ -180,11 +227,36 @@ def test_lsh_finds_planted_near_duplicates_with_fineweb_defaults(planted):
     precision, recall = len(found & truth) / len(found), len(found & positives) / len(positives)
     print(f"pairs J>=0.8: {len(positives)}; candidate recall {candidate_recall:.3f}; "
           f"clusters: precision {precision:.3f}, recall {recall:.3f} ({len(found)} pairs)")
-    # 14x8 misses a J=0.8 pair with probability (1-0.8**8)**14 = 7.6%, a J=0.9 pair with 0.04%
+    # 17 x 4 misses a J=0.8 pair with probability (1-0.8**4)**17 = 0.013%, a J=0.9 pair with 1e-8
     assert {pair for pair, j in jaccard.items() if j >= 0.9} <= candidates
     assert candidate_recall >= 0.95
     assert precision >= 0.99
     assert recall >= 0.95
+
+
+def _removed_share(texts: list[str], params: fz.FuzzyDedupParams) -> float:
+    """The stage in memory on (original, variant) pairs in row order: the share of variants removed."""
+    sigs = fz.signatures(pa.table({"text": texts}), params, "s0")
+    edges = fz.candidate_edges(fz.band_rows(sigs, params))
+    edges = fz.verify_edges(edges, sigs, params) if params.verify else edges
+    clusters = fz.choose_keepers(fz.cluster_members(fz.union_find_components(edges), sigs, params), params)
+    removed = pc.not_equal(clusters.column("position"), clusters.column("keeper"))
+    return pc.sum(removed).as_py() / (len(texts) // 2)
+
+
+def test_pairs_at_0_72_jaccard_are_removed_under_the_default():
+    texts = []
+    for pair in range(40):  # 200 distinct words; the variant replaces a 27-word span: 5-gram Jaccard 165/227
+        words = [f"w{pair}x{i}" for i in range(200)]
+        start = 5 + 7 * pair % 140  # inside the text: the span ends 27 + 4 shingles
+        texts += [" ".join(words), " ".join(words[:start] + [f"new{pair}x{i}" for i in range(27)] + words[start + 27:])]
+    assert fz.shingle_jaccard(texts[::2], texts[1::2], P) == [pytest.approx(165 / 227)] * 40
+
+    default = _removed_share(texts, P)
+    fineweb = _removed_share(texts, fz.FuzzyDedupParams(bands=14, rows=8, verify=False))
+
+    assert default >= 0.9  # S-curve at 0.727: 0.99
+    assert fineweb < 0.8  # 14 x 8: 0.68
 
 
 # ---------------------------------------------------------------- candidate edges and verification
@@ -246,7 +318,7 @@ def test_end_signatures_keep_only_edge_ends_and_pack_their_minhash_losslessly():
 def test_joined_verification_keeps_the_same_edges_as_in_memory(planted):
     table, _, _ = planted
     sigs = fz.signatures(table, P, "s0")
-    edges = fz.candidate_edges(fz.band_rows(sigs, fz.FuzzyDedupParams(bands=28, rows=4)))  # many weak candidates
+    edges = fz.candidate_edges(fz.band_rows(sigs, fz.FuzzyDedupParams(bands=56, rows=2)))  # many weak candidates
     ends = fz.end_signatures(sigs, pa.concat_arrays([edges.column(e).combine_chunks() for e in ("src", "dst")]), P)
 
     verified = fz.verify_joined_edges(_joined(edges, ends), P)
@@ -301,10 +373,16 @@ def test_no_edges_no_components():
 # ---------------------------------------------------------------- keepers and apply
 
 
+def _packed(*agreeing: int) -> pa.Array:
+    """Packed MinHash per member: the first `n` of 112 values equal across members, the rest distinct."""
+    rows = [[1] * n + [100 * (i + 1) + k for k in range(112 - n)] for i, n in enumerate(agreeing)]
+    return pa.array([np.array(row, np.uint32).tobytes() for row in rows], pa.binary())
+
+
 MEMBERS = pa.table(
     {"position": ["s\t1", "s\t2", "s\t3", "t\t0"], "component": ["s\t1"] * 3 + ["t\t0"], "n_chars": [5, 9, 9, 4],
-     "keeper_score": [0.2, None, 0.7, 0.1]},
-    schema=fz.MEMBER_SCHEMA,
+     "keeper_score": [0.2, None, 0.7, 0.1], "minhash": _packed(112, 112, 112, 112)},
+    schema=fz.member_schema(P),
 )
 
 
@@ -326,6 +404,28 @@ def test_highest_score_keeper_ranks_missing_scores_last():
     clusters = fz.choose_keepers(MEMBERS, fz.FuzzyDedupParams(keeper="highest_score"))
 
     assert clusters.column("keeper").to_pylist() == ["s\t3"] * 3 + ["t\t0"]
+
+
+def test_a_member_chained_to_its_keeper_but_unlike_it_stays_as_its_own_cluster():
+    # s1 ~ s2 ~ s3 in one component; s2 (longest) keeps; s1 agrees with s2 in 40 of 112 values only
+    members = MEMBERS.set_column(4, "minhash", _packed(40, 112, 100, 112))
+
+    clusters = fz.choose_keepers(members, fz.FuzzyDedupParams(keeper="longest"))
+
+    assert clusters.select(["position", "component", "keeper", "size"]).to_pylist() == [
+        {"position": "s\t1", "component": "s\t1", "keeper": "s\t1", "size": 1},
+        {"position": "s\t2", "component": "s\t2", "keeper": "s\t2", "size": 2},
+        {"position": "s\t3", "component": "s\t2", "keeper": "s\t2", "size": 2},
+        {"position": "t\t0", "component": "t\t0", "keeper": "t\t0", "size": 1},
+    ]
+
+
+def test_without_verification_a_whole_component_is_one_cluster():
+    fineweb = fz.FuzzyDedupParams(bands=14, rows=8, verify=False, keeper="longest")
+
+    clusters = fz.choose_keepers(MEMBERS.drop_columns("minhash"), fineweb)
+
+    assert clusters.column("keeper").to_pylist() == ["s\t2"] * 3 + ["t\t0"]
 
 
 def test_signatures_carry_the_keeper_column_with_nan_as_missing():
@@ -367,7 +467,8 @@ def test_apply_rejects_all_but_the_keeper_and_names_it():
 def test_disabled_marks_clusters_but_drops_nothing():
     table = pa.table({"id": ["x", "z"], "text": ["a", "a"]})
     shard = fz.signatures(table, P, "s0")
-    clusters = fz.choose_keepers(shard.append_column("component", pa.array([position("s0", 0)] * 2)), P)
+    labels = pa.table({"position": shard.column("position"), "component": [position("s0", 0)] * 2})
+    clusters = fz.choose_keepers(fz.cluster_members(labels, shard, P), P)
 
     out = fz.apply(table, fz.FuzzyDedupParams(enabled=False), shard, clusters)
 
@@ -400,8 +501,7 @@ def _curate(tables: list[pa.Table], params: fz.FuzzyDedupParams, partitions: int
     )
     all_sigs = pa.concat_tables(sigs)
     labels = fz.union_find_components(fz.verify_edges(edges, all_sigs, params))
-    members = labels.join(all_sigs.select(["position", "n_chars", "keeper_score"]), "position")
-    clusters = fz.choose_keepers(members, params)
+    clusters = fz.choose_keepers(fz.cluster_members(labels, all_sigs, params), params)
     return [i for t, s in zip(tables, sigs) for i in fz.apply(t, params, s, clusters).kept.column("id").to_pylist()]
 
 
@@ -438,8 +538,8 @@ def test_shingle_jaccard_is_exact_on_word_5_grams():
 def test_an_indexed_document_is_always_the_keeper(keeper):
     members = pa.table(
         {"position": ["a\t0", f"{fz.INDEX_PREFIX}b1/z\t7"], "component": ["a\t0"] * 2, "n_chars": [900, 10],
-         "keeper_score": [0.9, 0.1]},
-        schema=fz.MEMBER_SCHEMA,
+         "keeper_score": [0.9, 0.1], "minhash": _packed(112, 112)},
+        schema=fz.member_schema(P),
     )
 
     clusters = fz.choose_keepers(members, fz.FuzzyDedupParams(keeper=keeper))

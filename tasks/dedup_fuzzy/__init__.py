@@ -4,20 +4,28 @@ Phases, so no process ever holds every signature or every edge (the flow runs th
 1. `signatures` per shard: MinHash of each document's shingle set (datasketch, affine32 scheme).
 2. `band_rows` per shard: one row per (band, band hash, doc); the flow shuffles them by band hash.
 3. `candidate_edges` per bucket partition: star edges from each member to its bucket's smallest
-   position (not all pairs). Optionally verified (estimated Jaccard >= threshold) at a cost linear in
+   position (not all pairs). Optionally verified (enough equal MinHash values) at a cost linear in
    the corpus: `end_signatures` once per signature shard (only the rows that are edge ends), joined
    to the edges, then `verify_joined_edges`; `verify_edges` is the in-memory equivalent.
 4. Connected components over the edges: on Dask by `flows/graph.py` (min-label propagation with
    pointer jumping, spilled to Parquet each round); `union_find_components` is the in-memory
    reference. A component's id is its smallest position, so it does not depend on scheduling.
-5. `choose_keepers` per component, then `apply` per shard.
+5. `choose_keepers` per component (with verification, members that do not agree with their keeper
+   stay), then `apply` per shard.
 
-Defaults are FineWeb's (Penedo et al. 2024, datatrove `MinhashConfig`): word 5-grams, 112
-permutations as 14 bands x 8 rows, an S-curve midpoint of (1/14)**(1/8) ~ 0.72 Jaccard. Shingling
-normalizes text as datatrove's `simplify_text` does for MinHash (lowercase, punctuation removed,
-whitespace folded; its diacritic and number folding are not done here). Shingling is vectorised over
-the whole table (pyarrow split, one xxh3 per distinct word, n-gram hashes combined in numpy); the
-MinHash is datasketch's `MinHash.update_batch` on those 32-bit hashes (`bench/dedup_signatures.py`).
+Parameters: the user names a target Jaccard (`threshold`, of word 5-gram sets as FineWeb's). Bands x
+rows (unless set) are the layout that finds a pair at the target with probability >= 0.99 while
+proposing the fewest pairs below it; verification then keeps an edge when at least `min_matches` of
+all `num_perm` MinHash values agree, the count that keeps 97% of the candidate pairs at the target
+(issue #15: recall >= 0.95 at the target), and a removed document must agree so with its cluster's
+keeper too (`s_curve.py` derives both). `removal_probability` is the resulting S-curve, exact for
+ideal permutations; the run report shows it. `verify=false` with 14 x 8 is FineWeb's (datatrove's)
+S-curve: every candidate is a duplicate.
+
+Shingling normalizes text as datatrove's `simplify_text` does for MinHash (lowercase, punctuation
+removed, whitespace folded; its diacritic and number folding are not done here). It is vectorised
+over the whole table (pyarrow split, one xxh3 per distinct word, n-gram hashes combined in numpy);
+the MinHash is datasketch's `MinHash.update_batch` on those 32-bit hashes (`bench/dedup_signatures.py`).
 """
 
 from __future__ import annotations
@@ -29,20 +37,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 from datasketch import MinHash
-from datasketch.lsh import _optimal_param
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tasks.contract import StageOutput, split_by_reason
 from tasks.dedup_exact import position
+from tasks.dedup_fuzzy.s_curve import lsh_layout, removal_by_min_matches, verification_min_matches
 from tasks.errors import InputError
 
-VERSION = 2
+VERSION = 3
 REASON = "dedup_fuzzy:jaccard"
 # Positions of documents kept by earlier runs (the persistent index) start with this: they sort before
 # any shard name, and `choose_keepers` always keeps them, since they are already published.
 INDEX_PREFIX = "!index/"
-# datasketch MinHashLSH's default weights when it derives (bands, rows) from a threshold
-LSH_WEIGHTS = (0.5, 0.5)
 
 BAND_SCHEMA = pa.schema([("band", pa.int32()), ("band_hash", pa.uint64()), ("position", pa.string())])
 EDGE_SCHEMA = pa.schema([("src", pa.string()), ("dst", pa.string())])
@@ -65,15 +71,27 @@ class FuzzyDedupParams(BaseModel):
     ngram: int = Field(5, ge=1, description="Shingle length in units (FineWeb: 5 words).")
     # FineWeb / datatrove MinhashConfig: 14 buckets x 8 hashes = 112 permutations
     num_perm: int = Field(112, ge=2, description="MinHash permutations.")
-    bands: int = Field(14, ge=1, description="LSH bands (FineWeb: 14).")
-    rows: int = Field(8, ge=1, description="Hashes per band (FineWeb: 8); midpoint (1/bands)**(1/rows).")
-    threshold: float | None = Field(
-        None, gt=0.0, lt=1.0,
-        description="Target Jaccard: derives bands/rows with datasketch's optimiser and is the verify threshold.",
+    # 0.7: just under FineWeb's 14 x 8 midpoint (~0.72, where it removes half the pairs; Penedo et al.
+    # 2024) and NeMo Curator's, RefinedWeb's and SlimPajama's ~0.8, so pairs FineWeb may keep or remove
+    # are removed. bench/dedup_accuracy.py, dev set: recall 0.998 at J >= 0.7 and 0.515 at 0.5-0.7,
+    # precision 1.000 (datatrove 14 x 8: 0.883, 0.369); planted corpus: above datatrove at every edit rate
+    threshold: float = Field(
+        0.7, gt=0.0, lt=1.0,
+        description="Target Jaccard of the shingle sets: pairs at or above it are removed with probability >= 0.96 "
+        "(the run report shows the S-curve); bands x rows and the verification cutoff derive from it.",
     )
+    bands: int | None = Field(
+        None, ge=1, description="LSH bands; null: derived from threshold (finds 99% of the pairs there, proposes the "
+        "fewest below it). Set with rows to fix the layout (FineWeb: 14 x 8).",
+    )
+    rows: int | None = Field(None, ge=1, description="MinHash values per band; null: derived with bands (FineWeb: 8).")
     seed: int = Field(1, description="Permutation seed: identical on every worker and every re-curation.")
-    # bench/dedup_scale.py: verification is 4-6% of the stage at 100k-1.6M docs (issue #3: on if < 20%)
-    verify: bool = Field(True, description="Drop candidate edges whose estimated Jaccard is under the threshold.")
+    # bench/dedup_scale.py: verification is 2-4% of the stage's worker CPU at 50k-200k docs (issue #15: <= 10%)
+    verify: bool = Field(
+        True, description="Remove a document only if its MinHash agrees with a near-duplicate's, and with its cluster "
+        "keeper's, in enough of all num_perm values (the count that keeps 97% of pairs at the threshold); false: every "
+        "LSH candidate pair is a duplicate (FineWeb, with 14 x 8).",
+    )
     # CCNet / datatrove keep the first copy in input order
     keeper: Literal["first", "longest", "highest_score"] = Field(
         "first", description="Which document of a cluster stays: first in input order, longest, or highest "
@@ -88,27 +106,35 @@ class FuzzyDedupParams(BaseModel):
         "keep their marks; new shards are deduplicated against every earlier run's kept documents (they stay).",
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _derive_bands(cls, data):
-        if isinstance(data, dict) and data.get("threshold") is not None:
-            if "bands" in data or "rows" in data:
-                raise ValueError("set either threshold or bands/rows, not both")
-            num_perm = data.get("num_perm", cls.model_fields["num_perm"].default)
-            bands, rows = _optimal_param(float(data["threshold"]), int(num_perm), *LSH_WEIGHTS)
-            data = {**data, "bands": bands, "rows": rows}
-        return data
-
     @model_validator(mode="after")
-    def _bands_fit(self):
-        if self.bands * self.rows > self.num_perm:
-            raise ValueError(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+    def _layout_fits(self):
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set bands and rows together (FineWeb: 14 and 8), or neither to derive them from threshold")
+        if self.bands is None and not self.verify:
+            raise ValueError("verify=false keeps every LSH candidate: set bands and rows too (FineWeb: 14 and 8)")
+        bands, rows = self.layout
+        if bands * rows > self.num_perm:
+            raise ValueError(f"bands * rows = {bands * rows} exceeds num_perm = {self.num_perm}")
         return self
 
     @property
-    def jaccard_threshold(self) -> float:
-        """The verify threshold: the target, or the S-curve midpoint of bands x rows."""
-        return self.threshold if self.threshold is not None else (1.0 / self.bands) ** (1.0 / self.rows)
+    def layout(self) -> tuple[int, int]:
+        """(bands, rows): as set (both or neither), else `lsh_layout` of the threshold."""
+        if self.bands is not None:
+            return self.bands, self.rows
+        return lsh_layout(self.threshold, self.num_perm)
+
+    @property
+    def min_matches(self) -> int:
+        """Equal MinHash values (of `num_perm`) a candidate pair needs to pass verification."""
+        return verification_min_matches(self.threshold, *self.layout, self.num_perm)
+
+
+def removal_probability(jaccard: float, params: FuzzyDedupParams) -> float:
+    """P(a pair at this Jaccard becomes a verified edge, so that one of the two goes when they are a
+    cluster alone): the stage's S-curve, candidate and verification probabilities together."""
+    removal = removal_by_min_matches(jaccard, *params.layout, params.num_perm)
+    return float(removal[params.min_matches if params.verify else 0])
 
 
 def signature_schema(params: FuzzyDedupParams) -> pa.Schema:
@@ -278,14 +304,14 @@ def _matrix(sigs: pa.Table, params: FuzzyDedupParams) -> np.ndarray:
 
 def band_rows(sigs: pa.Table, params: FuzzyDedupParams) -> pa.Table:
     """One row per (band, hash of the band's `rows` values, doc); documents with no shingles skipped."""
-    matrix = _matrix(sigs, params)
-    used = matrix[:, : params.bands * params.rows].reshape(-1, params.bands, params.rows).astype(np.uint64)
-    band_hash = _fmix64((used * _multipliers(params.rows)).sum(axis=2, dtype=np.uint64))
+    matrix, (n_bands, rows) = _matrix(sigs, params), params.layout
+    used = matrix[:, : n_bands * rows].reshape(-1, n_bands, rows).astype(np.uint64)
+    band_hash = _fmix64((used * _multipliers(rows)).sum(axis=2, dtype=np.uint64))
     has_shingles = ~(matrix == np.iinfo(np.uint32).max).all(axis=1)
     docs = np.flatnonzero(has_shingles)
     band_hash = band_hash[docs]
-    positions = sigs.column("position").combine_chunks().take(pa.array(np.repeat(docs, params.bands)))
-    bands = np.tile(np.arange(params.bands, dtype=np.int32), docs.size)
+    positions = sigs.column("position").combine_chunks().take(pa.array(np.repeat(docs, n_bands)))
+    bands = np.tile(np.arange(n_bands, dtype=np.int32), docs.size)
     return pa.table([pa.array(bands), pa.array(band_hash.reshape(-1)), positions], schema=BAND_SCHEMA)
 
 
@@ -333,18 +359,17 @@ def _unpacked(packed: pa.ChunkedArray, params: FuzzyDedupParams) -> np.ndarray:
     return np.frombuffer(fixed.buffers()[1], np.uint32, len(fixed) * params.num_perm, start).reshape(-1, params.num_perm)
 
 
-def estimated_jaccard(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Share of equal MinHash values, row by row of two (edges, num_perm) signature matrices."""
-    return (src == dst).mean(axis=1)
+def agree(src: np.ndarray, dst: np.ndarray, params: FuzzyDedupParams) -> np.ndarray:
+    """Row by row of two (rows, num_perm) signature matrices: do they agree in `min_matches` values?"""
+    return (src == dst).sum(axis=1) >= params.min_matches
 
 
 def _similar(edges: pa.Table, src: np.ndarray, dst: np.ndarray, params: FuzzyDedupParams) -> pa.Table:
-    keep = estimated_jaccard(src, dst) >= params.jaccard_threshold
-    return edges.select(EDGE_SCHEMA.names).filter(pa.array(keep)).cast(EDGE_SCHEMA)
+    return edges.select(EDGE_SCHEMA.names).filter(pa.array(agree(src, dst, params))).cast(EDGE_SCHEMA)
 
 
 def verify_edges(edges: pa.Table, sigs: pa.Table, params: FuzzyDedupParams) -> pa.Table:
-    """The edges whose estimated Jaccard reaches `params.jaccard_threshold`; `sigs` holds both ends.
+    """The edges whose ends agree in at least `params.min_matches` MinHash values; `sigs` holds both ends.
 
     The in-memory form; the flow joins the ends' signatures to the edges on Dask and calls
     `verify_joined_edges`, which keeps exactly the same edges.
@@ -391,20 +416,47 @@ def union_find_components(edges: pa.Table) -> pa.Table:
 # ---------------------------------------------------------------- keepers and marking
 
 
+def member_schema(params: FuzzyDedupParams) -> pa.Schema:
+    """What `choose_keepers` reads per member: with `verify`, its packed MinHash too (as `end_signatures`)."""
+    return MEMBER_SCHEMA.append(END_SCHEMA.field("minhash")) if params.verify else MEMBER_SCHEMA
+
+
+def cluster_members(labels: pa.Table, sigs: pa.Table, params: FuzzyDedupParams) -> pa.Table:
+    """In-memory: every labelled node joined to its signature row, as `choose_keepers` reads them."""
+    members = labels.join(sigs.select(["position", "n_chars", "keeper_score"]), "position")
+    if params.verify:
+        members = members.join(end_signatures(sigs, labels.column("position"), params), "position")
+    return members
+
+
 def choose_keepers(members: pa.Table, params: FuzzyDedupParams) -> pa.Table:
-    """Keeper and size per component: an indexed document if there is one, else the first in input
-    order, the longest or the highest scored (ties and missing scores: first in input order)."""
-    members = members.select(MEMBER_SCHEMA.names).cast(MEMBER_SCHEMA)
+    """Keeper, cluster and size of every member of whole components. The keeper is an indexed
+    document if there is one, else the first in input order, the longest or the highest scored
+    (ties and missing scores: first in input order).
+
+    With `verify`, a member stays in its keeper's cluster only if their MinHash values agree as a
+    verified edge's must; the others become clusters of their own. Components chain near-duplicates
+    (A~B, B~C) into documents that share little, and removing C for A would lose C's text
+    (bench/dedup_accuracy.py, planted corpus of 15-20k documents: 1-2% of removals under 0.5 Jaccard
+    to their keeper without this, 0.05% with it). A cluster's id is its smallest position.
+    """
+    members = members.select(member_schema(params).names).cast(member_schema(params))
     indexed = pc.starts_with(members.column("position"), INDEX_PREFIX)
     order = [("component", "ascending"), ("indexed", "descending"), ("position", "ascending")]
     if params.keeper in ("longest", "highest_score"):
         order.insert(2, ("n_chars" if params.keeper == "longest" else "keeper_score", "descending"))
-    ranked = members.append_column("indexed", indexed).sort_by(order)
-    heads = ranked.group_by("component", use_threads=False).aggregate([("position", "first"), ("position", "count")])
-    heads = heads.rename_columns(["component", "keeper", "size"])
-    out = members.join(heads, "component", join_type="left outer")
-    out = out.select(CLUSTER_SCHEMA.names).cast(CLUSTER_SCHEMA)
-    return out.sort_by("position")
+    ranked = members.select(MEMBER_SCHEMA.names).append_column("indexed", indexed).sort_by(order)
+    heads = ranked.group_by("component", use_threads=False).aggregate([("position", "first")])
+    out = members.join(heads.rename_columns(["component", "keeper"]), "component", join_type="left outer")
+    if params.verify:
+        minhash = _unpacked(out.column("minhash"), params)
+        keeper_rows = pc.index_in(out.column("keeper"), value_set=out.column("position")).to_numpy()
+        like_keeper = agree(minhash, minhash[keeper_rows], params)
+        keepers = pc.if_else(pa.array(like_keeper), out.column("keeper"), out.column("position"))
+        out = out.set_column(out.schema.get_field_index("keeper"), "keeper", keepers)
+    clusters = out.group_by("keeper").aggregate([("position", "min"), ("position", "count")])
+    out = out.select(["position", "keeper"]).join(clusters.rename_columns(["keeper", "component", "size"]), "keeper")
+    return out.select(CLUSTER_SCHEMA.names).cast(CLUSTER_SCHEMA).sort_by("position")
 
 
 def apply(table: pa.Table, params: FuzzyDedupParams, shard_positions: pa.Table, clusters: pa.Table) -> StageOutput:
