@@ -4,8 +4,8 @@ per-benchmark thresholds calibrated on negatives, and what the threshold check c
     .venv/bin/python bench/decontam.py [--hosts 1000] [--host-chars 2000] [--semantic-verbatim 300]
         [--target-fpr 0.005] [--threads 2] [--device cpu|cuda] [--cache DIR]
 
-The README's figures: `--cache /tmp/decontam-bench` (about 20 minutes on 2 CPU cores the first time:
-the index embeds 16,342 items and the scan ~40,000 windows; both are cached in DIR, keyed by their
+The README's figures: `--cache /tmp/decontam-bench` (about 25 minutes on 2 CPU cores the first time:
+the index embeds 16,342 items and the scan ~40,700 windows; both are cached in DIR, keyed by their
 inputs, so a rerun with other thresholds takes seconds).
 
 Data (../shared/data/, see SOURCES.md): all four benchmark files in one index (GSM8K, HumanEval,
@@ -28,13 +28,16 @@ the global `semantic.threshold`; FPR and recall are reported at those thresholds
 half and on the plants, then at the shipped defaults (`CALIBRATED_THRESHOLDS`, set from this script's
 calibration on all negatives, printed last). 95% upper bounds are Clopper-Pearson.
 
-Second checks measured on the same data and not kept (FPR on the 990 news articles / paraphrase
-recall, global cosine 0.60 plus the check; per-benchmark thresholds alone reach 0.5% / 95.0%):
-best minus k-th best item cosine, k = 2..32, with or without the floor (at most 91% recall at 9% FPR);
-CSLS-style hubness correction by the item's nearest items (nn1: 8.7% FPR at 83% recall);
-IDF-weighted share of the item's words within 32 words of the window (4.2% / 90.6%); token-level
-BERTScore recall of the item against the window with MiniLM token embeddings (2.8% / 86.9%), which
-on top of the per-benchmark thresholds cut news FPs from 7 to 5 for 1-4 points of recall.
+Second checks of each embedding candidate, measured on the same windows (990 news articles, 742
+paraphrase plants) with throwaway scripts over cached window embeddings, and not kept; per-benchmark
+thresholds alone reach 0.5% FPR at 95.0% recall:
+- best item cosine minus the k-th best (k = 2..32) as the score: at 1% news FPR, 43% recall at best;
+- the item's own neighbourhood (cosine >= max(0.60, the item's n-th nearest item + d)): 8.7% FPR at
+  83% recall (n = 1), 11.7% at 91% (n = 10, d = 0.05): GSM8K items all look alike, so it hits paraphrases;
+- IDF-weighted share of the item's words within 32 words of the window, on cosine >= 0.60: 4.2% at 90.6%;
+- token-level BERTScore recall of the item against the window (MiniLM token embeddings), on cosine
+  >= 0.60: 2.8% at 86.9%; on top of per-benchmark thresholds it cut news FPs from 7 to 5 for 1-4
+  points of recall.
 """
 
 from __future__ import annotations
@@ -187,15 +190,22 @@ def calibrate(negatives: list[dict[str, np.ndarray]], target_fpr: float, floor: 
             for name in names}
 
 
-def evaluate(label: str, params: DecontamParams, index, sets: dict, held: slice) -> None:
-    """FPR on the `held` negatives and recall on the plants, through `detect`."""
-    say(f"\n{label}: " + ", ".join(f"{s.name} {params.semantic.threshold_for(s.name, s.layout):.3f}" for s in SPECS))
+def evaluate(label: str, params: DecontamParams, index, sets: dict, held: slice, show: bool = False) -> None:
+    """FPR on the `held` negatives and recall on the plants, through `detect`; `show` prints the
+    false positives (strongest span beside its item)."""
+    say(f"\n{label}: " + ", ".join(f"{name} {t:.3f}" for name, t in params.semantic_thresholds().items()))
     for name in ("news", "web"):
         negatives = sets[name]["scanned"]
         out = detect(negatives.take(np.arange(negatives.num_rows)[held]), params, index)
         flagged = np.array([b is not None for b in out.column("contam_benchmark").to_pylist()])
         semantic_only = np.array([bool(s) and all(x["method"] == "semantic" for x in s) for s in out.column("contam_spans").to_pylist()])
         say(f"  FPR {name:<5} {rate(flagged)}; embedding-only {semantic_only.sum()}")
+        if show:
+            item_text = dict(zip(index.items.column("item_id").to_pylist(), index.items.column("text").to_pylist()))
+            for spans in (s for s in out.column("contam_spans").to_pylist() if s):
+                top = max(spans, key=lambda x: x["score"])
+                say(f"    {top['method']} {top['score']:.3f} {' '.join(top['text'].split())[:140]!r}\n"
+                    f"      | {top['item_id']}: {' '.join(item_text[top['item_id']].split())[:140]!r}")
     for name in ("verbatim", "paraphrase"):
         out = detect(sets[name]["scanned"], params, index)
         found = np.array([src in items for src, items in zip(sets[name]["sources"], out.column("contam_items").to_pylist())])
@@ -208,7 +218,8 @@ def evaluate(label: str, params: DecontamParams, index, sets: dict, held: slice)
 
 def check_cost(texts: list[str], params: DecontamParams, index_url: str, device: str) -> None:
     """What the per-benchmark check adds to the embedding stage: the encoder, the one-group similarity
-    search it replaces, the per-benchmark search, and applying the thresholds (`detect` on scanned windows)."""
+    search it replaces, the per-benchmark search, and `detect` on the scanned windows (which also runs
+    the n-gram search: an upper bound on applying the thresholds)."""
     from tasks.decontam.ngrams import word_spans
     from tasks.decontam.semantic import embed, windows
 
@@ -229,7 +240,7 @@ def check_cost(texts: list[str], params: DecontamParams, index_url: str, device:
     thresholding = time.perf_counter() - started
     extra = timings["per benchmark"] - timings["one group"] + thresholding
     say(f"\ncost on {len(texts)} pages ({len(bounds):,} windows, {device}): encoder {encoding:.1f} s, item search one group "
-        f"{timings['one group']:.2f} s / per benchmark {timings['per benchmark']:.2f} s, thresholds and spans (detect) "
+        f"{timings['one group']:.2f} s / per benchmark {timings['per benchmark']:.2f} s, detect (n-grams, thresholds, spans) "
         f"{thresholding:.2f} s: the check adds {extra:.2f} s = {extra / (encoding + timings['one group']):.1%} of the embedding stage")
 
 
@@ -279,7 +290,7 @@ def main() -> None:
     evaluate("held-out (odd) half, thresholds calibrated on the even half",
              params.model_copy(update={"semantic": params.semantic.model_copy(update={"thresholds": calib})}), index, sets,
              slice(1, None, 2))
-    evaluate("shipped defaults (CALIBRATED_THRESHOLDS), all documents", params, index, sets, slice(0, None))
+    evaluate("shipped defaults (CALIBRATED_THRESHOLDS), all documents", params, index, sets, slice(0, None), show=True)
     evaluate("one global threshold (before: 0.60 for every benchmark), all documents",
              params.model_copy(update={"semantic": params.semantic.model_copy(update={
                  "thresholds": {s.name: params.semantic.threshold for s in SPECS}})}), index, sets, slice(0, None))

@@ -90,6 +90,10 @@ class DecontamParams(BaseModel):
             raise ValueError(f"benchmark names must be unique: {names}")
         return benchmarks
 
+    def semantic_thresholds(self) -> dict[str, float]:
+        """The cosine each benchmark's windows must reach (`SemanticParams.threshold_for`)."""
+        return {spec.name: self.semantic.threshold_for(spec.name, spec.layout) for spec in self.benchmarks}
+
     def index_params(self) -> tuple:
         """What the index depends on: a changed action or threshold reuses it."""
         return self.benchmarks, self.ngram, self.semantic.model_dump(include={"enabled", "encoder", "max_tokens"})
@@ -193,11 +197,10 @@ def window_scores(texts: list[str], index: Index, params: ScanParams | SemanticP
 
 
 def item_thresholds(index: Index, params: DecontamParams) -> np.ndarray:
-    """The semantic threshold of each item: its benchmark's (`SemanticParams.threshold_for`)."""
-    layout = {spec.name: spec.layout for spec in params.benchmarks}
-    limits = np.full(index.items.num_rows, params.semantic.threshold, np.float32)
+    """The semantic threshold of each item: its benchmark's."""
+    limits, by_benchmark = np.empty(index.items.num_rows, np.float32), params.semantic_thresholds()
     for name, (lo, hi) in index.benchmark_rows().items():
-        limits[lo:hi] = params.semantic.threshold_for(name, layout.get(name, "fields"))
+        limits[lo:hi] = by_benchmark[name]
     return limits
 
 

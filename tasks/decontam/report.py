@@ -19,19 +19,15 @@ def methods(params) -> str:
     ngrams = f"{params.ngram.n}-gram overlap"
     if not params.semantic.enabled:
         return f"{ngrams} only (embedding search off: `decontam.semantic.enabled`)"
-    limits = ", ".join(f"{name} {t:.2f}" for name, t in thresholds(params).items())
+    limits = ", ".join(f"{name} {t:.2f}" for name, t in params.semantic_thresholds().items())
     return f"{ngrams} and embedding neighbours ({params.semantic.encoder}, cosine >= {limits})"
 
 
-def thresholds(params) -> dict[str, float]:
-    return {spec.name: params.semantic.threshold_for(spec.name, spec.layout) for spec in params.benchmarks}
-
-
-def evidence(span: dict, limits: dict[str, float]) -> str:
+def evidence(span: dict, params) -> str:
     """Why a span counts, in words: its item's n-gram overlap, or its cosine against the threshold."""
     if span["method"] == "ngram":
-        return f"13-gram overlap, {span['score']:.0%} of the item"
-    return f"cosine {span['score']:.3f} >= {limits.get(span['benchmark'], float('nan')):.2f}"
+        return f"{params.ngram.n}-gram overlap, {span['score']:.0%} of the item"
+    return f"cosine {span['score']:.3f} >= {params.semantic_thresholds()[span['benchmark']]:.2f}"
 
 
 def outcome(row: dict) -> str:
@@ -59,7 +55,6 @@ def contamination_report(rows: list[dict], index, params) -> tuple[dict, str]:
     if index is not None:
         keys = zip(index.items.column("benchmark").to_pylist(), index.items.column("item_id").to_pylist())
         text_of = dict(zip(keys, index.items.column("text").to_pylist()))
-    limits = thresholds(params)
     documents = []
     per: dict[str, dict] = defaultdict(lambda: {"documents": 0, "documents_rejected": 0, "items": set(),
                                                  "by_method": defaultdict(int), "examples": []})
@@ -67,7 +62,7 @@ def contamination_report(rows: list[dict], index, params) -> tuple[dict, str]:
         if len(documents) < DOCUMENTS_LISTED:
             best = max(row["contam_spans"], key=lambda s: (s["method"] == "ngram", s["score"]))
             documents.append({"doc_id": row["id"], "benchmark": best["benchmark"], "item_id": best["item_id"],
-                              "method": best["method"], "evidence": evidence(best, limits), "outcome": outcome(row)})
+                              "method": best["method"], "evidence": evidence(best, params), "outcome": outcome(row)})
         for benchmark in sorted({s["benchmark"] for s in row["contam_spans"]}):
             entry = per[benchmark]
             spans = [s for s in row["contam_spans"] if s["benchmark"] == benchmark]
