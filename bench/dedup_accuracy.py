@@ -68,7 +68,7 @@ class Config:
     each removed document and its keeper (as `choose_keepers` does)."""
 
     name: str
-    params: fz.FuzzyDedupParams
+    params: fz.DedupFuzzyParams
     min_matches: int | None = None
     exact_between: tuple[int, int] | None = None
     check_keepers: bool = True
@@ -78,32 +78,32 @@ class Config:
         return self.min_matches is None and self.exact_between is None
 
 
-def agreeing(jaccard: float, params: fz.FuzzyDedupParams) -> int:
+def agreeing(jaccard: float, params: fz.DedupFuzzyParams) -> int:
     """The agreeing MinHash values that make an estimated Jaccard >= `jaccard`."""
     return math.ceil(jaccard * params.num_perm - 1e-9)
 
 
 def configs() -> list[Config]:
-    default, target = fz.FuzzyDedupParams(), fz.FuzzyDedupParams().threshold
+    default, target = fz.DedupFuzzyParams(), fz.DedupFuzzyParams().threshold
     midpoint = (1 / 14) ** (1 / 8)
-    fineweb_verified = fz.FuzzyDedupParams(bands=14, rows=8, threshold=midpoint)
+    fineweb_verified = fz.DedupFuzzyParams(bands=14, rows=8, threshold=midpoint)
     spread = math.sqrt(target * (1 - target) / default.num_perm)  # the estimate's standard error at the target
     count = functools.partial(agreeing, params=default)
     bands, rows = _optimal_param(target, default.num_perm, 0.5, 0.5)
     layout = "x".join(map(str, default.layout))
     return [
-        Config("FineWeb: 14x8, verify=false", fz.FuzzyDedupParams(bands=14, rows=8, verify=False)),
+        Config("FineWeb: 14x8, verify=false", fz.DedupFuzzyParams(bands=14, rows=8, verify=False)),
         Config("before #15: 14x8, estimate >= 0.719", fineweb_verified, count(midpoint), check_keepers=False),
         Config(f"14x8, threshold 0.719 (>= {fineweb_verified.min_matches})", fineweb_verified),
-        Config(f"before #15: threshold 0.7 ({bands}x{rows}, >= 0.7)", fz.FuzzyDedupParams(bands=bands, rows=rows),
+        Config(f"before #15: threshold 0.7 ({bands}x{rows}, >= 0.7)", fz.DedupFuzzyParams(bands=bands, rows=rows),
                count(target), check_keepers=False),
         Config(f"default: 0.7 -> {layout}, >= {default.min_matches}", default),
         Config(f"{layout}, >= {default.min_matches}, keepers unchecked", default, default.min_matches, check_keepers=False),
         Config(f"{layout}, >= t - 3 se ({count(target - 3 * spread)})", default, count(target - 3 * spread)),
         Config(f"{layout}, exact J >= t within t +- 2 se", default,
                exact_between=(count(target - 2 * spread), count(target + 2 * spread))),
-        Config("threshold 0.8 -> {}x{}, >= {}".format(*fz.FuzzyDedupParams(threshold=0.8).layout,
-               fz.FuzzyDedupParams(threshold=0.8).min_matches), fz.FuzzyDedupParams(threshold=0.8)),
+        Config("threshold 0.8 -> {}x{}, >= {}".format(*fz.DedupFuzzyParams(threshold=0.8).layout,
+               fz.DedupFuzzyParams(threshold=0.8).min_matches), fz.DedupFuzzyParams(threshold=0.8)),
     ]
 
 
@@ -115,7 +115,7 @@ def row_of(positions) -> np.ndarray:
 
 
 def shingle_sets(texts: pa.ChunkedArray) -> list[set[int]]:
-    hashes, offsets = fz.shingle_hashes(texts, fz.FuzzyDedupParams())
+    hashes, offsets = fz.shingle_hashes(texts, fz.DedupFuzzyParams())
     return [set(hashes[lo:hi].tolist()) for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
@@ -123,7 +123,7 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
-def signature_matrix(sigs: pa.Table, params: fz.FuzzyDedupParams) -> np.ndarray:
+def signature_matrix(sigs: pa.Table, params: fz.DedupFuzzyParams) -> np.ndarray:
     return sigs.column("minhash").combine_chunks().flatten().to_numpy().reshape(-1, params.num_perm)
 
 
@@ -139,7 +139,7 @@ def passes(config: Config, matrix: np.ndarray, sets: list[set[int]], a: np.ndarr
     return keep
 
 
-def keepers(edges: pa.Table, sigs: pa.Table, params: fz.FuzzyDedupParams) -> dict[int, int]:
+def keepers(edges: pa.Table, sigs: pa.Table, params: fz.DedupFuzzyParams) -> dict[int, int]:
     """Removed row -> its keeper's row."""
     clusters = fz.choose_keepers(fz.cluster_members(fz.union_find_components(edges), sigs, params), params)
     rows, kept = row_of(clusters.column("position").to_pylist()), row_of(clusters.column("keeper").to_pylist())
@@ -203,7 +203,7 @@ def dev_set(seeds: int) -> None:
         f"({', '.join(f'{name}: {sum(lo <= j < hi for *_, j in pairs)}' for name, lo, hi in J_BANDS)}); "
         f"mean of MinHash seeds 1..{seeds} (seed 1 in brackets)")
     say(f"{'configuration':44s} {'precision':>15s} " + " ".join(f"{name:>15s}" for name, *_ in J_BANDS) + f" {'removed':>8s}")
-    all_seeds = {seed: fz.signatures(table, fz.FuzzyDedupParams(seed=seed), "s0") for seed in range(1, seeds + 1)}
+    all_seeds = {seed: fz.signatures(table, fz.DedupFuzzyParams(seed=seed), "s0") for seed in range(1, seeds + 1)}
     for config in configs():
         runs = np.array([
             score(run_config(replace(config, params=config.params.model_copy(update={"seed": seed})), sigs, sets))
@@ -287,7 +287,7 @@ def corpus_bench(n_docs: int, share: float) -> None:
         right = [family[r] == family[k] or jaccard(sets[r], sets[k]) >= NEAR_DUPLICATE for r, k in removed.items()]
         return by_edit, scattered, by_j, float(np.mean(right)) if right else 1.0, len(removed)
 
-    sigs = fz.signatures(table, fz.FuzzyDedupParams(), "s0")
+    sigs = fz.signatures(table, fz.DedupFuzzyParams(), "s0")
     results = {config.name: score(run_config(config, sigs, sets)) for config in configs()}
     if (removed := datatrove(ids, texts)) is not None:
         results["datatrove 0.10.1, FineWeb 14x8"] = score(removed)
@@ -313,7 +313,7 @@ def all_pair_edges(bands: pa.Table) -> pa.Table:
 
 
 def star_vs_all_pairs(sigs: pa.Table, sets: list[set[int]], planted: dict, pair_j: dict) -> None:
-    params = fz.FuzzyDedupParams()
+    params = fz.DedupFuzzyParams()
     bands = fz.band_rows(sigs, params)
     say(f"\n=== 3. star edges vs all pairs per bucket (default {'x'.join(map(str, params.layout))}, verified)")
     for name, edges in (("star edges", fz.candidate_edges(bands)), ("all pairs", all_pair_edges(bands))):

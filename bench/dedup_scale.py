@@ -11,9 +11,9 @@ single-threaded worker processes:
    documents are near-duplicates of an earlier original (5-15% of its words edited: half deleted,
    half inserted, in spans of 4-16 words, as a changed sentence or paragraph would be), ~1% exact
    copies. Each planted doc's true word-5-gram Jaccard with its source is computed (numpy sets).
-2. Runs the real code path: `load_config` -> `open_run` -> `run.map("read", None)` ->
-   `flows.stages.dedup_fuzzy.fn(run, upstream)` (the Prefect task's function, no flow).
-3. Times the phases by wrapping, in this process only: `run.map` (signatures, bands, apply),
+2. Runs the real code path: `load_config` -> `open_context` -> `STAGES["read"].run(ctx, None)` ->
+   `STAGES["dedup_fuzzy"].run(ctx, upstream)` (the stage's declaration, no Prefect flow).
+3. Times the phases by wrapping, in this process only: `ctx.map` (signatures, bands, apply),
    `flows.dedup.build_fuzzy_clusters` (whole corpus-wide step), `flows.dedup.fuzzy_candidates`
    (shuffle + candidate edges), `flows.dedup.verify_candidates` (verification), and
    `flows.graph.connected_components` (label propagation rounds); keepers = the rest of the step.
@@ -30,12 +30,13 @@ Then, in the parent, the baseline: plain datasketch `MinHash(num_perm=112)` + `u
 document with Python word-5-gram shingles on 5,000 of the same documents, one core, beside
 `tasks.dedup_fuzzy.signatures` on the same 5,000 in the same process.
 
-Outside a Prefect run `Run.map` reports no progress artifact, so no Prefect API server is started.
+A context opened outside the flow reports no progress artifact, so no Prefect API server is started.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -309,11 +310,13 @@ def run_one(n: int, args) -> None:
 
     import flows.dedup as dedup
     import flows.graph
-    import flows.stages as stages
     from flows.config import load_config
+    from flows.context import open_context
+    from flows.registry import STAGES
 
     timer = Timer()
-    dedup.build_fuzzy_clusters = timer.wrap("build", dedup.build_fuzzy_clusters)
+    declared = STAGES["dedup_fuzzy"]
+    SIGNATURES, BANDS = (phase.name for phase in declared.phases)
     phase = ["other"]
     spilled: dict[str, list[int]] = {"candidates": [], "verify": [], "components": []}  # rows per spill, by phase
     edge_sets: dict[str, pa.Table] = {}  # read back as spilled: the work dir is removed after the step
@@ -361,25 +364,26 @@ def run_one(n: int, args) -> None:
                 f"input.paths=[{tmp}/input]", f"output={tmp}/out",
                 f"run.cluster.address={cluster.scheduler_address}",
             ])
-            with stages.open_run(cfg) as run:
+            with open_context(cfg) as ctx:
                 start = time.perf_counter()
-                upstream = run.map("read", None)
+                upstream = STAGES["read"].run(ctx, None)
                 read_s = time.perf_counter() - start
                 rss_before = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
                 cpu = CpuMeter(client)
-                run.map = cpu.wrap(lambda stage, *a, **kw: stage, timer.wrap(lambda stage, *a, **kw: stage, run.map))
-                dedup.build_fuzzy_clusters = cpu.wrap("build", dedup.build_fuzzy_clusters)
+                ctx.map = cpu.wrap(lambda stage, *a, **kw: stage, timer.wrap(lambda stage, *a, **kw: stage, ctx.map))
+                build = cpu.wrap("build", timer.wrap("build", dedup.build_fuzzy_clusters))
+                fuzzy = dataclasses.replace(declared, corpus=dataclasses.replace(declared.corpus, build_clusters=build))
                 dedup.verify_candidates = cpu.wrap("verify", dedup.verify_candidates)
                 load_before = os.getloadavg()[0]
                 start = time.perf_counter()
-                final = stages.dedup_fuzzy.fn(run, upstream)
+                final = fuzzy.run(ctx, upstream)
                 stage_s = time.perf_counter() - start
                 load_after = os.getloadavg()[0]
                 worker_rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
                 flow_rss = peak_rss_mib()
-                store = run.store
-                sig_stats = [json.loads(p.read_text()) for p in Path(store.root, stages.FUZZY_SIGNATURES, "shards").glob("*/stats.json")]
-                band_stats = [json.loads(p.read_text()) for p in Path(store.root, stages.FUZZY_BANDS, "shards").glob("*/stats.json")]
+                store = ctx.store
+                sig_stats = [json.loads(p.read_text()) for p in Path(store.root, SIGNATURES, "shards").glob("*/stats.json")]
+                band_stats = [json.loads(p.read_text()) for p in Path(store.root, BANDS, "shards").glob("*/stats.json")]
                 kept = pa.concat_tables([
                     store.read_table(store.kept_path("dedup_fuzzy", s), ["id", "dup_cluster", "dup_cluster_size"])
                     for s in final.shards])
@@ -399,14 +403,14 @@ def run_one(n: int, args) -> None:
         cand_s, verify_s, cc_s = timer.total("candidates"), timer.total("verify"), timer.total("components")
         cc_rounds = max(0, len(spilled["components"]) - 1)
         c = cpu.seconds
-        stage_cpu = c[stages.FUZZY_SIGNATURES] + c[stages.FUZZY_BANDS] + c["build"] + c["dedup_fuzzy"]
+        stage_cpu = c[SIGNATURES] + c[BANDS] + c["build"] + c["dedup_fuzzy"]
         print(f"read stage (not timed as dedup): {read_s:.1f} s wall; load average 1 min: {load_before:.2f} "
               f"before the stage, {load_after:.2f} after ({args.workers} workers on {os.cpu_count()} cores)")
-        print(f"worker CPU s: signatures {c[stages.FUZZY_SIGNATURES]:.1f} ({sig_rows / c[stages.FUZZY_SIGNATURES]:,.0f} docs per "
-              f"worker CPU-s), bands {c[stages.FUZZY_BANDS]:.1f}, clusters {c['build']:.1f}, apply {c['dedup_fuzzy']:.1f}")
-        print(f"signatures:  {timer.total(stages.FUZZY_SIGNATURES):7.1f} s wall; {sig_rows / sig_sec:,.0f} docs/s per core "
+        print(f"worker CPU s: signatures {c[SIGNATURES]:.1f} ({sig_rows / c[SIGNATURES]:,.0f} docs per "
+              f"worker CPU-s), bands {c[BANDS]:.1f}, clusters {c['build']:.1f}, apply {c['dedup_fuzzy']:.1f}")
+        print(f"signatures:  {timer.total(SIGNATURES):7.1f} s wall; {sig_rows / sig_sec:,.0f} docs/s per core "
               f"({sig_rows:,} docs in {sig_sec:.1f} core-s of stage function)")
-        print(f"band rows:   {timer.total(stages.FUZZY_BANDS):7.1f} s wall ({band_rows:,} rows, {band_sec:.1f} core-s)")
+        print(f"band rows:   {timer.total(BANDS):7.1f} s wall ({band_rows:,} rows, {band_sec:.1f} core-s)")
         n_candidates = spilled["candidates"][0] if spilled["candidates"] else 0
         print(f"clusters:    {build:7.1f} s wall = shuffle+candidate edges {cand_s:.1f} s ({n_candidates:,} edges) "
               f"+ verify {verify_s:.1f} s ({spilled['verify'][-1] if spilled['verify'] else n_candidates:,} edges) "
@@ -499,7 +503,7 @@ def baseline() -> dict[str, float]:
             m.update_batch(python_shingles(text))
 
     def winnow():
-        fz.signatures(pa.table({"text": sample}), fz.FuzzyDedupParams(), "s")
+        fz.signatures(pa.table({"text": sample}), fz.DedupFuzzyParams(), "s")
 
     rates = {}
     for name, fn in (("datasketch", plain), ("winnow", winnow)):

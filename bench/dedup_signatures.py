@@ -87,7 +87,7 @@ def main() -> None:
 
     docs = chunked_docs(args.docs)
     table = pa.table({"text": docs})
-    params = fz.FuzzyDedupParams()
+    params = fz.DedupFuzzyParams()
     n_base = min(len(docs), 2000)
     rates = {
         "baseline (update_batch per doc, Python shingles)": n_base / best_of(args.repeat, lambda: baseline(docs[:n_base])),

@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.corpus import build_corpus  # noqa: E402
 from flows.cluster import dask_client  # noqa: E402
-from flows.config import ClusterOptions, load_config  # noqa: E402
+from flows.config import load_config  # noqa: E402
+from flows.options import ClusterOptions  # noqa: E402
 from flows.curate import curate  # noqa: E402
 
 PLOT_COLOURS = {"funnel bars": (0x3B, 0x7D, 0xD8), "drop-reason bars": (0xD8, 0x70, 0x3B)}

@@ -47,8 +47,10 @@ from bench.corpus import build_corpus  # noqa: E402
 from bench.throughput import phase_seconds  # noqa: E402
 from flows.config import load_config  # noqa: E402
 from flows.curate import curate  # noqa: E402
-from flows.stages import GLOBAL_STAGES  # noqa: E402
+from flows.registry import STAGES  # noqa: E402
 from flows.store import ArtifactStore  # noqa: E402
+
+CORPUS_STAGES = [stage.name for stage in STAGES if stage.corpus]
 
 TB = 1e12
 WARM_UP_DOCS = 100  # loads every model on every worker before the measured runs
@@ -73,7 +75,7 @@ def measure(n_docs: int, n_shards: int, address: str, workers: int, tmp: Path) -
         manifest = store.manifest(row["stage"], row["key"])
         work = manifest["shard_seconds"]
         shuffle = 0.0
-        if row["stage"] in GLOBAL_STAGES:
+        if row["stage"] in CORPUS_STAGES:
             work += phase_seconds(store, row["stage"])
             shuffle = max(row["seconds"] - work / workers, 0.0)
         stages[row["stage"]] = {"docs_in": manifest["rows_in"], "wall": row["seconds"], "work": work, "shuffle": shuffle}
@@ -122,7 +124,7 @@ def main() -> None:
           f"{'efficiency':>11}{'marginal':>10}")
     model = {}
     rows = [(stage, "work", "wall", stage) for stage in stage_names]
-    rows += [(f"{stage} shuffle", "shuffle", "shuffle", stage) for stage in GLOBAL_STAGES]
+    rows += [(f"{stage} shuffle", "shuffle", "shuffle", stage) for stage in CORPUS_STAGES]
     for name, cost, wall, stage in rows:
         per_doc, wall_slope = {}, {}
         for workers in (1, 2):

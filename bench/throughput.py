@@ -33,8 +33,10 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from bench.corpus import build_corpus  # noqa: E402
 from flows.config import load_config  # noqa: E402
 from flows.curate import curate  # noqa: E402
-from flows.stages import GLOBAL_STAGES  # noqa: E402
+from flows.registry import STAGES  # noqa: E402
 from flows.store import ArtifactStore  # noqa: E402
+
+CORPUS_STAGES = [stage.name for stage in STAGES if stage.corpus]
 
 FILTER_STAGES = ("normalize", "langid", "clean")  # what datatrove's filter chain is compared with
 
@@ -99,7 +101,7 @@ def main() -> None:
         rows = {row["stage"]: row for row in summary["funnel"]}
         manifests = {s: store.manifest(s, r["key"]) for s, r in rows.items() if s != "write"}
         seconds = {s: m["shard_seconds"] for s, m in manifests.items()}
-        for stage in GLOBAL_STAGES:  # their corpus-wide Dask steps (shuffles, components) count as not stage work
+        for stage in CORPUS_STAGES:  # their corpus-wide Dask steps (shuffles, components) count as not stage work
             seconds[stage] += phase_seconds(store, stage)
 
         print(f"\n{'stage':<12}{'docs in':>10}{'wall s':>9}{'docs/s wall':>13}{'docs/s/core':>13}{'MB/s/core':>11}")

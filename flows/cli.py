@@ -68,7 +68,7 @@ def run(
 def _run_flow(cfg) -> dict:
     """Inputs and models are checked before Prefect or Dask start, so a typo costs nothing."""
     from flows.curate import curate
-    from flows.stages import discover_inputs
+    from flows.context import discover_inputs
 
     discover_inputs(cfg.input.paths)
     return curate(cfg)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from flows.config import ClusterOptions
+from flows.options import ClusterOptions
 from tasks.errors import ConfigError
 
 # distribution to install for a cluster class's top-level module, where the names differ

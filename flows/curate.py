@@ -1,5 +1,9 @@
-"""The `curate` flow: read → url_filter → extract → normalize → langid → clean → dedup_exact →
-dedup_fuzzy → quality → toxicity → decontam → select → write, then report."""
+"""The `curate` flow: the registry's stages in order (read → url_filter → extract → normalize → langid
+→ clean → dedup_exact → dedup_fuzzy → quality → toxicity → decontam → select), then write and report.
+
+Each stage is a Prefect task made from its declaration (`stage_task`); shard work runs on Dask and
+needs no Prefect API on a worker.
+"""
 
 from __future__ import annotations
 
@@ -11,32 +15,49 @@ from pathlib import Path
 
 import fsspec
 import pyarrow.parquet as pq
-from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect import Flow, Task, flow, task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, TaskRunContext
+from pydantic import BaseModel
 
-from flows import stages
 from flows.config import CurationConfig
+from flows.context import RunContext, open_context
+from flows.engine import Registry, Stage
 from flows.publish import OutputDir, new_version_id, version_manifest
+from flows.registry import STAGES
+from flows.sections import delta_section
 from flows.store import ArtifactStore, StageRef, digest
 from tasks.errors import ConfigError
 
-PIPELINE = (
-    stages.url_filter, stages.extract, stages.normalize, stages.langid, stages.clean, stages.dedup_exact,
-    stages.dedup_fuzzy, stages.quality, stages.toxicity, stages.decontam, stages.select,
-)
+
+def stage_task(stage: Stage) -> Task:
+    """A stage as a Prefect task, named for it and cached on the key the stage plans: the UI shows a
+    hit as Cached; the flow refreshes the cache when the store no longer holds the stage whole."""
+
+    def cache_key(context: TaskRunContext, parameters: dict) -> str:
+        return digest("prefect-task", stage.name, stage.plan(parameters["ctx"], parameters["upstream"])[-1].key)
+
+    def run(ctx: RunContext, upstream: StageRef | None) -> StageRef:
+        return stage.run(ctx, upstream)
+
+    run.__name__ = run.__qualname__ = stage.name
+    return task(name=stage.name, cache_key_fn=cache_key, persist_result=True)(run)
 
 
-def pipeline(cfg: CurationConfig) -> tuple:
-    """The stages after `read`, in order. Quality scoring runs after fuzzy dedup so no model scores a
-    duplicate, unless the fuzzy keeper is chosen by a quality scorer's column: then it runs first."""
-    keeper_column = cfg.dedup_fuzzy.keeper_column if cfg.dedup_fuzzy.keeper == "highest_score" else None
-    if keeper_column not in {spec.column for spec in cfg.quality.scorers}:
-        return PIPELINE
-    at = PIPELINE.index(stages.dedup_fuzzy)
-    return PIPELINE[:at] + (stages.quality, stages.dedup_fuzzy) + tuple(s for s in PIPELINE[at + 1:] if s is not stages.quality)
+def progress_reporter(stage: str):
+    """A Prefect progress artifact for the stage's shards, at most one API call a second: the Prefect
+    server shares the cores with the workers."""
+    progress = create_progress_artifact(progress=0.0, description=f"{stage}: shards finished (%)")
+    last_update = [time.monotonic()]
+
+    def report(done: int, total: int) -> None:
+        if done == total or time.monotonic() - last_update[0] >= 1.0:
+            update_progress_artifact(progress, progress=100.0 * done / max(total, 1))
+            last_update[0] = time.monotonic()
+
+    return report
 
 
 @dataclass
@@ -52,23 +73,22 @@ class FunnelRow:
     why: str = ""  # cached or recomputed because... (flows/history.py)
 
 
-def run_stage(stage_task, run: stages.Run, upstream: StageRef | None) -> tuple[StageRef, FunnelRow]:
+def run_stage(stage: Stage, stage_task: Task, ctx: RunContext, upstream: StageRef | None) -> tuple[StageRef, FunnelRow]:
     """Call one stage task and read its funnel row back from the store's manifest."""
     start = time.perf_counter()
-    stage = stage_task.name
-    complete = run.store.manifest(stage, run.plan(stage, upstream)) is not None
-    policy = run.cfg.run.retry_policy(stage)
+    complete = ctx.store.manifest(stage.name, stage.plan(ctx, upstream)[-1].key) is not None
+    policy = ctx.cfg.run.retry_policy(stage.name)
     state: State = stage_task.with_options(
         retries=policy.retries,
         retry_delay_seconds=policy.delays() or 0,
-        result_storage=prefect_result_storage(run.store),
+        result_storage=prefect_result_storage(ctx.store),
         refresh_cache=not complete,
-    )(run, upstream, return_state=True)
+    )(ctx, upstream, return_state=True)
     if state.is_failed():
-        report_failure(stage, state.result(raise_on_failure=False), run.cfg.run.shard_retries, policy.retries)
+        report_failure(stage.name, state.result(raise_on_failure=False), ctx.cfg.run.shard_retries, policy.retries)
     ref: StageRef = state.result()
     seconds = time.perf_counter() - start
-    manifest = run.store.manifest(ref.stage, ref.key) or {}
+    manifest = ctx.store.manifest(ref.stage, ref.key) or {}
     cached = state.name == "Cached" or not ref.computed
     row = FunnelRow(
         ref.stage, manifest.get("rows_in", 0), manifest.get("rows_kept", 0), manifest.get("drops", {}),
@@ -102,23 +122,23 @@ def prefect_result_storage(store: ArtifactStore) -> Path | None:
 
 
 @task(name="write", cache_policy=NO_CACHE)
-def write(run: stages.Run, final: StageRef, run_id: str) -> dict:
+def write(ctx: RunContext, final: StageRef, run_id: str) -> dict:
     """Publish the selected shards as a new dataset version, unless the latest version holds them already.
 
     The version is staged aside and renamed whole before `latest` moves (flows/publish.py).
     """
-    out = OutputDir(run.cfg.output)
-    key = digest("write", final.key, run.cfg.write)
+    out = OutputDir(ctx.cfg.output)
+    key = digest("write", final.key, ctx.cfg.write)
     previous = out.latest()
     if previous is not None and previous["key"] == key:
         return previous | {"cached": True}
     staging = out.staging_dir()
-    futures = run.client.map(
-        write_output_shard, [run.store.kept_path(final.stage, s) for s in final.shards],
-        [f"{staging}/data/{s.name}" for s in final.shards], store_url=run.store.url, output_url=run.cfg.output,
-        jsonl=run.cfg.write.jsonl, pure=False,
+    futures = ctx.client.map(
+        write_output_shard, [ctx.store.kept_path(final.stage, s) for s in final.shards],
+        [f"{staging}/data/{s.name}" for s in final.shards], store_url=ctx.store.url, output_url=ctx.cfg.output,
+        jsonl=ctx.cfg.write.jsonl, pure=False,
     )
-    rows = dict(zip((s.name for s in final.shards), run.client.gather(futures)))
+    rows = dict(zip((s.name for s in final.shards), ctx.client.gather(futures)))
     version = new_version_id(run_id)
     manifest = version_manifest(version, key, f"{out.version_dir(version)}/data", rows, previous, run_id)
     return out.commit(staging, manifest) | {"cached": False}
@@ -138,41 +158,47 @@ def write_output_shard(source: str, target: str, store_url: str, output_url: str
     return table.num_rows
 
 
-@flow(name="curate", log_prints=True)
-def curate(cfg: CurationConfig) -> dict:
-    """Curate a corpus: every stage cached in the artifact store, shard work on Dask."""
-    from flows.report import delta_section, fuzzy_quality, publish, score_distributions
-    from flows.decontam import report_section as decontam_report
+def curation_flow(stages: Registry, config: type[BaseModel]) -> Flow:
+    """The `curate` flow over `stages`, whose parameter (the Prefect UI form) is their `config`."""
+    stage_tasks = {stage.name: stage_task(stage) for stage in stages}
+    config_sections = {stage.name: stage.section for stage in stages}
 
-    started = time.perf_counter()
-    run_id = current_run_id()
-    unknown = set(cfg.run.stage_retries_by_stage) - {"read", *(stage.name for stage in PIPELINE)}
-    if unknown:
-        raise ConfigError(f"run.stage_retries_by_stage names no stage: {', '.join(sorted(unknown))}")
-    with stages.open_run(cfg) as run:
-        ref, row = run_stage(stages.read, run, None)
-        funnel, inputs, outputs = [row], {}, {"read": ref}  # stage -> the StageRef it ran on / produced
-        for stage_task in pipeline(cfg):
-            inputs[stage_task.name] = ref
-            ref, row = run_stage(stage_task, run, ref)
-            funnel.append(row)
-            outputs[ref.stage] = ref
-        start = time.perf_counter()
-        output = write(run, ref, run_id)
-        funnel.append(FunnelRow(
-            "write", output["rows"], output["rows"], {}, round(time.perf_counter() - start, 2), output["cached"],
-            0 if output["cached"] else len(output["shards"]), output["key"],
-        ))
-        sections = [
-            delta_section(run, output, outputs),
-            fuzzy_quality(run, inputs["dedup_fuzzy"], outputs["dedup_fuzzy"]),
-            score_distributions(run, inputs["select"]),
-            decontam_report(run, outputs["decontam"]),
-        ]
-        return publish(run, run_id, funnel, output, time.perf_counter() - started, sections)
+    def curate(cfg: BaseModel) -> dict:
+        """Curate a corpus: every stage cached in the artifact store, shard work on Dask."""
+        from flows.report import publish  # plotting: kept off workers that re-import a script importing this
+
+        started = time.perf_counter()
+        run_id = current_run_id()
+        unknown = set(cfg.run.stage_retries_by_stage) - set(stages.names)
+        if unknown:
+            raise ConfigError(f"run.stage_retries_by_stage names no stage: {', '.join(sorted(unknown))}")
+        with open_context(cfg, stages.warm_models(cfg), progress_reporter) as ctx:
+            ref, funnel, sections, outputs = None, [], [], {}  # outputs: stage -> the StageRef it produced
+            for stage in (stages.stages[0], *stages.order(cfg)):
+                upstream = ref
+                ref, row = run_stage(stage, stage_tasks[stage.name], ctx, upstream)
+                funnel.append(row)
+                outputs[stage.name] = ref
+                if stage.report is not None:
+                    sections.append(stage.report(ctx, upstream, ref))
+            start = time.perf_counter()
+            output = write(ctx, ref, run_id)
+            funnel.append(FunnelRow(
+                "write", output["rows"], output["rows"], {}, round(time.perf_counter() - start, 2), output["cached"],
+                0 if output["cached"] else len(output["shards"]), output["key"],
+            ))
+            sections.insert(0, delta_section(ctx, output, outputs))
+            return publish(ctx, run_id, funnel, output, time.perf_counter() - started, sections, config_sections)
+
+    curate.__annotations__ = {"cfg": config, "return": dict}
+    curate.__qualname__ = "curate"  # deployments load the flow by this name from flows/curate.py
+    return flow(name="curate", log_prints=True)(curate)
 
 
 def current_run_id() -> str:
     """The Prefect flow run's id, which names the dataset version this run publishes."""
     context = FlowRunContext.get()
     return str(context.flow_run.id) if context and context.flow_run else uuid.uuid4().hex
+
+
+curate = curation_flow(STAGES, CurationConfig)

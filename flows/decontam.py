@@ -9,17 +9,16 @@ does not. Workers load it once each (`tasks.decontam.load_index`, cached by URL)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import tasks.decontam
+from flows.context import RunContext
+from flows.sections import Section
 from flows.store import ArtifactStore, StageRef, digest
 from tasks.decontam.report import contamination_report
-
-if TYPE_CHECKING:
-    from flows.stages import Run
 
 SUCCESS = "_SUCCESS"
 REPORT_COLUMNS = ["id", "url", "contam_benchmark", "contam_items", "contam_spans", "n_contam_chars_cut"]
@@ -29,12 +28,22 @@ def index_key(params: tasks.decontam.DecontamParams) -> str:
     return digest("decontam-index", tasks.decontam.VERSION, *params.index_params())
 
 
-def index_url(run: Run) -> str:
-    """The index for this run's benchmarks, built on a worker unless the store holds it already."""
-    key = index_key(run.cfg.decontam)
-    if not run.store.fs.exists(f"{index_dir(run.store.root, key)}/{SUCCESS}"):
-        run.client.submit(save_index, run.store.url, key, run.cfg.decontam, key=f"decontam-index-{key[:8]}", pure=False).result()
-    return index_dir(run.store.url.rstrip("/"), key)
+def index_url(ctx: RunContext, params: tasks.decontam.DecontamParams) -> str:
+    """The index for these benchmarks, built on a worker unless the store holds it already."""
+    key = index_key(params)
+    if not ctx.store.fs.exists(f"{index_dir(ctx.store.root, key)}/{SUCCESS}"):
+        ctx.client.submit(save_index, ctx.store.url, key, params, key=f"decontam-index-{key[:8]}", pure=False).result()
+    return index_dir(ctx.store.url.rstrip("/"), key)
+
+
+def index_args(ctx: RunContext, params: tasks.decontam.DecontamParams, upstream: StageRef) -> Callable[[int], tuple]:
+    """Each shard's extra argument: the index URL (`tasks.decontam.scan` and `run` load it once per worker)."""
+    url = index_url(ctx, params)
+    return lambda i: (url,)
+
+
+def scans_windows(params: tasks.decontam.DecontamParams) -> bool:
+    return bool(params.benchmarks) and params.semantic.enabled
 
 
 def index_dir(root: str, key: str) -> str:
@@ -51,14 +60,13 @@ def save_index(store_url: str, key: str, params: tasks.decontam.DecontamParams) 
     return index.stats
 
 
-def report_section(run: Run, ref: StageRef):
+def report_section(ctx: RunContext, upstream: StageRef, ref: StageRef) -> Section:
     """Per benchmark: contaminated documents and items hit, with examples, from the stage's shards."""
-    from flows.report import Section
-
-    if not run.cfg.decontam.benchmarks:
+    params = ctx.cfg.decontam
+    if not params.benchmarks:
         return Section("decontam", "decontamination-report", {}, "### Decontamination\n\nNo benchmark configured "
                        "(`decontam.benchmarks`): nothing was checked.")
-    store = run.store
+    store = ctx.store
     rows = []
     for shard in ref.shards:
         for path, kept in ((store.kept_path(ref.stage, shard), True), (store.rejected_path(ref.stage, shard), False)):
@@ -68,6 +76,6 @@ def report_section(run: Run, ref: StageRef):
             table = store.read_table(path, columns=[c for c in REPORT_COLUMNS + ["reason"] if c in present])
             table = table.filter(pc.is_valid(table.column("contam_benchmark")))
             rows += [row | {"kept": kept} for row in table.to_pylist()]
-    index = tasks.decontam.load_index(index_url(run)) if rows else None
-    data, markdown = contamination_report(rows, index, run.cfg.decontam)
+    index = tasks.decontam.load_index(index_url(ctx, params)) if rows else None
+    data, markdown = contamination_report(rows, index, params)
     return Section("decontam", "decontamination-report", data, markdown)

@@ -1,16 +1,16 @@
 """A small, deterministic, multilingual demo corpus with known defects, for `winnow demo` and tests.
 
-Every sentence below is the project's own writing. Documents are composed from per-language sentence
-templates and vocabularies (about 65% English; German, French, Spanish; a few Chinese and Russian; a
-couple in Esperanto, a language the default config does not keep), then a seeded share of them gets
-one defect each, so every stage has work: boilerplate lines (C4 line removal), repetition spam
-(Gopher repetition), short junk (Gopher word count), `{` code and lorem ipsum (C4), exact
-duplicates (dedup_exact), near duplicates, one sentence added (dedup_fuzzy), e-mail and IP
-addresses (PII; the private 192.168.0.12 must be kept), mojibake (Unicode repair), control
-characters and odd whitespace (normalize). Four malformed records (broken JSON, invalid UTF-8,
-`"text": null`, no text field) exercise the read stage's quarantine; they come on top of the
-`n_docs` documents. Each record carries `defect` (null for a good document) and `crawl_date`,
-which `read` keeps in `meta`, so a funnel can be checked against what was injected.
+Every sentence in `demo_corpus.json` is the project's own writing. Documents are composed from
+per-language sentence templates and vocabularies (about 65% English; German, French, Spanish; a few
+Chinese and Russian; a couple in Esperanto, a language the default config does not keep), then a
+seeded share of them gets one defect each, so every stage has work: boilerplate lines (C4 line
+removal), repetition spam (Gopher repetition), short junk (Gopher word count), `{` code and lorem
+ipsum (C4), exact duplicates (dedup_exact), near duplicates, one sentence added (dedup_fuzzy),
+e-mail and IP addresses (PII; the private 192.168.0.12 must be kept), mojibake (Unicode repair),
+control characters and odd whitespace (normalize). Four malformed records (broken JSON, invalid
+UTF-8, `"text": null`, no text field) exercise the read stage's quarantine; they come on top of the
+`n_docs` documents. Each record carries `defect` (null for a good document) and `crawl_date`, which
+`read` keeps in `meta`, so a funnel can be checked against what was injected.
 
 Output is byte-identical for the same seed: one `random.Random(seed)`, gzip with mtime 0, zstd.
 """
@@ -26,169 +26,38 @@ import zstandard
 
 SHARDS = ("demo-000.jsonl", "demo-001.jsonl.gz", "demo-002.jsonl", "demo-003.jsonl.zst")
 
-# ---- sentence templates: {place} {name} {day} {n} {food} {plant} are filled per sentence ---------
-EN_TOPICS: dict[str, tuple[str, ...]] = {
-    "cooking": (
-        "Start by warming a little oil in a heavy pan and let the onions soften slowly over a low heat.",
-        "{name} says that the secret of a good {food} is patience, not an expensive list of ingredients.",
-        "Most of the work can be done the evening before, which leaves more time for the guests on {day}.",
-        "If the mixture looks too dry, add a spoonful of water and stir until it comes together again.",
-        "A pinch of salt at the end brings out the flavour of the {food} more than any spice.",
-        "Leftovers keep well in the fridge for {n} days and taste even better when warmed through.",
-        "The recipe for {food} came from a family in {place} and has changed very little since then.",
-        "Serve it with a green salad and a slice of fresh bread to make a simple weekday meal.",
-    ),
-    "gardening": (
-        "Late spring is the right time to plant {plant} once the last frost has passed.",
-        "{name} from {place} waters the beds early in the morning so that the leaves dry before noon.",
-        "A layer of mulch around the roots keeps the soil moist and stops weeds from taking over.",
-        "Gardeners who rotate their crops each year tend to see fewer pests and healthier {plant}.",
-        "Compost made from kitchen scraps and dry leaves is ready to use in about {n} weeks.",
-        "It is worth checking the underside of the leaves, where aphids like to hide from the sun.",
-        "Even a small garden can produce a good harvest of {plant} when the plants get enough light.",
-        "Cutting back the old stems in autumn helps the plant to grow stronger the following year.",
-    ),
-    "travel": (
-        "The train from {place} takes just under {n} hours and follows the river for most of the way.",
-        "Visitors who arrive early can walk through the old market before the crowds appear.",
-        "{name} recommends staying at least two nights to see {place} without having to rush.",
-        "The museum near the harbour is free on {day} and has a small café on the top floor.",
-        "Local buses are cheap and reliable, although the timetable changes during the winter months.",
-        "A short walk along the coast path leads to a quiet beach that few tourists know about.",
-        "It is a good idea to book a table for dinner, since the best restaurants fill up quickly.",
-        "Many of the houses in {place} were built with stone from the hills that surround the valley.",
-    ),
-    "news": (
-        "The council of {place} met on {day} to discuss plans for a new footbridge over the river.",
-        "According to the mayor, the work should begin next spring and last about {n} months.",
-        "Residents have been asked to share their views at a public meeting in the town hall.",
-        "The library in {place} will extend its opening hours and offer free reading groups for children.",
-        "{name}, who has run the bakery on the high street for {n} years, welcomed the decision.",
-        "Police said that the road would remain closed while the repairs to the drains are carried out.",
-        "A volunteer group collected more than {n} bags of litter from the park during the weekend.",
-        "The school football team from {place} won the regional final after a tense second half.",
-    ),
-    "science": (
-        "Light from the sun takes a little more than eight minutes to reach the surface of the Earth.",
-        "Scientists can tell the age of a tree by counting the rings that form in the trunk each year.",
-        "Water expands when it freezes, which is why a full bottle can crack in the freezer.",
-        "{name}, a researcher based in {place}, studies how bees find their way back to the hive.",
-        "The experiment was repeated {n} times to make sure that the result was not a matter of chance.",
-        "Sound travels faster through water than through air because the molecules are closer together.",
-        "Plants turn sunlight, water and carbon dioxide into sugar and release oxygen along the way.",
-        "A good explanation starts with a simple question and then tests each possible answer with care.",
-    ),
-}
-EN_GENERIC = (
-    "This is one of those things that is easy to learn and hard to forget.",
-    "Over the years the idea has become popular with people of all ages in {place}.",
-    "There is no need for special equipment, and most of what you need is already at home.",
-    "As {name} put it, the small details are often what make the biggest difference.",
-    "It took a few attempts to get it right, but the effort was worth it in the end.",
-    "Friends and neighbours are often happy to share advice that they have learned the hard way.",
-)
-EN_OPENERS = ("In {place}, ", "On {day}, ", "According to {name}, ", "For most families, ", "As a rule, ",
-              "Once again, ", "In the end, ", "Every year, ", "To be fair, ", "Back in {place}, ")
-OTHER_LANGS: dict[str, tuple[str, ...]] = {
-    "de": (
-        "Am {day} trafen sich die Nachbarn aus {place}, um den kleinen Park gemeinsam aufzuräumen.",
-        "Die Suppe schmeckt am besten, wenn man sie langsam kochen lässt und erst am Ende salzt.",
-        "Im Frühling ist der richtige Zeitpunkt, um Kräuter und Tomaten im Garten zu pflanzen.",
-        "{name} erzählt, dass das Rezept seit über {n} Jahren in der Familie weitergegeben wird.",
-        "Der Zug nach {place} fährt jede Stunde und braucht ungefähr {n} Minuten.",
-        "Viele Besucher kommen wegen der alten Brücke und der schönen Aussicht über das Tal.",
-        "Die Bibliothek in {place} bietet ab nächster Woche kostenlose Lesestunden für Kinder an.",
-        "Wer früh aufsteht, kann auf dem Markt frisches Gemüse und warmes Brot kaufen.",
-        "Nach Angaben der Gemeinde sollen die Bauarbeiten im Herbst abgeschlossen sein.",
-        "Wasser dehnt sich beim Gefrieren aus, deshalb kann eine volle Flasche im Eisfach platzen.",
-        "Ein einfacher Versuch zeigt, wie Pflanzen mit Hilfe von Licht ihre Nahrung herstellen.",
-        "Die meisten Zutaten findet man in jedem Laden, und teure Geräte braucht man nicht.",
-    ),
-    "fr": (
-        "Le marché de {place} ouvre tous les {day}s dès sept heures du matin.",
-        "{name} explique que la soupe est meilleure lorsqu'on la laisse mijoter longtemps.",
-        "Au printemps, il faut planter les tomates et les herbes après les dernières gelées.",
-        "La bibliothèque de {place} propose des ateliers de lecture gratuits pour les enfants.",
-        "Le train pour {place} part toutes les heures et le trajet dure environ {n} minutes.",
-        "Beaucoup de visiteurs viennent pour le vieux pont et la belle vue sur la vallée.",
-        "Selon la mairie, les travaux sur la place centrale devraient se terminer à l'automne.",
-        "L'eau se dilate quand elle gèle, c'est pourquoi une bouteille pleine peut éclater.",
-        "Le café près du port sert un excellent gâteau aux pommes et un thé très parfumé.",
-        "Il n'est pas nécessaire d'acheter du matériel coûteux pour bien commencer.",
-        "Les voisins se sont réunis un {day} pour nettoyer ensemble le petit jardin public.",
-        "Une expérience simple montre comment les plantes fabriquent leur nourriture grâce à la lumière.",
-    ),
-    "es": (
-        "El mercado de {place} abre todos los {day} desde las siete de la mañana.",
-        "{name} dice que la sopa sabe mejor cuando se cocina despacio y con paciencia.",
-        "En primavera es el momento de plantar tomates y hierbas aromáticas en el huerto.",
-        "La biblioteca de {place} ofrece talleres de lectura gratuitos para niños y niñas.",
-        "El tren a {place} sale cada hora y el viaje dura unos {n} minutos.",
-        "Muchos visitantes llegan por el puente antiguo y la vista del valle.",
-        "Según el ayuntamiento, las obras de la plaza terminarán antes del otoño.",
-        "El agua se expande al congelarse, por eso una botella llena puede romperse en el congelador.",
-        "¿Sabías que la receta pasó de abuela a nieta durante más de {n} años?",
-        "No hace falta comprar herramientas caras para empezar a cocinar en casa.",
-        "Los vecinos de {place} se reunieron el fin de semana para limpiar juntos el pequeño parque.",
-        "Un experimento sencillo muestra cómo las plantas fabrican su alimento con la luz del sol.",
-    ),
-    "zh": (
-        "{place}的早市每天早上六点开门，附近的居民都喜欢来这里买菜。", "做这道汤的关键是耐心，要用小火慢慢地炖。",
-        "春天是种番茄和香草的好时候，但要等最后一次霜冻过去。", "图书馆从下个月开始为孩子们提供免费的读书活动。",
-        "去{place}的火车每小时一班，路上大约需要{n}分钟。", "水结冰时体积会变大，所以装满水的瓶子放进冰箱可能会裂开。",
-        "很多游客是为了看老桥和山谷的风景才来的。", "其实不需要昂贵的工具，家里现有的东西就够用了。",
-    ),
-    "ru": (
-        "Рынок в городе {place} открывается каждое утро в семь часов.",
-        "{name} говорит, что суп вкуснее, если варить его медленно и долго.",
-        "Весной нужно сажать помидоры и зелень, когда пройдут последние заморозки.",
-        "Городская библиотека предлагает детям бесплатные занятия по чтению.",
-        "Поезд до города {place} ходит каждый час, дорога занимает около {n} минут.",
-        "Вода расширяется при замерзании, поэтому полная бутылка может лопнуть в морозилке.",
-        "Многие туристы приезжают ради старого моста и красивого вида на долину.",
-        "Для начала не нужны дорогие инструменты, почти всё необходимое уже есть дома.",
-    ),
-    "eo": (
-        "La urbo {place} havas belan parkon apud la rivero, kie familioj promenas dimanĉe.",
-        "Multaj homoj ŝatas kuiri simplan supon el legomoj kaj baki freŝan panon.",
-        "En printempo oni plantas tomatojn kaj herbojn en la ĝardeno.",
-        "La biblioteko proponas senpagajn legokursojn por infanoj ĉiusemajne.",
-        "La trajno al {place} foriras ĉiuhore, kaj la vojaĝo daŭras ĉirkaŭ {n} minutojn.",
-        "Akvo plivastiĝas kiam ĝi frostiĝas, tial plena botelo povas rompiĝi.",
-    ),
-}
-VOCAB: dict[str, dict[str, tuple[str, ...]]] = {
-    "en": {"place": ("Millbrook", "Harwick", "Oakridge", "Lowmoor", "Castleton", "Eastvale", "Fairhaven",
-                     "Ashby", "Greystone", "Kestrel Bay", "Pine Hollow", "Brennan Falls"),
-           "name": ("Maria", "Tom", "Aisha", "Daniel", "Priya", "Owen", "Lena", "Samuel", "Grace", "Ravi"),
-           "day": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-           "food": ("lentil soup", "rye bread", "tomato sauce", "apple cake", "risotto", "bean stew",
-                    "vegetable curry", "flatbread", "fish pie", "pancakes"),
-           "plant": ("tomatoes", "garlic", "runner beans", "lavender", "strawberries", "courgettes",
-                     "rosemary", "potatoes", "sunflowers", "kale")},
-    "de": {"place": ("Lindenfeld", "Birkhausen", "Bad Eichtal", "Oberwiesen", "Steinach"),
-           "name": ("Jonas", "Sabine", "Klaus", "Mia", "Henrik"),
-           "day": ("Montag", "Dienstag", "Mittwoch", "Samstag", "Sonntag")},
-    "fr": {"place": ("Saint-Aubin", "Valmont", "Beaulieu", "Roche-sur-Lac", "Montclar"),
-           "name": ("Élodie", "Julien", "Camille", "Hugo", "Léa"),
-           "day": ("lundi", "mardi", "mercredi", "samedi", "dimanche")},
-    "es": {"place": ("Villaverde", "San Lorenzo", "Puerto Claro", "Valdemora", "Río Seco"),
-           "name": ("Lucía", "Javier", "Carmen", "Diego", "Sofía"),
-           "day": ("lunes", "martes", "miércoles", "jueves", "viernes")},
-    "zh": {"place": ("杭州", "成都", "青岛", "苏州", "大理")},
-    "ru": {"place": ("Казань", "Тверь", "Самара", "Псков"), "name": ("Анна", "Иван", "Ольга", "Пётр")},
-    "eo": {"place": ("Verdavalo", "Suna Haveno", "Montaro")},
-}
+CORPUS_TEXT = Path(__file__).with_name("demo_corpus.json")  # package data (pyproject.toml)
+
+
+def load_corpus_text() -> dict:
+    """The demo's prose from `demo_corpus.json`: sentence templates, their vocabularies, defect texts.
+
+    Templates get `{place} {name} {day} {n} {food} {plant}` filled per sentence. JSON lists come back
+    as tuples. The seeded choices walk the file in order, so any edit changes every seed's corpus.
+    """
+
+    def frozen(value):
+        if isinstance(value, dict):
+            return {key: frozen(item) for key, item in value.items()}
+        return tuple(map(frozen, value)) if isinstance(value, list) else value
+
+    return frozen(json.loads(CORPUS_TEXT.read_text(encoding="utf-8")))
+
+
+_TEXT = load_corpus_text()
+EN_TOPICS: dict[str, tuple[str, ...]] = _TEXT["en_topics"]
+EN_GENERIC: tuple[str, ...] = _TEXT["en_generic"]
+EN_OPENERS: tuple[str, ...] = _TEXT["en_openers"]
+OTHER_LANGS: dict[str, tuple[str, ...]] = _TEXT["other_langs"]
+VOCAB: dict[str, dict[str, tuple[str, ...]]] = _TEXT["vocab"]
+
 LANG_SHARES = {"de": 0.09, "fr": 0.09, "es": 0.09, "zh": 0.03, "ru": 0.03}  # + 2 "eo", rest "en"
 
 # ---- defects ------------------------------------------------------------------------------------
-BOILERPLATE = ("This site uses cookies to improve your experience. By continuing you accept their use.",
-               "Privacy Policy | Terms of Use | Contact", "Please enable JavaScript to view the comments.",
-               "Home | News | Sport | Weather | Shop", "Sign up for our newsletter", "Share on Facebook")
-SHORT_JUNK = ("Click here to continue.", "Loading...", "404 Not Found", "Buy cheap tickets now",
-              "Page 2 of 7")
-CODE = "var settings = { theme: 'dark', retries: 3 };\nfunction init() { return settings.theme; }"
-LOREM = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt."
+BOILERPLATE: tuple[str, ...] = _TEXT["boilerplate"]
+SHORT_JUNK: tuple[str, ...] = _TEXT["short_junk"]
+CODE: str = _TEXT["code"]
+LOREM: str = _TEXT["lorem"]
 PUBLIC_IPS = ("93.184.216.34", "8.8.4.4", "1.1.1.1")
 PRIVATE_IP = "192.168.0.12"
 WEIRD_SPACE = ("\u00a0", "  ", "\t", "\u200b ", "\u3000", " \x07", "\x0b", "\u2009")

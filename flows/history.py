@@ -16,7 +16,6 @@ from typing import Any
 from flows.publish import OutputDir
 from tasks.errors import InputError
 
-SECTION_OF_STAGE = {"read": "input"}  # every other stage's parameters are the config section of its name
 NOT_PARAMETERS = {"input.paths"}  # which files are read is the input diff, not a parameter
 
 
@@ -82,8 +81,12 @@ def _names(files: list[str], shown: int = 3) -> str:
     return ", ".join(files[:shown]) + (f", +{len(files) - shown} more" if len(files) > shown else "")
 
 
-def stage_reasons(funnel: Iterable, config: dict, inputs: Mapping[str, str], previous: dict | None) -> dict[str, str]:
-    """Why each stage was cached or recomputed, compared with the previous run of the same output."""
+def stage_reasons(
+    funnel: Iterable, config: dict, inputs: Mapping[str, str], previous: dict | None, sections: Mapping[str, str],
+) -> dict[str, str]:
+    """Why each stage was cached or recomputed, compared with the previous run of the same output.
+
+    `sections` names the config section of each stage whose name is not its section's."""
     if previous is None:
         return {row.stage: "found in the store" if row.cached else "first run of this output" for row in funnel}
     before = {row["stage"]: row for row in previous["funnel"]}
@@ -96,7 +99,7 @@ def stage_reasons(funnel: Iterable, config: dict, inputs: Mapping[str, str], pre
             )
             upstream_changed = None
             continue
-        section = SECTION_OF_STAGE.get(row.stage, row.stage)
+        section = sections.get(row.stage, row.stage)
         why = [f"parameters changed: {_names(keys, 5)}"] if (keys := changed_keys(previous["config"].get(section), config.get(section), section)) else []
         if row.stage == "read":
             why += input_changes(previous.get("inputs", {}), inputs)

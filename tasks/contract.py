@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import BaseModel, model_validator
 
 DOC_SCHEMA = pa.schema(
     [
@@ -58,6 +59,16 @@ def reason_counts(rejected: pa.Table) -> dict[str, int]:
     return {row["values"]: row["counts"] for row in counts.to_pylist()}
 
 
-def without_derived(data, *derived: str):
-    """Params with a computed field (a file's fingerprint) dump it; loading the dump back recomputes it."""
-    return {k: v for k, v in data.items() if k not in derived} if isinstance(data, dict) else data
+class RecomputedOnLoad(BaseModel):
+    """Params with a computed field (a file's fingerprint) dump it; loading the dump back recomputes it.
+
+    Subclasses declare their fingerprints as `computed_field`s; the one before-validator here drops
+    them from the input, so a dumped config (YAML, a model card, a Prefect parameter) loads back under
+    `extra="forbid"` and the fingerprint is read from the file again, never trusted from the dump.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_derived(cls, data):
+        derived = cls.model_computed_fields
+        return {k: v for k, v in data.items() if k not in derived} if isinstance(data, dict) else data

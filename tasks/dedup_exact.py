@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.clusters import marks, position
 from tasks.contract import StageOutput, split_by_reason
 
 VERSION = 1
@@ -46,14 +47,6 @@ def text_hash(text: str, params: DedupExactParams) -> str:
     return xxhash.xxh3_128_hexdigest(folded.encode("utf-8"))
 
 
-def position(shard_name: str, row: int) -> str:
-    """Global input order of a row, comparable as a string: shard name, then row in the shard.
-
-    Built from the shard's name rather than its index, so adding shards never reorders old ones.
-    """
-    return f"{shard_name}\t{row:012d}"
-
-
 def signatures(table: pa.Table, params: DedupExactParams, shard_name: str) -> pa.Table:
     hashes = [text_hash(text, params) for text in table.column("text").to_pylist()]
     positions = [position(shard_name, row) for row in range(table.num_rows)]
@@ -66,17 +59,9 @@ def apply(table: pa.Table, params: DedupExactParams, hashes: pa.Table, clusters:
     `hashes` are this shard's `signatures`, row for row; `clusters` holds at least the duplicated
     hashes (size > 1) that occur in this shard, with the keeper's position.
     """
-    lookup = {h: (k, s) for h, k, s in zip(*(clusters.column(c).to_pylist() for c in CLUSTER_SCHEMA.names))}
-    sizes, reasons = [], []
-    for text_hash_, pos in zip(hashes.column("text_hash").to_pylist(), hashes.column("position").to_pylist()):
-        keeper, size = lookup.get(text_hash_, (pos, 1))
-        sizes.append(size)
-        reasons.append(REASON if params.enabled and keeper != pos else None)
+    found = marks(hashes.column("text_hash"), hashes.column("position"), clusters.cast(CLUSTER_SCHEMA), "text_hash")
     out = table.append_column(pa.field("exact_cluster", pa.string()), hashes.column("text_hash"))
-    out = out.append_column(pa.field("exact_cluster_size", pa.int32()), pa.array(sizes, pa.int32()))
-    return split_by_reason(out, pa.array(reasons, pa.string()))
+    out = out.append_column(pa.field("exact_cluster_size", pa.int32()), found.size)
+    duplicate = pc.and_(found.duplicate, pa.scalar(params.enabled))
+    return split_by_reason(out, pc.if_else(duplicate, pa.scalar(REASON), pa.scalar(None, pa.string())))
 
-
-def duplicated(hashes: pa.Table, clusters: pa.Table) -> pa.Table:
-    """The rows of `clusters` whose hash occurs in `hashes` (what one shard needs from the global step)."""
-    return clusters.filter(pc.is_in(clusters.column("text_hash"), value_set=hashes.column("text_hash")))

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import ConfigDict, Field, computed_field
 
-from tasks.contract import StageOutput, split_by_reason, without_derived
+from tasks.contract import RecomputedOnLoad, StageOutput, split_by_reason
 from tasks.errors import ConfigError
 
 VERSION = 1  # bump when the same input + params give different output
@@ -33,7 +33,7 @@ _HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(?P<host>\[[^\]/]*\]|[^:/?#]*
 _MAX_LABELS = 16  # peel at most this many labels; real hosts have far fewer (RFC 1035 allows 127)
 
 
-class UrlFilterParams(BaseModel):
+class UrlFilterParams(RecomputedOnLoad):
     """URL blocklists. The defaults block nothing: which sites to drop is the user's policy."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -51,11 +51,6 @@ class UrlFilterParams(BaseModel):
         description="Optional file of blocked domains, one per line ('#' comments), e.g. UT1's "
         "'adult/domains'; added to blocked_domains. Its content is part of the cache key.",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _ignore_derived(cls, data):
-        return without_derived(data, "blocklist_sha256")
 
     @computed_field(description="SHA-256 of the blocklist file: an edited file reruns the stage.")
     @property

@@ -30,6 +30,24 @@ def make_separable(n: int, seed: int = 0) -> tuple[list[str], list[bool]]:
     return texts, labels
 
 
+# Fixtures that start a Dask cluster or a Prefect server, or run a whole flow: a test using one, directly
+# or through another fixture (`item.fixturenames` is the closure, so test_distributed.py's `reference`
+# counts through `dask_cluster`), is `integration` and left out of `make test-fast`.
+INTEGRATION_FIXTURES = frozenset({
+    "dask_cluster", "dask_client", "prefect_harness",
+    "threaded_client",  # tests/flows/test_store_faults.py: an in-process 2-worker LocalCluster
+    "cli_cluster",  # tests/flows/test_distributed.py: `dask scheduler` + `dask worker` processes
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark `integration` every test on a real cluster, server or flow; `slow` ones (multi-process or
+    full-flow, by that marker's definition) too. Tests starting their own are marked in their module."""
+    for item in items:
+        if INTEGRATION_FIXTURES.intersection(item.fixturenames) or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import ConfigDict, Field, computed_field, model_validator
 
-from tasks.contract import without_derived
+from tasks.contract import RecomputedOnLoad
 from tasks.errors import ConfigError, InputError
 from tasks.io import detect_format, file_fingerprint, iter_lines, open_input
 
@@ -38,7 +38,7 @@ class Item(NamedTuple):
     semantic_text: str  # what a paraphrase of the item would rephrase
 
 
-class BenchmarkSpec(BaseModel):
+class BenchmarkSpec(RecomputedOnLoad):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Benchmark name written to contam_benchmark.")
@@ -52,11 +52,6 @@ class BenchmarkSpec(BaseModel):
     split: str = Field("test", description="Split of the Hugging Face dataset.")
     fields: tuple[str, ...] = Field((), description="Text fields for the `fields` layout, each one segment.")
     id_field: str = Field("id", description="Record field holding the item id; the row number when absent.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _ignore_derived(cls, data):
-        return without_derived(data, "fingerprint")
 
     @model_validator(mode="after")
     def _one_source(self) -> BenchmarkSpec:

@@ -39,16 +39,13 @@ import xxhash
 from datasketch import MinHash
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tasks.clusters import INDEX_PREFIX, marks, position
 from tasks.contract import StageOutput, split_by_reason
-from tasks.dedup_exact import position
 from tasks.dedup_fuzzy.s_curve import lsh_layout, removal_by_min_matches, verification_min_matches
 from tasks.errors import InputError
 
 VERSION = 3
 REASON = "dedup_fuzzy:jaccard"
-# Positions of documents kept by earlier runs (the persistent index) start with this: they sort before
-# any shard name, and `choose_keepers` always keeps them, since they are already published.
-INDEX_PREFIX = "!index/"
 
 BAND_SCHEMA = pa.schema([("band", pa.int32()), ("band_hash", pa.uint64()), ("position", pa.string())])
 EDGE_SCHEMA = pa.schema([("src", pa.string()), ("dst", pa.string())])
@@ -62,7 +59,7 @@ CLUSTER_SCHEMA = pa.schema(
 )
 
 
-class FuzzyDedupParams(BaseModel):
+class DedupFuzzyParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(True, description="Drop near-duplicates (clusters are marked either way).")
@@ -130,14 +127,14 @@ class FuzzyDedupParams(BaseModel):
         return verification_min_matches(self.threshold, *self.layout, self.num_perm)
 
 
-def removal_probability(jaccard: float, params: FuzzyDedupParams) -> float:
+def removal_probability(jaccard: float, params: DedupFuzzyParams) -> float:
     """P(a pair at this Jaccard becomes a verified edge, so that one of the two goes when they are a
     cluster alone): the stage's S-curve, candidate and verification probabilities together."""
     removal = removal_by_min_matches(jaccard, *params.layout, params.num_perm)
     return float(removal[params.min_matches if params.verify else 0])
 
 
-def signature_schema(params: FuzzyDedupParams) -> pa.Schema:
+def signature_schema(params: DedupFuzzyParams) -> pa.Schema:
     return pa.schema([
         ("position", pa.string()), ("n_chars", pa.int64()), ("keeper_score", pa.float64()),
         ("minhash", pa.list_(pa.uint32(), params.num_perm)),
@@ -173,7 +170,7 @@ def _multipliers(n: int) -> np.ndarray:
     return _fmix64(np.arange(1, n + 1, dtype=np.uint64)) | np.uint64(1)
 
 
-def _token_hashes(texts: pa.ChunkedArray | pa.Array, params: FuzzyDedupParams) -> tuple[np.ndarray, np.ndarray]:
+def _token_hashes(texts: pa.ChunkedArray | pa.Array, params: DedupFuzzyParams) -> tuple[np.ndarray, np.ndarray]:
     """64-bit hash per token (word or character) of every normalized document, flat, and tokens per document."""
     if params.shingle == "word":  # the split folds whitespace itself
         words = pc.utf8_split_whitespace(_strip_punctuation(texts))
@@ -192,7 +189,7 @@ def _token_hashes(texts: pa.ChunkedArray | pa.Array, params: FuzzyDedupParams) -
     return _fmix64(codepoints.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)), counts
 
 
-def shingle_hashes(texts: pa.ChunkedArray | pa.Array, params: FuzzyDedupParams) -> tuple[np.ndarray, np.ndarray]:
+def shingle_hashes(texts: pa.ChunkedArray | pa.Array, params: DedupFuzzyParams) -> tuple[np.ndarray, np.ndarray]:
     """32-bit hash of every n-gram of every document (flat) and the document offsets into it.
 
     A document shorter than `ngram` tokens is one shingle of all its tokens; one with no tokens has
@@ -217,7 +214,7 @@ def shingle_hashes(texts: pa.ChunkedArray | pa.Array, params: FuzzyDedupParams) 
     return (_fmix64(combined[is_start]) >> np.uint64(32)).astype(np.uint32), offsets
 
 
-def shingle_jaccard(left: list[str], right: list[str], params: FuzzyDedupParams) -> list[float]:
+def shingle_jaccard(left: list[str], right: list[str], params: DedupFuzzyParams) -> list[float]:
     """Exact Jaccard of the shingle sets of each (left[i], right[i]) pair: what MinHash estimates.
 
     Used on a sample of removed/keeper pairs to report the precision of a run.
@@ -236,11 +233,11 @@ def _identity(value):
     return value
 
 
-def _minhash(params: FuzzyDedupParams) -> MinHash:
+def _minhash(params: DedupFuzzyParams) -> MinHash:
     return MinHash(num_perm=params.num_perm, seed=params.seed, hashfunc=_identity, scheme="affine32")
 
 
-def minhash_matrix(hashes: np.ndarray, offsets: np.ndarray, params: FuzzyDedupParams) -> np.ndarray:
+def minhash_matrix(hashes: np.ndarray, offsets: np.ndarray, params: DedupFuzzyParams) -> np.ndarray:
     """datasketch MinHash per document, as an (n_docs, num_perm) uint32 matrix.
 
     One `MinHash` is reused; each document's hashes go to `update_batch` as a single array (the
@@ -261,7 +258,7 @@ def minhash_matrix(hashes: np.ndarray, offsets: np.ndarray, params: FuzzyDedupPa
 SIGNATURE_CHUNK_ROWS = 5_000  # bench/dedup_scale.py: shingling a 50k-row shard at once runs ~40% slower
 
 
-def signatures(table: pa.Table, params: FuzzyDedupParams, shard_name: str) -> pa.Table:
+def signatures(table: pa.Table, params: DedupFuzzyParams, shard_name: str) -> pa.Table:
     """Position, length, keeper score and MinHash of every row, in row order (computed in chunks of rows)."""
     if params.keeper == "highest_score" and params.keeper_column not in table.column_names:
         raise InputError(
@@ -275,7 +272,7 @@ def signatures(table: pa.Table, params: FuzzyDedupParams, shard_name: str) -> pa
     return pa.concat_tables(chunks) if chunks else signature_schema(params).empty_table()
 
 
-def _signature_chunk(table: pa.Table, params: FuzzyDedupParams, shard_name: str, first_row: int) -> pa.Table:
+def _signature_chunk(table: pa.Table, params: DedupFuzzyParams, shard_name: str, first_row: int) -> pa.Table:
     texts = table.column("text")
     hashes, offsets = shingle_hashes(texts, params)
     matrix = minhash_matrix(hashes, offsets, params)
@@ -286,7 +283,7 @@ def _signature_chunk(table: pa.Table, params: FuzzyDedupParams, shard_name: str,
     return pa.table([positions, n_chars, keeper_scores(table, params), minhash], schema=signature_schema(params))
 
 
-def keeper_scores(table: pa.Table, params: FuzzyDedupParams) -> pa.Array:
+def keeper_scores(table: pa.Table, params: DedupFuzzyParams) -> pa.Array:
     """The keeper column as float64 (NaN as null, so it ranks last); all null unless keeper = highest_score."""
     if params.keeper != "highest_score":
         return pa.nulls(table.num_rows, pa.float64())
@@ -297,12 +294,12 @@ def keeper_scores(table: pa.Table, params: FuzzyDedupParams) -> pa.Array:
     return pc.if_else(pc.is_nan(scores), pa.nulls(len(scores), pa.float64()), scores)
 
 
-def _matrix(sigs: pa.Table, params: FuzzyDedupParams) -> np.ndarray:
+def _matrix(sigs: pa.Table, params: DedupFuzzyParams) -> np.ndarray:
     flat = sigs.column("minhash").combine_chunks().flatten()
     return flat.to_numpy(zero_copy_only=False).astype(np.uint32).reshape(-1, params.num_perm)
 
 
-def band_rows(sigs: pa.Table, params: FuzzyDedupParams) -> pa.Table:
+def band_rows(sigs: pa.Table, params: DedupFuzzyParams) -> pa.Table:
     """One row per (band, hash of the band's `rows` values, doc); documents with no shingles skipped."""
     matrix, (n_bands, rows) = _matrix(sigs, params), params.layout
     used = matrix[:, : n_bands * rows].reshape(-1, n_bands, rows).astype(np.uint64)
@@ -336,11 +333,11 @@ def _distinct_sorted(edges: pa.Table) -> pa.Table:
 
 
 def position_shards(positions: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """The shard name of each position (the inverse of `tasks.dedup_exact.position`)."""
+    """The shard name of each position (the inverse of `tasks.clusters.position`)."""
     return pc.list_element(pc.split_pattern(positions, "\t", max_splits=1), 0)
 
 
-def end_signatures(sigs: pa.Table, ends: pa.Array | pa.ChunkedArray, params: FuzzyDedupParams) -> pa.Table:
+def end_signatures(sigs: pa.Table, ends: pa.Array | pa.ChunkedArray, params: DedupFuzzyParams) -> pa.Table:
     """The rows of `sigs` whose position is in `ends`, MinHash packed as bytes (END_SCHEMA).
 
     Packed, an end is one scalar per row: the joins of edges to their ends (on Dask) move one
@@ -352,23 +349,23 @@ def end_signatures(sigs: pa.Table, ends: pa.Array | pa.ChunkedArray, params: Fuz
     return pa.table([sigs.column("position"), packed.cast(pa.binary())], schema=END_SCHEMA)
 
 
-def _unpacked(packed: pa.ChunkedArray, params: FuzzyDedupParams) -> np.ndarray:
+def _unpacked(packed: pa.ChunkedArray, params: DedupFuzzyParams) -> np.ndarray:
     """The (rows, num_perm) matrix of `end_signatures`' packed MinHash values."""
     fixed = packed.combine_chunks().cast(pa.binary(4 * params.num_perm))  # raises on a value of another width
     start = fixed.offset * fixed.type.byte_width
     return np.frombuffer(fixed.buffers()[1], np.uint32, len(fixed) * params.num_perm, start).reshape(-1, params.num_perm)
 
 
-def agree(src: np.ndarray, dst: np.ndarray, params: FuzzyDedupParams) -> np.ndarray:
+def agree(src: np.ndarray, dst: np.ndarray, params: DedupFuzzyParams) -> np.ndarray:
     """Row by row of two (rows, num_perm) signature matrices: do they agree in `min_matches` values?"""
     return (src == dst).sum(axis=1) >= params.min_matches
 
 
-def _similar(edges: pa.Table, src: np.ndarray, dst: np.ndarray, params: FuzzyDedupParams) -> pa.Table:
+def _similar(edges: pa.Table, src: np.ndarray, dst: np.ndarray, params: DedupFuzzyParams) -> pa.Table:
     return edges.select(EDGE_SCHEMA.names).filter(pa.array(agree(src, dst, params))).cast(EDGE_SCHEMA)
 
 
-def verify_edges(edges: pa.Table, sigs: pa.Table, params: FuzzyDedupParams) -> pa.Table:
+def verify_edges(edges: pa.Table, sigs: pa.Table, params: DedupFuzzyParams) -> pa.Table:
     """The edges whose ends agree in at least `params.min_matches` MinHash values; `sigs` holds both ends.
 
     The in-memory form; the flow joins the ends' signatures to the edges on Dask and calls
@@ -384,7 +381,7 @@ def verify_edges(edges: pa.Table, sigs: pa.Table, params: FuzzyDedupParams) -> p
     return _similar(edges, matrix[rows[0]], matrix[rows[1]], params)
 
 
-def verify_joined_edges(joined: pa.Table, params: FuzzyDedupParams) -> pa.Table:
+def verify_joined_edges(joined: pa.Table, params: DedupFuzzyParams) -> pa.Table:
     """`verify_edges` for edges joined to both ends' packed MinHash (`src_minhash`, `dst_minhash`)."""
     ends = [joined.column(f"{end}_minhash") for end in ("src", "dst")]
     if any(end.null_count for end in ends):
@@ -416,12 +413,12 @@ def union_find_components(edges: pa.Table) -> pa.Table:
 # ---------------------------------------------------------------- keepers and marking
 
 
-def member_schema(params: FuzzyDedupParams) -> pa.Schema:
+def member_schema(params: DedupFuzzyParams) -> pa.Schema:
     """What `choose_keepers` reads per member: with `verify`, its packed MinHash too (as `end_signatures`)."""
     return MEMBER_SCHEMA.append(END_SCHEMA.field("minhash")) if params.verify else MEMBER_SCHEMA
 
 
-def cluster_members(labels: pa.Table, sigs: pa.Table, params: FuzzyDedupParams) -> pa.Table:
+def cluster_members(labels: pa.Table, sigs: pa.Table, params: DedupFuzzyParams) -> pa.Table:
     """In-memory: every labelled node joined to its signature row, as `choose_keepers` reads them."""
     members = labels.join(sigs.select(["position", "n_chars", "keeper_score"]), "position")
     if params.verify:
@@ -429,7 +426,7 @@ def cluster_members(labels: pa.Table, sigs: pa.Table, params: FuzzyDedupParams) 
     return members
 
 
-def choose_keepers(members: pa.Table, params: FuzzyDedupParams) -> pa.Table:
+def choose_keepers(members: pa.Table, params: DedupFuzzyParams) -> pa.Table:
     """Keeper, cluster and size of every member of whole components. The keeper is an indexed
     document if there is one, else the first in input order, the longest or the highest scored
     (ties and missing scores: first in input order).
@@ -459,7 +456,7 @@ def choose_keepers(members: pa.Table, params: FuzzyDedupParams) -> pa.Table:
     return out.select(CLUSTER_SCHEMA.names).cast(CLUSTER_SCHEMA).sort_by("position")
 
 
-def apply(table: pa.Table, params: FuzzyDedupParams, shard_positions: pa.Table, clusters: pa.Table) -> StageOutput:
+def apply(table: pa.Table, params: DedupFuzzyParams, shard_positions: pa.Table, clusters: pa.Table) -> StageOutput:
     """Mark cluster and size on every row; reject all but the keeper, naming it in `dup_of`.
 
     `shard_positions` is this shard's `signatures` (row for row, at least `position`); `clusters`
@@ -468,14 +465,12 @@ def apply(table: pa.Table, params: FuzzyDedupParams, shard_positions: pa.Table, 
     """
     positions = shard_positions.column("position").combine_chunks().cast(pa.string())
     clusters = clusters.select(CLUSTER_SCHEMA.names).cast(CLUSTER_SCHEMA)
-    found = pc.index_in(positions, value_set=clusters.column("position"))
-    component = pc.coalesce(clusters.column("component").combine_chunks().take(found), positions)
-    keeper = pc.coalesce(clusters.column("keeper").combine_chunks().take(found), positions)
-    size = pc.coalesce(clusters.column("size").combine_chunks().take(found), pa.scalar(1, pa.int32()))
-    duplicate = pc.and_(pc.not_equal(keeper, positions), pa.scalar(params.enabled))
+    found = marks(positions, positions, clusters, "position")
+    component = pc.coalesce(clusters.column("component").combine_chunks().take(found.found), positions)
+    duplicate = pc.and_(found.duplicate, pa.scalar(params.enabled))
     null = pa.nulls(len(positions), pa.string())
     out = table.append_column(pa.field("dup_cluster", pa.string()), component.cast(pa.string()))
-    out = out.append_column(pa.field("dup_cluster_size", pa.int32()), size.cast(pa.int32()))
-    out = out.append_column(pa.field("dup_of", pa.string()), pc.if_else(duplicate, keeper, null))
+    out = out.append_column(pa.field("dup_cluster_size", pa.int32()), found.size)
+    out = out.append_column(pa.field("dup_of", pa.string()), pc.if_else(duplicate, found.keeper, null))
     reasons = pc.if_else(duplicate, pa.scalar(REASON), pa.nulls(len(positions), pa.string()))
     return split_by_reason(out, reasons)

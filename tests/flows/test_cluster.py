@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from flows.cluster import cluster_type, dask_client
-from flows.config import ClusterOptions, load_config
+from flows.config import load_config
+from flows.options import ClusterOptions
 from tasks.errors import ConfigError
 
 
+@pytest.mark.integration  # starts its own (in-process, adaptive) LocalCluster
 def test_cluster_class_is_created_from_its_import_path_and_scales_within_its_adaptive_bounds():
     options = ClusterOptions(
         cluster_class="distributed.LocalCluster",

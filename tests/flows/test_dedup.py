@@ -5,10 +5,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import tasks.dedup_exact
-from flows.dedup import apply_exact_shard, fuzzy_candidates, verify_candidates
+from flows.dedup import fuzzy_candidates, verify_candidates
+from flows.registry import STAGES
 from flows.store import ArtifactStore
 from tasks import dedup_fuzzy as fz
 from tasks.dedup_exact import CLUSTER_SCHEMA, DedupExactParams, position, signatures
+
+apply_exact_shard = STAGES["dedup_exact"].corpus.clusters.mark  # what a worker runs per shard
 
 
 def test_exact_marking_of_a_shard_left_empty_by_earlier_stages(tmp_path):
@@ -59,7 +62,7 @@ def _edited_corpus(shards: int, seed: int = 3) -> list[pa.Table]:
 
 
 def test_distributed_verification_keeps_exactly_the_in_memory_edges(dask_client, tmp_path):
-    params = fz.FuzzyDedupParams(bands=20, rows=5)  # a low threshold: candidates on both sides of it
+    params = fz.DedupFuzzyParams(bands=20, rows=5)  # a low threshold: candidates on both sides of it
     sigs = {f"s{i}": fz.signatures(table, params, f"s{i}") for i, table in enumerate(_edited_corpus(shards=4))}
     for kind in ("signatures", "bands"):
         (tmp_path / kind).mkdir()
@@ -88,7 +91,7 @@ def test_distributed_verification_keeps_exactly_the_in_memory_edges(dask_client,
 
 
 def test_index_entries_are_banded_under_this_runs_layout(dask_client, tmp_path):
-    params = fz.FuzzyDedupParams(threshold=0.6)  # not the layout the index batch ran under: it kept only signatures
+    params = fz.DedupFuzzyParams(threshold=0.6)  # not the layout the index batch ran under: it kept only signatures
     tables = _edited_corpus(shards=2)
     new, indexed = fz.signatures(tables[0], params, "s0"), fz.signatures(tables[1], params, f"{fz.INDEX_PREFIX}b1/s1")
     pq.write_table(fz.band_rows(new, params), tmp_path / "s0.bands.parquet")

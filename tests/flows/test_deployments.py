@@ -24,6 +24,7 @@ def test_nightly_deployment_has_the_schedule_and_a_persistent_index():
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # its own Prefect server, `winnow serve` and a whole flow run
 def test_served_adhoc_deployment_runs_through_the_api(tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
@@ -82,3 +83,14 @@ def test_work_pool_deployments_validate_against_the_flow_parameters():
         CurationConfig.model_validate(deployment["parameters"]["cfg"])
         assert deployment["entrypoint"] == "flows/curate.py:curate"
     assert [d["name"] for d in spec["deployments"]] == ["adhoc", "recurate-nightly"]
+
+
+def test_deployments_load_the_flow_by_its_module_name():
+    from prefect.flows import load_flow_from_entrypoint
+
+    from flows.curate import curate
+
+    entrypoint = curate.to_deployment(name="adhoc").entrypoint
+
+    assert entrypoint == "flows/curate.py:curate"
+    assert load_flow_from_entrypoint(entrypoint).name == "curate"

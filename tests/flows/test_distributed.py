@@ -27,7 +27,7 @@ from flows.config import load_config
 from flows.curate import curate
 from flows.demo import write_demo_corpus
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]  # its own scheduler and worker processes
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the plugins below run on the workers
 
 BIN = Path(sys.executable).parent
@@ -228,8 +228,12 @@ def test_concurrent_runs_on_one_store_neither_corrupt_nor_redo_each_others_work(
 
 
 def wait_until_idle(client: Client) -> None:
-    """Until the scheduler holds no task: the dead flow's futures are released, none still runs."""
+    """Until the scheduler holds no task and no worker runs one: the dead flow's futures are released,
+    and a shard that was running when they were (cancelled, but a thread cannot be stopped) has ended."""
     client.wait_for_workers(2, timeout=60)
     deadline = time.monotonic() + 60
-    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) and time.monotonic() < deadline:
+    while time.monotonic() < deadline and (
+        client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+        or any(client.run(lambda dask_worker: len(dask_worker.state.executing), on_error="ignore").values())
+    ):
         time.sleep(0.1)

@@ -1,7 +1,7 @@
 """The HTML report renders every section a run produced, from the summary alone (no Prefect, no Dask)."""
 
 from flows.html_report import render
-from flows.report import Section, dedup_markdown
+from flows.sections import Section, dedup_markdown
 
 FUNNEL = [
     {"stage": "read", "docs_in": 10, "docs_out": 9, "drops": {"read:invalid_json": 1}, "seconds": 0.1, "cached": False,

@@ -16,7 +16,7 @@ from tasks.dedup_fuzzy import s_curve
 from tasks.dedup_exact import position
 from tasks.errors import InputError
 
-P = fz.FuzzyDedupParams()
+P = fz.DedupFuzzyParams()
 
 
 # ---------------------------------------------------------------- params and shingling
@@ -31,7 +31,7 @@ def test_default_target_is_0_7_with_a_layout_derived_for_recall_there():
 
 @pytest.mark.parametrize("threshold", [0.5, 0.6, 0.72, 0.8, 0.9, 0.95])
 def test_every_derived_layout_removes_95_percent_of_pairs_at_its_threshold(threshold):
-    params = fz.FuzzyDedupParams(threshold=threshold)
+    params = fz.DedupFuzzyParams(threshold=threshold)
     bands, rows = params.layout
 
     assert bands * rows <= params.num_perm
@@ -47,7 +47,7 @@ def test_derived_layout_finds_the_pairs_at_the_threshold_that_datasketchs_optimi
 
 
 def test_fineweb_mode_is_14_bands_of_8_without_verification():
-    fineweb = fz.FuzzyDedupParams(bands=14, rows=8, verify=False)
+    fineweb = fz.DedupFuzzyParams(bands=14, rows=8, verify=False)
 
     assert fineweb.layout == (14, 8)
     for jaccard in (0.3, 0.5, 0.72, 0.9):
@@ -55,7 +55,7 @@ def test_fineweb_mode_is_14_bands_of_8_without_verification():
 
 
 def test_set_bands_and_rows_verify_at_the_threshold():
-    params = fz.FuzzyDedupParams(bands=14, rows=8, threshold=(1 / 14) ** (1 / 8))
+    params = fz.DedupFuzzyParams(bands=14, rows=8, threshold=(1 / 14) ** (1 / 8))
 
     at_target = params.threshold
     kept_at_target = fz.removal_probability(at_target, params) / s_curve.candidate_probability(at_target, 14, 8)
@@ -84,7 +84,7 @@ def test_s_curve_matches_a_monte_carlo_of_agreeing_minhash_values():
 )
 def test_inconsistent_params_fail_to_load(kwargs):
     with pytest.raises(ValidationError):
-        fz.FuzzyDedupParams(**kwargs)
+        fz.DedupFuzzyParams(**kwargs)
 
 
 def test_reason_code_is_family_colon_measure():
@@ -118,7 +118,7 @@ def test_short_document_is_one_shingle_and_empty_one_has_none():
 
 
 def test_char_shingles_see_characters_not_words():
-    params = fz.FuzzyDedupParams(shingle="char", ngram=3)
+    params = fz.DedupFuzzyParams(shingle="char", ngram=3)
 
     hashes, offsets = fz.shingle_hashes(pa.array(["abcab", "Ab-C"]), params)
 
@@ -234,7 +234,7 @@ def test_lsh_finds_planted_near_duplicates_with_the_defaults(planted):
     assert recall >= 0.95
 
 
-def _removed_share(texts: list[str], params: fz.FuzzyDedupParams) -> float:
+def _removed_share(texts: list[str], params: fz.DedupFuzzyParams) -> float:
     """The stage in memory on (original, variant) pairs in row order: the share of variants removed."""
     sigs = fz.signatures(pa.table({"text": texts}), params, "s0")
     edges = fz.candidate_edges(fz.band_rows(sigs, params))
@@ -253,7 +253,7 @@ def test_pairs_at_0_72_jaccard_are_removed_under_the_default():
     assert fz.shingle_jaccard(texts[::2], texts[1::2], P) == [pytest.approx(165 / 227)] * 40
 
     default = _removed_share(texts, P)
-    fineweb = _removed_share(texts, fz.FuzzyDedupParams(bands=14, rows=8, verify=False))
+    fineweb = _removed_share(texts, fz.DedupFuzzyParams(bands=14, rows=8, verify=False))
 
     assert default >= 0.9  # S-curve at 0.727: 0.99
     assert fineweb < 0.8  # 14 x 8: 0.68
@@ -318,7 +318,7 @@ def test_end_signatures_keep_only_edge_ends_and_pack_their_minhash_losslessly():
 def test_joined_verification_keeps_the_same_edges_as_in_memory(planted):
     table, _, _ = planted
     sigs = fz.signatures(table, P, "s0")
-    edges = fz.candidate_edges(fz.band_rows(sigs, fz.FuzzyDedupParams(bands=56, rows=2)))  # many weak candidates
+    edges = fz.candidate_edges(fz.band_rows(sigs, fz.DedupFuzzyParams(bands=56, rows=2)))  # many weak candidates
     ends = fz.end_signatures(sigs, pa.concat_arrays([edges.column(e).combine_chunks() for e in ("src", "dst")]), P)
 
     verified = fz.verify_joined_edges(_joined(edges, ends), P)
@@ -394,14 +394,14 @@ def test_first_keeper_is_the_first_in_input_order():
 
 
 def test_longest_keeper_breaks_ties_by_input_order():
-    clusters = fz.choose_keepers(MEMBERS, fz.FuzzyDedupParams(keeper="longest"))
+    clusters = fz.choose_keepers(MEMBERS, fz.DedupFuzzyParams(keeper="longest"))
 
     assert clusters.column("keeper").to_pylist() == ["s\t2"] * 3 + ["t\t0"]
     assert clusters.schema == fz.CLUSTER_SCHEMA
 
 
 def test_highest_score_keeper_ranks_missing_scores_last():
-    clusters = fz.choose_keepers(MEMBERS, fz.FuzzyDedupParams(keeper="highest_score"))
+    clusters = fz.choose_keepers(MEMBERS, fz.DedupFuzzyParams(keeper="highest_score"))
 
     assert clusters.column("keeper").to_pylist() == ["s\t3"] * 3 + ["t\t0"]
 
@@ -410,7 +410,7 @@ def test_a_member_chained_to_its_keeper_but_unlike_it_stays_as_its_own_cluster()
     # s1 ~ s2 ~ s3 in one component; s2 (longest) keeps; s1 agrees with s2 in 40 of 112 values only
     members = MEMBERS.set_column(4, "minhash", _packed(40, 112, 100, 112))
 
-    clusters = fz.choose_keepers(members, fz.FuzzyDedupParams(keeper="longest"))
+    clusters = fz.choose_keepers(members, fz.DedupFuzzyParams(keeper="longest"))
 
     assert clusters.select(["position", "component", "keeper", "size"]).to_pylist() == [
         {"position": "s\t1", "component": "s\t1", "keeper": "s\t1", "size": 1},
@@ -421,7 +421,7 @@ def test_a_member_chained_to_its_keeper_but_unlike_it_stays_as_its_own_cluster()
 
 
 def test_without_verification_a_whole_component_is_one_cluster():
-    fineweb = fz.FuzzyDedupParams(bands=14, rows=8, verify=False, keeper="longest")
+    fineweb = fz.DedupFuzzyParams(bands=14, rows=8, verify=False, keeper="longest")
 
     clusters = fz.choose_keepers(MEMBERS.drop_columns("minhash"), fineweb)
 
@@ -431,7 +431,7 @@ def test_without_verification_a_whole_component_is_one_cluster():
 def test_signatures_carry_the_keeper_column_with_nan_as_missing():
     table = pa.table({"text": ["a b", "c d", "e f"], "quality_score": pa.array([0.5, float("nan"), 2.0], pa.float32())})
 
-    scored = fz.signatures(table, fz.FuzzyDedupParams(keeper="highest_score"), "s0")
+    scored = fz.signatures(table, fz.DedupFuzzyParams(keeper="highest_score"), "s0")
     unscored = fz.signatures(table, P, "s0")
 
     assert scored.column("keeper_score").to_pylist() == [0.5, None, 2.0]
@@ -439,7 +439,7 @@ def test_signatures_carry_the_keeper_column_with_nan_as_missing():
 
 
 def test_a_missing_keeper_column_is_a_clear_error():
-    params = fz.FuzzyDedupParams(keeper="highest_score", keeper_column="edu_score")
+    params = fz.DedupFuzzyParams(keeper="highest_score", keeper_column="edu_score")
 
     with pytest.raises(InputError, match="'edu_score' is not a column.*columns: text"):
         fz.signatures(pa.table({"text": ["a b"]}), params, "s0")
@@ -470,7 +470,7 @@ def test_disabled_marks_clusters_but_drops_nothing():
     labels = pa.table({"position": shard.column("position"), "component": [position("s0", 0)] * 2})
     clusters = fz.choose_keepers(fz.cluster_members(labels, shard, P), P)
 
-    out = fz.apply(table, fz.FuzzyDedupParams(enabled=False), shard, clusters)
+    out = fz.apply(table, fz.DedupFuzzyParams(enabled=False), shard, clusters)
 
     assert out.kept.column("dup_cluster_size").to_pylist() == [2, 2]
     assert out.rejected.num_rows == 0
@@ -490,7 +490,7 @@ def test_apply_on_an_empty_shard_has_the_same_schema():
 # ---------------------------------------------------------------- determinism across shardings
 
 
-def _curate(tables: list[pa.Table], params: fz.FuzzyDedupParams, partitions: int) -> list[str]:
+def _curate(tables: list[pa.Table], params: fz.DedupFuzzyParams, partitions: int) -> list[str]:
     """The whole stage in memory, the shuffle simulated by band_hash partitions; the kept ids."""
     names = [f"part-{i:03d}" for i in range(len(tables))]
     sigs = [fz.signatures(t, params, name) for t, name in zip(tables, names)]
@@ -510,7 +510,7 @@ def test_different_sharding_keeps_the_same_documents(planted, keeper):
     table, _, _ = planted
     table = table.append_column("id", pa.array([f"d{i}" for i in range(table.num_rows)]))
     table = table.append_column("quality_score", pa.array([(i * 7919 % 101) / 100 for i in range(table.num_rows)]))
-    params = fz.FuzzyDedupParams(keeper=keeper)
+    params = fz.DedupFuzzyParams(keeper=keeper)
 
     two = _curate([table.slice(0, 200), table.slice(200)], params, partitions=3)
     five = _curate([table.slice(i, 90) for i in range(0, table.num_rows, 90)], params, partitions=7)
@@ -542,6 +542,6 @@ def test_an_indexed_document_is_always_the_keeper(keeper):
         schema=fz.member_schema(P),
     )
 
-    clusters = fz.choose_keepers(members, fz.FuzzyDedupParams(keeper=keeper))
+    clusters = fz.choose_keepers(members, fz.DedupFuzzyParams(keeper=keeper))
 
     assert set(clusters.column("keeper").to_pylist()) == {f"{fz.INDEX_PREFIX}b1/z\t7"}

@@ -1,0 +1,140 @@
+"""The run report's sections: data for the run summary and Markdown for Prefect and the HTML report.
+
+A stage names its section in the registry (`report=`); the flow adds the version delta. No Prefect
+and no plotting here: the registry imports this module, and whatever imports the registry (a worker
+re-importing a script's main module) should not pay for them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pyarrow.dataset as ds
+
+from flows.publish import MANIFEST, OutputDir, delta, delta_markdown
+from tasks.thresholds import LANG_COLUMN, score_columns, threshold_markdown, threshold_report
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the run report: `key` in run_summary.json and a Prefect markdown artifact."""
+
+    key: str
+    artifact: str  # Prefect artifact keys: lowercase letters, digits and dashes
+    data: dict
+    markdown: str
+
+    @property
+    def headline(self) -> str:
+        """Title and first paragraph, for the terminal; the whole section is in the artifact and report."""
+        title, _, rest = self.markdown.partition("\n\n")
+        first_paragraph = rest.partition("\n\n")[0]
+        return f"{title.removeprefix('### ')}: {first_paragraph}"
+
+
+SIZE_BUCKETS = ((2, 2), (3, 4), (5, 8), (9, 16), (17, 64), (65, None))
+S_CURVE_JACCARDS = tuple(round(0.02 * i, 2) for i in range(51))  # where the report evaluates the S-curve
+S_CURVE_SHOWN = ("0.50", "0.60", "0.70", "0.80", "0.90")  # of those, the ones the Markdown lists
+
+
+def fuzzy_quality(ctx, upstream, fuzzy) -> Section:
+    """Clusters of this run's batch, their size histogram, the expected S-curve of the parameters and
+    a sampled precision estimate of the fuzzy dedup.
+
+    The S-curve is the probability that a pair at each Jaccard is removed (`removal_probability`:
+    LSH candidate and verification); precision is the share of sampled (removed, keeper) pairs whose
+    exact shingle Jaccard reaches the target; pairs are spread evenly over the shards, the first of
+    each shard's removals.
+    """
+    import tasks.dedup_fuzzy as fz
+
+    params, store = ctx.cfg.dedup_fuzzy, ctx.store
+    clusters_dir = store.manifest("dedup_fuzzy", fuzzy.key)["clusters"]  # None: every shard decided before
+    clusters = fz.CLUSTER_SCHEMA.empty_table() if clusters_dir is None else ds.dataset(
+        clusters_dir, format="parquet", filesystem=store.fs, schema=fz.CLUSTER_SCHEMA,
+    ).to_table(columns=["component", "size"])
+    sizes = clusters.group_by("component").aggregate([("size", "max")]).column("size_max").to_pylist()
+    sizes = [n for n in sizes if n > 1]  # a member unlike its keeper stays, as a cluster of its own
+    histogram = {
+        f"{lo}" if lo == hi else f"{lo}+" if hi is None else f"{lo}-{hi}":
+        sum(lo <= n and (hi is None or n <= hi) for n in sizes)
+        for lo, hi in SIZE_BUCKETS
+    }
+    per_shard = math.ceil(ctx.cfg.run.report_sample_pairs / max(len(fuzzy.shards), 1))
+    removed = [  # keepers from the persistent index keep no text: those pairs are not sampled
+        row for shard in fuzzy.shards
+        for row in store.read_table(store.rejected_path("dedup_fuzzy", shard), columns=["text", "dup_of"])
+        .slice(0, per_shard).to_pylist()
+        if not row["dup_of"].startswith(fz.INDEX_PREFIX)
+    ][: ctx.cfg.run.report_sample_pairs]
+    keeper_at = [row["dup_of"].rsplit("\t", 1) for row in removed]  # (shard name, row) of each keeper
+    texts_of = {  # each upstream shard that holds a sampled keeper is read once
+        shard.name: store.read_table(store.kept_path(upstream.stage, shard), columns=["text"]).column("text")
+        for shard in upstream.shards if shard.name in {name for name, _ in keeper_at}
+    }
+    keepers = [texts_of[name][int(line)].as_py() for name, line in keeper_at]
+    jaccards = fz.shingle_jaccard([r["text"] for r in removed], keepers, params)
+    bands, rows = params.layout
+    report = {
+        "clusters": len(sizes),
+        "docs_in_clusters": sum(sizes),
+        "cluster_sizes": histogram,
+        "jaccard_threshold": params.threshold,
+        "bands": bands,
+        "rows": rows,
+        "verify_min_matches": params.min_matches if params.verify else None,
+        "num_perm": params.num_perm,
+        "removal_at_threshold": round(fz.removal_probability(params.threshold, params), 4),
+        "removal_probability": {f"{j:.2f}": round(fz.removal_probability(j, params), 4) for j in S_CURVE_JACCARDS},
+        "sampled_pairs": len(jaccards),
+        "precision_estimate": round(sum(j >= params.threshold for j in jaccards) / len(jaccards), 4)
+        if jaccards else None,
+        "sampled_jaccard_min": round(min(jaccards), 4) if jaccards else None,
+    }
+    return Section("dedup_fuzzy", "dedup-fuzzy-report", report, dedup_markdown(report))
+
+
+def dedup_markdown(report: dict) -> str:
+    sizes = " | ".join(f"{k}: {v}" for k, v in report["cluster_sizes"].items())
+    curve = " | ".join(f"{j}: {report['removal_probability'][j]:.2f}" for j in S_CURVE_SHOWN)
+    verification = (
+        f"verified at >= {report['verify_min_matches']} of {report['num_perm']} agreeing MinHash values"
+        if report["verify_min_matches"] is not None else "not verified (every candidate is removed)"
+    )
+    return (
+        f"### Fuzzy dedup\n\n{report['clusters']:,} clusters holding {report['docs_in_clusters']:,} documents "
+        f"(sizes {sizes}).\n\nTarget Jaccard {report['jaccard_threshold']}: {report['bands']} x {report['rows']} "
+        f"LSH bands, {verification}. Expected S-curve, the share of pairs removed at each Jaccard: {curve}; "
+        f"at the target {report['removal_at_threshold']:.2f}.\n\nSampled {report['sampled_pairs']} removed/keeper "
+        f"pairs: {report['precision_estimate']} reach the target Jaccard {report['jaccard_threshold']} "
+        f"(lowest sampled Jaccard {report['sampled_jaccard_min']})."
+    )
+
+
+def score_distributions(ctx, upstream, ref) -> Section:
+    """Threshold help over the documents entering `select` (tasks/thresholds.py).
+
+    Reads only the float score columns and `lang` of the shards, never the text: memory is ~4 bytes
+    per score column per document plus the language code.
+    """
+    paths = [ctx.store.kept_path(upstream.stage, shard) for shard in upstream.shards]
+    report = {}
+    if paths:
+        dataset = ds.dataset(paths, format="parquet", filesystem=ctx.store.fs)
+        columns = score_columns(dataset.schema)
+        if LANG_COLUMN in dataset.schema.names:
+            columns.append(LANG_COLUMN)
+        report = threshold_report(dataset.to_table(columns=columns), ctx.cfg.run.threshold_report)
+    return Section("score_thresholds", "score-thresholds", report, threshold_markdown(report))
+
+
+def delta_section(ctx, output: dict, stages: dict) -> Section:
+    """What the dataset version of this run added and removed (flows/publish.py); nothing when unchanged."""
+    out = OutputDir(ctx.cfg.output)
+    if output["cached"]:
+        report = {"version": output["version"], "unchanged": True}
+    else:
+        previous = out.read_json(f"{out.version_dir(output['previous'])}/{MANIFEST}") if output["previous"] else None
+        report = delta(out, previous, output, ctx.store, stages)
+    return Section("delta", "dataset-delta", report, delta_markdown(report))

