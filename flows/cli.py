@@ -181,3 +181,10 @@ def schema(
     from flows.config import CurationConfig, reference_markdown
 
     typer.echo(reference_markdown() if markdown else json.dumps(CurationConfig.model_json_schema(), indent=1))
+
+
+def main() -> None:
+    """The `winnow` console script; in-process callers (tests) use `app` and run unsupervised."""
+    from flows.supervise import main as supervised_main
+
+    supervised_main(app, long_running={"run", "demo", "train", "serve"})

@@ -16,10 +16,19 @@ fight (FineWeb, Penedo et al. 2024, §3.2: trafilatura over WET text). Both extr
 
 trafilatura (the default) removes far more boilerplate at the same recall; resiliparse is ~10x
 faster and the choice when CPU, not quality, is the limit.
+
+Neither bounds its time: trafilatura's grows quadratically with linked paragraphs (a legal 2.6M-char
+page of them takes a minute, tests/tasks/test_extract.py), and a shard waits for its slowest page.
+With `timeout_seconds` set (the default), pages are extracted in a child process
+(`tasks/timelimit.py`); a page that runs over is rejected (`extract:timeout`), its child killed and
+a fresh one started for the rest of the shard. The cost, `bench/extract_timeout.py`: none measurable
+for trafilatura (52 docs/s either way), 15% of resiliparse's speed (558 -> 476 docs/s; 20% more CPU),
+which is copying each page through a pipe (~0.4 ms), not messaging; `timeout_seconds: null` avoids it.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import pyarrow as pa
@@ -31,6 +40,7 @@ from resiliparse.parse.html import HTMLTree
 
 from tasks.contract import StageOutput, split_by_reason
 from tasks.read import HTML_SOURCE
+from tasks.timelimit import TIMED_OUT, TimedOut, map_with_timeout
 
 VERSION = 1  # bump when the same input + params give different output
 
@@ -71,12 +81,22 @@ class ExtractParams(BaseModel):
         ge=1,
         description="Reject HTML documents longer than this before extracting (extract:html_chars).",
     )
+    timeout_seconds: float | None = Field(
+        30.0,  # bench/extract_timeout.py, 989 real pages, 3 runs on a 2-core box: slowest 0.25-0.34 s
+        #        (trafilatura; p99.9 0.22-0.32 s, p99 0.11-0.15 s; resiliparse 0.04 s): ~100x headroom for
+        #        a starved CPU (datatrove's 0.1 s cuts 1.2% of them); the test's link-heavy pages:
+        #        1.7M chars (23 s) pass, 2.6M chars (57 s) are cut
+        gt=0,
+        description="Reject a page whose extraction runs longer than this (extract:timeout): pages are "
+        "extracted in a child process, killed and restarted on a timeout. null: in-process, no limit.",
+    )
 
 
 # The one registry of this stage's reason codes: code -> what it measures.
 REASONS: dict[str, str] = {
     "extract:html_chars": "the HTML is longer than max_html_chars, so it is not parsed",
     "extract:text_chars": "the extracted main text is shorter than min_text_chars (empty: nothing found)",
+    "extract:timeout": "extracting the page took longer than timeout_seconds, so it was abandoned",
 }
 
 
@@ -99,6 +119,14 @@ def extract_text(html: str, params: ExtractParams) -> str:
         form_fields=False,
         comments=params.include_comments,
     )
+
+
+def extract_texts(htmls: list[str], params: ExtractParams) -> list[str | TimedOut]:
+    """`extract_text` of each page; `TIMED_OUT` where it ran past `params.timeout_seconds`."""
+    extract = functools.partial(extract_text, params=params)
+    if params.timeout_seconds is None:
+        return [extract(html) for html in htmls]
+    return map_with_timeout(extract, htmls, params.timeout_seconds)
 
 
 def html_lang(html: pa.Array) -> pa.Array:
@@ -125,16 +153,19 @@ def run(table: pa.Table, params: ExtractParams) -> StageOutput:
     langs = pc.if_else(is_html, html_lang(texts), pa.scalar(None, pa.string()))
     new_texts: list[str] = texts.to_pylist()
     reasons: list[str | None] = [None] * len(new_texts)
+    todo = []
     for i in pc.indices_nonzero(is_html).to_pylist():
-        html = new_texts[i]
-        if len(html) > params.max_html_chars:
+        if len(new_texts[i]) > params.max_html_chars:
             reasons[i] = "extract:html_chars"
-            continue
-        text = extract_text(html, params)
-        if len(text) < params.min_text_chars:
+        else:
+            todo.append(i)
+    for i, text in zip(todo, extract_texts([new_texts[i] for i in todo], params)):
+        if text is TIMED_OUT:
+            reasons[i] = "extract:timeout"
+        elif len(text) < params.min_text_chars:
             reasons[i] = "extract:text_chars"
-            continue
-        new_texts[i] = text
+        else:
+            new_texts[i] = text
     index = table.column_names.index("text")
     field = table.schema.field(index)
     out = table.set_column(index, field, pa.array(new_texts, field.type))

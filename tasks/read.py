@@ -15,10 +15,18 @@ record holding HTML (`text` = the HTML decoded with the HTTP charset, else the d
 `conversion` record (`text` as is; `source` = "wet:conversion"). `id` is the WARC-Record-ID, `url`
 the WARC-Target-URI; record headers go to `meta`. Every other record (request, metadata, warcinfo,
 non-HTML responses) is skipped with a counted quarantine row whose `raw` is its WARC header; a record
-cut short or a stream that stops parsing is `read:warc_corrupt`, and reading stops there. The parser
+cut short or a stream that stops parsing is `read:warc_corrupt`, and reading resumes at the next gzip
+member (Common Crawl writes one per record; an uncompressed file stops there). The parser
 is warcio: fastwarc reads 3.5x more records/s, but stops without an error on a malformed file
 (ccnet's LF-terminated sample) where warcio raises, and reading is <1% of extraction's cost
 (`bench/extraction.py`).
+
+A compressed file that is cut short (`read:truncated_stream`) or holds a gzip member / zstd frame
+that does not decode (`read:corrupt_member`, garbage after the end included) keeps every record that
+decodes: the break is one quarantine row at the line (record) where reading stopped, its `raw`
+`offset=<compressed byte>: <what broke>` then the first bytes of the record it cuts through, and
+reading goes on at the next member found after it (`tasks/io.py`, `iter_decoded`). With
+`on_corrupt_file="fail"` the break is an `InputError` instead.
 
 JSON parsing uses orjson when installed (it also validates UTF-8 and rejects lone surrogates, so
 anything it accepts Arrow can store), the standard library otherwise.
@@ -30,7 +38,7 @@ import codecs
 import json
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -44,14 +52,22 @@ from warcio.statusandheaders import StatusAndHeadersParserException
 
 from tasks.contract import DOC_SCHEMA, QUARANTINE_SCHEMA, RAW_PREFIX_BYTES
 from tasks.errors import InputError
-from tasks.io import DECOMPRESS_ERRORS, detect_format, iter_lines, open_input, read_bytes
+from tasks.io import (
+    DECOMPRESS_ERRORS,
+    Decoded,
+    StreamBreak,
+    detect_format,
+    iter_decoded,
+    open_input,
+    salvage_lines,
+)
 
 try:
     import orjson
 except ImportError:  # optional speed-up; the json fallback gives the same documents
     orjson = None
 
-VERSION = 1  # bump when the same input + params give different output
+VERSION = 2  # bump when the same input + params give different output
 
 _BOM = b"\xef\xbb\xbf"
 _MISSING = object()  # a field absent from a record, told apart from a null one
@@ -77,6 +93,17 @@ class ReadParams(BaseModel):
     source_field: str = Field(
         "source", description="Field holding the document's source, carried as `source`."
     )
+    # "quarantine" (issue #19): a 10,000-file crawl must not stop at its first cut download. The
+    # records that decode are read and the break is a quarantine row the funnel counts, so it is
+    # seen, not hidden. datatrove's JsonlReader (pipeline/readers/jsonl.py) also goes on: it skips a
+    # line json.loads rejects and stops a file at a UnicodeDecodeError, keeping the documents before
+    # it, with a logged warning as the only trace.
+    on_corrupt_file: Literal["quarantine", "fail"] = Field(
+        "quarantine",
+        description="A compressed file cut short or with a member that does not decode: 'quarantine' "
+        "keeps every record that decodes and quarantines the break (read:truncated_stream, "
+        "read:corrupt_member, with its byte offset); 'fail' stops the run with an InputError.",
+    )
 
 
 # The one registry of this stage's reason codes: code -> what it measures.
@@ -91,8 +118,14 @@ REASONS: dict[str, str] = {
     "read:empty_file": "the file holds no record at all",
     "read:warc_record_type": "a WARC record that holds no document (request, metadata, warcinfo, ...)",
     "read:warc_content_type": "a WARC response whose payload is not HTML (image, PDF, ...)",
-    "read:warc_corrupt": "a WARC record cut short or unparseable; reading the file stops there",
+    "read:warc_corrupt": "a WARC record cut short or unparseable; reading resumes at the next gzip "
+    "member (an uncompressed file stops there)",
+    "read:truncated_stream": "the compressed data ends inside a gzip member or zstd frame (a cut "
+    "download); raw: `offset=<byte>: ...`, then the start of the record it cuts; nothing follows",
+    "read:corrupt_member": "a gzip member or zstd frame that does not decode (bad data, bad header, "
+    "garbage after the end); raw: `offset=<byte>: ...`; reading resumes at the next member found",
 }
+_BREAK_REASONS = {"truncated_stream": "read:truncated_stream", "corrupt_member": "read:corrupt_member"}
 
 
 class _Columns:
@@ -191,14 +224,39 @@ def _record_id(value: Any) -> str | None:
     return None
 
 
+def _stream_break(cols: _Columns, line: int, brk: StreamBreak, path: str, params: ReadParams) -> None:
+    """Quarantine a break in the compressed stream at `line`, or raise under on_corrupt_file='fail'.
+
+    `raw` is `offset=<byte>: <what broke>`, a newline, then the first bytes of the record the break
+    cuts through: the row stands for that record and says where the file has to be repaired.
+    """
+    if params.on_corrupt_file == "fail":
+        raise InputError(
+            f"{path}: corrupt compressed stream ({brk.describe()}); re-fetch or remove the file, or set "
+            "input.on_corrupt_file: quarantine to keep the records that decode"
+        )
+    cols.quarantine(line, _BREAK_REASONS[brk.kind], f"{brk.describe()}\n".encode() + brk.cut)
+
+
 # ---- formats ------------------------------------------------------------------------------------
 
-def _read_jsonl(lines: Iterable[bytes], relpath: str, params: ReadParams) -> _Columns:
+def _read_jsonl(
+    lines: Iterable[bytes | StreamBreak], path: str, relpath: str, params: ReadParams
+) -> _Columns:
     cols = _Columns(relpath)
     text_field, id_field = params.text_field, params.id_field
     url_field, source_field = params.url_field, params.source_field
     n_records = 0
     for number, line in enumerate(lines, start=1):
+        if isinstance(line, StreamBreak):
+            # The bytes after the last `\n` before a break are the break's row, not a document nor an
+            # `invalid_json` row: the record is not malformed, its end is lost with the stream (and a
+            # cut just before its `\n` would even parse). The break takes this line number; after a
+            # resumed `corrupt_member` the first line may be the tail of a record whose start was in
+            # the lost member: it is parsed like any line (`invalid_json` unless it happens to be whole).
+            n_records += 1
+            _stream_break(cols, number, line, path, params)
+            continue
         if number == 1 and line.startswith(_BOM):
             line = line[len(_BOM):]
         if not line.strip():
@@ -303,9 +361,19 @@ def _read_parquet(path: str, relpath: str, params: ReadParams) -> _Columns:
     return cols
 
 
-def _read_text(path: str, relpath: str) -> _Columns:
+def _read_text(path: str, relpath: str, params: ReadParams) -> _Columns:
     cols = _Columns(relpath)
-    data = read_bytes(path)
+    chunks, breaks = [], []
+    for item in iter_decoded(path):
+        if isinstance(item, StreamBreak):
+            breaks.append(item)
+        else:
+            chunks.append(item[0])
+    data = b"".join(chunks)
+    if breaks:  # the file is one record: with part of it lost, what is left is not the document
+        for brk in breaks:
+            _stream_break(cols, 1, brk._replace(cut=data), path, params)
+        return cols
     if not data.strip():
         cols.quarantine(0, "read:empty_file", data)
         return cols
@@ -324,8 +392,12 @@ HTML_SOURCE = "warc:response"  # `source` of documents whose `text` is HTML: the
 TEXT_SOURCE = "wet:conversion"  # `source` of WET text records: extraction already done by the crawler
 HTML_CONTENT_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _CONTENT_ENCODINGS = {"gzip": 47, "x-gzip": 47, "deflate": 47}  # zlib wbits 47: gzip or zlib header
-# what a stream cut short or garbled raises, from warcio's parser or our decompressors
+# what a stream cut short or garbled raises, from warcio's parser or its own gzip reader (a payload
+# that is itself gzip); AttributeError: warcio 1.8's `recordloader.load_http_headers` calls
+# `uri.startswith` on a response or request whose header has no WARC-Target-URI (cut or garbled),
+# so it is caught around `next(records)` only, never around our own code
 _WARC_ERRORS = (ArchiveLoadFailed, StatusAndHeadersParserException, *DECOMPRESS_ERRORS)
+_WARC_PARSE_ERRORS = (*_WARC_ERRORS, AttributeError)
 
 
 def _header_bytes(record: ArcWarcRecord) -> bytes:
@@ -358,7 +430,10 @@ _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
 
 
 def _read_body(record: ArcWarcRecord) -> bytes | None:
-    """The record's payload as stored; None when the stream ends before its Content-Length."""
+    """The record's payload as stored; None when the stream ends before its Content-Length or the
+    header has no usable Content-Length (garbled), so where the record ends is unknown."""
+    if record.length is None:
+        return None
     body = record.raw_stream.read()
     header_len = record.http_headers.total_len if record.http_headers is not None else 0
     return body if header_len + len(body) >= record.length else None
@@ -382,7 +457,7 @@ def _add_warc_doc(cols: _Columns, number: int, record: ArcWarcRecord, text: str,
 
 
 def _read_response(cols: _Columns, number: int, record: ArcWarcRecord) -> bool:
-    """One response record -> a document or a quarantine row; False when the stream is cut short."""
+    """One response record -> a document or a quarantine row; False (no row) when it is cut short."""
     http = record.http_headers
     content_type, charset = _content_type(http.get_header("Content-Type") if http is not None else None)
     if content_type is None:  # Common Crawl's payload sniffing, when the server sent no type
@@ -392,7 +467,6 @@ def _read_response(cols: _Columns, number: int, record: ArcWarcRecord) -> bool:
         return True
     body = _read_body(record)
     if body is None:
-        cols.quarantine(number, "read:warc_corrupt", _header_bytes(record))
         return False
     encoding = (http.get_header("Content-Encoding") or "").strip().lower() if http is not None else ""
     if encoding in _CONTENT_ENCODINGS:  # Common Crawl stores payloads decoded; other crawlers may not
@@ -409,7 +483,6 @@ def _read_response(cols: _Columns, number: int, record: ArcWarcRecord) -> bool:
 def _read_conversion(cols: _Columns, number: int, record: ArcWarcRecord) -> bool:
     body = _read_body(record)
     if body is None:
-        cols.quarantine(number, "read:warc_corrupt", _header_bytes(record))
         return False
     try:
         text = body.decode("utf-8")  # WET conversion records are UTF-8 (Common Crawl's WET format)
@@ -421,34 +494,114 @@ def _read_conversion(cols: _Columns, number: int, record: ArcWarcRecord) -> bool
     return True
 
 
-def _read_warc(path: str, relpath: str) -> _Columns:
+class _Parts:
+    """A file's decoded bytes as a stream warcio reads, ending at each break in the compressed data.
+
+    `read` returns b"" at a break (`brk` says which) or at the end of the file (`brk` None); `resume`
+    goes on after a break that found a next member. A read never spans two members, so what warcio
+    has buffered when it fails is the current member's, and `skip_member` restarts at the next one:
+    in a `.warc.gz`, the next record. `head` is the first KiB decoded from the current member.
+    """
+
+    def __init__(self, items: Iterator[Decoded | StreamBreak]) -> None:
+        self.items = items
+        self.chunk, self.pos, self.member, self.head = b"", 0, -1, b""
+        self.ended = False  # a read has met a break or the end of the file
+        self.brk: StreamBreak | None = None
+
+    def _advance(self) -> None:
+        item = next(self.items, None)
+        if item is None or isinstance(item, StreamBreak):
+            self.ended, self.brk = True, item
+            return
+        chunk, member = item
+        if member != self.member:
+            self.head = b""
+        self.head += chunk[: RAW_PREFIX_BYTES - len(self.head)]
+        self.chunk, self.pos, self.member = chunk, 0, member
+
+    def read(self, size: int = -1) -> bytes:
+        while self.pos == len(self.chunk) and not self.ended:
+            self._advance()
+        end = len(self.chunk) if size is None or size < 0 else self.pos + size
+        out = self.chunk[self.pos:end]
+        self.pos += len(out)
+        return out
+
+    def skip_member(self) -> None:
+        member = self.member
+        self.chunk, self.pos = b"", 0
+        while not self.ended and (self.member == member or not self.chunk):
+            self._advance()
+
+    def resume(self) -> bool:
+        """After a break: True when decoding goes on at a next member."""
+        if self.brk is None or self.brk.resumed_at is None:
+            return False
+        self.ended, self.brk = False, None
+        return True
+
+
+def _error_bytes(exc: Exception) -> bytes:
+    return f"{type(exc).__name__}: {exc}".encode()
+
+
+def _read_records(cols: _Columns, stream: _Parts, number: int) -> tuple[int, bytes | None]:
+    """Records until `stream` ends or one fails: (records numbered so far, `raw` of the failed one).
+
+    A record that fails is numbered; its row is the caller's, which knows whether a break cut it.
+    """
+    records = ArchiveIterator(stream, no_record_parse=False, ensure_http_headers=False)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return number, None
+        except _WARC_PARSE_ERRORS as exc:  # the stream cannot be parsed past here
+            return number + 1, _error_bytes(exc)
+        number += 1
+        try:
+            if record.rec_type == "response":
+                ok = _read_response(cols, number, record)
+            elif record.rec_type == "conversion":
+                ok = _read_conversion(cols, number, record)
+            else:
+                cols.quarantine(number, "read:warc_record_type", _header_bytes(record))
+                ok = True
+        except _WARC_ERRORS as exc:
+            return number, _error_bytes(exc)
+        if not ok:
+            return number, _header_bytes(record)
+
+
+def _read_warc(path: str, relpath: str, params: ReadParams) -> _Columns:
     """Every record of a WARC/WET file; `line` in quarantine rows is the 1-based record number.
 
-    Decompression is `open_input`'s (by suffix), so a corrupt or cut gzip member raises here instead
-    of warcio's own reader printing a warning and returning a short record.
+    Decompression is `iter_decoded`'s (by suffix), not warcio's, whose reader prints a warning and
+    returns a short record at a corrupt or cut gzip member.
     """
     cols = _Columns(relpath)
+    stream = _Parts(iter_decoded(path))
     number = 0
-    with open_input(path) as stream:
-        records = ArchiveIterator(stream, no_record_parse=False, ensure_http_headers=False)
-        while True:
-            try:
-                record = next(records)
-                number += 1
-                if record.rec_type == "response":
-                    ok = _read_response(cols, number, record)
-                elif record.rec_type == "conversion":
-                    ok = _read_conversion(cols, number, record)
-                else:
-                    cols.quarantine(number, "read:warc_record_type", _header_bytes(record))
-                    ok = True
-            except StopIteration:
-                break
-            except _WARC_ERRORS as exc:  # the stream cannot be parsed past here
-                cols.quarantine(number + 1, "read:warc_corrupt", f"{type(exc).__name__}: {exc}".encode())
-                break
-            if not ok:
-                break
+    while True:
+        number, failed = _read_records(cols, stream, number)
+        if failed is not None and not stream.ended:  # a WARC-level fault in data that decodes
+            cols.quarantine(number, "read:warc_corrupt", failed)
+            stream.skip_member()
+            continue
+        if stream.brk is None:  # the end of the file
+            if failed is not None:
+                cols.quarantine(number, "read:warc_corrupt", failed)
+            break
+        # A record that failed as the data ran out is the one the break cut: one row, the break's,
+        # whose `raw` goes on with what decoded of the broken member (in a .warc.gz, that record).
+        # (A fault within warcio's 16 KiB read-ahead of the break is attributed to the break too.)
+        if failed is None:  # warcio reads a cut header as the end: the break is the next record
+            number += 1
+        cut = stream.head if stream.member == stream.brk.member_offset else failed or b""
+        _stream_break(cols, number, stream.brk._replace(cut=cut), path, params)
+        if not stream.resume():
+            break
     if number == 0 and not cols.q_lines:
         cols.quarantine(0, "read:empty_file", b"")
     return cols
@@ -462,25 +615,25 @@ def run(path: str, relpath: str, params: ReadParams) -> tuple[pa.Table, pa.Table
     Args:
         path: a local path or fsspec URL; `.gz` and `.zst` are decompressed by suffix.
         relpath: the file's name relative to the input root, used in derived ids and `source_file`.
-        params: format and field names.
+        params: format, field names and what a broken compressed stream does (`on_corrupt_file`).
 
     Returns:
         `(documents, quarantine)` with exactly `contract.DOC_SCHEMA` and `contract.QUARANTINE_SCHEMA`.
 
     Raises:
-        InputError: the file does not exist, its format cannot be told, it cannot be decompressed,
-            or (Parquet) it lacks the text column.
+        InputError: the file does not exist, its format cannot be told, (Parquet) it cannot be read
+            or lacks the text column, or (`on_corrupt_file="fail"`) its compressed stream breaks.
 
     Example:
         >>> docs, quarantine = run("crawl/a.jsonl.gz", "a.jsonl.gz", ReadParams())  # doctest: +SKIP
     """
     fmt = detect_format(path) if params.format == "auto" else params.format
     if fmt == "jsonl":
-        cols = _read_jsonl(iter_lines(path), relpath, params)
+        cols = _read_jsonl(salvage_lines(path), path, relpath, params)
     elif fmt == "parquet":
         cols = _read_parquet(path, relpath, params)
     elif fmt == "warc":
-        cols = _read_warc(path, relpath)
+        cols = _read_warc(path, relpath, params)
     else:
-        cols = _read_text(path, relpath)
+        cols = _read_text(path, relpath, params)
     return cols.tables()

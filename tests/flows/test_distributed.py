@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import cloudpickle
+import psutil
 import pyarrow.parquet as pq
 import pytest
 from distributed import Client
@@ -176,12 +177,15 @@ def test_killed_flow_process_resumes_from_finished_stages_and_shards(corpus, tmp
         while not marker.exists() and flow.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert marker.exists(), f"the flow ended before the quality stage: {flow.communicate()[1].decode()[-3000:]}"
+        descendants = psutil.Process(flow.pid).children(recursive=True)  # the supervised run, Prefect's server
         os.killpg(flow.pid, signal.SIGKILL)  # the flow process dies with a quality shard in flight
         flow.wait()
     finally:
         if flow.poll() is None:
             os.killpg(flow.pid, signal.SIGKILL)
             flow.wait()
+    _, alive = psutil.wait_procs(descendants, timeout=15)
+    assert [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE] == []  # nothing of the run is left
     held_worker = int(marker.read_text().split()[0])
     os.kill(held_worker, signal.SIGKILL)  # the held shard never finishes; its nanny restarts the worker
     wait_until_idle(client)

@@ -173,11 +173,11 @@ def test_multi_frame_zstd_is_read_to_the_end(tmp_path):
     assert docs.column("text").to_pylist() == ["a", "b"]
 
 
-def test_corrupt_gzip_is_an_input_error(tmp_path):
+def test_corrupt_gzip_is_an_input_error_naming_the_file_when_set_to_fail(tmp_path):
     path = write(tmp_path / "a.jsonl.gz", gzip.compress(b'{"text": "a"}\n' * 100)[:-20])
 
-    with pytest.raises(InputError, match="corrupt compressed stream"):
-        read(path)
+    with pytest.raises(InputError, match=rf"{re.escape(str(path))}: corrupt compressed stream \(offset=\d+: "):
+        read(path, on_corrupt_file="fail")
 
 
 def test_parquet_is_read_with_ids_and_meta(tmp_path):

@@ -3,17 +3,21 @@
 import gzip
 import io
 import json
+import re
+import zlib
 from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from tasks.contract import DOC_SCHEMA, QUARANTINE_SCHEMA
+from tasks.errors import InputError
 from tasks.io import detect_format
 from tasks.read import HTML_SOURCE, TEXT_SOURCE, ReadParams, run
 
@@ -51,6 +55,51 @@ def small_warc(gzipped: bool = True) -> bytes:
     latin = '<html><head><meta charset="iso-8859-1"></head><p>caf\u00e9 cr\u00e8me</p></html>'.encode("latin-1")
     response(writer, "https://example.com/fr", latin, "text/html")
     return buffer.getvalue()
+
+
+def member_starts(data: bytes) -> list[int]:
+    """Where each gzip member of a multi-member file starts."""
+    starts, pos = [], 0
+    while pos < len(data):
+        starts.append(pos)
+        dec = zlib.decompressobj(wbits=31)
+        dec.decompress(data[pos:])
+        pos = len(data) - len(dec.unused_data)
+    return starts
+
+
+COMPRESS = {
+    ".gz": lambda data: gzip.compress(data, mtime=0),
+    ".zst": zstandard.ZstdCompressor(write_checksum=True).compress,
+}
+URLS = [f"https://example.com/{i}" for i in range(8)]
+
+
+def html_records() -> list[bytes]:
+    """Eight uncompressed WARC records, an HTML response each."""
+    records = []
+    for i, url in enumerate(URLS):
+        buffer = io.BytesIO()
+        body = f"<html><p>page {i}: {'words ' * 300}</p></html>".encode()
+        response(WARCWriter(buffer, gzip=False), url, body, "text/html")
+        records.append(buffer.getvalue())
+    return records
+
+
+def html_members(suffix: str) -> list[bytes]:
+    """`html_records`, each its own gzip member / zstd frame, as Common Crawl writes them."""
+    return [COMPRESS[suffix](record) for record in html_records()]
+
+
+def offsets(parts: list[bytes]) -> list[int]:
+    return [sum(map(len, parts[:i])) for i in range(len(parts) + 1)]
+
+
+def rows(quarantine: pa.Table) -> list[tuple[int, str, int | None]]:
+    """(line, reason, offset) per row; offset from a break's `offset=<byte>:` raw, else None."""
+    found = [re.match(rb"offset=(\d+): ", raw) for raw in quarantine.column("raw").to_pylist()]
+    return [(line, reason, int(m.group(1)) if m else None) for line, reason, m in zip(
+        quarantine.column("line").to_pylist(), quarantine.column("reason").to_pylist(), found)]
 
 
 @pytest.mark.parametrize("name", ["a.warc", "a.warc.gz", "a.wet", "a.warc.wet.gz", "a.wet.gz"])
@@ -134,17 +183,21 @@ def test_html_without_http_charset_is_decoded_with_its_meta_charset(tmp_path):
     assert json.loads(doc["meta"])["http_charset"] in {"iso-8859-1", "windows-1252", "cp1252", "latin-1"}
 
 
-def test_gzip_truncated_in_the_middle_is_quarantined_not_fatal(tmp_path):
+def test_gzip_truncated_in_the_middle_keeps_every_whole_record(tmp_path):
     data = (RAW / "dolma_sample-0000.warc.gz").read_bytes()
+    cut = len(data) // 2
+    n_whole = sum(1 for start in member_starts(data) if start < cut) - 1  # one gzip member per record
     path = tmp_path / "cut.warc.gz"
-    path.write_bytes(data[: len(data) // 2])
+    path.write_bytes(data[:cut])
 
     docs, quarantine = read(path)
 
-    counts = reason_counts(quarantine)
-    assert 0 < docs.num_rows < 22
-    assert counts["read:warc_corrupt"] == 1
-    assert quarantine.column("reason").to_pylist()[-1] == "read:warc_corrupt"
+    assert docs.num_rows + quarantine.num_rows == n_whole + 1
+    assert quarantine.column("line").to_pylist()[-1] == n_whole + 1
+    assert reason_counts(quarantine) == {
+        "read:warc_record_type": n_whole - docs.num_rows, "read:truncated_stream": 1,
+    }
+    assert quarantine.column("raw").to_pylist()[-1].startswith(f"offset={cut}: ".encode())
 
 
 def test_uncompressed_record_cut_short_is_quarantined(tmp_path):
@@ -201,3 +254,92 @@ def test_arbitrary_bytes_never_raise_and_keep_the_schemas(tmp_path, data):
     docs, quarantine = read(path)
 
     assert docs.schema == DOC_SCHEMA and quarantine.schema == QUARANTINE_SCHEMA
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_cut_warc_keeps_every_whole_record_and_the_cut_one_is_the_break(tmp_path, suffix):
+    records = html_records()
+    parts = [COMPRESS[suffix](record) for record in records]
+    cut = offsets(parts)[4] + len(parts[4]) // 2
+    path = tmp_path / f"cut.warc{suffix}"
+    path.write_bytes(b"".join(parts)[:cut])
+
+    docs, quarantine = read(path)
+
+    cut_record = quarantine.column("raw")[0].as_py().split(b"\n", 1)[1]  # what decoded of record 5
+    assert docs.column("url").to_pylist() == URLS[:4]
+    assert rows(quarantine) == [(5, "read:truncated_stream", cut)]
+    assert records[4].startswith(cut_record)  # gzip: its header; zstd: nothing (a frame is one block)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_garbage_after_the_last_warc_record_keeps_every_record(tmp_path, suffix):
+    whole = b"".join(html_members(suffix))
+    path = tmp_path / f"tail.warc{suffix}"
+    path.write_bytes(whole + b"\x01\x00garbage" * 40)
+
+    docs, quarantine = read(path)
+
+    assert docs.column("url").to_pylist() == URLS
+    assert rows(quarantine) == [(9, "read:corrupt_member", len(whole))]
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_bad_member_in_the_middle_of_a_warc_resumes_at_the_next_record(tmp_path, suffix):
+    parts = html_members(suffix)
+    at = offsets(parts)
+    parts[3] = parts[3][:10] + b"\xff" * 16 + parts[3][26:]  # the record's compressed data is garbled
+    path = tmp_path / f"bad.warc{suffix}"
+    path.write_bytes(b"".join(parts))
+
+    docs, quarantine = read(path)
+
+    [(line, reason, offset)] = rows(quarantine)
+    assert docs.column("url").to_pylist() == URLS[:3] + URLS[4:]
+    assert (line, reason) == (4, "read:corrupt_member") and at[3] <= offset < at[4]
+    assert f"byte {at[4]}".encode() in quarantine.column("raw")[0].as_py()  # where reading resumed
+
+
+def test_unparseable_record_in_a_sound_gzip_member_skips_only_that_member(tmp_path):
+    parts = html_members(".gz")
+    parts[2] = gzip.compress(b"GARBAGE\r\n\r\n", mtime=0)
+    path = tmp_path / "garbled.warc.gz"
+    path.write_bytes(b"".join(parts))
+
+    docs, quarantine = read(path)
+
+    assert docs.column("url").to_pylist() == URLS[:2] + URLS[3:]
+    assert rows(quarantine) == [(3, "read:warc_corrupt", None)]
+
+
+def test_cut_warc_is_an_input_error_naming_the_file_when_set_to_fail(tmp_path):
+    data = b"".join(html_members(".gz"))
+    path = tmp_path / "cut.warc.gz"
+    path.write_bytes(data[: len(data) // 2])
+
+    message = rf"{re.escape(str(path))}: corrupt compressed stream \(offset={len(data) // 2}: "
+    with pytest.raises(InputError, match=message):
+        read(path, on_corrupt_file="fail")
+
+
+def test_record_header_cut_before_its_target_uri_is_quarantined_not_raised(tmp_path):
+    records = html_records()  # warcio 1.8 raises AttributeError on a response without WARC-Target-URI
+    path = tmp_path / "cut.warc"
+    path.write_bytes(records[0] + records[1][: records[1].index(b"WARC-Target-URI")])
+
+    docs, quarantine = read(path)
+
+    assert docs.column("url").to_pylist() == URLS[:1]
+    assert rows(quarantine) == [(2, "read:warc_corrupt", None)]
+
+
+def test_record_without_content_length_is_quarantined_and_the_next_member_read(tmp_path):
+    records = html_records()
+    no_length = re.sub(rb"Content-Length: \d+\r\n", b"", records[1])
+    path = tmp_path / "nolength.warc.gz"
+    path.write_bytes(b"".join(COMPRESS[".gz"](record) for record in [records[0], no_length, records[2]]))
+
+    docs, quarantine = read(path)
+
+    assert docs.column("url").to_pylist() == [URLS[0], URLS[2]]
+    assert rows(quarantine) == [(2, "read:warc_corrupt", None)]
