@@ -8,6 +8,7 @@ a fresh one, as Kubernetes or Slurm would restart a pod or job).
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -111,6 +112,11 @@ def corpus(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("demo") / "input"
     write_demo_corpus(directory, n_docs=N_DOCS)
     (directory / "hostile.jsonl").write_bytes(b"\n".join(HOSTILE) + b"\n")
+    records = b"".join(json.dumps({"id": f"cut-{i}", "text": f"Record {i} of a crawl file whose download was cut "
+                                   "short, long enough to be a document of its own. " * 4}).encode() + b"\n"
+                       for i in range(40))
+    compressed = gzip.compress(records)
+    (directory / "cut.jsonl.gz").write_bytes(compressed[: len(compressed) * 3 // 5])  # a cut download
     return directory
 
 
@@ -150,7 +156,7 @@ def test_cli_started_scheduler_and_workers_give_the_local_cluster_output(corpus,
     read = funnel(tmp_path / "out")["read"]
     assert read["docs_in"] == read["docs_out"] + sum(read["drops"].values())
     assert {"read:duplicate_id", "read:invalid_utf8", "read:invalid_json", "read:not_an_object",
-            "read:nesting_depth"} <= set(read["drops"])
+            "read:nesting_depth", "read:truncated_stream"} <= set(read["drops"])
 
 
 def test_workers_killed_mid_map_stage_and_mid_dedup_shuffle_cost_retries_not_documents(
