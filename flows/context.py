@@ -36,6 +36,7 @@ class RunContext:
         self.cfg = cfg
         self.store = store
         self.inputs = inputs
+        self._input_paths = {source.name: source.path for source in inputs}  # looked up per shard per plan
         self._stack = stack
         self._warm = warm
         self._progress = progress
@@ -54,7 +55,7 @@ class RunContext:
 
     def input_path(self, shard: ShardRef) -> str:
         """The input file a shard (of any stage) came from."""
-        return next(source.path for source in self.inputs if source.name == shard.name)
+        return self._input_paths[shard.name]
 
     def paths(self, ref: StageRef) -> list[str]:
         return [self.store.kept_path(ref.stage, shard) for shard in ref.shards]
