@@ -385,13 +385,13 @@ def run_one(n: int, args) -> None:
                 sig_stats = [json.loads(p.read_text()) for p in Path(store.root, SIGNATURES, "shards").glob("*/stats.json")]
                 band_stats = [json.loads(p.read_text()) for p in Path(store.root, BANDS, "shards").glob("*/stats.json")]
                 kept = pa.concat_tables([
-                    store.read_table(store.kept_path("dedup_fuzzy", s), ["id", "dup_cluster", "dup_cluster_size"])
+                    store.read_view("dedup_fuzzy", s, ["id", "dup_cluster", "dup_cluster_size"])
                     for s in final.shards])
                 rejected = pa.concat_tables([
-                    store.read_table(store.rejected_path("dedup_fuzzy", s), ["id", "dup_cluster"])
-                    for s in final.shards])
+                    t for s in final.shards
+                    if (t := store.read_rejected("dedup_fuzzy", s, ["id", "dup_cluster"])) is not None])
                 ids_by_shard = {
-                    s.name: pc.cast(store.read_table(store.kept_path("read", s), ["id"]).column("id"), pa.int64()).to_numpy()
+                    s.name: pc.cast(store.read_view("read", s, ["id"]).column("id"), pa.int64()).to_numpy()
                     for s in upstream.shards}
 
         # ---- figures

@@ -1,14 +1,17 @@
 """What a cold run writes to the store, per stage, and the workers' peak memory by input layout (issue #14).
 
-    .venv/bin/python bench/store_footprint.py [N_DOCS] [--workers 2] [--layouts split one]
+    .venv/bin/python bench/store_footprint.py [N_DOCS] [--workers 2] [--shards 8] [--layouts split one]
 
 Builds an N-document corpus from the real pages in ../shared/data/web_raw (bench/corpus.py, default
-50,000), gzips it as 8 shards (`split`) and as one file holding the same records (`one`), and runs
-the default `curate` flow cold on each, on a fresh LocalCluster of `--workers` single-threaded
-processes. Prints, per layout: the gzip input bytes; the store's bytes per stage folder (kept,
-rejected, the rest: signatures, clusters, manifests) beside the text bytes the stage read; the
-store / input ratio; the published dataset's bytes; wall time; and peak RSS per worker. #14's targets:
-store <= 2x the gz input, peak RSS per worker <= 600 MiB and within 10% between the layouts.
+50,000), gzips it as `--shards` files (`split`) and as one file holding the same records (`one`),
+and runs the default `curate` flow cold on each, on a fresh LocalCluster of `--workers` single-threaded
+processes, then once more with a `select` threshold added. Prints, per layout: the gzip input bytes;
+the store's bytes per stage folder (kept: row numbers and added columns; text: text versions;
+rejected; the rest: signatures, clusters, manifests) beside the text bytes the stage read; the
+store / input ratio; the published dataset's bytes; wall time; peak RSS per worker; and for the
+threshold rerun, the stages it computed and the text bytes they read. #14's targets: store <= 2x
+the gz input, peak RSS per worker <= 600 MiB and within 10% between the layouts, a threshold rerun
+reads no text.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ def gzip_inputs(jsonl: list[Path], target: Path, one_file: bool) -> int:
     return sum(p.stat().st_size for p in target.iterdir())
 
 
+KINDS = ("kept.parquet", "text.parquet", "rejected.parquet")
+
+
 def store_bytes(store: Path) -> dict[str, Counter]:
     """Bytes per stage folder, split into kept / rejected / other files."""
     sizes: dict[str, Counter] = {}
@@ -54,7 +60,7 @@ def store_bytes(store: Path) -> dict[str, Counter]:
         if not path.is_file() or "_prefect" in path.relative_to(store).parts:
             continue
         stage = path.relative_to(store).parts[0]
-        kind = path.name.removesuffix(".parquet") if path.name in ("kept.parquet", "rejected.parquet") else "other"
+        kind = path.name.removesuffix(".parquet") if path.name in KINDS else "other"
         sizes.setdefault(stage, Counter())[kind] += path.stat().st_size
     return sizes
 
@@ -69,13 +75,16 @@ def run_layout(layout: str, jsonl: list[Path], tmp: Path, workers: int) -> None:
     input_bytes = gzip_inputs(jsonl, inputs, one_file=layout == "one")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.WARNING) as cluster, Client(cluster, set_as_default=False) as client:
-        cfg = load_config(overrides=[
+        overrides = [
             f"input.paths=[{inputs}]", f"output={tmp / layout / 'out'}", f"run.cluster.address={cluster.scheduler_address}",
-        ])
+        ]
         start = time.perf_counter()
-        summary = curate(cfg)
+        summary = curate(load_config(overrides=overrides))
         wall = time.perf_counter() - start
         worker_rss = client.run(peak_rss_mib)
+        start = time.perf_counter()
+        rerun = curate(load_config(overrides=[*overrides, "select.thresholds=[{column: toxicity_score, max: 0.5}]"]))
+        rerun_wall = time.perf_counter() - start
     store = Path(summary["store"])
     manifests = {
         row["stage"]: json.loads((store / row["stage"] / row["key"] / "manifest.json").read_text())
@@ -83,25 +92,33 @@ def run_layout(layout: str, jsonl: list[Path], tmp: Path, workers: int) -> None:
     }
     sizes = store_bytes(store)
     print(f"\n=== layout {layout}: {len(list(inputs.iterdir()))} gzip file(s), {input_bytes / 1e6:.1f} MB")
-    print(f"{'store folder':<24}{'kept MB':>9}{'rejected MB':>13}{'other MB':>10}{'text read MB':>14}")
+    print(f"{'store folder':<24}{'kept MB':>9}{'text MB':>9}{'rejected MB':>13}{'other MB':>10}{'text read MB':>14}")
     for stage, kinds in sorted(sizes.items(), key=lambda kv: -sum(kv[1].values())):
         text = manifests[stage]["text_bytes_in"] / 1e6 if stage in manifests else float("nan")
-        print(f"{stage:<24}{kinds['kept'] / 1e6:>9.1f}{kinds['rejected'] / 1e6:>13.1f}{kinds['other'] / 1e6:>10.1f}{text:>14.1f}")
+        print(f"{stage:<24}{kinds['kept'] / 1e6:>9.1f}{kinds['text'] / 1e6:>9.1f}{kinds['rejected'] / 1e6:>13.1f}"
+              f"{kinds['other'] / 1e6:>10.1f}{text:>14.1f}")
     total = sum(sum(k.values()) for k in sizes.values())
     dataset = sum(p.stat().st_size for p in Path(summary["output"]).rglob("*") if p.is_file())
     print(f"store written: {total / 1e6:.1f} MB = {total / input_bytes:.2f}x the gz input; "
           f"published dataset {dataset / 1e6:.1f} MB ({summary['rows']:,} docs)")
     print(f"wall {wall:.1f} s; peak RSS per worker (MiB): " + ", ".join(f"{v:.0f}" for v in worker_rss.values()))
+    computed = [row for row in rerun["funnel"] if not row["cached"] and row["stage"] != "write"]
+    text_read = sum(
+        json.loads((store / row["stage"] / row["key"] / "manifest.json").read_text())["text_bytes_in"] for row in computed
+    )
+    print(f"threshold rerun (select.thresholds added): {rerun_wall:.1f} s; stages computed: "
+          f"{', '.join(row['stage'] for row in computed) or 'none'}; text read by them: {text_read / 1e6:.2f} MB")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("n_docs", type=int, nargs="?", default=50_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--shards", type=int, default=8, help="files of the split layout")
     parser.add_argument("--layouts", nargs="+", choices=("split", "one"), default=["split", "one"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="winnow-footprint-") as tmp:
-        jsonl = build_corpus(args.n_docs, Path(tmp, "jsonl"), n_shards=8)
+        jsonl = build_corpus(args.n_docs, Path(tmp, "jsonl"), n_shards=args.shards)
         print(f"corpus: {args.n_docs:,} docs, {sum(p.stat().st_size for p in jsonl) / 1e6:.1f} MB JSONL")
         for layout in args.layouts:
             run_layout(layout, jsonl, Path(tmp), args.workers)

@@ -54,20 +54,20 @@ class RunContext:
         return self.inputs if upstream is None else upstream.shards
 
     def input_path(self, shard: ShardRef) -> str:
-        """The input file a shard (of any stage) came from."""
-        return self._input_paths[shard.name]
+        """The input file a shard (of any stage) came from: a file's part `k` > 0 is named `<file>@k`."""
+        return self._input_paths.get(shard.name) or self._input_paths[shard.name.rsplit("@", 1)[0]]
 
     def paths(self, ref: StageRef) -> list[str]:
         return [self.store.kept_path(ref.stage, shard) for shard in ref.shards]
 
     def map(
         self, stage: str, version: int, fn, params: BaseModel, upstream: StageRef | None, *, salt: str = "",
-        shard_salts=None, shard_args: Callable[[int], tuple] = lambda i: (),
+        shard_salts=None, shard_args: Callable[[int], tuple] = lambda i: (), reads: tuple[str, ...] | None = None,
     ) -> StageRef:
         """Run a shard function over `upstream`'s shards (or the inputs) on Dask (`ArtifactStore.map_shards`)."""
         return self.store.map_shards(
             stage, version, fn, params, self.sources(upstream), upstream.stage if upstream else None,
-            lambda: self.client, salt=salt, shard_salts=shard_salts, shard_args=shard_args,
+            lambda: self.client, salt=salt, shard_salts=shard_salts, shard_args=shard_args, reads=reads,
             retries=self.cfg.run.shard_retries, on_progress=self._progress(stage),
         )
 

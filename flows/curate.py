@@ -28,7 +28,7 @@ from flows.engine import Registry, Stage
 from flows.publish import OutputDir, new_version_id, version_manifest
 from flows.registry import STAGES
 from flows.sections import delta_section
-from flows.store import ArtifactStore, StageRef, digest
+from flows.store import ArtifactStore, ShardRef, StageRef, digest
 from tasks.errors import ConfigError
 
 
@@ -125,28 +125,29 @@ def prefect_result_storage(store: ArtifactStore) -> Path | None:
 def write(ctx: RunContext, final: StageRef, run_id: str) -> dict:
     """Publish the selected shards as a new dataset version, unless the latest version holds them already.
 
-    The version is staged aside and renamed whole before `latest` moves (flows/publish.py).
+    The version is staged aside and renamed whole before `latest` moves; on an object store its data is
+    written in place and its manifest, then `latest`, last (flows/publish.py).
     """
     out = OutputDir(ctx.cfg.output)
-    key = digest("write", final.key, ctx.cfg.write)
+    key = digest("write", final.key, ctx.cfg.write.content())
     previous = out.latest()
     if previous is not None and previous["key"] == key:
         return previous | {"cached": True}
-    staging = out.staging_dir()
+    version = new_version_id(run_id)
+    staging = out.staging_dir(version)
     futures = ctx.client.map(
-        write_output_shard, [ctx.store.kept_path(final.stage, s) for s in final.shards],
-        [f"{staging}/data/{s.name}" for s in final.shards], store_url=ctx.store.url, output_url=ctx.cfg.output,
-        jsonl=ctx.cfg.write.jsonl, pure=False,
+        write_output_shard, final.shards, [f"{staging}/data/{s.name}" for s in final.shards],
+        store_url=ctx.store.url, stage=final.stage, output_url=ctx.cfg.output, jsonl=ctx.cfg.write.jsonl, pure=False,
     )
     rows = dict(zip((s.name for s in final.shards), ctx.client.gather(futures)))
-    version = new_version_id(run_id)
-    manifest = version_manifest(version, key, f"{out.version_dir(version)}/data", rows, previous, run_id)
+    manifest = version_manifest(version, key, out.data_url(version), rows, previous, run_id)
     return out.commit(staging, manifest) | {"cached": False}
 
 
-def write_output_shard(source: str, target: str, store_url: str, output_url: str, jsonl: bool) -> int:
-    """Worker side: copy one selected shard to the output as Parquet (and JSONL when asked)."""
-    table = ArtifactStore(store_url).read_table(source)
+def write_output_shard(shard: ShardRef, target: str, store_url: str, stage: str, output_url: str, jsonl: bool) -> int:
+    """Worker side: materialize one selected shard's documents (its view) in the output as Parquet
+    (and JSONL when asked)."""
+    table = ArtifactStore(store_url).read_view(stage, shard)
     out_fs, _ = fsspec.core.url_to_fs(output_url)
     out_fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
     with out_fs.open(f"{target}.parquet", "wb") as f:
@@ -188,6 +189,9 @@ def curation_flow(stages: Registry, config: type[BaseModel]) -> Flow:
                 0 if output["cached"] else len(output["shards"]), output["key"],
             ))
             sections.insert(0, delta_section(ctx, output, outputs))
+            # old versions go after the delta section, which reads the one this run replaced
+            for version in OutputDir(cfg.output).prune(cfg.write.keep_versions):
+                print(f"removed dataset version {version} (write.keep_versions={cfg.write.keep_versions})")
             return publish(ctx, run_id, funnel, output, time.perf_counter() - started, sections, config_sections)
 
     curate.__annotations__ = {"cfg": config, "return": dict}

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 import tasks.decontam
 from flows.context import RunContext
@@ -68,14 +67,13 @@ def report_section(ctx: RunContext, upstream: StageRef, ref: StageRef) -> Sectio
                        "(`decontam.benchmarks`): nothing was checked.")
     store = ctx.store
     rows = []
-    for shard in ref.shards:
-        for path, kept in ((store.kept_path(ref.stage, shard), True), (store.rejected_path(ref.stage, shard), False)):
-            if not store.fs.exists(path):
-                continue
-            present = pq.read_schema(path, filesystem=store.fs).names  # the report never reads the text
-            table = store.read_table(path, columns=[c for c in REPORT_COLUMNS + ["reason"] if c in present])
-            table = table.filter(pc.is_valid(table.column("contam_benchmark")))
-            rows += [row | {"kept": kept} for row in table.to_pylist()]
+    for shard in ref.shards:  # the report never reads the text
+        kept = store.read_view(ref.stage, shard, REPORT_COLUMNS)
+        rejected = store.read_rejected(ref.stage, shard, REPORT_COLUMNS + ["reason"])
+        for table, is_kept in ((kept, True), (rejected, False)):
+            if table is not None:
+                table = table.filter(pc.is_valid(table.column("contam_benchmark")))
+                rows += [row | {"kept": is_kept} for row in table.to_pylist()]
     index = tasks.decontam.load_index(index_url(ctx, params)) if rows else None
     data, markdown = contamination_report(rows, index, params)
     return Section("decontam", "decontamination-report", data, markdown)

@@ -54,7 +54,8 @@ class Phase:
 
     `params` derives the phase's params from its stage's (a phase keyed on fewer knobs does not rerun
     when the others change); `when` says whether it runs under them; `shard_args` gives the extra
-    arguments of each shard's call, resolved only when shards run (it may build an index).
+    arguments of each shard's call, resolved only when shards run (it may build an index); `reads`
+    names, under the phase's params, the columns of its input view it reads (None: all of them).
     """
 
     name: str
@@ -62,6 +63,7 @@ class Phase:
     params: Callable[[BaseModel], BaseModel] = _same
     when: Callable[[BaseModel], bool] = _always
     shard_args: Callable[[RunContext, BaseModel, StageRef | None], Callable[[int], tuple]] = _no_args
+    reads: Callable[[BaseModel], tuple[str, ...] | None] = lambda params: None
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,10 @@ class MapCall:
         return ctx.plan(self.phase.name, self.version, self.phase.params(self.stage_params), self.upstream)
 
     def run(self, ctx: RunContext) -> StageRef:
+        params = self.phase.params(self.stage_params)
         return ctx.map(
-            self.phase.name, self.version, self.phase.fn, self.phase.params(self.stage_params), self.upstream,
-            shard_args=self.phase.shard_args(ctx, self.stage_params, self.upstream),
+            self.phase.name, self.version, self.phase.fn, params, self.upstream,
+            shard_args=self.phase.shard_args(ctx, self.stage_params, self.upstream), reads=self.phase.reads(params),
         )
 
 
@@ -165,6 +168,7 @@ class Stage:
     section: str = ""  # the config section; default: the stage name
     params_of: Callable[[BaseModel], BaseModel] = _same  # the params from the section
     phases: tuple[Phase, ...] = ()
+    reads: Callable[[BaseModel], tuple[str, ...] | None] = lambda params: None  # of the default phase
     corpus: CorpusSteps | None = None
     needs: Callable[[BaseModel], tuple[str, ...]] = lambda cfg: ()  # stages to run first under this config
     uses_torch: Callable[[BaseModel], bool] = _never  # from the params
@@ -174,7 +178,7 @@ class Stage:
     def __post_init__(self) -> None:
         object.__setattr__(self, "section", self.section or self.name)
         if not self.phases and self.corpus is None:
-            object.__setattr__(self, "phases", (Phase(self.name, self.module.run),))
+            object.__setattr__(self, "phases", (Phase(self.name, self.module.run, reads=self.reads),))
 
     @property
     def version(self) -> int:
@@ -240,7 +244,7 @@ class Stage:
         salts = shard_salts(ctx, clusters, signature_paths, clusters_dir)
         marked = ctx.map(
             self.name, self.version, clusters.mark, params, batch.new, salt=batch.key, shard_salts=salts,
-            shard_args=lambda i: (ctx.store.url, signature_paths[i], clusters_dir),
+            shard_args=lambda i: (ctx.store.url, signature_paths[i], clusters_dir), reads=(),
         )
         if batch.index is not None and batch.new.shards:
             self._commit(ctx, batch, signature_paths, marked, salts, clusters_dir)
@@ -278,7 +282,7 @@ class Stage:
             ref = ctx.map(
                 self.name, self.version, self.corpus.clusters.mark, params, replace(upstream, shards=(shard,)),
                 salt=record.salt, shard_salts=[record.shard_salt],
-                shard_args=lambda _: (ctx.store.url, record.signatures, record.clusters),
+                shard_args=lambda _: (ctx.store.url, record.signatures, record.clusters), reads=(),
             )
             shards.append(ref.shards[0])
         ref = StageRef(self.name, key, tuple(shards), marked.computed)

@@ -30,6 +30,17 @@ class WriteParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     jsonl: bool = Field(False, description="Also write the final dataset as .jsonl.gz beside the Parquet shards.")
+    # None: every version stays readable, as the delta report and `--from-run` assume; deleting
+    # published data is the owner's decision, not a default
+    keep_versions: int | None = Field(
+        None, ge=1,
+        description="After a run, keep only the newest N dataset versions (never the one latest.json points to); "
+        "empty keeps all. Readers still on a removed version lose it: keep 2+ where they may hold one across a run.",
+    )
+
+    def content(self) -> dict:
+        """The parameters that change the published files (the write key): retention does not."""
+        return self.model_dump(mode="json", exclude={"keep_versions"})
 
 
 class ClusterOptions(BaseModel):

@@ -4,13 +4,17 @@ Layout under the output (a local folder or any fsspec URL):
 
     versions/<version>/data/<shard>.parquet   that version's dataset; older versions stay readable
     versions/<version>/manifest.json          rows per shard, the write key, the version it replaced, its run
-    latest.json                               the pointer: {"version", "data", ...}, replaced atomically
+    latest.json                               the pointer: {"version", "data", ...}, replaced atomically, written last
     data -> versions/<version>/data           local outputs only: a symlink, swapped atomically
     runs/<run id>.json, runs/<run id>.html    every run's summary (config, inputs, funnel, sections) and report
     run_summary.json, report.html             the latest run's (also when it published nothing new)
 
-A version is built under a temporary name and renamed whole, then the pointer moves, so a reader of
-`latest.json` or `data` never sees a half-written version, and a crash leaves the previous one current.
+Locally a version is built under a temporary name and renamed whole, then the pointer moves. An object
+store (s3://) has no rename: the data objects go straight to `versions/<version>/data/`, then the
+manifest (a version without one is not listed), then the pointer, conditionally where S3 allows
+(`OutputDir.advance_latest`: the newest version wins, `latest` never moves back). Either way a reader
+of `latest.json` or `data` never sees a half-written version, and a crash leaves the previous one
+current. `write.keep_versions` prunes old versions after a run (`OutputDir.prune`).
 No Prefect or Dask here: `flows/curate.py` writes the shards on Dask and calls these.
 """
 
@@ -57,17 +61,90 @@ class OutputDir(Folder):
         names = (p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(root, detail=False))
         return sorted(n for n in names if not n.startswith(".") and self.fs.exists(f"{root}/{n}/{MANIFEST}"))
 
-    def staging_dir(self) -> str:
-        return f"{self.root}/versions/.tmp-{uuid.uuid4().hex}"
+    def data_url(self, version: str) -> str:
+        """Where a version's data lies, as a reader outside this process opens it (with its s3:// etc.)."""
+        path = f"{self.version_dir(version)}/data"
+        return path if self.is_local else self.fs.unstrip_protocol(path)
+
+    def staging_dir(self, version: str) -> str:
+        """Where a run writes the data of `version`: aside under a temporary name locally, renamed whole
+        by `commit`; on an object store, which cannot rename, the version's own folder, unseen until
+        `commit` writes its manifest."""
+        return f"{self.root}/versions/.tmp-{uuid.uuid4().hex}" if self.is_local else self.version_dir(version)
 
     def commit(self, staging: str, manifest: dict) -> dict:
-        """Rename the staged version into place, then move the pointer to it."""
-        self.fs.pipe(f"{staging}/{MANIFEST}", json.dumps(manifest, indent=1).encode())
-        self.fs.mv(staging, self.version_dir(manifest["version"]), recursive=True)
-        self.write_json(f"{self.root}/{LATEST}", {k: manifest[k] for k in ("version", "data", "rows", "created_at")})
+        """Make the staged version visible, then move `latest` to it unless a newer version is current.
+
+        Locally the staged folder is renamed whole; on an object store its data already lies in place
+        and the manifest, one PUT, written last, makes it a version (`versions`, `latest` require it).
+        """
+        version = manifest["version"]
         if self.is_local:
-            self._link_data(manifest["version"])
+            self.fs.pipe(f"{staging}/{MANIFEST}", json.dumps(manifest, indent=1).encode())
+            self.fs.mv(staging, self.version_dir(version), recursive=True)
+        else:
+            if staging.rstrip("/") != self.version_dir(version):
+                raise ValueError(f"staging {staging!r} is not the folder of version {version!r}: see staging_dir")
+            self.write_json(f"{self.version_dir(version)}/{MANIFEST}", manifest)
+        if self.advance_latest({k: manifest[k] for k in ("version", "data", "rows", "created_at")}) and self.is_local:
+            self._link_data(version)
         return manifest
+
+    def advance_latest(self, pointer: dict) -> bool:
+        """Point `latest.json` at `pointer["version"]` unless it points at that or a newer one already.
+
+        Of concurrent publishers the newest version id wins (ids sort by the time each run began its
+        write), whatever order they finish in: `latest` never moves back to an older version, and a
+        version that loses stays published, listed by `versions()`. On S3 the pointer is replaced by
+        a conditional PUT (If-Match on the ETag read, If-None-Match: * for the first version): when
+        another publisher replaced it in between, the PUT is refused (412) and the pointer read again.
+        Elsewhere (local disk, stores without conditional writes) the check and the write are two
+        steps: two publishers within the same instant may still leave the older one current.
+
+        Returns whether `latest` now points at this version.
+        """
+        path = f"{self.root}/{LATEST}"
+        data = json.dumps(pointer, indent=1, sort_keys=True).encode()
+        while True:
+            current, etag = self._read_pointer(path)
+            if current is not None and current["version"] >= pointer["version"]:
+                return current["version"] == pointer["version"]
+            if not self.conditional_writes:
+                self.write_atomic(path, lambda f: f.write(data))
+                return True
+            try:
+                self.fs.pipe_file(path, data, **({"IfMatch": etag} if etag else {"IfNoneMatch": "*"}))
+                return True
+            except OSError as exc:
+                if not _lost_race(exc):
+                    raise
+
+    def _read_pointer(self, path: str) -> tuple[dict | None, str | None]:
+        """The pointer and, where the store has them, its ETag (read first: a newer body than the
+        ETag only makes the conditional PUT fail and the loop read again)."""
+        try:
+            etag = self.fs.info(path).get("ETag") if self.conditional_writes else None
+            return self.read_json(path), etag
+        except FileNotFoundError:
+            return None, None
+
+    def prune(self, keep: int | None) -> list[str]:
+        """Remove all but the newest `keep` versions, never the one `latest.json` points to; None keeps all.
+
+        Each removed version's manifest goes first, so it stops being listed before its data goes,
+        and a crash in between leaves an invisible folder, never a listed version without data. A
+        folder without a manifest is never touched: it may be a version another run is writing.
+        Returns the removed versions.
+        """
+        if keep is None:
+            return []
+        pointer, _ = self._read_pointer(f"{self.root}/{LATEST}")
+        versions = self.versions()
+        removed = [v for v in versions[: max(len(versions) - keep, 0)] if not pointer or v != pointer["version"]]
+        for version in removed:
+            self.fs.rm_file(f"{self.version_dir(version)}/{MANIFEST}")
+            self.fs.rm(self.version_dir(version), recursive=True)
+        return removed
 
     def _link_data(self, version: str) -> None:
         """`data` as a relative symlink, replaced in one rename (an older layout's real folder goes first)."""
@@ -98,8 +175,17 @@ class OutputDir(Folder):
 
 
 def new_version_id(run_id: str) -> str:
-    """Sortable by time, unique by run: `20261123T140512Z-3f9a1c2e`."""
-    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{run_id.replace('-', '')[:8]}"
+    """Sortable by time (to the millisecond), unique by run: `20261123T140512.042Z-3f9a1c2e`."""
+    now = time.time()
+    stamp = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z"
+    return f"{stamp}-{run_id.replace('-', '')[:8]}"
+
+
+def _lost_race(exc: OSError) -> bool:
+    """A conditional PUT refused because the object changed since it was read: 412 Precondition
+    Failed, or 409 while another conditional write of it is in flight (S3)."""
+    response = getattr(exc.__cause__, "response", None) or {}
+    return response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict")
 
 
 def version_manifest(version: str, key: str, data: str, shard_rows: Mapping[str, int], previous: dict | None, run_id: str) -> dict:
@@ -165,10 +251,9 @@ def rejection_reasons(ids: pa.Array, store: ArtifactStore, stages: Mapping[str, 
         return found
     for ref in stages.values():
         for shard in ref.shards:
-            path = store.rejected_path(ref.stage, shard)
-            if not store.fs.exists(path) or "id" not in pq.read_schema(path, filesystem=store.fs).names:
+            rejected = store.read_rejected(ref.stage, shard, ["id", "reason"])
+            if rejected is None or "id" not in rejected.column_names:
                 continue  # `read` quarantines records that never had a valid id
-            rejected = store.read_table(path, columns=["id", "reason"])
             hits = rejected.filter(pc.is_in(rejected.column("id"), value_set=ids))
             found.update(zip(hits.column("id").to_pylist(), hits.column("reason").to_pylist()))
     return found

@@ -25,6 +25,17 @@ from flows.options import InputConfig
 from tasks import models
 
 
+TEXT = ("text",)
+
+
+def texts(params) -> tuple[str, ...]:
+    return TEXT
+
+
+def fuzzy_signature_columns(params) -> tuple[str, ...]:
+    return TEXT + ((params.keeper_column,) if params.keeper == "highest_score" else ())
+
+
 def signature_args(ctx, params, upstream):
     """A signature phase numbers rows by the shard's name (`tasks.clusters.position`)."""
     return lambda i: (upstream.shards[i].name,)
@@ -43,18 +54,21 @@ def runs_torch_scorers(params) -> bool:
 
 
 STAGES = Registry((
-    Stage("read", tasks.read, InputConfig, section="input", params_of=InputConfig.read_params),
-    Stage("url_filter", tasks.url_filter, tasks.url_filter.UrlFilterParams),
-    Stage("extract", tasks.extract, tasks.extract.ExtractParams),
-    Stage("normalize", tasks.normalize, tasks.normalize.NormalizeParams),
     Stage(
-        "langid", tasks.langid, tasks.langid.LangidParams,
+        "read", tasks.read, InputConfig, section="input", params_of=InputConfig.read_params,
+        phases=(Phase("read", tasks.read.read_parts),),  # bounded parts, streamed (flows/store.py read_input)
+    ),
+    Stage("url_filter", tasks.url_filter, tasks.url_filter.UrlFilterParams, reads=lambda params: ("url",)),
+    Stage("extract", tasks.extract, tasks.extract.ExtractParams, reads=lambda params: ("text", "source")),
+    Stage("normalize", tasks.normalize, tasks.normalize.NormalizeParams, reads=texts),
+    Stage(
+        "langid", tasks.langid, tasks.langid.LangidParams, reads=texts,
         fasttext_models=lambda params: (params.model_path or models.default_lid_path(),),
     ),
-    Stage("clean", tasks.clean, tasks.clean.CleanParams),
+    Stage("clean", tasks.clean, tasks.clean.CleanParams, reads=lambda params: ("text", "lang")),
     Stage(
         "dedup_exact", tasks.dedup_exact, tasks.dedup_exact.DedupExactParams,
-        phases=(Phase("dedup_exact.signatures", tasks.dedup_exact.signatures, shard_args=signature_args),),
+        phases=(Phase("dedup_exact.signatures", tasks.dedup_exact.signatures, shard_args=signature_args, reads=texts),),
         corpus=CorpusSteps(
             dedup.build_exact_clusters,
             Clusters("text_hash", tasks.dedup_exact.CLUSTER_SCHEMA, tasks.dedup_exact.apply),
@@ -64,7 +78,10 @@ STAGES = Registry((
     Stage(
         "dedup_fuzzy", tasks.dedup_fuzzy, tasks.dedup_fuzzy.DedupFuzzyParams,
         phases=(
-            Phase("dedup_fuzzy.signatures", tasks.dedup_fuzzy.signatures, shard_args=signature_args),
+            Phase(
+                "dedup_fuzzy.signatures", tasks.dedup_fuzzy.signatures, shard_args=signature_args,
+                reads=fuzzy_signature_columns,
+            ),
             Phase("dedup_fuzzy.bands", tasks.dedup_fuzzy.band_rows),
         ),
         corpus=CorpusSteps(
@@ -75,20 +92,26 @@ STAGES = Registry((
         needs=scores_keeper,
         report=sections.fuzzy_quality,
     ),
-    Stage("quality", tasks.quality, tasks.quality.QualityParams, uses_torch=runs_torch_scorers),
-    Stage("toxicity", tasks.toxicity, tasks.toxicity.ToxicityParams, uses_torch=runs_torch_scorers),
+    Stage("quality", tasks.quality, tasks.quality.QualityParams, reads=texts, uses_torch=runs_torch_scorers),
+    Stage("toxicity", tasks.toxicity, tasks.toxicity.ToxicityParams, reads=texts, uses_torch=runs_torch_scorers),
     Stage(
         "decontam", tasks.decontam, tasks.decontam.DecontamParams,
         phases=(
             # embedding windows, keyed without the threshold and the action: a new one re-embeds nothing
             Phase(
                 "decontam.scan", tasks.decontam.scan, params=lambda params: params.scan_params(),
-                when=decontam.scans_windows, shard_args=decontam.index_args,
+                when=decontam.scans_windows, shard_args=decontam.index_args, reads=texts,
             ),
-            Phase("decontam", tasks.decontam.run, shard_args=decontam.index_args),
+            Phase(
+                "decontam", tasks.decontam.run, shard_args=decontam.index_args,
+                reads=lambda params: TEXT + ((tasks.decontam.WINDOWS.name,) if decontam.scans_windows(params) else ()),
+            ),
         ),
         uses_torch=decontam.scans_windows,
         report=decontam.report_section,
     ),
-    Stage("select", tasks.select, tasks.select.SelectParams, report=sections.score_distributions),
+    Stage(
+        "select", tasks.select, tasks.select.SelectParams, report=sections.score_distributions,
+        reads=lambda params: tuple(threshold.column for threshold in params.thresholds),  # never the text
+    ),
 ))

@@ -39,10 +39,9 @@ def rejected_examples(output: Path, stage: str, reason: str | None, n: int) -> l
         raise InputError(f"stage {stage!r} artifacts are gone from {summary['store']}; rerun to rebuild them")
     examples: list[dict] = []
     for shard in manifest["shards"]:
-        path = store.rejected_path(stage, ShardRef(shard["name"], shard["key"]))
-        if len(examples) >= n or not store.fs.exists(path):
+        table = store.read_rejected(stage, ShardRef(shard["name"], shard["key"])) if len(examples) < n else None
+        if table is None:
             continue
-        table = store.read_table(path)
         if reason:
             table = table.filter(pc.equal(table.column("reason"), reason))
         examples.extend(_describe(table.slice(0, n - len(examples))))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from flows.publish import MANIFEST, OutputDir, delta, delta_markdown
@@ -62,15 +63,15 @@ def fuzzy_quality(ctx, upstream, fuzzy) -> Section:
         for lo, hi in SIZE_BUCKETS
     }
     per_shard = math.ceil(ctx.cfg.run.report_sample_pairs / max(len(fuzzy.shards), 1))
+    rejected = (store.read_rejected("dedup_fuzzy", shard, ["text", "dup_of"]) for shard in fuzzy.shards)
     removed = [  # keepers from the persistent index keep no text: those pairs are not sampled
-        row for shard in fuzzy.shards
-        for row in store.read_table(store.rejected_path("dedup_fuzzy", shard), columns=["text", "dup_of"])
-        .slice(0, per_shard).to_pylist()
+        row for table in rejected if table is not None
+        for row in table.slice(0, per_shard).to_pylist()
         if not row["dup_of"].startswith(fz.INDEX_PREFIX)
     ][: ctx.cfg.run.report_sample_pairs]
     keeper_at = [row["dup_of"].rsplit("\t", 1) for row in removed]  # (shard name, row) of each keeper
     texts_of = {  # each upstream shard that holds a sampled keeper is read once
-        shard.name: store.read_table(store.kept_path(upstream.stage, shard), columns=["text"]).column("text")
+        shard.name: store.read_view(upstream.stage, shard, ["text"]).column("text")
         for shard in upstream.shards if shard.name in {name for name, _ in keeper_at}
     }
     keepers = [texts_of[name][int(line)].as_py() for name, line in keeper_at]
@@ -118,14 +119,12 @@ def score_distributions(ctx, upstream, ref) -> Section:
     Reads only the float score columns and `lang` of the shards, never the text: memory is ~4 bytes
     per score column per document plus the language code.
     """
-    paths = [ctx.store.kept_path(upstream.stage, shard) for shard in upstream.shards]
     report = {}
-    if paths:
-        dataset = ds.dataset(paths, format="parquet", filesystem=ctx.store.fs)
-        columns = score_columns(dataset.schema)
-        if LANG_COLUMN in dataset.schema.names:
-            columns.append(LANG_COLUMN)
-        report = threshold_report(dataset.to_table(columns=columns), ctx.cfg.run.threshold_report)
+    if upstream.shards:
+        columns = score_columns(ctx.store.view(upstream.stage, upstream.shards[0]).schema(ctx.store))
+        columns += [LANG_COLUMN]  # skipped where absent
+        table = pa.concat_tables(ctx.store.read_view(upstream.stage, shard, columns) for shard in upstream.shards)
+        report = threshold_report(table, ctx.cfg.run.threshold_report)
     return Section("score_thresholds", "score-thresholds", report, threshold_markdown(report))
 
 

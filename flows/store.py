@@ -2,15 +2,17 @@
 
 Layout under the store root (a local folder or any fsspec URL):
 
-    <stage>/shards/<shard_key>/kept.parquet       documents that go on
-    <stage>/shards/<shard_key>/rejected.parquet   documents that stop here, with `reason`
-    <stage>/shards/<shard_key>/stats.json         written last: the shard is complete
+    <stage>/shards/<shard_key>/kept.parquet       a layer's kept rows and added columns, or a plain table
+    <stage>/shards/<shard_key>/text.parquet       the texts the stage changed (flows/layers.py)
+    <stage>/shards/<shard_key>/rejected.parquet   the rows that stop here, with `reason`
+    <stage>/shards/<shard_key>/stats.json         written last: the shard is complete; names its view
     <stage>/<stage_key>/manifest.json             written last: the stage is complete
 
-A shard key hashes the stage, its code VERSION, its canonical parameters and the key of the input
-shard, so a new input shard is the only map work in a re-curation, and a changed parameter reruns
-that stage and everything downstream (their input keys change). No Prefect import here: the flow
-layer adds run history on top.
+A document stage's shard is a layer over its input (flows/layers.py), read back as a view: text is
+stored once per text version, never once per stage. A shard key hashes the stage, its code VERSION,
+its canonical parameters and the key of the input shard, so a new input shard is the only map work
+in a re-curation, and a changed parameter reruns that stage and everything downstream (their input
+keys change). No Prefect import here: the flow layer adds run history on top.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import time
@@ -35,10 +38,12 @@ import pyarrow.parquet as pq
 from distributed import Client, as_completed
 from pydantic import BaseModel
 
+from flows.layers import KEPT_FILE, REJECTED_FILE, ROW, View, base_layer, stage_layer
 from tasks.contract import StageOutput, reason_counts
-from tasks.errors import StoreError
+from tasks.errors import ConfigError, StoreError
 
 PARQUET_COMPRESSION = "zstd"
+LAYOUT = "layers-1"  # in every key: shards of an earlier layout (full copies, no view) are never trusted
 
 
 def digest(*parts: Any) -> str:
@@ -88,37 +93,62 @@ class ShardJob:
     store_url: str
     stage: str
     shard: ShardRef
-    source: InputFile | str  # an input file, or the path of the upstream shard's kept.parquet
+    source: InputFile | str  # an input file, or the upstream shard's folder
     fn: Callable[..., StageOutput | pa.Table]
     params: BaseModel
     args: tuple = ()
+    reads: tuple[str, ...] | None = None  # the upstream view's columns the stage reads (None: all)
 
 
 class Folder:
-    """A local folder or fsspec URL whose files are written atomically: the store, an output."""
+    """A local folder or fsspec URL whose files are written atomically: the store, an output.
+
+    On an object store (s3://, gs://, ...) there is no rename, but one object written by one PUT
+    appears whole or not at all; completeness is a marker object written last (stats.json,
+    manifest.json, _SUCCESS, latest.json). Listings are not cached there: other processes (Dask
+    workers, other runs) add objects, and fsspec's listing cache would hide them.
+    """
 
     def __init__(self, url: str):
         self.url = url
         self.fs, self.root = fsspec.core.url_to_fs(url)
+        if not self.is_local:
+            self.fs, self.root = fsspec.core.url_to_fs(url, use_listings_cache=False)
 
     @property
     def is_local(self) -> bool:
         return isinstance(self.fs, fsspec.implementations.local.LocalFileSystem)
 
+    @property
+    def conditional_writes(self) -> bool:
+        """Whether a PUT can be made conditional on the object's ETag (S3's If-Match / If-None-Match)."""
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        return "s3" in protocols
+
     def read_json(self, path: str) -> dict:
-        with self.fs.open(path, "rb") as f:
-            return json.loads(f.read())
+        return json.loads(self.fs.cat_file(path))  # one GET on an object store (open() asks HEAD first)
 
     def write_json(self, path: str, payload: dict) -> None:
         data = json.dumps(payload, indent=1, sort_keys=True).encode()
         self.write_atomic(path, lambda f: f.write(data))
 
     def write_atomic(self, path: str, write: Callable[[Any], object]) -> None:
-        """Write to a temporary name and rename, so a crash never leaves a file a rerun trusts.
+        """Write a file so that a crash never leaves one a rerun trusts.
 
-        A failed write (disk full, permission denied) removes its temporary file and raises a
-        StoreError naming the file and the folder.
+        Locally: to a temporary name, then one rename. On an object store: the bytes are built in
+        memory and sent in one PUT (a multipart upload above 100 MiB, completed in one call), so a
+        failed or killed write leaves no object and nothing to clean up; a rename there would be a
+        copy plus a delete, twice the bytes and not atomic. A failed write (disk full, permission
+        denied) removes its temporary file and raises a StoreError naming the file and the folder.
         """
+        if not self.is_local:
+            try:
+                buffer = io.BytesIO()
+                write(buffer)
+                self.fs.pipe_file(path, buffer.getvalue())
+            except OSError as exc:
+                raise self._write_error(path, exc) from exc
+            return
         tmp = f"{path}.tmp-{uuid.uuid4().hex}"
         try:
             self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
@@ -128,23 +158,28 @@ class Folder:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 self.fs.rm(tmp)
-            raise StoreError(
-                f"{path}: cannot write artifact ({exc.strerror or exc}); free space or grant write access "
-                f"on {self.url}, then rerun (finished shards are kept)"
-            ) from exc
+            raise self._write_error(path, exc) from exc
+
+    def _write_error(self, path: str, exc: OSError) -> StoreError:
+        return StoreError(
+            f"{path}: cannot write artifact ({exc.strerror or exc}); free space or grant write access "
+            f"on {self.url}, then rerun (finished shards are kept)"
+        )
 
 
 class ArtifactStore(Folder):
 
     # paths -------------------------------------------------------------------------------------
+    @staticmethod
+    def layer_dir(stage: str, shard_key: str) -> str:
+        """A shard's folder relative to the store root, as views name their layers."""
+        return f"{stage}/shards/{shard_key}"
+
     def shard_dir(self, stage: str, shard_key: str) -> str:
-        return f"{self.root}/{stage}/shards/{shard_key}"
+        return f"{self.root}/{self.layer_dir(stage, shard_key)}"
 
     def kept_path(self, stage: str, shard: ShardRef) -> str:
-        return f"{self.shard_dir(stage, shard.key)}/kept.parquet"
-
-    def rejected_path(self, stage: str, shard: ShardRef) -> str:
-        return f"{self.shard_dir(stage, shard.key)}/rejected.parquet"
+        return f"{self.shard_dir(stage, shard.key)}/{KEPT_FILE}"
 
     def stats_path(self, stage: str, shard: ShardRef) -> str:
         return f"{self.shard_dir(stage, shard.key)}/stats.json"
@@ -158,16 +193,21 @@ class ArtifactStore(Folder):
     # keys --------------------------------------------------------------------------------------
     @staticmethod
     def stage_key(stage: str, version: int, params: BaseModel, input_keys: Sequence[str]) -> str:
-        return digest("stage", stage, version, params, sorted(input_keys))
+        return digest("stage", LAYOUT, stage, version, params, sorted(input_keys))
 
     @staticmethod
     def shard_key(stage: str, version: int, params: BaseModel, input_key: str, salt: str = "") -> str:
-        return digest("shard", stage, version, params, input_key, salt)
+        return digest("shard", LAYOUT, stage, version, params, input_key, salt)
 
     # reads -------------------------------------------------------------------------------------
     def read_table(self, path: str, columns: list[str] | None = None) -> pa.Table:
+        """A Parquet artifact. On an object store it is fetched in one GET: a shard's files are small
+        (a layer holds only what its stage wrote), and Parquet's ranged reads cost a HEAD and several
+        GETs each."""
         try:
-            return pq.read_table(path, filesystem=self.fs, columns=columns)
+            if self.is_local:
+                return pq.read_table(path, filesystem=self.fs, columns=columns)
+            return pq.read_table(pa.BufferReader(self.fs.cat_file(path)), columns=columns)
         except (OSError, pa.ArrowInvalid) as exc:
             raise StoreError(f"{path}: unreadable artifact ({exc}); delete it and rerun") from exc
 
@@ -186,6 +226,36 @@ class ArtifactStore(Folder):
     def shard_stats(self, stage: str, shard: ShardRef) -> dict:
         return self.read_json(self.stats_path(stage, shard))
 
+    def file_complete(self, stage: str, shard: ShardRef) -> bool:
+        """An input file's shard (its part 0) and every other part it names are complete."""
+        if not self.shard_complete(stage, shard):
+            return False
+        parts = self.shard_stats(stage, shard)["parts"][1:]
+        return all(self.shard_complete(stage, ShardRef(part["name"], part["key"])) for part in parts)
+
+    def view(self, stage: str, shard: ShardRef) -> View:
+        stats = self.shard_stats(stage, shard)
+        if "view" not in stats:
+            raise StoreError(f"stage {stage!r} writes a plain table, not documents: read {self.kept_path(stage, shard)}")
+        return View.from_json(stats["view"])
+
+    def read_view(self, stage: str, shard: ShardRef, columns: list[str] | None = None) -> pa.Table:
+        """The documents of a shard after `stage` (default: every column; names it lacks skipped)."""
+        return self.view(stage, shard).read(self, columns).drop_columns([ROW])
+
+    def read_rejected(self, stage: str, shard: ShardRef, columns: list[str] | None = None) -> pa.Table | None:
+        """The documents `stage` rejected in a shard, as its input saw them, with `reason` and the
+        stage's columns; for `read`, the quarantined records. None when it rejected nothing."""
+        view = self.view(stage, shard)
+        if len(view.layers) > 1:
+            rejected = view.rejected(self, columns)
+            return None if rejected is None else rejected.drop_columns([ROW])
+        path = f"{self.shard_dir(stage, shard.key)}/{REJECTED_FILE}"
+        if not self.fs.exists(path):
+            return None
+        table = self.read_table(path)
+        return table if columns is None else table.select([c for c in table.column_names if c in columns])
+
     # writes ------------------------------------------------------------------------------------
     def write_table(self, path: str, table: pa.Table) -> None:
         self.write_atomic(path, lambda f: pq.write_table(table, f, compression=PARQUET_COMPRESSION))
@@ -196,8 +266,13 @@ class ArtifactStore(Folder):
         Locally the move is one rename, which refuses a non-empty target, so whatever lies at `final`
         arrived whole: when another run (or an interrupted one, before its mark) got there first, its
         result (the same, by the key) is kept and ours dropped. fsspec's `mv` would instead nest ours
-        inside it, and readers of `final` would see every row twice. On object stores a move copies
-        file by file, so an unmarked leftover may be partial: it is replaced.
+        inside it, and readers of `final` would see every row twice.
+
+        An object store has no rename: a marked `final` is kept and ours dropped; otherwise each
+        object is copied server-side (no bytes through this process) over whatever an interrupted
+        run left, `_SUCCESS` is written, and the temporary copy deleted. Object names and contents
+        follow from the key, so a leftover or a concurrent run's copy is overwritten by identical
+        objects, each replaced whole, and nothing is deleted under a run still writing.
         """
         if self.is_local:
             try:
@@ -206,11 +281,15 @@ class ArtifactStore(Folder):
                 if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
                 self.fs.rm(tmp, recursive=True)
-        else:
-            if self.fs.exists(final) and not self.fs.exists(f"{final}/_SUCCESS"):
-                self.fs.rm(final, recursive=True)
-            self.fs.mv(tmp, final, recursive=True)
-        self.fs.touch(f"{final}/_SUCCESS")
+            self.fs.touch(f"{final}/_SUCCESS")
+            return
+        if not self.fs.exists(f"{final}/_SUCCESS"):
+            source = self.fs._strip_protocol(tmp).rstrip("/")
+            target = self.fs._strip_protocol(final).rstrip("/")
+            objects = self.fs.find(source)
+            self.fs.copy(objects, [f"{target}{path[len(source):]}" for path in objects])
+            self.fs.touch(f"{final}/_SUCCESS")
+        self.fs.rm(tmp, recursive=True)
 
     # the map -----------------------------------------------------------------------------------
     def plan(
@@ -237,36 +316,44 @@ class ArtifactStore(Folder):
         salt: str = "",
         shard_salts: Sequence[str] | None = None,
         shard_args: Callable[[int], tuple] = lambda i: (),
+        reads: tuple[str, ...] | None = None,
         retries: int = 0,
         on_progress: Callable[[int, int], None] = lambda done, total: None,
     ) -> StageRef:
         """Run `fn` over every unfinished shard on Dask; return at once when the stage is complete.
 
-        `connect` returns the Dask client; it is called only when a shard needs computing.
+        `connect` returns the Dask client; it is called only when a shard needs computing. `reads`
+        names the upstream view's columns `fn` reads (None: all).
 
         Every shard is attempted even when one fails, so a rerun resumes from all that finished;
         the first error is raised afterwards with the stage and shard in its notes.
         """
         ref = self.plan(stage, version, params, sources, salt, shard_salts)
-        if self.manifest(stage, ref.key) is not None:
+        manifest = self.manifest(stage, ref.key)
+        if manifest is not None:
             on_progress(len(ref.shards), len(ref.shards))
-            return ref
+            return StageRef(ref.stage, ref.key, tuple(ShardRef(s["name"], s["key"]) for s in manifest["shards"]))
         jobs = [
             ShardJob(
                 self.url, stage, shard,
-                src if isinstance(src, InputFile) else self.kept_path(upstream_stage, src),
-                fn, params, shard_args(i),
+                src if isinstance(src, InputFile) else self.shard_dir(upstream_stage, src.key),
+                fn, params, shard_args(i), reads,
             )
             for i, (shard, src) in enumerate(zip(ref.shards, sources))
-            if not self.shard_complete(stage, shard)
+            if not (self.file_complete if upstream_stage is None else self.shard_complete)(stage, shard)
         ]
         errors, reused = run_jobs(
             connect() if jobs else None, jobs, f"{stage}-{ref.key[:8]}", retries, on_progress, len(ref.shards)
         )
         if errors:
             raise errors[0]
+        computed = {j.shard.name for j in jobs} - reused
+        if upstream_stage is None:  # an input file's shard is the first of its parts
+            parts = [(s, [ShardRef(**part) for part in self.shard_stats(stage, s)["parts"]]) for s in ref.shards]
+            computed = {part.name for s, group in parts if s.name in computed for part in group}
+            ref = StageRef(ref.stage, ref.key, tuple(part for _, group in parts for part in group))
         self.write_manifest(ref, version, params)
-        return StageRef(ref.stage, ref.key, ref.shards, tuple(j.shard.name for j in jobs if j.shard.name not in reused))
+        return StageRef(ref.stage, ref.key, ref.shards, tuple(s.name for s in ref.shards if s.name in computed))
 
     def write_manifest(self, ref: StageRef, version: int, params: BaseModel, extra: dict | None = None) -> dict:
         totals = Counter()
@@ -326,36 +413,85 @@ def run_jobs(
 def run_shard(job: ShardJob) -> dict:
     """The unit of work on a Dask worker: read, transform, write atomically, record stats last.
 
-    `seconds` times the stage function alone, so bench/ can tell stage work from orchestration.
-    A shard that another run on the same store finished since this one planned is not redone.
+    A document stage reads the columns it names of its input view and writes a layer (flows/layers.py);
+    a stage that returns another table (signatures, bands) writes it whole. `seconds` times the stage
+    function alone, so bench/ can tell stage work from orchestration. A shard that another run on the
+    same store finished since this one planned is not redone.
     """
     store = ArtifactStore(job.store_url)
+    if isinstance(job.source, InputFile):
+        return read_input(store, job)
     if store.shard_complete(job.stage, job.shard):
         return store.shard_stats(job.stage, job.shard) | {"reused": True}
-    if isinstance(job.source, InputFile):
-        start = time.perf_counter()
-        kept, rejected = job.fn(job.source.path, job.source.relpath, job.params, *job.args)
-        seconds = time.perf_counter() - start
-        rows_in, text_bytes_in = kept.num_rows + rejected.num_rows, None
+    upstream_stats = store.read_json(f"{job.source}/stats.json")
+    upstream = View.from_json(upstream_stats["view"]) if "view" in upstream_stats else None
+    if upstream is None:
+        table = store.read_table(f"{job.source}/{KEPT_FILE}")
     else:
-        table = store.read_table(job.source)
+        missing = [c for c in job.reads or () if c not in upstream.columns]
+        if missing:
+            raise ConfigError(
+                f"stage {job.stage!r} reads {', '.join(map(repr, missing))}, which the documents do not have "
+                f"(columns: {', '.join(upstream.columns)}); check its config"
+            )
+        table = upstream.read(store, job.reads)
+    start = time.perf_counter()
+    output = job.fn(table, job.params, *job.args)
+    seconds = time.perf_counter() - start
+    kept, rejected = (output, None) if isinstance(output, pa.Table) else output
+    layer_dir = store.layer_dir(job.stage, job.shard.key)
+    if upstream is None or (rejected is None and ROW not in kept.column_names):  # not documents
+        view, files = None, {KEPT_FILE: kept}
+    else:
+        view, files = stage_layer(job.stage, upstream, table, StageOutput(kept, rejected), layer_dir)
+    return write_shard(store, job.stage, job.shard, files, view, {
+        "rows_in": table.num_rows, "rows_kept": kept.num_rows, "text_bytes_in": text_bytes(table),
+        "drops": reason_counts(rejected) if rejected is not None else {}, "seconds": seconds,
+    })
+
+
+def read_input(store: ArtifactStore, job: ShardJob) -> dict:
+    """The first stage: an input file streamed as bounded parts (`tasks.read.read_parts`), each a shard.
+
+    Part 0 is the file's own shard; its stats, naming every part, are written last, so a file is
+    complete only when all its parts are, and a killed read redoes the file.
+    """
+    if store.file_complete(job.stage, job.shard):
+        return store.shard_stats(job.stage, job.shard) | {"reused": True}
+    parts, output = [], job.fn(job.source.path, job.source.relpath, job.params, *job.args)
+    start = time.perf_counter()
+    for k, (docs, quarantined) in enumerate([output] if isinstance(output, tuple) else output):
+        part = job.shard if k == 0 else ShardRef(f"{job.shard.name}@{k}", digest("part", job.shard.key, k))
+        view, files = base_layer(docs, store.layer_dir(job.stage, part.key))
+        if quarantined.num_rows:
+            files[REJECTED_FILE] = quarantined
+        stats = {
+            "rows_in": docs.num_rows + quarantined.num_rows, "rows_kept": docs.num_rows,
+            "text_bytes_in": text_bytes(docs), "drops": reason_counts(quarantined),
+            "seconds": time.perf_counter() - start,
+        }
+        if k == 0:
+            write_shard(store, job.stage, part, files)
+            first = view, stats
+        else:
+            write_shard(store, job.stage, part, files, view, stats)
+        parts.append({"name": part.name, "key": part.key})
         start = time.perf_counter()
-        output = job.fn(table, job.params, *job.args)
-        seconds = time.perf_counter() - start
-        kept, rejected = (output, None) if isinstance(output, pa.Table) else output
-        rows_in, text_bytes_in = table.num_rows, text_bytes(table)
-    store.write_table(store.kept_path(job.stage, job.shard), kept)
-    if rejected is not None:
-        store.write_table(store.rejected_path(job.stage, job.shard), rejected)
-    stats = {
-        "shard": job.shard.name,
-        "rows_in": rows_in,
-        "rows_kept": kept.num_rows,
-        "text_bytes_in": text_bytes_in if text_bytes_in is not None else text_bytes(kept),
-        "drops": reason_counts(rejected) if rejected is not None else {},
-        "seconds": seconds,
-    }
-    store.write_json(store.stats_path(job.stage, job.shard), stats)
+    view, stats = first
+    return write_shard(store, job.stage, job.shard, {}, view, stats | {"parts": parts})
+
+
+def write_shard(
+    store: ArtifactStore, stage: str, shard: ShardRef, files: dict[str, pa.Table], view: View | None = None,
+    stats: dict | None = None,
+) -> dict | None:
+    """A shard's files, then (when given) its stats, naming its view if it holds documents: last."""
+    for name, table in files.items():
+        store.write_table(f"{store.shard_dir(stage, shard.key)}/{name}", table)
+    if stats is None:
+        return None
+    stats = {"shard": shard.name, **stats} | ({"view": view.to_json()} if view is not None else {})
+    store.write_json(store.stats_path(stage, shard), stats)
     return stats
 
 

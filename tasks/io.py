@@ -350,7 +350,7 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, str]]:
     """
     by_relpath: dict[str, str] = {}
     for pattern in patterns:
-        fs, root = url_to_fs(pattern)
+        fs, root = url_to_fs(pattern, use_listings_cache=False)  # a long-lived process must see new files
         if _is_glob(root):
             base = _glob_root(root)
             found = []
@@ -388,7 +388,7 @@ def file_fingerprint(path: str) -> str:
 
     Prefers a content hash the filesystem reports (ETag, md5, crc32c, checksum), else size + mtime.
     """
-    fs, stripped = url_to_fs(path)
+    fs, stripped = url_to_fs(path, use_listings_cache=False)  # a cached listing keeps an old ETag
     try:
         info = fs.info(stripped)
     except FileNotFoundError:

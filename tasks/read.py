@@ -9,6 +9,10 @@ Ids are stable across runs: the record's own id field when it has one (ints stri
 `<relpath>:<line>` (1-based line, or row for Parquet), and plain text files are one document with
 id `<relpath>`. Ids are unique within a file: a repeat is quarantined, the first wins.
 
+A file is read as a stream of parts (`read_parts`), split between records and each holding at most
+`max_shard_bytes` of rows, so a 1 GB WARC or a 5 GB JSONL file is read in bounded memory (issue #14);
+the parts joined are `run`'s one table, whatever the limit.
+
 WARC and WET files (Common Crawl's `.warc.gz`, `.warc.wet.gz`) give one document per `response`
 record holding HTML (`text` = the HTML decoded with the HTTP charset, else the detected one;
 `source` = "warc:response", which tells the `extract` stage to turn it into text) and per
@@ -38,7 +42,7 @@ import codecs
 import json
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -104,6 +108,22 @@ class ReadParams(BaseModel):
         "keeps every record that decodes and quarantines the break (read:truncated_stream, "
         "read:corrupt_member, with its byte offset); 'fail' stops the run with an InputError.",
     )
+    # 8 MiB (~7 MB of text at bench/corpus.py's ~480 bytes a document): peak RSS per worker of
+    # the default DAG is lowest with shards of 4-8 MB of text. Measured 2026-12-01 at 4fc2c25, as
+    # bench/store_footprint.py runs the flow (cold, 2 single-threaded workers), on 150,000
+    # bench/corpus.py documents (63 MB of text) split into 32 / 16 / 8 / 4 / 2 gzip files, one shard
+    # each: 2.1 / 4.0 / 8.0 / 15.8 / 31.6 MB of text per shard gave 840 / 748 / 755 / 805 / 962 MiB.
+    # Larger shards hold more text per task; many smaller ones cost more than they save. 8 MiB
+    # halves the shard count of 4 MiB for ~1% more. (#14's 600 MiB is out of reach at this corpus
+    # size whatever the shards; at 50,000 documents, 8 files of 2.6 MB gave 605-610, one of 21 MB 699.)
+    max_shard_bytes: int = Field(
+        8 * 2**20,
+        ge=1,
+        description="Most bytes of one shard of read documents (their text, id, url, source and meta, "
+        "plus quarantined records' first KiB): a larger input file is read as several shards, split "
+        "between records, so a worker's memory does not grow with the file. A document larger than "
+        "this is a shard of its own.",
+    )
 
 
 # The one registry of this stage's reason codes: code -> what it measures.
@@ -126,56 +146,124 @@ REASONS: dict[str, str] = {
     "garbage after the end); raw: `offset=<byte>: ...`; reading resumes at the next member found",
 }
 _BREAK_REASONS = {"truncated_stream": "read:truncated_stream", "corrupt_member": "read:corrupt_member"}
+_PARQUET_BATCH_ROWS = 1024  # rows decoded at once: 2 MB at FineWeb's ~2 KB documents
+_PARQUET_BUFFER_BYTES = 1 << 20  # column chunks read page by page in 1 MiB reads, not a row group at once
+
+
+_Part = tuple[pa.Table, pa.Table]  # (documents, quarantine) of one part of a file
+_BATCH_ROWS = 4096  # rows kept as Python lists before they become Arrow arrays: bounds that overhead
+
+
+def _utf8_len(value: str | None) -> int:
+    if value is None:
+        return 0
+    return len(value) if value.isascii() else len(value.encode())
 
 
 class _Columns:
-    """Column lists for both output tables, filled record by record and built into Arrow once."""
+    """The rows of the part being read, filled record by record; full parts are sealed as Arrow.
 
-    def __init__(self, relpath: str) -> None:
+    A row's bytes are a document's UTF-8 strings (id, text, url, source, meta) or a quarantine row's
+    `raw`. Before a row that would take the part past `max_bytes`, a part holding a row already is
+    sealed into `sealed`, which the readers yield at their next record boundary (`ready`). Rows
+    become Arrow every `_BATCH_ROWS`, so Python objects stay few whatever the documents' sizes. Only
+    `seen` (the ids, for `read:duplicate_id`) and `n_rows` span the whole file.
+    """
+
+    def __init__(self, relpath: str, max_bytes: int) -> None:
         self.relpath = relpath
+        self.max_bytes = max_bytes
+        self.seen: set[str] = set()
+        self.n_rows = 0  # rows of the whole file so far
+        self.sealed: list[_Part] = []
+        self._new_part()
+
+    def _new_part(self) -> None:
+        self.n_part_rows = 0
+        self.part_bytes = 0
+        self.doc_batches: list[pa.RecordBatch] = []
+        self.q_batches: list[pa.RecordBatch] = []
+        self._new_batch()
+
+    def _new_batch(self) -> None:
         self.ids: list[str] = []
         self.texts: list[str] = []
         self.urls: list[str | None] = []
         self.sources: list[str | None] = []
         self.metas: list[str | None] = []
-        self.seen: set[str] = set()
         self.q_lines: list[int] = []
         self.q_reasons: list[str] = []
         self.q_raws: list[bytes] = []
 
+    def _admit(self, nbytes: int) -> None:
+        """Make room for a row of `nbytes`: seal the part first when the row would overflow it."""
+        if self.n_part_rows and self.part_bytes + nbytes > self.max_bytes:
+            self._seal()
+        self.n_part_rows += 1
+        self.n_rows += 1
+        self.part_bytes += nbytes
+
+    def _batch(self) -> None:
+        if self.ids:
+            columns = (self.ids, self.texts, self.urls, self.sources, self.metas)
+            self.doc_batches.append(pa.RecordBatch.from_arrays(
+                [pa.array(column, pa.string()) for column in columns], schema=DOC_SCHEMA
+            ))
+        if self.q_lines:
+            self.q_batches.append(pa.RecordBatch.from_arrays(
+                [
+                    pa.array([self.relpath] * len(self.q_lines), pa.string()),
+                    pa.array(self.q_lines, pa.int64()),
+                    pa.array(self.q_reasons, pa.string()),
+                    pa.array(self.q_raws, pa.binary()),
+                ],
+                schema=QUARANTINE_SCHEMA,
+            ))
+        self._new_batch()
+
+    def _seal(self) -> None:
+        self._batch()
+        self.sealed.append((
+            pa.Table.from_batches(self.doc_batches or [pa.RecordBatch.from_pylist([], DOC_SCHEMA)]),
+            pa.Table.from_batches(self.q_batches or [pa.RecordBatch.from_pylist([], QUARANTINE_SCHEMA)]),
+        ))
+        self._new_part()
+
     def quarantine(self, line: int, reason: str, raw: bytes) -> None:
         assert reason in REASONS, reason
+        raw = raw[:RAW_PREFIX_BYTES]
+        self._admit(len(raw))
         self.q_lines.append(line)
         self.q_reasons.append(reason)
-        self.q_raws.append(raw[:RAW_PREFIX_BYTES])
+        self.q_raws.append(raw)
+        if len(self.q_lines) == _BATCH_ROWS:
+            self._batch()
 
     def add(self, doc_id: str, text: str, url: str | None, source: str | None, meta: str | None) -> bool:
         """Append a document; False (nothing appended) when its id was already seen in this file."""
         if doc_id in self.seen:
             return False
         self.seen.add(doc_id)
+        self._admit(sum(map(_utf8_len, (doc_id, text, url, source, meta))))
         self.ids.append(doc_id)
         self.texts.append(text)
         self.urls.append(url)
         self.sources.append(source)
         self.metas.append(meta)
+        if len(self.ids) == _BATCH_ROWS:
+            self._batch()
         return True
 
-    def tables(self) -> tuple[pa.Table, pa.Table]:
-        docs = pa.Table.from_arrays(
-            [pa.array(c, pa.string()) for c in (self.ids, self.texts, self.urls, self.sources, self.metas)],
-            schema=DOC_SCHEMA,
-        )
-        quarantine = pa.Table.from_arrays(
-            [
-                pa.array([self.relpath] * len(self.q_lines), pa.string()),
-                pa.array(self.q_lines, pa.int64()),
-                pa.array(self.q_reasons, pa.string()),
-                pa.array(self.q_raws, pa.binary()),
-            ],
-            schema=QUARANTINE_SCHEMA,
-        )
-        return docs, quarantine
+    def ready(self) -> Iterator[_Part]:
+        """The parts sealed since the last call, in file order."""
+        while self.sealed:
+            yield self.sealed.pop(0)
+
+    def finish(self) -> Iterator[_Part]:
+        """At the end of the file: the sealed parts, then the open one unless it holds no row."""
+        if self.n_part_rows:
+            self._seal()
+        yield from self.ready()
 
 
 # ---- JSON helpers: orjson when present, json otherwise, with the same results -------------------
@@ -241,13 +329,14 @@ def _stream_break(cols: _Columns, line: int, brk: StreamBreak, path: str, params
 # ---- formats ------------------------------------------------------------------------------------
 
 def _read_jsonl(
-    lines: Iterable[bytes | StreamBreak], path: str, relpath: str, params: ReadParams
-) -> _Columns:
-    cols = _Columns(relpath)
+    cols: _Columns, lines: Iterable[bytes | StreamBreak], path: str, params: ReadParams
+) -> Iterator[_Part]:
+    relpath = cols.relpath
     text_field, id_field = params.text_field, params.id_field
     url_field, source_field = params.url_field, params.source_field
     n_records = 0
     for number, line in enumerate(lines, start=1):
+        yield from cols.ready()
         if isinstance(line, StreamBreak):
             # The bytes after the last `\n` before a break are the break's row, not a document nor an
             # `invalid_json` row: the record is not malformed, its end is lost with the stream (and a
@@ -305,7 +394,6 @@ def _read_jsonl(
             cols.quarantine(number, "read:duplicate_id", line)
     if n_records == 0:
         cols.quarantine(0, "read:empty_file", b"")
-    return cols
 
 
 def _row_json(table: pa.Table, index: int) -> bytes:
@@ -323,46 +411,63 @@ def _string_column(table: pa.Table, name: str, types: tuple[Any, ...]) -> list[s
     return column.cast(pa.string()).to_pylist()
 
 
-def _read_parquet(path: str, relpath: str, params: ReadParams) -> _Columns:
-    try:
-        with open_input(path) as stream:
-            table = pq.read_table(stream)
-    except pa.ArrowInvalid as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({exc}); check input.paths") from exc
-    names = table.column_names
-    field = params.text_field
-    if field not in names:
-        raise InputError(f"{path}: no column {field!r} (found {names}); set input.text_field")
-    text_type = table.schema.field(field).type
-    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
-        raise InputError(f"{path}: column {field!r} is {text_type}, not a string; set input.text_field")
-    cols = _Columns(relpath)
-    if table.num_rows == 0:
-        cols.quarantine(0, "read:empty_file", b"")
-        return cols
-    is_str = (pa.types.is_string, pa.types.is_large_string)
-    ids = _string_column(table, params.id_field, (*is_str, pa.types.is_integer))
-    urls = _string_column(table, params.url_field, is_str)
-    sources = _string_column(table, params.source_field, is_str)
-    consumed = {field} | {name for name, col in ((params.id_field, ids), (params.url_field, urls),
-                                                 (params.source_field, sources)) if col is not None}
-    rest = table.drop_columns([name for name in names if name in consumed])
-    metas = [_dumps(row) for row in rest.to_pylist()] if rest.num_columns else None
-    texts = table.column(field).to_pylist()
-    for i, text in enumerate(texts):
-        row = i + 1
-        if text is None:
-            cols.quarantine(row, "read:text_not_string", _row_json(table, i))
-            continue
-        doc_id = ids[i] if ids is not None and ids[i] is not None else f"{relpath}:{row}"
-        if not cols.add(doc_id, text, urls[i] if urls else None, sources[i] if sources else None,
-                        metas[i] if metas else None):
-            cols.quarantine(row, "read:duplicate_id", _row_json(table, i))
-    return cols
+def _parquet_batches(file: pq.ParquetFile, path: str) -> Iterator[pa.Table]:
+    """The file's rows `_PARQUET_BATCH_ROWS` at a time; data that does not decode is an InputError."""
+    batches = file.iter_batches(batch_size=_PARQUET_BATCH_ROWS)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            raise InputError(f"{path}: not a readable Parquet file ({exc}); check input.paths") from exc
+        yield pa.Table.from_batches([batch])
 
 
-def _read_text(path: str, relpath: str, params: ReadParams) -> _Columns:
-    cols = _Columns(relpath)
+def _read_parquet(cols: _Columns, path: str, params: ReadParams) -> Iterator[_Part]:
+    """Rows batch by batch; `line` (and a derived id's number) is the 1-based row in the file."""
+    relpath = cols.relpath
+    with open_input(path) as stream:
+        try:
+            file = pq.ParquetFile(stream, buffer_size=_PARQUET_BUFFER_BYTES)
+        except pa.ArrowInvalid as exc:
+            raise InputError(f"{path}: not a readable Parquet file ({exc}); check input.paths") from exc
+        schema = file.schema_arrow
+        names = schema.names
+        field = params.text_field
+        if field not in names:
+            raise InputError(f"{path}: no column {field!r} (found {names}); set input.text_field")
+        text_type = schema.field(field).type
+        if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
+            raise InputError(f"{path}: column {field!r} is {text_type}, not a string; set input.text_field")
+        if file.metadata.num_rows == 0:
+            cols.quarantine(0, "read:empty_file", b"")
+            return
+        is_str = (pa.types.is_string, pa.types.is_large_string)
+        row = 0
+        for table in _parquet_batches(file, path):
+            ids = _string_column(table, params.id_field, (*is_str, pa.types.is_integer))
+            urls = _string_column(table, params.url_field, is_str)
+            sources = _string_column(table, params.source_field, is_str)
+            consumed = {field} | {name for name, col in ((params.id_field, ids), (params.url_field, urls),
+                                                         (params.source_field, sources)) if col is not None}
+            rest = table.drop_columns([name for name in names if name in consumed])
+            metas = [_dumps(record) for record in rest.to_pylist()] if rest.num_columns else None
+            for i, text in enumerate(table.column(field).to_pylist()):
+                yield from cols.ready()
+                row += 1
+                if text is None:
+                    cols.quarantine(row, "read:text_not_string", _row_json(table, i))
+                    continue
+                doc_id = ids[i] if ids is not None and ids[i] is not None else f"{relpath}:{row}"
+                if not cols.add(doc_id, text, urls[i] if urls else None, sources[i] if sources else None,
+                                metas[i] if metas else None):
+                    cols.quarantine(row, "read:duplicate_id", _row_json(table, i))
+
+
+def _read_text(cols: _Columns, path: str, params: ReadParams) -> None:
+    """The whole file as one document with id `<relpath>`: a file is one record, read at once."""
+    relpath = cols.relpath
     chunks, breaks = [], []
     for item in iter_decoded(path):
         if isinstance(item, StreamBreak):
@@ -373,17 +478,16 @@ def _read_text(path: str, relpath: str, params: ReadParams) -> _Columns:
     if breaks:  # the file is one record: with part of it lost, what is left is not the document
         for brk in breaks:
             _stream_break(cols, 1, brk._replace(cut=data), path, params)
-        return cols
+        return
     if not data.strip():
         cols.quarantine(0, "read:empty_file", data)
-        return cols
+        return
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         cols.quarantine(1, "read:invalid_utf8", data)
-        return cols
+        return
     cols.add(relpath, text, None, None, None)
-    return cols
 
 
 # ---- WARC / WET ---------------------------------------------------------------------------------
@@ -546,13 +650,17 @@ def _error_bytes(exc: Exception) -> bytes:
     return f"{type(exc).__name__}: {exc}".encode()
 
 
-def _read_records(cols: _Columns, stream: _Parts, number: int) -> tuple[int, bytes | None]:
-    """Records until `stream` ends or one fails: (records numbered so far, `raw` of the failed one).
+def _read_records(
+    cols: _Columns, stream: _Parts, number: int
+) -> Generator[_Part, None, tuple[int, bytes | None]]:
+    """Records until `stream` ends or one fails, yielding the parts they fill; returns (records
+    numbered so far, `raw` of the failed one).
 
     A record that fails is numbered; its row is the caller's, which knows whether a break cut it.
     """
     records = ArchiveIterator(stream, no_record_parse=False, ensure_http_headers=False)
     while True:
+        yield from cols.ready()
         try:
             record = next(records)
         except StopIteration:
@@ -574,17 +682,16 @@ def _read_records(cols: _Columns, stream: _Parts, number: int) -> tuple[int, byt
             return number, _header_bytes(record)
 
 
-def _read_warc(path: str, relpath: str, params: ReadParams) -> _Columns:
+def _read_warc(cols: _Columns, path: str, params: ReadParams) -> Iterator[_Part]:
     """Every record of a WARC/WET file; `line` in quarantine rows is the 1-based record number.
 
     Decompression is `iter_decoded`'s (by suffix), not warcio's, whose reader prints a warning and
     returns a short record at a corrupt or cut gzip member.
     """
-    cols = _Columns(relpath)
     stream = _Parts(iter_decoded(path))
     number = 0
     while True:
-        number, failed = _read_records(cols, stream, number)
+        number, failed = yield from _read_records(cols, stream, number)
         if failed is not None and not stream.ended:  # a WARC-level fault in data that decodes
             cols.quarantine(number, "read:warc_corrupt", failed)
             stream.skip_member()
@@ -602,15 +709,75 @@ def _read_warc(path: str, relpath: str, params: ReadParams) -> _Columns:
         _stream_break(cols, number, stream.brk._replace(cut=cut), path, params)
         if not stream.resume():
             break
-    if number == 0 and not cols.q_lines:
+    if number == 0 and not cols.n_rows:
         cols.quarantine(0, "read:empty_file", b"")
-    return cols
 
 
 # ---- the stage ----------------------------------------------------------------------------------
 
+def read_parts(path: str, relpath: str, params: ReadParams) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Read one input file as a stream of bounded parts, each `(documents, quarantine)`.
+
+    The file is read record by record and never held whole: a part is yielded as soon as the next
+    record would not fit in it, so memory follows `params.max_shard_bytes`, not the file's size.
+
+    Contract (the read stage writes each part as one shard):
+        - Parts come in file order and split only between records: concatenating every part's
+          documents, and every part's quarantine rows, gives exactly `run`'s two tables, row for row
+          (same ids, columns and order, whatever `max_shard_bytes` is).
+        - A part holds at most `max_shard_bytes` bytes: its documents' UTF-8 strings (`text`, `id`,
+          `url`, `source`, `meta`) plus its quarantine rows' `raw` (at most 1 KiB each). Only a part
+          of one row is larger: a document bigger than the limit is a part of its own.
+        - A quarantine row is in the part that was open when its record was met: with the documents
+          read just before it, or first in the next part when it would not fit. A part may hold
+          quarantine rows only (a file whose records are all bad, a break row that overflows).
+        - No part is empty, and every file gives at least one: a file without records gives one part
+          holding its `read:empty_file` row.
+        - Ids are the record's own id field (ints stringified), else `<relpath>:<n>`, `n` the 1-based
+          line (JSONL), row (Parquet) or record number (WARC, which uses its WARC-Record-ID first);
+          a text file is the one document `<relpath>`. Numbers count from the start of the file, not
+          of the part, and `read:duplicate_id` compares ids across the whole file (the first wins),
+          so parts change neither. Quarantine `line`s are numbered the same way.
+        - What the whole file keeps in memory is its ids, for `read:duplicate_id`: about 115 bytes
+          a record (a set of 1M ids like `crawl/part-1.jsonl.gz:123`: 114 MB), never the text. One
+          record is held whole, however long: a JSONL line, a WARC payload, a whole `.txt` file.
+
+    Args:
+        path: a local path or fsspec URL; `.gz` and `.zst` are decompressed by suffix.
+        relpath: the file's name relative to the input root, used in derived ids and `source_file`.
+        params: format, field names, `max_shard_bytes` and what a broken compressed stream does.
+
+    Yields:
+        `(documents, quarantine)` with exactly `contract.DOC_SCHEMA` and `contract.QUARANTINE_SCHEMA`.
+
+    Raises:
+        InputError, while iterating: the file does not exist, its format cannot be told, (Parquet) it
+            cannot be read or lacks the text column, or (`on_corrupt_file="fail"`) its compressed
+            stream breaks. Parts yielded before the error are then not the whole file: discard them.
+
+    Example:
+        >>> parts = read_parts("crawl/a.warc.gz", "a.warc.gz", ReadParams())  # doctest: +SKIP
+        >>> for docs, quarantine in parts:  # doctest: +SKIP
+        ...     write_shard(docs, quarantine)
+    """
+    fmt = detect_format(path) if params.format == "auto" else params.format
+    cols = _Columns(relpath, params.max_shard_bytes)
+    if fmt == "jsonl":
+        yield from _read_jsonl(cols, salvage_lines(path), path, params)
+    elif fmt == "parquet":
+        yield from _read_parquet(cols, path, params)
+    elif fmt == "warc":
+        yield from _read_warc(cols, path, params)
+    else:
+        _read_text(cols, path, params)
+    yield from cols.finish()
+
+
 def run(path: str, relpath: str, params: ReadParams) -> tuple[pa.Table, pa.Table]:
-    """Read one input file into documents and quarantined records.
+    """Read one input file into documents and quarantined records: every part of `read_parts`, joined.
+
+    The whole file's rows are in memory: for files that fit (tests, `winnow train`); the read stage
+    reads large files with `read_parts`.
 
     Args:
         path: a local path or fsspec URL; `.gz` and `.zst` are decompressed by suffix.
@@ -621,19 +788,13 @@ def run(path: str, relpath: str, params: ReadParams) -> tuple[pa.Table, pa.Table
         `(documents, quarantine)` with exactly `contract.DOC_SCHEMA` and `contract.QUARANTINE_SCHEMA`.
 
     Raises:
-        InputError: the file does not exist, its format cannot be told, (Parquet) it cannot be read
-            or lacks the text column, or (`on_corrupt_file="fail"`) its compressed stream breaks.
+        InputError: as `read_parts`.
 
     Example:
         >>> docs, quarantine = run("crawl/a.jsonl.gz", "a.jsonl.gz", ReadParams())  # doctest: +SKIP
     """
-    fmt = detect_format(path) if params.format == "auto" else params.format
-    if fmt == "jsonl":
-        cols = _read_jsonl(salvage_lines(path), path, relpath, params)
-    elif fmt == "parquet":
-        cols = _read_parquet(path, relpath, params)
-    elif fmt == "warc":
-        cols = _read_warc(path, relpath, params)
-    else:
-        cols = _read_text(path, relpath, params)
-    return cols.tables()
+    parts = list(read_parts(path, relpath, params))
+    return (
+        pa.concat_tables([docs for docs, _ in parts]).combine_chunks(),
+        pa.concat_tables([quarantine for _, quarantine in parts]).combine_chunks(),
+    )

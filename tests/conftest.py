@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ INTEGRATION_FIXTURES = frozenset({
     "dask_cluster", "dask_client", "prefect_harness",
     "threaded_client",  # tests/flows/test_store_faults.py: an in-process 2-worker LocalCluster
     "cli_cluster",  # tests/flows/test_distributed.py: `dask scheduler` + `dask worker` processes
+    "s3_server",  # a local S3 HTTP API (moto server mode)
 })
 
 
@@ -56,8 +58,9 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def dask_cluster():
-    """Two worker processes over TCP: pickling of shard jobs is under test."""
+def dask_cluster(s3_server):
+    """Two worker processes over TCP: pickling of shard jobs is under test. Started after the local
+    S3 API (`s3_server`), so the workers inherit its endpoint and credentials."""
     from distributed import LocalCluster
 
     with LocalCluster(
@@ -72,6 +75,50 @@ def dask_client(dask_cluster):
 
     with Client(dask_cluster, set_as_default=False) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 HTTP API on a free loopback port: moto's server mode, reached through s3fs over HTTP.
+
+    The endpoint and dummy credentials go into os.environ, restored afterwards: botocore reads
+    AWS_ENDPOINT_URL (verified with s3fs 2026.9.0, aiobotocore 3.10.0, botocore 1.43.117), so every
+    `s3://` URL of this process resolves to it, and so do Dask worker processes started later
+    (`dask_cluster`), which inherit the environment. Yields the endpoint URL.
+    """
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {
+        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,  # no profile of this machine
+    }
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+                patch.delenv(name, raising=False)
+            for name, value in env.items():
+                patch.setenv(name, value)
+            yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A fresh, empty bucket on the local S3 API, as `s3://<name>`; deleted afterwards."""
+    import fsspec
+
+    fs = fsspec.filesystem("s3", use_listings_cache=False)  # others write to it: no stale listings
+    name = f"winnow-{uuid.uuid4().hex[:12]}"
+    fs.mkdir(name)
+    yield f"s3://{name}"
+    fs.rm(name, recursive=True)
 
 
 @pytest.fixture(scope="session")

@@ -83,3 +83,9 @@ def test_editing_a_model_or_blocklist_file_changes_the_cache_key(tmp_path):
     after = digest(FastTextSpec(name="q", model_path=str(model), label="hq"), UrlFilterParams(blocklist_path=str(blocklist)))
 
     assert before != after
+
+
+def test_input_max_shard_bytes_reaches_the_read_params():
+    cfg = load_config(overrides=["input.paths=[a.jsonl]", "input.max_shard_bytes=1000"])
+
+    assert cfg.input.read_params().max_shard_bytes == 1000

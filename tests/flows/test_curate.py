@@ -14,6 +14,7 @@ import pytest
 from flows.config import load_config
 from flows.curate import curate
 from flows.demo import write_demo_corpus
+from flows.store import ArtifactStore, ShardRef
 import tasks.read
 from tasks.dedup_fuzzy import INDEX_PREFIX
 from tasks.read import ReadParams
@@ -292,7 +293,7 @@ def test_persistent_index_dedups_a_new_batch_against_earlier_ones(corpus, tmp_pa
     kept = set(pq.read_table(tmp_path / "out-batch2" / "data").column("id").to_pylist())
     assert not kept & {d["id"] for d in copies}
     manifest = json.loads(next((tmp_path / "store" / "dedup_fuzzy").glob(f"{funnel(second)['dedup_fuzzy']['key']}/manifest.json")).read_text())
-    rejected = pq.read_table(tmp_path / "store" / "dedup_fuzzy" / "shards" / manifest["shards"][0]["key"] / "rejected.parquet")
+    rejected = ArtifactStore(str(tmp_path / "store")).read_rejected("dedup_fuzzy", ShardRef(**manifest["shards"][0]))
     dup_of = dict(zip(rejected.column("id").to_pylist(), rejected.column("dup_of").to_pylist()))
     assert all(dup_of[d["id"]].startswith(INDEX_PREFIX) for d in copies)  # their keepers are batch 1's documents
     assert funnel(second)["dedup_fuzzy"]["drops"]["dedup_fuzzy:jaccard"] >= len(copies)
@@ -306,9 +307,11 @@ def test_highest_score_keeper_scores_quality_before_fuzzy_dedup(config, prefect_
 
     order = [row["stage"] for row in summary["funnel"]]
     assert order.index("quality") < order.index("dedup_fuzzy")
-    shards = tmp_path / "out" / ".winnow-store" / "dedup_fuzzy" / "shards"
-    kept = pq.read_table(list(shards.glob("*/kept.parquet")), columns=["dup_cluster", "quality_score"]).to_pylist()
-    removed = pq.read_table(list(shards.glob("*/rejected.parquet")), columns=["dup_cluster", "quality_score"]).to_pylist()
+    store, fuzzy = ArtifactStore(str(tmp_path / "out" / ".winnow-store")), funnel(summary)["dedup_fuzzy"]
+    shards = [ShardRef(**s) for s in store.manifest("dedup_fuzzy", fuzzy["key"])["shards"]]
+    columns = ["dup_cluster", "quality_score"]
+    kept = [row for s in shards for row in store.read_view("dedup_fuzzy", s, columns).to_pylist()]
+    removed = [row for s in shards if (t := store.read_rejected("dedup_fuzzy", s, columns)) is not None for row in t.to_pylist()]
     keeper_score = {row["dup_cluster"]: row["quality_score"] for row in kept}
     assert removed
     assert all(row["quality_score"] <= keeper_score[row["dup_cluster"]] for row in removed)

@@ -51,7 +51,7 @@ def run_toy(store: ArtifactStore, inputs, client, params: ToyParams) -> tuple[St
 
 
 def kept_ids(store: ArtifactStore, ref: StageRef) -> list[str]:
-    return [i for s in ref.shards for i in store.read_table(store.kept_path(ref.stage, s)).column("id").to_pylist()]
+    return [i for s in ref.shards for i in store.read_view(ref.stage, s, ["id"]).column("id").to_pylist()]
 
 
 def test_second_run_recomputes_nothing_and_rewrites_no_file(tmp_path, inputs, dask_client):
@@ -145,3 +145,34 @@ def test_shard_ref_names_are_stable_across_stages(tmp_path, inputs, dask_client)
 
     assert [s.name for s in read.shards] == [s.name for s in kept.shards] == ["a", "b", "c", "d"]
     assert isinstance(kept.shards[0], ShardRef)
+
+
+def load_toy_parts(path: str, relpath: str, params: ToyParams):
+    """The toy input streamed as parts of two words, as `tasks.read.read_parts` streams a big file."""
+    docs, quarantined = load_toy(path, relpath, params)
+    for start in range(0, docs.num_rows, 2):
+        yield docs.slice(start, 2), quarantined
+
+
+def test_a_file_read_as_parts_is_a_shard_per_part(tmp_path, inputs, dask_client):
+    store = ArtifactStore(str(tmp_path / "store"))
+    read = store.map_shards("read", 1, load_toy_parts, ToyParams(), inputs, None, lambda: dask_client)
+    kept = store.map_shards("toy", 1, keep_long_words, ToyParams(), read.shards, "read", lambda: dask_client)
+    whole = ArtifactStore(str(tmp_path / "whole"))
+
+    assert [s.name for s in read.shards] == ["a", "a@1", "b", "b@1", "b@2", "c", "c@1", "d"]
+    assert read.computed == tuple(s.name for s in read.shards)
+    assert kept_ids(store, kept) == kept_ids(whole, run_toy(whole, inputs, dask_client, ToyParams())[1])
+    assert store.map_shards("read", 1, load_toy_parts, ToyParams(), inputs, None, lambda: None).shards == read.shards
+
+
+def test_a_file_missing_one_part_is_read_again_alone(tmp_path, inputs, dask_client):
+    store = ArtifactStore(str(tmp_path / "store"))
+    first = store.map_shards("read", 1, load_toy_parts, ToyParams(), inputs, None, lambda: dask_client)
+    Path(store.stats_path("read", first.shards[4])).unlink()  # b@2: as if the worker died while writing it
+
+    again = store.map_shards("read", 1, load_toy_parts, ToyParams(), inputs, None, lambda: dask_client)
+
+    assert again.shards == first.shards
+    assert again.computed == ("b", "b@1", "b@2")
+    assert store.read_view("read", again.shards[4], ["id"]).column("id").to_pylist() == ["b:4"]
