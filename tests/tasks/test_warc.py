@@ -313,11 +313,12 @@ def test_unparseable_record_in_a_sound_gzip_member_skips_only_that_member(tmp_pa
 
 
 def test_cut_warc_is_an_input_error_naming_the_file_when_set_to_fail(tmp_path):
-    data = b"".join(html_members(".gz"))
+    members = html_members(".gz")
+    cut = offsets(members)[4] + len(members[4]) // 2  # inside a member: a cut between two is a clean, shorter file
     path = tmp_path / "cut.warc.gz"
-    path.write_bytes(data[: len(data) // 2])
+    path.write_bytes(b"".join(members)[:cut])
 
-    message = rf"{re.escape(str(path))}: corrupt compressed stream \(offset={len(data) // 2}: "
+    message = rf"{re.escape(str(path))}: corrupt compressed stream \(offset={cut}: "
     with pytest.raises(InputError, match=message):
         read(path, on_corrupt_file="fail")
 
