@@ -59,6 +59,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+from bench.memory import peak_rss_mib  # noqa: E402
+
 SEED = 20261122
 VOCAB_SIZE = 60_000
 TARGET_CHARS = 2000
@@ -244,9 +246,6 @@ def generate(n: int, shard_docs: int, out_dir: str, workers: int) -> dict:
 # ------------------------------------------------------------------------------ one N
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
 
 class Timer:
     """Wall time of each wrapped call, by label, in call order."""
@@ -368,7 +367,7 @@ def run_one(n: int, args) -> None:
                 start = time.perf_counter()
                 upstream = STAGES["read"].run(ctx, None)
                 read_s = time.perf_counter() - start
-                rss_before = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                rss_before = client.run(peak_rss_mib)
                 cpu = CpuMeter(client)
                 ctx.map = cpu.wrap(lambda stage, *a, **kw: stage, timer.wrap(lambda stage, *a, **kw: stage, ctx.map))
                 build = cpu.wrap("build", timer.wrap("build", dedup.build_fuzzy_clusters))
@@ -379,7 +378,7 @@ def run_one(n: int, args) -> None:
                 final = fuzzy.run(ctx, upstream)
                 stage_s = time.perf_counter() - start
                 load_after = os.getloadavg()[0]
-                worker_rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                worker_rss = client.run(peak_rss_mib)
                 flow_rss = peak_rss_mib()
                 store = ctx.store
                 sig_stats = [json.loads(p.read_text()) for p in Path(store.root, SIGNATURES, "shards").glob("*/stats.json")]

@@ -21,7 +21,6 @@ import gzip
 import json
 import logging
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -32,11 +31,31 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+from distributed.diagnostics.plugin import WorkerPlugin  # noqa: E402
+
 from bench.corpus import build_corpus  # noqa: E402
+from bench.memory import peak_rss_mib  # noqa: E402
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+class PeakByStage(WorkerPlugin):
+    """The worker's peak RSS as each shard task finishes, per stage (the key's first word; the dedup
+    joins' dataframe tasks, keyed by tuples, are left out): where a worker's peak is first reached
+    is where its memory went."""
+
+    name = "peak-by-stage"
+
+    def setup(self, worker) -> None:
+        self.peaks: dict[str, float] = {}
+
+    def transition(self, key, start, finish, **kwargs) -> None:
+        if start == "executing" and isinstance(key, str):
+            stage = key.split("-")[0]
+            self.peaks[stage] = max(self.peaks.get(stage, 0.0), peak_rss_mib())
+
+
+def peaks_by_stage(dask_worker) -> dict[str, float]:
+    return dask_worker.plugins[PeakByStage.name].peaks
 
 
 def gzip_inputs(jsonl: list[Path], target: Path, one_file: bool) -> int:
@@ -75,6 +94,7 @@ def run_layout(layout: str, jsonl: list[Path], tmp: Path, workers: int) -> None:
     input_bytes = gzip_inputs(jsonl, inputs, one_file=layout == "one")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.WARNING) as cluster, Client(cluster, set_as_default=False) as client:
+        client.register_plugin(PeakByStage())
         overrides = [
             f"input.paths=[{inputs}]", f"output={tmp / layout / 'out'}", f"run.cluster.address={cluster.scheduler_address}",
         ]
@@ -82,6 +102,7 @@ def run_layout(layout: str, jsonl: list[Path], tmp: Path, workers: int) -> None:
         summary = curate(load_config(overrides=overrides))
         wall = time.perf_counter() - start
         worker_rss = client.run(peak_rss_mib)
+        stage_peaks = client.run(peaks_by_stage)
         start = time.perf_counter()
         rerun = curate(load_config(overrides=[*overrides, "select.thresholds=[{column: toxicity_score, max: 0.5}]"]))
         rerun_wall = time.perf_counter() - start
@@ -102,6 +123,9 @@ def run_layout(layout: str, jsonl: list[Path], tmp: Path, workers: int) -> None:
     print(f"store written: {total / 1e6:.1f} MB = {total / input_bytes:.2f}x the gz input; "
           f"published dataset {dataset / 1e6:.1f} MB ({summary['rows']:,} docs)")
     print(f"wall {wall:.1f} s; peak RSS per worker (MiB): " + ", ".join(f"{v:.0f}" for v in worker_rss.values()))
+    print("peak RSS per worker as each stage's tasks finished (MiB), in run order:")
+    for stage in next(iter(stage_peaks.values())):
+        print(f"  {stage:<22}" + "".join(f"{peaks.get(stage, float('nan')):>7.0f}" for peaks in stage_peaks.values()))
     computed = [row for row in rerun["funnel"] if not row["cached"] and row["stage"] != "write"]
     text_read = sum(
         json.loads((store / row["stage"] / row["key"] / "manifest.json").read_text())["text_bytes_in"] for row in computed

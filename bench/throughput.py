@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from bench.corpus import build_corpus  # noqa: E402
+from bench.memory import peak_rss_mib  # noqa: E402
 from flows.config import load_config  # noqa: E402
 from flows.curate import curate  # noqa: E402
 from flows.registry import STAGES  # noqa: E402
@@ -40,9 +40,6 @@ CORPUS_STAGES = [stage.name for stage in STAGES if stage.corpus]
 
 FILTER_STAGES = ("normalize", "langid", "clean")  # what datatrove's filter chain is compared with
 
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def phase_seconds(store: ArtifactStore, stage: str) -> float:

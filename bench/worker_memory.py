@@ -12,14 +12,13 @@ resident set size (RSS, psutil) after each step and what the step added:
 4. one shard of `--shard-mib` MiB of text from the bench corpus (bench/corpus.py) as an Arrow
    table, then the clean stage run over it (its Python strings and output tables), which is the
    stage holding the most per document.
-Peak RSS (ru_maxrss) is printed last: the figure #14's <= 600 MiB per worker target is about.
+Peak RSS (VmHWM, bench/memory.py) is printed last: the figure #14's <= 600 MiB per worker target is about.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.memory import peak_rss_mib  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -101,7 +102,7 @@ def main() -> None:
     steps.show("clean's output tables held beside it")
     del kept, rejected, table
     steps.show("tables released")
-    print(f"peak RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(f"peak RSS of the process: {peak_rss_mib():.0f} MiB")
 
 
 if __name__ == "__main__":

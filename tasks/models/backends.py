@@ -34,6 +34,8 @@ def load_scorer(spec: ScorerSpec, device: str | None = None) -> Scorer:
 
     Raises ModelError when the model is missing or does not have the configured label.
     """
+    if not spec.uses_torch:  # finding the device imports torch: ~180 MiB per worker for nothing
+        device = "cpu"
     return _load_scorer(spec, device or default_device())
 
 

@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -68,6 +72,17 @@ def test_specs_are_a_union_discriminated_on_backend():
 
 def test_scorers_load_once_per_process():
     assert models.load_scorer(ProfanitySpec(name="toxicity")) is models.load_scorer(ProfanitySpec(name="toxicity"))
+
+
+def test_the_default_toxicity_stage_runs_without_importing_torch():
+    """Regression: finding a device imported torch for every scorer, ~180 MiB in each worker."""
+    script = (
+        "import sys, pyarrow as pa\n"
+        "from tasks import toxicity\n"
+        "toxicity.run(pa.table({'id': ['a'], 'text': ['you stupid idiot']}), toxicity.ToxicityParams())\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).resolve().parents[2])
 
 
 def test_profanity_scores_toxic_above_neutral():
