@@ -27,8 +27,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/winnow demo
 
+# Two pytest-xdist processes, each given whole modules (module-scoped runs are shared, not redone),
+# longest first (tests/conftest.py orders them): the flow tests wait on servers and clusters, and two
+# keep both cores busy.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # Unit and tasks/ tests only: `integration` (cluster, Prefect server, whole flow, slow) is set in tests/conftest.py.
 test-fast: $(STAMP)

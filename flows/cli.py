@@ -91,7 +91,7 @@ def demo(
 
 @app.command()
 def inspect(
-    output: Annotated[Path, typer.Argument(help="An output directory with a run_summary.json.")],
+    output: Annotated[str, typer.Argument(help="An output directory or URL with a run_summary.json.")],
     stage: Annotated[str, typer.Option(help="Stage whose rejected documents to show (read = quarantine).")],
     reason: Annotated[Optional[str], typer.Option(help="Only this reason code.")] = None,
     n: Annotated[int, typer.Option("-n", help="How many documents.")] = 5,

@@ -88,7 +88,8 @@ def run_stage(stage: Stage, stage_task: Task, ctx: RunContext, upstream: StageRe
         report_failure(stage.name, state.result(raise_on_failure=False), ctx.cfg.run.shard_retries, policy.retries)
     ref: StageRef = state.result()
     seconds = time.perf_counter() - start
-    manifest = ctx.store.manifest(ref.stage, ref.key) or {}
+    # the task has just found every shard complete or written them: read, not checked again
+    manifest = ctx.store.read_json(ctx.store.manifest_path(ref.stage, ref.key))
     cached = state.name == "Cached" or not ref.computed
     row = FunnelRow(
         ref.stage, manifest.get("rows_in", 0), manifest.get("rows_kept", 0), manifest.get("drops", {}),

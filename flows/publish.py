@@ -155,8 +155,8 @@ class OutputDir(Folder):
         os.symlink(os.path.join("versions", version, "data"), tmp)
         os.replace(tmp, link)
 
-    def previous_summary(self) -> dict | None:
-        """The summary of the last run on this output (read before this run's replaces it)."""
+    def last_summary(self) -> dict | None:
+        """The summary of the last run on this output (a run reads it before its own replaces it)."""
         return self.maybe_json(f"{self.root}/{SUMMARY}")
 
     def write_report(self, run_id: str, page: str) -> str:

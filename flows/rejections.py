@@ -6,13 +6,12 @@ where such a module would shadow the standard library's `inspect` in the Dask wo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.publish import SUMMARY
+from flows.publish import SUMMARY, OutputDir
 from flows.store import ArtifactStore, ShardRef
 from tasks.errors import InputError
 
@@ -25,11 +24,11 @@ def signal_columns(reason: str) -> tuple[str, str]:
     return f"{family}_{measure}", measure
 
 
-def rejected_examples(output: Path, stage: str, reason: str | None, n: int) -> list[dict]:
-    summary_path = Path(output) / SUMMARY
-    if not summary_path.is_file():
-        raise InputError(f"{summary_path}: no run summary; run `winnow run --output {output}` first")
-    summary = json.loads(summary_path.read_text())
+def rejected_examples(output: str | Path, stage: str, reason: str | None, n: int) -> list[dict]:
+    """Up to `n` documents `stage` rejected in the last run on `output` (a folder or URL)."""
+    summary = OutputDir(str(output)).last_summary()
+    if summary is None:
+        raise InputError(f"{output}: no run summary ({SUMMARY}); run `winnow run --output {output}` first")
     rows = {row["stage"]: row for row in summary["funnel"]}
     if stage not in rows or not rows[stage]["key"]:
         raise InputError(f"no stage {stage!r} in this run (stages: {', '.join(rows)})")

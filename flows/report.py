@@ -41,7 +41,7 @@ def publish(
     out = OutputDir(ctx.cfg.output)
     inputs = {f.relpath: f.fingerprint for f in ctx.inputs}
     config = ctx.cfg.model_dump(mode="json")
-    reasons = stage_reasons(funnel, config, inputs, out.previous_summary(), config_sections)
+    reasons = stage_reasons(funnel, config, inputs, out.last_summary(), config_sections)
     for row in funnel:
         row.why = reasons[row.stage]
     Console(width=200).print(funnel_table(funnel))

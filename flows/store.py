@@ -111,9 +111,8 @@ class Folder:
 
     def __init__(self, url: str):
         self.url = url
-        self.fs, self.root = fsspec.core.url_to_fs(url)
-        if not self.is_local:
-            self.fs, self.root = fsspec.core.url_to_fs(url, use_listings_cache=False)
+        local = fsspec.core.split_protocol(url)[0] in (None, "file", "local")
+        self.fs, self.root = fsspec.core.url_to_fs(url, **({} if local else {"use_listings_cache": False}))
 
     @property
     def is_local(self) -> bool:
@@ -458,9 +457,8 @@ def read_input(store: ArtifactStore, job: ShardJob) -> dict:
     """
     if store.file_complete(job.stage, job.shard):
         return store.shard_stats(job.stage, job.shard) | {"reused": True}
-    parts, output = [], job.fn(job.source.path, job.source.relpath, job.params, *job.args)
-    start = time.perf_counter()
-    for k, (docs, quarantined) in enumerate([output] if isinstance(output, tuple) else output):
+    parts, start = [], time.perf_counter()
+    for k, (docs, quarantined) in enumerate(job.fn(job.source.path, job.source.relpath, job.params, *job.args)):
         part = job.shard if k == 0 else ShardRef(f"{job.shard.name}@{k}", digest("part", job.shard.key, k))
         view, files = base_layer(docs, store.layer_dir(job.stage, part.key))
         if quarantined.num_rows:

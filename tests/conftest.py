@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import uuid
@@ -12,6 +13,8 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# No test reads run logs back from the API; shipping them costs ~12% of a demo run's CPU (server + client).
+os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -35,7 +38,7 @@ def make_separable(n: int, seed: int = 0) -> tuple[list[str], list[bool]]:
 # or through another fixture (`item.fixturenames` is the closure, so test_distributed.py's `reference`
 # counts through `dask_cluster`), is `integration` and left out of `make test-fast`.
 INTEGRATION_FIXTURES = frozenset({
-    "dask_cluster", "dask_client", "prefect_harness",
+    "dask_cluster", "dask_client", "prefect_harness", "prefect_api",
     "threaded_client",  # tests/flows/test_store_faults.py: an in-process 2-worker LocalCluster
     "cli_cluster",  # tests/flows/test_distributed.py: `dask scheduler` + `dask worker` processes
     "s3_server",  # a local S3 HTTP API (moto server mode)
@@ -44,10 +47,22 @@ INTEGRATION_FIXTURES = frozenset({
 
 def pytest_collection_modifyitems(config, items):
     """Mark `integration` every test on a real cluster, server or flow; `slow` ones (multi-process or
-    full-flow, by that marker's definition) too. Tests starting their own are marked in their module."""
+    full-flow, by that marker's definition) too. Tests starting their own are marked in their module.
+
+    Then order modules longest first, by a rough cost per test: `slow` 1000, a Prefect flow run 100,
+    another integration test 10. `make test` hands whole modules to two pytest-xdist processes in this
+    order (`--dist loadfile --no-loadscope-reorder`), one at a time as each runs dry, so the long ones
+    start first and the short ones fill in: both end at about the same time.
+    """
     for item in items:
         if INTEGRATION_FIXTURES.intersection(item.fixturenames) or item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.integration)
+    weight = collections.Counter()
+    for item in items:
+        weight[item.path] += (1000 * bool(item.get_closest_marker("slow")) + 100 * ("prefect_harness" in item.fixturenames)
+                              + 10 * bool(item.get_closest_marker("integration")))
+    first_seen = {path: i for i, path in reversed(list(enumerate(item.path for item in items)))}
+    items.sort(key=lambda item: (-weight[item.path], first_seen[item.path]))
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +142,14 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def prefect_api(prefect_harness) -> str:
+    """The test harness's Prefect API URL, for `winnow` commands run as child processes."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
 
 
 @pytest.fixture(scope="session")

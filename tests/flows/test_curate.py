@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,14 +33,31 @@ def corpus(tmp_path_factory) -> Path:
     return directory
 
 
+def demo_config(corpus: Path, output: Path, cluster, *overrides: str):
+    return load_config(overrides=[
+        f"input.paths=[{corpus}]", f"output={output}", f"run.cluster.address={cluster.scheduler_address}", *overrides,
+    ])
+
+
 @pytest.fixture
 def config(corpus, tmp_path, dask_cluster):
-    def make(*overrides: str):
-        return load_config(overrides=[
-            f"input.paths=[{corpus}]", f"output={tmp_path / 'out'}",
-            f"run.cluster.address={dask_cluster.scheduler_address}", *overrides,
-        ])
-    return make
+    return lambda *overrides: demo_config(corpus, tmp_path / "out", dask_cluster, *overrides)
+
+
+@pytest.fixture(scope="module")
+def cold(corpus, tmp_path_factory, dask_cluster, prefect_harness) -> dict:
+    """One cold run of the default config over the demo corpus, shared: its summary and output folder.
+    Tests that only read a cold run's output read this one; tests that run again start from a copy."""
+    output = tmp_path_factory.mktemp("cold") / "out"
+    return {"summary": curate(demo_config(corpus, output, dask_cluster)), "output": output}
+
+
+@pytest.fixture
+def after_cold(cold, tmp_path) -> dict:
+    """The cold run's output, store included, copied to this test's `out`: the next run there starts
+    where a cold run left off, as if the test had run it."""
+    shutil.copytree(cold["output"], tmp_path / "out")
+    return cold["summary"]
 
 
 def funnel(summary: dict) -> dict[str, dict]:
@@ -52,8 +70,8 @@ def artifact_files(output: Path) -> dict[Path, int]:
     return {p: p.stat().st_mtime_ns for p in files if p.is_file() and "_prefect" not in p.parts}
 
 
-def test_full_flow_counts_every_document_in_the_funnel(config, prefect_harness, tmp_path):
-    summary = curate(config())
+def test_full_flow_counts_every_document_in_the_funnel(cold):
+    summary, out = cold["summary"], cold["output"]
 
     rows = funnel(summary)
     assert list(rows) == STAGES
@@ -64,16 +82,15 @@ def test_full_flow_counts_every_document_in_the_funnel(config, prefect_harness, 
     assert rows["dedup_exact"]["drops"]["dedup_exact:text_hash"] > 0
     assert rows["dedup_fuzzy"]["drops"]["dedup_fuzzy:jaccard"] > 0
     assert any(reason.startswith("gopher_repetition:") for reason in rows["clean"]["drops"])
-    output = pq.read_table(tmp_path / "out" / "data")
+    output = pq.read_table(out / "data")
     assert output.num_rows == rows["write"]["docs_out"] == summary["rows"]
     assert len(set(output.column("id").to_pylist())) == output.num_rows
-    assert json.loads((tmp_path / "out" / "run_summary.json").read_text())["rows"] == output.num_rows
-    thresholds = json.loads((tmp_path / "out" / "run_summary.json").read_text())["score_thresholds"]
+    assert json.loads((out / "run_summary.json").read_text())["rows"] == output.num_rows
+    thresholds = json.loads((out / "run_summary.json").read_text())["score_thresholds"]
     assert [thresholds[c]["n"] + thresholds[c]["n_missing"] for c in ("lang_score", "toxicity_score")] == [rows["select"]["docs_in"]] * 2
 
 
-def test_identical_rerun_is_cached_everywhere_and_rewrites_nothing(config, prefect_harness, tmp_path):
-    curate(config())
+def test_identical_rerun_is_cached_everywhere_and_rewrites_nothing(config, after_cold, tmp_path):
     before = artifact_files(tmp_path / "out")
 
     summary = curate(config())
@@ -82,8 +99,8 @@ def test_identical_rerun_is_cached_everywhere_and_rewrites_nothing(config, prefe
     assert artifact_files(tmp_path / "out") == before
 
 
-def test_changed_clean_parameter_reruns_clean_and_what_follows(config, prefect_harness):
-    first = funnel(curate(config()))
+def test_changed_clean_parameter_reruns_clean_and_what_follows(config, after_cold):
+    first = funnel(after_cold)
 
     second = funnel(curate(config("clean.gopher_quality.min_doc_words=80")))
 
@@ -95,8 +112,7 @@ def test_changed_clean_parameter_reruns_clean_and_what_follows(config, prefect_h
 
 
 @pytest.mark.parametrize("column, bound", [("lang_score", "min"), ("toxicity_score", "max")])
-def test_changed_select_threshold_reruns_only_select(config, prefect_harness, tmp_path, column, bound):
-    curate(config())
+def test_changed_select_threshold_reruns_only_select(config, after_cold, tmp_path, column, bound):
     scores = sorted(pq.read_table(tmp_path / "out" / "data").column(column).to_pylist())
     median = scores[len(scores) // 2]
 
@@ -108,10 +124,8 @@ def test_changed_select_threshold_reruns_only_select(config, prefect_harness, tm
     assert rows["select"]["drops"][f"select:{column}"] == failing
 
 
-def test_output_preserves_input_order_and_carries_stage_columns(config, prefect_harness, tmp_path, corpus):
-    curate(config())
-
-    output = pq.read_table(tmp_path / "out" / "data")
+def test_output_preserves_input_order_and_carries_stage_columns(cold, corpus):
+    output = pq.read_table(cold["output"] / "data")
 
     ids = output.column("id").to_pylist()
     input_order = [
@@ -133,33 +147,31 @@ def test_flow_parameter_schema_renders_the_config_as_a_form():
     assert {"CurationConfig", "CleanParams", "LangidParams", "GopherQualityParams"} <= set(definitions)
 
 
-def test_inspect_shows_rejected_documents_with_reason_and_value(config, prefect_harness, tmp_path):
+def test_inspect_shows_rejected_documents_with_reason_and_value(cold):
     from typer.testing import CliRunner
 
     from flows.cli import app
 
-    rows = funnel(curate(config()))
+    rows = funnel(cold["summary"])
     reason = max(rows["clean"]["drops"], key=rows["clean"]["drops"].get)
 
-    result = CliRunner().invoke(app, ["inspect", str(tmp_path / "out"), "--stage", "clean", "--reason", reason, "-n", "2"])
+    result = CliRunner().invoke(app, ["inspect", str(cold["output"]), "--stage", "clean", "--reason", reason, "-n", "2"])
 
     assert result.exit_code == 0, result.output
     assert result.output.count(reason) == 2
     assert "value=" in result.output and "value=-" not in result.output
 
 
-def test_inspect_shows_quarantined_records_of_read(config, prefect_harness, tmp_path):
+def test_inspect_shows_quarantined_records_of_read(cold):
     from flows.rejections import rejected_examples
 
-    curate(config())
-
-    examples = rejected_examples(tmp_path / "out", "read", "read:invalid_json", 5)
+    examples = rejected_examples(cold["output"], "read", "read:invalid_json", 5)
 
     assert len(examples) >= 1 and all(e["reason"] == "read:invalid_json" for e in examples)
 
 
-def test_deleted_shard_file_recomputes_just_that_shard_of_that_stage(config, prefect_harness, tmp_path):
-    first = curate(config())
+def test_deleted_shard_file_recomputes_just_that_shard_of_that_stage(config, after_cold, tmp_path):
+    first = after_cold
     store = tmp_path / "out" / ".winnow-store"
     clean_key = funnel(first)["clean"]["key"]
     manifest = json.loads((store / "clean" / clean_key / "manifest.json").read_text())
@@ -172,22 +184,23 @@ def test_deleted_shard_file_recomputes_just_that_shard_of_that_stage(config, pre
     assert pq.read_table(tmp_path / "out" / "data").num_rows == first["rows"]
 
 
-def test_funnel_is_published_as_a_prefect_table_artifact(config, prefect_harness):
+def test_funnel_is_published_as_a_prefect_table_artifact(cold):
     from prefect import get_client
 
-    summary = curate(config())
+    summary = cold["summary"]
 
     with get_client(sync_client=True) as client:
         # the REST filter directly: prefect 3.8.8's read_artifacts sends nulls its own server rejects
         response = client.request("POST", "/artifacts/filter", json={
-            "artifacts": {"key": {"any_": ["curation-funnel"]}}, "sort": "CREATED_DESC", "limit": 1,
+            "artifacts": {"key": {"any_": ["curation-funnel"]}, "flow_run_id": {"any_": [summary["run_id"]]}},
+            "sort": "CREATED_DESC", "limit": 1,
         })
     rows = json.loads(response.json()[0]["data"])
     assert [row["stage"] for row in rows] == STAGES
     assert rows[-1]["docs_out"] == summary["rows"]
 
 
-def test_jsonl_output_matches_parquet_output(config, prefect_harness, tmp_path):
+def test_jsonl_output_matches_parquet_output(config, after_cold, tmp_path):
     import gzip
 
     curate(config("write.jsonl=true"))
@@ -198,12 +211,10 @@ def test_jsonl_output_matches_parquet_output(config, prefect_harness, tmp_path):
     assert jsonl_ids == parquet_ids
 
 
-def test_inspect_finds_the_value_of_stage_level_reasons(config, prefect_harness, tmp_path):
+def test_inspect_finds_the_value_of_stage_level_reasons(cold):
     from flows.rejections import rejected_examples
 
-    curate(config())
-
-    examples = rejected_examples(tmp_path / "out", "langid", "langid:lang_score", 3)
+    examples = rejected_examples(cold["output"], "langid", "langid:lang_score", 3)
 
     assert examples and all(isinstance(e["value"], float) and e["value"] < 0.5 for e in examples)
 
@@ -249,8 +260,8 @@ def test_kept_documents_do_not_depend_on_how_the_input_is_sharded(corpus, tmp_pa
     assert kept[0] == kept[1]
 
 
-def test_fuzzy_dedup_report_counts_clusters_and_estimates_precision(config, prefect_harness):
-    summary = curate(config())
+def test_fuzzy_dedup_report_counts_clusters_and_estimates_precision(cold):
+    summary = cold["summary"]
 
     report = summary["dedup_fuzzy"]
     removed = funnel(summary)["dedup_fuzzy"]["drops"]["dedup_fuzzy:jaccard"]
@@ -300,7 +311,7 @@ def test_persistent_index_dedups_a_new_batch_against_earlier_ones(corpus, tmp_pa
     assert all(row["cached"] for row in again["funnel"])
 
 
-def test_highest_score_keeper_scores_quality_before_fuzzy_dedup(config, prefect_harness, tmp_path):
+def test_highest_score_keeper_scores_quality_before_fuzzy_dedup(config, after_cold, tmp_path):
     summary = curate(config(
         "quality.scorers=[{backend: profanity, name: quality}]", "dedup_fuzzy.keeper=highest_score",
     ))
@@ -372,8 +383,8 @@ def test_recuration_of_a_grown_input_computes_the_new_shard_and_reports_the_delt
         assert third["delta"]["removed"] == 0
 
 
-def test_a_tighter_threshold_publishes_a_version_whose_delta_names_the_reason(config, prefect_harness, tmp_path):
-    first = curate(config())
+def test_a_tighter_threshold_publishes_a_version_whose_delta_names_the_reason(config, after_cold, tmp_path):
+    first = after_cold
     scores = sorted(pq.read_table(tmp_path / "out" / "data").column("lang_score").to_pylist())
 
     second = curate(config(f"select.thresholds=[{{column: lang_score, min: {scores[10]}}}]"))
@@ -387,8 +398,9 @@ def test_a_tighter_threshold_publishes_a_version_whose_delta_names_the_reason(co
     assert third["version"] == second["version"] and third["delta"] == {"version": second["version"], "unchanged": True}
 
 
-def test_from_run_reruns_an_earlier_config_with_one_change(tmp_path, dask_cluster, prefect_harness):
-    """The first run in-process; the rerun through the real `winnow` command, as a user types it."""
+def test_from_run_reruns_an_earlier_config_with_one_change(tmp_path, dask_cluster, prefect_api):
+    """The first run in-process; the rerun through the real `winnow` command, as a user types it
+    (reporting to a running Prefect server, as after `winnow ui`)."""
     write_demo_corpus(tmp_path / "in", n_docs=100)
     out = tmp_path / "out"
     first = curate(load_config(overrides=[
@@ -396,7 +408,7 @@ def test_from_run_reruns_an_earlier_config_with_one_change(tmp_path, dask_cluste
     ]))
 
     winnow = Path(sys.executable).parent / "winnow"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"PREFECT_HOME": str(tmp_path / "prefect")}
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
     rerun = subprocess.run(
         [str(winnow), "run", "--from-run", first["run_id"][:8], "--output", str(out),
          "--set", "select.thresholds=[{column: lang_score, min: 0.9}]"],
@@ -412,12 +424,12 @@ def test_from_run_reruns_an_earlier_config_with_one_change(tmp_path, dask_cluste
     assert summary["run_id"] != first["run_id"]
 
 
-def test_a_failing_shard_is_retried_then_reported_with_its_shard_and_attempts(config, prefect_harness, tmp_path):
+def test_a_failing_shard_is_retried_then_reported_with_its_shard_and_attempts(config, after_cold, tmp_path):
     from prefect import get_client
 
     from tasks.errors import StoreError
 
-    first = curate(config())
+    first = after_cold
     store = tmp_path / "out" / ".winnow-store"
     manifest = json.loads((store / "langid" / funnel(first)["langid"]["key"] / "manifest.json").read_text())
     victim = manifest["shards"][2]
@@ -440,15 +452,15 @@ def test_a_failing_shard_is_retried_then_reported_with_its_shard_and_attempts(co
     assert task_runs[0]["run_count"] == 2 and task_runs[0]["state"]["type"] == "FAILED"
 
 
-def test_html_report_is_self_contained_with_its_plots(config, prefect_harness, tmp_path):
+def test_html_report_is_self_contained_with_its_plots(cold):
     from html.parser import HTMLParser
 
     from prefect import get_client
 
-    summary = curate(config())
+    summary = cold["summary"]
 
-    page = (tmp_path / "out" / "report.html").read_text()
-    assert page == (tmp_path / "out" / "runs" / f"{summary['run_id']}.html").read_text()
+    page = (cold["output"] / "report.html").read_text()
+    assert page == (cold["output"] / "runs" / f"{summary['run_id']}.html").read_text()
     tags = []
     parser = HTMLParser()
     parser.handle_starttag = lambda tag, attrs: tags.append((tag, dict(attrs)))
@@ -458,6 +470,7 @@ def test_html_report_is_self_contained_with_its_plots(config, prefect_harness, t
     assert "Top" in page and "Fuzzy duplicate cluster sizes" in page
     with get_client(sync_client=True) as client:
         link = client.request("POST", "/artifacts/filter", json={
-            "artifacts": {"key": {"any_": ["run-report"]}}, "sort": "CREATED_DESC", "limit": 1,
+            "artifacts": {"key": {"any_": ["run-report"]}, "flow_run_id": {"any_": [summary["run_id"]]}},
+            "sort": "CREATED_DESC", "limit": 1,
         }).json()[0]
     assert summary["report"] in link["data"]

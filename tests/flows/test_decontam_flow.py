@@ -12,6 +12,8 @@ from flows.config import load_config
 from flows.curate import curate
 from flows.demo import write_demo_corpus
 
+pytestmark = pytest.mark.slow  # two whole flows with the embedding scan
+
 QUESTION = ("Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
             "for her friends every day with four. She sells the remainder at the farmers' market daily for $2 "
             "per fresh duck egg. How much in dollars does she make every day at the farmers' market?")

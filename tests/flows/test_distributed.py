@@ -64,12 +64,14 @@ class KillOnTask(WorkerPlugin):
         name = key[0] if isinstance(key, tuple) else key
         if finish != "executing" or not str(name).startswith(self.prefix):
             return
-        try:
-            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        claim = f"{self.marker}.{os.getpid()}"
+        Path(claim).write_text(f"{os.getpid()} {name}")
+        try:  # the first task cluster-wide wins; a link appears whole, so the marker is never read empty
+            os.link(claim, self.marker)
         except FileExistsError:
             return
-        os.write(fd, f"{os.getpid()} {name}".encode())
-        os.close(fd)
+        finally:
+            os.unlink(claim)
         if not self.block:
             os.kill(os.getpid(), signal.SIGKILL)
         deadline = time.monotonic() + 120
@@ -173,11 +175,11 @@ def test_workers_killed_mid_map_stage_and_mid_dedup_shuffle_cost_retries_not_doc
     assert_same_dataset(tmp_path / "out", reference)
 
 
-def test_killed_flow_process_resumes_from_finished_stages_and_shards(corpus, tmp_path, cli_cluster, reference):
+def test_killed_flow_process_resumes_from_finished_stages_and_shards(corpus, tmp_path, cli_cluster, reference, prefect_api):
     address, client = cli_cluster
     marker, output = tmp_path / "held", tmp_path / "out"
     client.register_plugin(KillOnTask("quality-", str(marker), block=True))
-    flow = winnow_run(corpus, output, address, tmp_path / "prefect")
+    flow = winnow_run(corpus, output, address, prefect_api)
     try:
         deadline = time.monotonic() + 180
         while not marker.exists() and flow.poll() is None and time.monotonic() < deadline:
@@ -206,9 +208,10 @@ def test_killed_flow_process_resumes_from_finished_stages_and_shards(corpus, tmp
     assert_same_dataset(output, reference)
 
 
-def winnow_run(corpus: Path, output: Path, address: str, prefect_home: Path, *args: str) -> subprocess.Popen:
-    """`winnow run` in its own process (and its own Prefect home: ephemeral servers must not share a DB)."""
-    env = {**os.environ, "PREFECT_HOME": str(prefect_home)}
+def winnow_run(corpus: Path, output: Path, address: str, api: str, *args: str) -> subprocess.Popen:
+    """`winnow run` in its own process, reporting to the Prefect API at `api` (the session's test
+    server: an ephemeral server per run would cost a server start and a database migration each)."""
+    env = {**os.environ, "PREFECT_API_URL": api}
     return subprocess.Popen(
         [str(BIN / "winnow"), "run", "-i", str(corpus), "-o", str(output), "--set", f"run.cluster.address={address}",
          *args],
@@ -216,13 +219,13 @@ def winnow_run(corpus: Path, output: Path, address: str, prefect_home: Path, *ar
     )
 
 
-def test_concurrent_runs_on_one_store_neither_corrupt_nor_redo_each_others_work(corpus, tmp_path, cli_cluster, reference):
+def test_concurrent_runs_on_one_store_neither_corrupt_nor_redo_each_others_work(corpus, tmp_path, cli_cluster, reference, prefect_api):
     address, _ = cli_cluster
     store = tmp_path / "store"
     strict = "select.thresholds=[{column: lang_score, min: 0.9}]"
     runs = {
-        "same": winnow_run(corpus, tmp_path / "same", address, tmp_path / "p1", "--store", str(store)),
-        "strict": winnow_run(corpus, tmp_path / "strict", address, tmp_path / "p2", "--store", str(store), "--set", strict),
+        "same": winnow_run(corpus, tmp_path / "same", address, prefect_api, "--store", str(store)),
+        "strict": winnow_run(corpus, tmp_path / "strict", address, prefect_api, "--store", str(store), "--set", strict),
     }
     for name, process in runs.items():
         _, stderr = process.communicate(timeout=300)

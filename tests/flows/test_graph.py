@@ -9,6 +9,8 @@ import dask.dataframe as dd
 from flows.graph import connected_components
 from tasks.dedup_fuzzy import EDGE_SCHEMA, union_find_components
 
+pytestmark = pytest.mark.slow  # each round of label propagation is several shuffles on the cluster
+
 
 def components_on_dask(client, pairs: list[tuple[str, str]], partitions: int, tmp_path) -> dict[str, str]:
     edges = dd.from_pandas(pd.DataFrame(pairs, columns=["src", "dst"]), npartitions=partitions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,9 +22,9 @@ class NoParams(BaseModel):
     pass
 
 
-def read_docs(path: str, relpath: str, params: NoParams) -> tuple[pa.Table, pa.Table]:
+def read_docs(path: str, relpath: str, params: NoParams) -> Iterator[tuple[pa.Table, pa.Table]]:
     docs = pa.table({"id": [f"d{i}" for i in range(len(TEXTS))], "text": TEXTS, "url": [None] * len(TEXTS)})
-    return docs, pa.table({"reason": pa.array([], pa.string())})
+    yield docs, pa.table({"reason": pa.array([], pa.string())})
 
 
 def shout_and_drop_delta(table: pa.Table, params: NoParams) -> StageOutput:

@@ -110,6 +110,7 @@ def run_and_check_plans(cfg) -> dict[str, list[str]]:
     return written
 
 
+@pytest.mark.slow  # three whole DAGs, one with the embedding scan
 def test_every_stage_and_phase_writes_the_key_it_planned(corpus, tmp_path, dask_cluster):
     grown = tmp_path / "input"
     grown.mkdir()

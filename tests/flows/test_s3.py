@@ -1,23 +1,28 @@
 """Input, artifact store and output on S3: a real S3 HTTP API (moto's server mode, `s3_server`) reached
 through s3fs by this process and by two Dask worker processes (`dask_cluster`).
 
-One cold `curate` run (module scope) warms a shared store; each test that runs the flow again writes
+One run killed and resumed (module scope) warms a shared store; each test that runs the flow again writes
 its output to a bucket of its own, so tests do not depend on each other's order.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import fsspec
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from distributed import Client
 
 from flows.config import load_config
 from flows.curate import curate
@@ -27,6 +32,7 @@ from flows.store import ArtifactStore, InputFile, digest
 from tasks.errors import StoreError
 from tasks.io import expand_inputs, file_fingerprint
 
+from test_distributed import KillOnTask, wait_until_idle, winnow_run
 from test_store import ToyParams, keep_long_words, kept_ids, load_toy
 
 BASE_FILES = ("demo-000.jsonl", "demo-001.jsonl.gz", "demo-002.jsonl")  # the demo's 4th file stays out
@@ -38,17 +44,45 @@ def s3() -> fsspec.AbstractFileSystem:
 
 
 @pytest.fixture(scope="module")
-def base(s3_server, s3, dask_cluster, prefect_harness, tmp_path_factory) -> Iterator[dict]:
-    """A cold run over three demo files, all on S3: its summary, and where input, store and output lie."""
+def base(s3_server, s3, dask_cluster, prefect_api, tmp_path_factory) -> Iterator[dict]:
+    """A run over three demo files, all on S3, first killed then resumed: `winnow run` is SIGKILLed
+    while a worker holds its first `quality` shard, and the same config run again in-process. Yields
+    the resumed run's summary, the `quality` shards the killed run had finished, and the URLs."""
     local = tmp_path_factory.mktemp("demo")
     write_demo_corpus(local, n_docs=100)
     bucket = f"winnow-base-{uuid.uuid4().hex[:8]}"
     s3.mkdir(bucket)
     s3.put([str(local / name) for name in BASE_FILES], f"{bucket}/in/")
     urls = {"input": f"s3://{bucket}/in", "output": f"s3://{bucket}/out", "store": f"s3://{bucket}/store"}
+    quality_done = kill_run_in_quality(dask_cluster, prefect_api, urls, tmp_path_factory.mktemp("killed"))
     summary = curate(config(dask_cluster, **urls))
-    yield {**urls, "summary": summary}
+    yield {**urls, "summary": summary, "quality_done": quality_done}
     s3.rm(bucket, recursive=True)
+
+
+def kill_run_in_quality(cluster, api: str, urls: dict, tmp: Path) -> int:
+    """SIGKILL a `winnow run` on S3 with a `quality` shard in flight; how many quality shards it finished."""
+    marker = tmp / "held"
+    with Client(cluster, set_as_default=False) as client:
+        hold = KillOnTask("quality-", str(marker), block=True)
+        client.register_plugin(hold)
+        flow = winnow_run(urls["input"], urls["output"], cluster.scheduler_address, api, "--store", urls["store"])
+        try:
+            deadline = time.monotonic() + 180
+            while not marker.exists() and flow.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert marker.exists(), f"the flow ended before the quality stage: {flow.communicate()[1].decode()[-3000:]}"
+        finally:
+            descendants = psutil.Process(flow.pid).children(recursive=True)  # the supervised run, its server
+            os.killpg(flow.pid, signal.SIGKILL)
+            flow.wait()
+            psutil.wait_procs(descendants, timeout=15)  # its Dask client gone, its tasks released
+            if marker.exists():  # the held shard never ends: its worker dies, and the nanny restarts it
+                os.kill(int(marker.read_text().split()[0]), signal.SIGKILL)
+            wait_until_idle(client)
+            client.unregister_worker_plugin(hold.name)  # the session's cluster serves later tests
+    store = ArtifactStore(urls["store"])
+    return len(store.fs.glob(f"{store.root}/quality/shards/*/stats.json"))
 
 
 def config(cluster, input: str, output: str, store: str, *overrides: str):
@@ -79,6 +113,31 @@ def test_cold_run_publishes_a_version_readable_from_s3(base, s3):
     assert rows["read"]["docs_in"] - rows["read"]["docs_out"] == sum(rows["read"]["drops"].values()) > 0
     assert rows["dedup_exact"]["drops"] and rows["dedup_fuzzy"]["drops"]  # corpus-wide stages ran on S3
     assert json.loads(s3.cat_file(f"{base['output']}/run_summary.json"))["version"] == summary["version"]
+
+
+def test_a_killed_run_resumes_from_its_finished_stages_and_shards(base):
+    rows = funnel(base["summary"])
+
+    finished = ["read", "url_filter", "extract", "normalize", "langid", "clean", "dedup_exact", "dedup_fuzzy"]
+    assert [stage for stage in finished if not rows[stage]["cached"] or rows[stage]["shards_computed"]] == []
+    assert rows["quality"]["shards_computed"] == len(BASE_FILES) - base["quality_done"] > 0
+    assert base["summary"]["version"] == OutputDir(base["output"]).latest()["version"]  # the killed run published nothing
+    assert OutputDir(base["output"]).versions() == [base["summary"]["version"]]
+
+
+def test_inspect_shows_rejected_documents_of_a_run_on_s3(base):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    drops = funnel(base["summary"])["clean"]["drops"]
+    reason = max(drops, key=drops.get)
+    n = min(drops[reason], 2)
+
+    result = CliRunner().invoke(app, ["inspect", base["output"], "--stage", "clean", "--reason", reason, "-n", str(n)])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.count(reason) == n > 0 and "value=-" not in result.output
 
 
 def test_rerun_is_cached_everywhere_and_publishes_nothing_new(base, s3, dask_cluster):

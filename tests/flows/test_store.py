@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,10 +20,11 @@ class ToyParams(BaseModel):
     fail_marker: str | None = None  # a path: the first shard named "b" fails until this file exists
 
 
-def load_toy(path: str, relpath: str, params: ToyParams) -> tuple[pa.Table, pa.Table]:
+def load_toy(path: str, relpath: str, params: ToyParams) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """A read function: the file as one part, (documents, quarantine), like `tasks.read.read_parts`."""
     words = Path(path).read_text().split()
     ids = [f"{relpath}:{i}" for i in range(len(words))]
-    return pa.table({"id": ids, "text": words}), pa.table({"reason": pa.array([], pa.string())})
+    yield pa.table({"id": ids, "text": words}), pa.table({"reason": pa.array([], pa.string())})
 
 
 def keep_long_words(table: pa.Table, params: ToyParams) -> StageOutput:
@@ -149,7 +151,7 @@ def test_shard_ref_names_are_stable_across_stages(tmp_path, inputs, dask_client)
 
 def load_toy_parts(path: str, relpath: str, params: ToyParams):
     """The toy input streamed as parts of two words, as `tasks.read.read_parts` streams a big file."""
-    docs, quarantined = load_toy(path, relpath, params)
+    [(docs, quarantined)] = load_toy(path, relpath, params)
     for start in range(0, docs.num_rows, 2):
         yield docs.slice(start, 2), quarantined
 
