@@ -80,7 +80,8 @@ def kill_run_in_quality(cluster, api: str, urls: dict, tmp: Path) -> int:
             if marker.exists():  # the held shard never ends: its worker dies, and the nanny restarts it
                 os.kill(int(marker.read_text().split()[0]), signal.SIGKILL)
             wait_until_idle(client)
-            client.unregister_worker_plugin(hold.name)  # the session's cluster serves later tests
+    # `hold` stays registered (unregistering raced the restarted worker's connection): with its
+    # marker taken it never holds a task again, so the session's cluster serves later tests as before.
     store = ArtifactStore(urls["store"])
     return len(store.fs.glob(f"{store.root}/quality/shards/*/stats.json"))
 
