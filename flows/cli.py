@@ -1,4 +1,5 @@
-"""`winnow`: run, inspect, train and demo from the terminal; runs are Prefect flows (`curate`, `train-classifier`)."""
+"""`winnow`: run, inspect, train, calibrate and demo from the terminal; runs are Prefect flows (`curate`,
+`train-classifier`, `calibrate`)."""
 
 from __future__ import annotations
 
@@ -134,6 +135,39 @@ def train(
         train_classifier(cfg)
     except WinnowError as exc:
         _fail(exc)
+
+
+@app.command()
+def calibrate(
+    input: InputOption = None,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    set_: SetOption = [],
+    store: Annotated[Optional[str], typer.Option(help="Artifact store (default <output>/.winnow-store).")] = None,
+    method: Annotated[str, typer.Option(help="corpus (CulturaX: fences of the input's own distribution) or "
+                                             "reference (FineWeb-2: the input is good text to keep).")] = "corpus",
+    min_docs: Annotated[int, typer.Option(help="Languages with fewer documents keep the global thresholds.")] = 100,
+    to: Annotated[Path, typer.Option(help="Directory for the YAML, JSON and HTML it writes.")] = Path("calibration"),
+) -> None:
+    """Choose per-language `clean` thresholds from a corpus (the calibrate flow); prints the YAML to feed back."""
+    from pydantic import ValidationError
+
+    from flows.calibrate import CalibrateConfig, calibrate_clean
+    from flows.config import load_config
+    from flows.context import discover_inputs
+    from tasks.clean.calibrate import CalibrationParams
+    from tasks.errors import ConfigError
+
+    _quiet_prefect()
+    try:
+        curation = load_config(config, set_, base={"input": {"paths": input} if input else None, "output": output, "store": store})
+        discover_inputs(curation.input.paths)
+        calibration = CalibrationParams(method=method, min_docs=min_docs)
+        calibrate_clean(CalibrateConfig(curation=curation, calibration=calibration, output=str(to)))
+    except WinnowError as exc:
+        _fail(exc)
+    except ValidationError as exc:
+        _fail(ConfigError(str(exc)))
 
 
 @app.command()

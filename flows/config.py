@@ -132,7 +132,7 @@ def reference_rows(model: type[BaseModel] = CurationConfig, prefix: str = "") ->
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(reference_rows(annotation, f"{key}."))
             continue
-        default = "required" if info.is_required() else json.dumps(to_jsonable_python(info.default), ensure_ascii=False)
+        default = "required" if info.is_required() else json.dumps(to_jsonable_python(info.get_default(call_default_factory=True)), ensure_ascii=False)
         rows.append((key, type_label(annotation).replace("|", "\\|"), default, (info.description or "").replace("|", "\\|")))
     return rows
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import re
 
 import matplotlib
@@ -159,6 +160,13 @@ def render(summary: dict) -> str:
         "<h2>Dataset version</h2>" + (_markdown_body(delta_markdown(summary["delta"])) if summary.get("delta") else ""),
         "<h2>Funnel</h2>" + "".join(f"<figure>{f}</figure>" for f in figures if f) + _table(rows, list(rows[0])),
     ]
+    if languages := (summary.get("clean_languages") or {}).get("languages"):
+        parts.append("<h2>Cleaning by language</h2>" + _table(
+            [{"language": r["lang"], "in": r["docs_in"], "kept": r["kept"], "keep rate": f"{r['keep_rate']:.1%}",
+              "top drop reasons": ", ".join(f"{reason} {n:,}" for reason, n in list(r["drops"].items())[:3]) or "-"}
+             for r in languages],
+            ["language", "in", "kept", "keep rate", "top drop reasons"],
+        ))
     if scores:
         parts.append("<h2>Scores</h2>" + "".join(f"<figure>{f}</figure>" for f in scores))
     if dedup_figures := [f for f in (cluster_plot(dedup), removal_curve_plot(dedup)) if f]:
@@ -172,5 +180,58 @@ def render(summary: dict) -> str:
         parts.append(f"<h2>Benchmark contamination</h2><figure>{plot}</figure>")
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Winnow curation report</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
+    )
+
+
+CALIBRATION_LANGUAGES = 8  # languages with histograms (most documents first); the tables list every one
+
+
+def calibration_plot(lang: str, cuts: list[dict]) -> str:
+    """One language's calibrated knobs: each signal's histogram (p1-p99), the global cut dashed, the
+    calibrated one red."""
+    columns = 4
+    rows = -(-len(cuts) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(12, 2.1 * rows), squeeze=False)
+    for ax in axes.flat[len(cuts):]:
+        ax.axis("off")
+    for ax, cut in zip(axes.flat, cuts):
+        edges = cut["edges"]
+        ax.stairs(cut["counts"], edges, fill=True, color="#c6dbef")
+        lo, hi = edges[0], edges[-1]
+        for value, style in ((cut["default"], dict(color="#555", linestyle="--")), (cut["value"], dict(color="#c0392b"))):
+            if lo <= value <= hi:
+                ax.axvline(value, linewidth=1.4, **style)
+        ax.set_title(f"{cut['knob'].split('.')[1]}: {cut['default']:g} → {cut['value']:g}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"{lang}: signal histograms (p1-p99); dashed: global cut, red: calibrated", fontsize=10)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def calibration_page(report: dict) -> str:
+    """The `calibrate` flow's page: per language, documents and keep rates, then its histograms."""
+    languages, cuts = report["languages"], report["cuts"]
+    rows = [
+        {"language": lang, "documents": entry["documents"], "knobs": sum(c["lang"] == lang for c in cuts),
+         "keeps (global)": f"{entry['kept_before']:.1%}", "keeps (calibrated)": f"{entry['kept_after']:.1%}"}
+        for lang, entry in languages.items()
+    ]
+    parts = [
+        f"<h1>Clean calibration</h1><p class='meta'>{html.escape(json.dumps(report['calibration']))}</p>",
+        "<h2>Languages</h2>" + _table(rows, list(rows[0])) if rows else "",
+    ]
+    calibrated = [lang for lang in languages if any(c["lang"] == lang for c in cuts)][:CALIBRATION_LANGUAGES]
+    for lang in calibrated:
+        mine = [c for c in cuts if c["lang"] == lang]
+        table = [
+            {"knob": c["knob"], "n": c["n"], "global": f"{c['default']:g}", "calibrated": f"{c['value']:g}",
+             "keeps (global)": f"{c['kept_default']:.1%}", "keeps (calibrated)": f"{c['kept']:.1%}",
+             "q1 / median / q3": f"{c['quantiles']['q1']:.4g} / {c['quantiles']['median']:.4g} / {c['quantiles']['q3']:.4g}"}
+            for c in mine
+        ]
+        parts.append(f"<h2>{html.escape(lang)}</h2><figure>{calibration_plot(lang, mine)}</figure>" + _table(table, list(table[0])))
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Winnow clean calibration</title>"
         f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
     )

@@ -65,7 +65,16 @@ STAGES = Registry((
         "langid", tasks.langid, tasks.langid.LangidParams, reads=texts,
         fasttext_models=lambda params: (params.model_path or models.default_lid_path(),),
     ),
-    Stage("clean", tasks.clean, tasks.clean.CleanParams, reads=lambda params: ("text", "lang")),
+    Stage(
+        "clean", tasks.clean, tasks.clean.CleanParams,
+        phases=(
+            # transforms and measures, keyed without the thresholds: a new threshold measures nothing
+            Phase("clean.signals", tasks.clean.measure, params=tasks.clean.CleanParams.signal_params,
+                  reads=lambda params: ("text", "lang")),
+            Phase("clean", tasks.clean.decide, reads=lambda params: ("lang", *tasks.clean.SIGNAL_COLUMNS)),
+        ),
+        report=sections.clean_languages,
+    ),
     Stage(
         "dedup_exact", tasks.dedup_exact, tasks.dedup_exact.DedupExactParams,
         phases=(Phase("dedup_exact.signatures", tasks.dedup_exact.signatures, shard_args=signature_args, reads=texts),),

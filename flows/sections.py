@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from flows.publish import MANIFEST, OutputDir, delta, delta_markdown
@@ -110,6 +111,72 @@ def dedup_markdown(report: dict) -> str:
         f"at the target {report['removal_at_threshold']:.2f}.\n\nSampled {report['sampled_pairs']} removed/keeper "
         f"pairs: {report['precision_estimate']} reach the target Jaccard {report['jaccard_threshold']} "
         f"(lowest sampled Jaccard {report['sampled_jaccard_min']})."
+    )
+
+
+LANGUAGES_SHOWN = 12  # rows of the per-language table in Markdown; the summary keeps every language
+REASONS_SHOWN = 3
+
+
+def clean_languages(ctx, upstream, ref) -> Section:
+    """Per language: documents `clean` judged, kept, its keep rate and top drop reasons.
+
+    Reads only `lang` and `reason` of the stage's shards, never the text; no `lang` column (language
+    ID off) counts every document as unknown.
+    """
+    kept, dropped = [], []
+    for shard in ref.shards:
+        kept.append(_languages(ctx.store.read_view(ref.stage, shard, [LANG_COLUMN])))
+        rejected = ctx.store.read_rejected(ref.stage, shard, [LANG_COLUMN, "reason"])
+        if rejected is not None:
+            dropped.append(pa.table({"lang": _languages(rejected), "reason": rejected.column("reason")}))
+    kept_by = {}
+    for langs in kept:
+        for lang, n in zip(*_value_counts(langs)):
+            kept_by[lang] = kept_by.get(lang, 0) + n
+    reasons: dict[str, dict[str, int]] = {}
+    if dropped:
+        counts = pa.concat_tables(dropped).group_by(["lang", "reason"]).aggregate([("reason", "count")])
+        for row in counts.to_pylist():
+            reasons.setdefault(row["lang"], {})[row["reason"]] = row["reason_count"]
+    rows = []
+    for lang in kept_by.keys() | reasons.keys():
+        drops = dict(sorted(reasons.get(lang, {}).items(), key=lambda kv: (-kv[1], kv[0])))
+        n_in = kept_by.get(lang, 0) + sum(drops.values())
+        rows.append({"lang": lang, "docs_in": n_in, "kept": kept_by.get(lang, 0),
+                     "keep_rate": round(kept_by.get(lang, 0) / n_in, 4), "drops": drops})
+    rows.sort(key=lambda row: (-row["docs_in"], row["lang"]))
+    return Section("clean_languages", "clean-by-language", {"languages": rows}, clean_languages_markdown(rows))
+
+
+def _languages(table: pa.Table) -> pa.Array:
+    """The table's base languages, "unknown" where there is none."""
+    if LANG_COLUMN not in table.column_names:
+        return pa.array(["unknown"] * table.num_rows, pa.string())
+    base = pc.utf8_lower(pc.replace_substring_regex(table.column(LANG_COLUMN), r"[-_].*$", ""))
+    return pc.fill_null(base, "unknown").combine_chunks()
+
+
+def _value_counts(values: pa.Array) -> tuple[list, list]:
+    counts = pc.value_counts(values)
+    return counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+
+
+def clean_languages_markdown(rows: list[dict]) -> str:
+    if not rows:
+        return "### Cleaning by language\n\nNo documents reached `clean`."
+    total_in, total_kept = sum(r["docs_in"] for r in rows), sum(r["kept"] for r in rows)
+    lines = [
+        f"| {r['lang']} | {r['docs_in']:,} | {r['kept']:,} | {r['keep_rate']:.1%} | "
+        + (", ".join(f"`{reason}` {n:,}" for reason, n in list(r["drops"].items())[:REASONS_SHOWN]) or "-") + " |"
+        for r in rows[:LANGUAGES_SHOWN]
+    ]
+    more = f"\n\n{len(rows) - LANGUAGES_SHOWN} more languages in the run summary." if len(rows) > LANGUAGES_SHOWN else ""
+    return (
+        f"### Cleaning by language\n\n`clean` kept {total_kept:,} of {total_in:,} documents in {len(rows)} "
+        f"languages ({total_kept / max(total_in, 1):.1%}); per language, thresholds from `clean.languages` where "
+        "set.\n\n| language | in | kept | keep rate | top drop reasons |\n|---|---:|---:|---:|---|\n"
+        + "\n".join(lines) + more
     )
 
 

@@ -1,11 +1,17 @@
 """Rule-based cleaning: Gopher quality and repetition, C4 and FineWeb rules, PII redaction.
 
-Per shard: the text transforms (C4 line removal, then PII redaction) rewrite `text`, then every
-enabled rule measures the rewritten text. Each rule's value becomes a float32 signal column named for
-its reason code (`gopher_quality:word_count` -> `gopher_quality_word_count`), kept or not, so every
-measure is visible on every document; a document goes to `rejected` with `reason` = the first failing
-rule in `RULES` order. A disabled family's columns are present and null: the schema depends on
-neither parameters nor data.
+Two phases per shard (tasks/clean/rule.py says why they are apart):
+- `measure` (`clean.signals`): the text transforms (C4 line removal, then PII redaction) rewrite
+  `text`, then every enabled rule measures the rewritten text. Each value becomes a float32 signal
+  column named for its reason code (`gopher_quality:word_count` -> `gopher_quality_word_count`).
+  Keyed without any threshold (`CleanParams.signal_params`).
+- `decide` (`clean`): reads `lang` and the signals only, and sends a document to `rejected` with
+  `reason` = the first failing rule in `RULES` order.
+Every measure is visible on every document, kept or not; a disabled family's columns are present and
+null: the schema depends on neither parameters nor data.
+
+Every knob can differ per language (`CleanParams.languages`, keyed by the base language of `lang`):
+a document is measured and judged under its language's params (`CleanParams.for_language`).
 
 Sources: datatrove (huggingface/datatrove, `pipeline/filters/`) for thresholds and semantics, and the
 papers cited in each family's module. Language scoping is documented per parameter.
@@ -13,16 +19,18 @@ papers cited in each family's module. Language scoping is documented per paramet
 
 from __future__ import annotations
 
-import pyarrow as pa
 
-from pydantic import BaseModel, ConfigDict, Field
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, model_validator
 
 from tasks.clean import c4, fineweb, gopher, pii
 from tasks.clean.c4 import C4Params
-from tasks.clean.doc import Doc, Rule, Verdict
+from tasks.clean.doc import Doc, base_language
 from tasks.clean.fineweb import FineWebParams
-from tasks.clean.gopher import GopherQualityParams, GopherRepetitionParams
+from tasks.clean.gopher import GopherQualityParams, GopherRepetitionParams, stop_words_of
 from tasks.clean.pii import PiiParams
+from tasks.clean.rule import Rule
 from tasks.contract import StageOutput, split_by_reason
 
 __all__ = [
@@ -32,21 +40,72 @@ __all__ = [
     "VERSION",
     "CleanParams",
     "Doc",
-    "Verdict",
     "added_fields",
+    "decide",
+    "judges",
+    "measure",
     "run",
     "signal_column",
 ]
 
-VERSION = 1  # bump when the same input + params give different output
+VERSION = 2  # bump when the same input + params give different output
 
 UNSEGMENTED_LANGUAGES = (  # written without spaces between words: whitespace "words" mean nothing
     "zh", "ja", "th", "lo", "km", "my", "bo", "dz", "yue", "wuu", "gan", "hak", "nan", "cdo", "lzh",
 )  # fmt: skip
 
 
+FAMILIES = {  # rule families with per-language knobs, in evaluation order -> {measure: rule}
+    "gopher_quality": gopher.QUALITY_RULES,
+    "gopher_repetition": gopher.REPETITION_RULES,
+    "c4": c4.RULES,
+    "fineweb": fineweb.RULES,
+}
+
+RULES: dict[str, Rule] = {  # the one registry: reason code -> rule, in evaluation order
+    f"{family}:{measure}": rule for family, rules in FAMILIES.items() for measure, rule in rules.items()
+}
+
+THRESHOLDS: dict[str, frozenset[str]] = {  # per family: the knobs only decisions read
+    family: frozenset(name for rule in rules.values() for name in rule.keeps.fields)
+    for family, rules in FAMILIES.items()
+}
+
+
+def override_model(model: type[BaseModel]) -> type[BaseModel]:
+    """`model` with every knob optional and unset (None): the knobs one language changes.
+
+    Constraints are checked on the merged params (`CleanParams.for_language`), at config load."""
+    fields = {
+        name: (field.annotation | None, Field(None, description=field.description))
+        for name, field in model.model_fields.items()
+    }
+    return create_model(f"{model.__name__}Override", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+
+
+GopherQualityOverride = override_model(GopherQualityParams)
+GopherRepetitionOverride = override_model(GopherRepetitionParams)
+C4Override = override_model(C4Params)
+FineWebOverride = override_model(FineWebParams)
+
+
+class LanguageOverride(BaseModel):
+    """What one language changes; PII redaction is the same in every language."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gopher_quality: GopherQualityOverride | None = None
+    gopher_repetition: GopherRepetitionOverride | None = None
+    c4: C4Override | None = None
+    fineweb: FineWebOverride | None = None
+
+    def changes(self) -> dict[str, dict]:
+        """{family: {knob: value}} of the knobs set."""
+        return {family: knobs for family, knobs in self.model_dump(exclude_none=True).items() if knobs}
+
+
 class CleanParams(BaseModel):
-    """Parameters of the cleaning stage, one sub-model per rule family."""
+    """Parameters of the cleaning stage, one sub-model per rule family, and per-language overrides."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,29 +124,53 @@ class CleanParams(BaseModel):
         description="Languages whose word-based rules record values but never reject, and whose lines "
         "skip C4's words-per-line minimum.",
     )
+    # per-language thresholds, as CulturaX (Nguyen et al. 2023) and FineWeb-2 (Penedo et al. 2025) set them
+    languages: dict[str, LanguageOverride] = Field(
+        default_factory=dict,
+        description="Per-language knobs, keyed by the base language of `lang` (\"de\", \"zh\"): "
+        "unset ones keep the values above. `winnow calibrate` writes them from data.",
+    )
+    _resolved: dict[str, CleanParams] = PrivateAttr(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _check_languages(self) -> CleanParams:
+        for lang in self.languages:
+            if base_language(lang) != lang:
+                raise ValueError(f"languages: {lang!r} is not a base language code (e.g. 'de', 'zh')")
+            try:
+                self.for_language(lang)
+            except ValidationError as error:
+                raise ValueError(f"languages.{lang}: {error}") from None
+        return self
 
-RULES: dict[str, Rule] = {  # the one registry: reason code -> rule, in evaluation order
-    "gopher_quality:word_count": gopher.word_count,
-    "gopher_quality:mean_word_length": gopher.mean_word_length,
-    "gopher_quality:symbol_word_ratio": gopher.symbol_word_ratio,
-    "gopher_quality:bullet_lines_ratio": gopher.bullet_lines_ratio,
-    "gopher_quality:ellipsis_lines_ratio": gopher.ellipsis_lines_ratio,
-    "gopher_quality:alpha_words_ratio": gopher.alpha_words_ratio,
-    "gopher_quality:stop_word_count": gopher.stop_word_count,
-    "gopher_repetition:dup_para_frac": gopher.dup_para_frac,
-    "gopher_repetition:dup_para_char_frac": gopher.dup_para_char_frac,
-    "gopher_repetition:dup_line_frac": gopher.dup_line_frac,
-    "gopher_repetition:dup_line_char_frac": gopher.dup_line_char_frac,
-    **{f"gopher_repetition:{measure}": rule for measure, rule in gopher.TOP_NGRAM_RULES.items()},
-    **{f"gopher_repetition:{measure}": rule for measure, rule in gopher.DUP_NGRAM_RULES.items()},
-    "c4:curly_bracket": c4.curly_bracket,
-    "c4:sentence_count": c4.sentence_count,
-    "fineweb:line_punct_ratio": fineweb.line_punct_ratio,
-    "fineweb:short_line_ratio": fineweb.short_line_ratio,
-    "fineweb:char_dup_ratio": fineweb.char_dup_ratio,
-    "fineweb:list_ratio": fineweb.list_ratio,
-}
+    def for_language(self, lang: str | None) -> CleanParams:
+        """The params a document in `lang` (a base language, or None) is measured and judged by."""
+        override = self.languages.get(lang) if lang else None
+        if override is None:
+            return self
+        resolved = self._resolved.get(lang)
+        if resolved is None:
+            data = self.model_dump(exclude={"languages"})
+            for family, knobs in override.changes().items():
+                data[family] |= knobs
+            resolved = self._resolved[lang] = CleanParams.model_validate(data)
+        return resolved
+
+    def signal_params(self) -> CleanParams:
+        """These params with every threshold unset: what the signals depend on (`clean.signals`' key)."""
+        data = self.model_dump(exclude={"languages"})
+        for family, names in THRESHOLDS.items():
+            data[family] = {k: v for k, v in data[family].items() if k not in names}
+        languages = {}
+        for lang, override in self.languages.items():
+            measures = {
+                family: {k: v for k, v in knobs.items() if k not in THRESHOLDS[family]}
+                for family, knobs in override.changes().items()
+            }
+            if any(measures.values()):
+                languages[lang] = {family: knobs for family, knobs in measures.items() if knobs}
+        return CleanParams.model_validate(data | {"languages": languages})
+
 
 # (count column, family, transform), run in this order before the rules
 TRANSFORMS = (
@@ -115,43 +198,82 @@ def _enabled(params: CleanParams, family: str) -> bool:
     return getattr(params, family).enabled
 
 
-def run(table: pa.Table, params: CleanParams) -> StageOutput:
-    """Clean one shard: transform texts, measure every enabled rule, split kept from rejected.
+def judges(rule: Rule, lang: str | None, params: CleanParams) -> bool:
+    """Whether `rule` may reject a document in `lang` (its scope, tasks/clean/rule.py)."""
+    if rule.scope == "all":
+        return True
+    segmented = lang not in params.unsegmented_languages
+    if rule.scope == "segmented":
+        return segmented
+    return segmented and bool(stop_words_of(lang, params.gopher_quality.stop_words))
 
-    `table` needs `text`; `lang` is read when present (absent or null: no language-scoped rule
-    applies). Every input column is carried through, `text` rewritten by the transforms.
+
+def measure(table: pa.Table, params: CleanParams) -> StageOutput:
+    """The `clean.signals` phase: transform texts and measure every enabled rule; rejects nothing.
+
+    `table` needs `text`; `lang` is read when present (absent or null: the global params, and no
+    language-scoped rule applies). Every input column is carried through, `text` rewritten.
     """
     n_rows = table.num_rows
     texts = table.column("text").to_pylist()
     langs = table.column("lang").to_pylist() if "lang" in table.column_names else [None] * n_rows
-    transforms = [(name, fn) for name, family, fn in TRANSFORMS if _enabled(params, family)]
-    rules = [(code, rule) for code, rule in RULES.items() if _enabled(params, code.split(":", 1)[0])]
-    counts: dict[str, list[int]] = {name: [] for name, _ in transforms}
-    values: dict[str, list[float]] = {code: [] for code, _ in rules}
-    reasons: list[str | None] = []
+    counts: dict[str, list[int | None]] = {name: [] for name, _, _ in TRANSFORMS}
+    values: dict[str, list[float | None]] = {code: [] for code in RULES}
     out_texts: list[str] = []
-
     for text, lang in zip(texts, langs):
+        base = base_language(lang)
+        p = params.for_language(base)
         text = text or ""
-        for name, transform in transforms:
-            text, n_changed = transform(text, lang, params)
+        for name, family, transform in TRANSFORMS:
+            n_changed = None
+            if _enabled(p, family):
+                text, n_changed = transform(text, lang, p)
             counts[name].append(n_changed)
         out_texts.append(text)
         doc = Doc(text, lang)
-        reason = None
-        for code, rule in rules:
-            verdict = rule(doc, params)
-            values[code].append(verdict.value)
-            if reason is None and not verdict.keep:
-                reason = code
-        reasons.append(reason)
+        for code, rule in RULES.items():
+            values[code].append(rule.measure(doc, p) if _enabled(p, code.split(":", 1)[0]) else None)
 
     text_index = table.schema.get_field_index("text")
     text_field = table.schema.field(text_index)
     scored = table.set_column(text_index, text_field, pa.array(out_texts, text_field.type))
     columns = {signal_column(code): data for code, data in values.items()} | counts
     for field in added_fields():
-        data = columns.get(field.name)
-        array = pa.nulls(n_rows, field.type) if data is None else pa.array(data, field.type)
-        scored = scored.append_column(field, array)
-    return split_by_reason(scored, pa.array(reasons, pa.string()))
+        scored = scored.append_column(field, pa.array(columns[field.name], field.type))
+    return split_by_reason(scored, pa.nulls(n_rows, pa.string()))
+
+
+def decide(table: pa.Table, params: CleanParams) -> StageOutput:
+    """The `clean` phase: judge each document by its signals under its language's thresholds.
+
+    Reads `lang` (optional) and the signal columns, never the text; a null signal (its family off)
+    keeps. Vectorised per language: one comparison per rule and language, not per document.
+    """
+    n_rows = table.num_rows
+    langs = table.column("lang").to_pylist() if "lang" in table.column_names else [None] * n_rows
+    bases = np.array([base_language(lang) for lang in langs], dtype=object)
+    reasons = np.full(n_rows, None, dtype=object)
+    signals = {code: _floats(table, signal_column(code)) for code in RULES}
+    for lang in dict.fromkeys(bases.tolist()):
+        rows = np.flatnonzero(bases == lang)
+        p = params.for_language(lang)
+        undecided = np.ones(len(rows), dtype=bool)
+        for code, rule in RULES.items():
+            family = getattr(p, code.split(":", 1)[0])
+            if not family.enabled or not judges(rule, lang, p):
+                continue
+            values = signals[code][rows]
+            fails = ~(rule.keeps(values, family) | np.isnan(values))
+            reasons[rows[fails & undecided]] = code
+            undecided &= ~fails
+    return split_by_reason(table, pa.array(reasons.tolist(), pa.string()))
+
+
+def _floats(table: pa.Table, column: str) -> np.ndarray:
+    """A signal column as float32, null as NaN."""
+    return table.column(column).to_numpy().astype(np.float32)
+
+
+def run(table: pa.Table, params: CleanParams) -> StageOutput:
+    """Both phases on one table (what the flow does in two cached steps): tests and benches."""
+    return decide(measure(table, params).kept, params)

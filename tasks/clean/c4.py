@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.clean.doc import Doc, Verdict, base_language
+from tasks.clean.doc import Doc, base_language
+from tasks.clean.rule import Rule, at_least, at_most
 
 if TYPE_CHECKING:
     from tasks.clean import CleanParams
@@ -121,11 +122,15 @@ def _ends_sentence(line: str) -> bool:
     return line.endswith(END_PUNCTUATION) and not line.endswith("...")
 
 
-def curly_bracket(doc: Doc, p: CleanParams) -> Verdict:
-    value = doc.text.count("{")
-    return Verdict(value <= p.c4.max_curly_brackets, float(value))
+def curly_bracket(doc: Doc, p: CleanParams) -> float:
+    return float(doc.text.count("{"))
 
 
-def sentence_count(doc: Doc, p: CleanParams) -> Verdict:
-    value = len(NONBLANK_LINE_RE.findall(doc.text)) + len(SENTENCE_BREAK_RE.findall(doc.text))
-    return Verdict(value >= p.c4.min_sentences, float(value))
+def sentence_count(doc: Doc, p: CleanParams) -> float:
+    return float(len(NONBLANK_LINE_RE.findall(doc.text)) + len(SENTENCE_BREAK_RE.findall(doc.text)))
+
+
+RULES = {
+    "curly_bracket": Rule(curly_bracket, at_most("max_curly_brackets")),
+    "sentence_count": Rule(sentence_count, at_least("min_sentences")),
+}

@@ -1,7 +1,8 @@
-"""The document view every cleaning rule reads: text, language, and features computed once.
+"""The document view every cleaning measure reads: text, language, and features computed once.
 
-Rules are `(Doc, CleanParams) -> Verdict`. Features several rules share (lines, paragraphs, tokens,
-words) are `cached_property`s, so a document is split and tokenised once however many rules read it.
+Measures are `(Doc, CleanParams) -> float`. Features several measures share (lines, paragraphs,
+tokens, words) are `cached_property`s, so a document is split and tokenised once however many
+measures read it.
 
 Tokenisation stands in for the NLTK Treebank tokenizer that datatrove's English filters use
 (`datatrove/utils/word_tokenizers.py`): word tokens (letters/digits, with inner hyphens and apostrophes
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import compress
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tasks.clean import CleanParams
@@ -30,13 +31,6 @@ WORD_RE = re.compile(_WORD)  # the same word tokens TOKEN_RE yields, without the
 PARAGRAPH_RE = re.compile(r"\n{2,}")  # paragraphs are separated by blank lines (datatrove, Gopher)
 REPEAT_MIN_N = 5  # the smallest duplicate n-gram size Gopher counts (Table A1)
 HAS_ALPHA_RE = re.compile(r"[^\W\d_]")  # a letter: a word character that is not a digit or "_"
-
-
-class Verdict(NamedTuple):
-    """One rule's judgement of one document."""
-
-    keep: bool
-    value: float  # always recorded as a signal column, kept or not; finite, 0.0 where undefined
 
 
 @dataclass(frozen=True)
@@ -85,10 +79,6 @@ class Doc:
             return []
         return list(compress(range(len(grams)), map((2).__le__, map(counts.__getitem__, grams))))
 
-    def is_unsegmented(self, p: CleanParams) -> bool:
-        """True for scripts written without spaces between words, where word rules mean nothing."""
-        return self.lang_base in p.unsegmented_languages
-
 
 def base_language(lang: str | None) -> str | None:
     """The language without region/script suffix: "zh-Hans" and "zh_TW" -> "zh"; None stays None."""
@@ -97,7 +87,7 @@ def base_language(lang: str | None) -> str | None:
     return lang.replace("_", "-").split("-", 1)[0].lower()
 
 
-Rule = Callable[[Doc, "CleanParams"], Verdict]
+Measure = Callable[[Doc, "CleanParams"], float]  # finite; 0.0 where undefined
 
 
 def ratio(numerator: float, denominator: float) -> float:

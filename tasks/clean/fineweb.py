@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.clean.doc import Doc, Verdict, duplicates, ratio
+from tasks.clean.doc import Doc, duplicates, ratio
+from tasks.clean.rule import Keeps, Rule, at_most, below
 
 if TYPE_CHECKING:
     from tasks.clean import CleanParams
@@ -57,25 +58,35 @@ class FineWebParams(BaseModel):
     )
 
 
-def line_punct_ratio(doc: Doc, p: CleanParams) -> Verdict:
-    f = p.fineweb
-    value = ratio(sum(1 for line in doc.lines if line.endswith(f.terminal_punctuation)), len(doc.lines))
-    drop = value <= f.line_punct_threshold and not (value == 0 and f.line_punct_exclude_zero)
-    return Verdict(not drop, value)
+def line_punct_ratio(doc: Doc, p: CleanParams) -> float:
+    ends = p.fineweb.terminal_punctuation
+    return ratio(sum(1 for line in doc.lines if line.endswith(ends)), len(doc.lines))
 
 
-def short_line_ratio(doc: Doc, p: CleanParams) -> Verdict:
-    f = p.fineweb
-    value = ratio(sum(1 for line in doc.lines if len(line) <= f.short_line_max_chars), len(doc.lines))
-    return Verdict(value < f.short_line_threshold, value)
+def short_line_ratio(doc: Doc, p: CleanParams) -> float:
+    limit = p.fineweb.short_line_max_chars
+    return ratio(sum(1 for line in doc.lines if len(line) <= limit), len(doc.lines))
 
 
-def char_dup_ratio(doc: Doc, p: CleanParams) -> Verdict:
+def char_dup_ratio(doc: Doc, p: CleanParams) -> float:
     _, n_chars = duplicates([line for line in doc.nonempty_lines if not line.isspace()])
-    value = ratio(n_chars, len(doc.text) - doc.text.count("\n"))
-    return Verdict(value < p.fineweb.char_dup_threshold, value)
+    return ratio(n_chars, len(doc.text) - doc.text.count("\n"))
 
 
-def list_ratio(doc: Doc, p: CleanParams) -> Verdict:
-    value = ratio(doc.text.count("\n"), len(doc.tokens))
-    return Verdict(doc.is_unsegmented(p) or value <= p.fineweb.max_list_ratio, value)
+def list_ratio(doc: Doc, p: CleanParams) -> float:
+    return ratio(doc.text.count("\n"), len(doc.tokens))
+
+
+RULES = {
+    "line_punct_ratio": Rule(
+        line_punct_ratio,
+        Keeps(
+            ("line_punct_threshold", "line_punct_exclude_zero"),
+            lambda values, threshold, exclude_zero: (values > threshold) | (exclude_zero & (values == 0)),
+            ("low", None),
+        ),
+    ),
+    "short_line_ratio": Rule(short_line_ratio, below("short_line_threshold")),
+    "char_dup_ratio": Rule(char_dup_ratio, below("char_dup_threshold")),
+    "list_ratio": Rule(list_ratio, at_most("max_list_ratio"), "segmented"),
+}

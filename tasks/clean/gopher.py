@@ -10,7 +10,9 @@ overlapping repeats are not counted twice.
 
 Language scoping: word-based rules (word count, mean word length, symbol/word ratio, alphabetic word
 ratio, n-gram repetition) always record their value but keep every document in
-`CleanParams.unsegmented_languages`; the stop-word rule applies only to `stop_word_languages`.
+`CleanParams.unsegmented_languages`. The stop-word rule judges every other language that has a
+stop-word list: Gopher's eight words for English, the stopwords-iso list for the 57 other languages
+it covers (`stop_words_of`); a language without one, or unknown, is not judged by it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from functools import lru_cache, partial
 from itertools import accumulate
 from typing import TYPE_CHECKING
 
+import stopwordsiso
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.clean.doc import HAS_ALPHA_RE, Doc, Verdict, duplicates, ratio
+from tasks.clean.doc import HAS_ALPHA_RE, Doc, duplicates, ratio
+from tasks.clean.rule import Rule, at_least, at_most, between
 
 if TYPE_CHECKING:
     from tasks.clean import CleanParams
@@ -71,13 +75,12 @@ class GopherQualityParams(BaseModel):
         description="Drop docs where fewer tokens than this contain a letter. Keeps unsegmented languages.",
     )
     min_stop_words: int = Field(
-        2, ge=0, description="Drop docs with fewer stop-word tokens. Applies only to stop_word_languages."
+        2, ge=0, description="Drop docs with fewer stop-word tokens. Languages with a stop-word list."
     )
-    stop_words: tuple[str, ...] = Field(
-        GOPHER_STOP_WORDS, description="Stop words counted, case-sensitively as datatrove does (Gopher App. A)."
-    )
-    stop_word_languages: tuple[str, ...] = Field(
-        ("en",), description="Languages whose docs the stop-word rule judges (the list is English)."
+    stop_words: tuple[str, ...] | None = Field(
+        None,
+        description="Stop words counted, case-sensitively as datatrove does. None: the language's own list "
+        "(Gopher's eight for English, stopwords-iso for 57 other languages, none elsewhere); [] turns the rule off.",
     )
     bullet_prefixes: tuple[str, ...] = Field(
         BULLETS, description="A line starting (after indentation) with one of these is a bullet line."
@@ -112,86 +115,80 @@ class GopherRepetitionParams(BaseModel):
     max_dup_10gram_char_frac: float = Field(0.10, ge=0, description="As duplicate 5-grams, for 10-grams.")
 
 
-@lru_cache(maxsize=64)
-def _frozen(items: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(items)
+@lru_cache(maxsize=256)
+def stop_words_of(lang: str | None, configured: tuple[str, ...] | None) -> frozenset[str]:
+    """The words the stop-word rule counts in `lang`: the configured list, else the language's own.
+
+    English keeps Gopher's eight (App. A), which datatrove's filter uses; other languages take the
+    stopwords-iso list (github.com/stopwords-iso, MIT; the `stopwordsiso` package), which is longer
+    (e.g. 620 German words against 8), so ">= 2" is easier to meet there: `winnow calibrate` sets
+    per-language minimums from the data.
+    """
+    if configured is not None:
+        return frozenset(configured)
+    if lang == "en":
+        return frozenset(GOPHER_STOP_WORDS)
+    return frozenset(stopwordsiso.stopwords(lang)) if lang else frozenset()
 
 
 # --- Gopher quality -------------------------------------------------------------------------------
 
 
-def word_count(doc: Doc, p: CleanParams) -> Verdict:
-    q = p.gopher_quality
-    value = len(doc.words)
-    return Verdict(doc.is_unsegmented(p) or q.min_doc_words <= value <= q.max_doc_words, float(value))
+def word_count(doc: Doc, p: CleanParams) -> float:
+    return float(len(doc.words))
 
 
-def mean_word_length(doc: Doc, p: CleanParams) -> Verdict:
-    q = p.gopher_quality
-    value = ratio(sum(map(len, doc.words)), len(doc.words))
-    keep = q.min_mean_word_length <= value <= q.max_mean_word_length
-    return Verdict(doc.is_unsegmented(p) or keep, value)
+def mean_word_length(doc: Doc, p: CleanParams) -> float:
+    return ratio(sum(map(len, doc.words)), len(doc.words))
 
 
-def symbol_word_ratio(doc: Doc, p: CleanParams) -> Verdict:
+def symbol_word_ratio(doc: Doc, p: CleanParams) -> float:
     # datatrove checks "#" and ellipses separately against one threshold: the larger one decides
     n_tokens = len(doc.tokens)
     hashes = ratio(doc.text.count("#"), n_tokens)
     ellipses = ratio(doc.text.count("...") + doc.text.count("…"), n_tokens)
-    value = max(hashes, ellipses)
-    return Verdict(doc.is_unsegmented(p) or value <= p.gopher_quality.max_symbol_word_ratio, value)
+    return max(hashes, ellipses)
 
 
-def bullet_lines_ratio(doc: Doc, p: CleanParams) -> Verdict:
+def bullet_lines_ratio(doc: Doc, p: CleanParams) -> float:
     bullets = p.gopher_quality.bullet_prefixes
-    value = ratio(sum(1 for line in doc.lines if line.lstrip().startswith(bullets)), len(doc.lines))
-    return Verdict(value <= p.gopher_quality.max_bullet_lines_ratio, value)
+    return ratio(sum(1 for line in doc.lines if line.lstrip().startswith(bullets)), len(doc.lines))
 
 
-def ellipsis_lines_ratio(doc: Doc, p: CleanParams) -> Verdict:
-    ends = sum(1 for line in doc.lines if line.rstrip().endswith(("...", "…")))
-    value = ratio(ends, len(doc.lines))
-    return Verdict(value <= p.gopher_quality.max_ellipsis_lines_ratio, value)
+def ellipsis_lines_ratio(doc: Doc, p: CleanParams) -> float:
+    return ratio(sum(1 for line in doc.lines if line.rstrip().endswith(("...", "…"))), len(doc.lines))
 
 
-def alpha_words_ratio(doc: Doc, p: CleanParams) -> Verdict:
+def alpha_words_ratio(doc: Doc, p: CleanParams) -> float:
     with_letter = sum(map(bool, map(HAS_ALPHA_RE.search, doc.words)))  # punctuation tokens have none
-    value = ratio(with_letter, len(doc.tokens))
-    return Verdict(doc.is_unsegmented(p) or value >= p.gopher_quality.min_alpha_words_ratio, value)
+    return ratio(with_letter, len(doc.tokens))
 
 
-def stop_word_count(doc: Doc, p: CleanParams) -> Verdict:
-    q = p.gopher_quality
-    value = sum(map(_frozen(q.stop_words).__contains__, doc.words))
-    applies = doc.lang_base in q.stop_word_languages
-    return Verdict(not applies or value >= q.min_stop_words, float(value))
+def stop_word_count(doc: Doc, p: CleanParams) -> float:
+    return float(sum(map(stop_words_of(doc.lang_base, p.gopher_quality.stop_words).__contains__, doc.words)))
 
 
 # --- Gopher repetition ----------------------------------------------------------------------------
 
 
-def dup_line_frac(doc: Doc, p: CleanParams) -> Verdict:
+def dup_line_frac(doc: Doc, p: CleanParams) -> float:
     n_dup, _ = duplicates(doc.nonempty_lines)
-    value = ratio(n_dup, len(doc.nonempty_lines))
-    return Verdict(value <= p.gopher_repetition.max_dup_line_frac, value)
+    return ratio(n_dup, len(doc.nonempty_lines))
 
 
-def dup_para_frac(doc: Doc, p: CleanParams) -> Verdict:
+def dup_para_frac(doc: Doc, p: CleanParams) -> float:
     n_dup, _ = duplicates(doc.paragraphs)
-    value = ratio(n_dup, len(doc.paragraphs))
-    return Verdict(value <= p.gopher_repetition.max_dup_para_frac, value)
+    return ratio(n_dup, len(doc.paragraphs))
 
 
-def dup_line_char_frac(doc: Doc, p: CleanParams) -> Verdict:
+def dup_line_char_frac(doc: Doc, p: CleanParams) -> float:
     _, n_chars = duplicates(doc.nonempty_lines)
-    value = ratio(n_chars, len(doc.text))
-    return Verdict(value <= p.gopher_repetition.max_dup_line_char_frac, value)
+    return ratio(n_chars, len(doc.text))
 
 
-def dup_para_char_frac(doc: Doc, p: CleanParams) -> Verdict:
+def dup_para_char_frac(doc: Doc, p: CleanParams) -> float:
     _, n_chars = duplicates(doc.paragraphs)
-    value = ratio(n_chars, len(doc.text))
-    return Verdict(value <= p.gopher_repetition.max_dup_para_char_frac, value)
+    return ratio(n_chars, len(doc.text))
 
 
 def _ngrams(tokens: list[str], n: int) -> zip:
@@ -199,23 +196,20 @@ def _ngrams(tokens: list[str], n: int) -> zip:
     return zip(*(tokens[i:] for i in range(n)))
 
 
-def top_ngram_char_frac(doc: Doc, p: CleanParams, *, n: int) -> Verdict:
+def top_ngram_char_frac(doc: Doc, p: CleanParams, *, n: int) -> float:
     """Chars covered by the most frequent n-gram (its length with spaces x its count) / doc chars.
 
     As datatrove: the most frequent n-gram is the first of those with the highest count, even when
     that count is 1.
     """
     counts = Counter(_ngrams(doc.tokens, n))
-    if counts:
-        gram, count = counts.most_common(1)[0]
-        value = ratio((sum(map(len, gram)) + n - 1) * count, len(doc.text))
-    else:
-        value = 0.0
-    limit = getattr(p.gopher_repetition, f"max_top_{n}gram_char_frac")
-    return Verdict(doc.is_unsegmented(p) or value <= limit, value)
+    if not counts:
+        return 0.0
+    gram, count = counts.most_common(1)[0]
+    return ratio((sum(map(len, gram)) + n - 1) * count, len(doc.text))
 
 
-def dup_ngram_char_frac(doc: Doc, p: CleanParams, *, n: int) -> Verdict:
+def dup_ngram_char_frac(doc: Doc, p: CleanParams, *, n: int) -> float:
     """Chars of tokens inside repeated n-grams / doc chars, each token counted at most once.
 
     Scanning left to right, an n-gram seen before adds its tokens' chars (without spaces, as
@@ -240,10 +234,34 @@ def dup_ngram_char_frac(doc: Doc, p: CleanParams, *, n: int) -> Verdict:
                 resume = start + n
             else:
                 seen.add(gram)
-    value = ratio(repeated, len(doc.text))
-    limit = getattr(p.gopher_repetition, f"max_dup_{n}gram_char_frac")
-    return Verdict(doc.is_unsegmented(p) or value <= limit, value)
+    return ratio(repeated, len(doc.text))
 
 
-TOP_NGRAM_RULES = {f"top_{n}gram_char_frac": partial(top_ngram_char_frac, n=n) for n in (2, 3, 4)}
-DUP_NGRAM_RULES = {f"dup_{n}gram_char_frac": partial(dup_ngram_char_frac, n=n) for n in range(5, 11)}
+QUALITY_RULES = {  # measure -> rule, in evaluation order
+    "word_count": Rule(word_count, between("min_doc_words", "max_doc_words"), "segmented"),
+    "mean_word_length": Rule(mean_word_length, between("min_mean_word_length", "max_mean_word_length"), "segmented"),
+    "symbol_word_ratio": Rule(symbol_word_ratio, at_most("max_symbol_word_ratio"), "segmented"),
+    "bullet_lines_ratio": Rule(bullet_lines_ratio, at_most("max_bullet_lines_ratio")),
+    "ellipsis_lines_ratio": Rule(ellipsis_lines_ratio, at_most("max_ellipsis_lines_ratio")),
+    "alpha_words_ratio": Rule(alpha_words_ratio, at_least("min_alpha_words_ratio"), "segmented"),
+    "stop_word_count": Rule(stop_word_count, at_least("min_stop_words"), "stop_words"),
+}
+
+REPETITION_RULES = {
+    "dup_para_frac": Rule(dup_para_frac, at_most("max_dup_para_frac")),
+    "dup_para_char_frac": Rule(dup_para_char_frac, at_most("max_dup_para_char_frac")),
+    "dup_line_frac": Rule(dup_line_frac, at_most("max_dup_line_frac")),
+    "dup_line_char_frac": Rule(dup_line_char_frac, at_most("max_dup_line_char_frac")),
+    **{
+        f"top_{n}gram_char_frac": Rule(
+            partial(top_ngram_char_frac, n=n), at_most(f"max_top_{n}gram_char_frac"), "segmented"
+        )
+        for n in (2, 3, 4)
+    },
+    **{
+        f"dup_{n}gram_char_frac": Rule(
+            partial(dup_ngram_char_frac, n=n), at_most(f"max_dup_{n}gram_char_frac"), "segmented"
+        )
+        for n in range(5, 11)
+    },
+}

@@ -7,13 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from flows.config import load_config
-from flows.curate import curate
+from flows.calibrate import CalibrateConfig, calibrate_clean
+from flows.config import CurationConfig, load_config
+from flows.curate import curate, curation_flow
+from flows.engine import Registry
+from flows.registry import STAGES as REGISTRY
+from tasks.clean.calibrate import CalibrationParams
 from flows.demo import write_demo_corpus
 from flows.store import ArtifactStore, ShardRef
 import tasks.read
@@ -109,6 +114,70 @@ def test_changed_clean_parameter_reruns_clean_and_what_follows(config, after_col
     assert second["clean"]["why"] == "parameters changed: clean.gopher_quality.min_doc_words"
     assert second["dedup_exact"]["why"] == "its input from clean changed"
     assert second["langid"]["why"] == "unchanged"
+
+
+def curate_unable_to_measure():
+    """The `curate` flow whose clean signals phase raises if it runs (`int(table, params)`): a
+    stage that finds its signals in the store never calls it."""
+    clean = REGISTRY["clean"]
+    failing = replace(clean, phases=(replace(clean.phases[0], fn=int), *clean.phases[1:]))
+    return curation_flow(Registry(tuple(failing if s.name == "clean" else s for s in REGISTRY)), CurationConfig)
+
+
+def test_a_clean_threshold_change_measures_no_signal_again(config, after_cold):
+    first = funnel(after_cold)
+    unable_to_measure = curate_unable_to_measure()
+
+    second = funnel(unable_to_measure(config(
+        "clean.gopher_quality.min_doc_words=80", "clean.languages={en: {fineweb: {max_list_ratio: 0.2}}}",
+    )))
+
+    assert not second["clean"]["cached"] and second["clean"]["docs_out"] < first["clean"]["docs_out"]
+    assert second["clean"]["why"] == "parameters changed: clean.gopher_quality.min_doc_words, clean.languages.en"
+    with pytest.raises(TypeError):  # a measure knob does need the signals: the control
+        unable_to_measure(config("clean.fineweb.short_line_max_chars=20"))
+
+
+def test_the_report_shows_clean_by_language(cold):
+    languages = cold["summary"]["clean_languages"]["languages"]
+
+    assert sum(row["docs_in"] for row in languages) == funnel(cold["summary"])["clean"]["docs_in"]
+    assert sum(row["kept"] for row in languages) == funnel(cold["summary"])["clean"]["docs_out"]
+    en = next(row for row in languages if row["lang"] == "en")
+    assert sum(en["drops"].values()) == en["docs_in"] - en["kept"] > 0
+    assert "Cleaning by language" in (cold["output"] / "report.html").read_text()
+
+
+def test_calibrated_thresholds_feed_back_and_rerun_only_the_decision(config, after_cold, tmp_path):
+    from prefect import get_client
+
+    report = calibrate_clean(CalibrateConfig(
+        curation=config(), calibration=CalibrationParams(min_docs=20), output=str(tmp_path / "calibration"),
+    ))
+
+    assert report["cuts"] and {cut["lang"] for cut in report["cuts"]} <= set(report["languages"])
+    yaml_config = load_config(tmp_path / "calibration" / "clean_languages.yaml", [
+        f"input.paths=[{config().input.paths[0]}]", f"output={tmp_path / 'out'}",
+        f"run.cluster.address={config().run.cluster.address}",
+    ])
+    assert {lang: o.changes() for lang, o in yaml_config.clean.languages.items()} == {
+        lang: families for lang, families in _overrides(report["cuts"]).items()
+    }
+    rows = funnel(curate_unable_to_measure()(yaml_config))  # the signals come from calibrate's run
+    assert [s for s in STAGES if not rows[s]["cached"]][0] == "clean"
+    page = (tmp_path / "calibration" / "clean_languages.yaml").read_text()
+    assert "# winnow calibrate, method corpus" in page and "<svg" in (tmp_path / "calibration" / "calibration.html").read_text()
+    with get_client(sync_client=True) as client:
+        artifacts = client.request("POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": ["clean-calibration"]}}}).json()
+    assert artifacts and "clean_languages.yaml" in artifacts[0]["data"]
+
+
+def _overrides(cuts: list[dict]) -> dict:
+    languages: dict = {}
+    for cut in cuts:
+        family, knob = cut["knob"].split(".")
+        languages.setdefault(cut["lang"], {}).setdefault(family, {})[knob] = cut["value"]
+    return languages
 
 
 @pytest.mark.parametrize("column, bound", [("lang_score", "min"), ("toxicity_score", "max")])

@@ -1,12 +1,15 @@
 import math
 import re
+from typing import NamedTuple
 
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.clean import RULES, CleanParams, Doc, Verdict, added_fields, run, signal_column
+from tasks.clean import (
+    RULES, SIGNAL_COLUMNS, THRESHOLDS, CleanParams, Doc, added_fields, decide, measure, run, signal_column,
+)
 from tasks.clean.c4 import C4Params, remove_lines
 from tasks.clean.fineweb import FineWebParams
 from tasks.clean.gopher import GopherQualityParams, GopherRepetitionParams, dup_ngram_char_frac
@@ -28,8 +31,18 @@ GOOD_TEXT = "\n".join(
 )
 
 
+class Verdict(NamedTuple):
+    keep: bool
+    value: float
+
+
 def rule(code: str, text: str, lang: str | None = "en", params: CleanParams = P) -> Verdict:
-    return RULES[code](Doc(text, lang), params)
+    """One rule alone: its measure of `text` as is, and `decide`'s verdict on that signal."""
+    value = RULES[code].measure(Doc(text, lang), params.for_language(lang))
+    signals = {name: pa.nulls(1, pa.float32()) for name in SIGNAL_COLUMNS}
+    signals[signal_column(code)] = pa.array([value], pa.float32())
+    judged = decide(pa.table({"lang": pa.array([lang], pa.string()), **signals}), params)
+    return Verdict(judged.kept.num_rows == 1, value)
 
 
 def table(texts: list[str], lang: str | None = "en") -> pa.Table:
@@ -73,7 +86,7 @@ def test_good_text_passes_every_rule():
 @given(st.text())
 def test_every_rule_is_total(text):
     for code, check in RULES.items():
-        assert math.isfinite(check(Doc(text, "en"), P).value), code
+        assert math.isfinite(check.measure(Doc(text, "en"), P)), code
 
 
 @settings(max_examples=100, deadline=None)
@@ -181,8 +194,24 @@ def test_stop_word_count_keeps_two_stop_words():
     assert rule("gopher_quality:stop_word_count", "the cat and dog") == Verdict(True, 2.0)
 
 
-def test_stop_word_count_does_not_judge_german():
-    assert rule("gopher_quality:stop_word_count", "Der Hund und die Katze", lang="de") == Verdict(True, 0.0)
+def test_stop_word_count_judges_german_by_its_stopwords_iso_list():
+    assert rule("gopher_quality:stop_word_count", "Der Hund und die Katze", lang="de") == Verdict(True, 2.0)
+    assert rule("gopher_quality:stop_word_count", "Hund Katze Maus Haus", lang="de") == Verdict(False, 0.0)
+
+
+def test_stop_word_count_does_not_judge_a_language_without_a_list():
+    assert rule("gopher_quality:stop_word_count", "Qeni dhe macja", lang="sq").keep
+
+
+def test_stop_word_count_does_not_judge_unsegmented_languages():
+    assert rule("gopher_quality:stop_word_count", "我们今天去公园散步", lang="zh").keep
+
+
+def test_an_empty_stop_word_list_turns_the_rule_off_for_that_language():
+    params = CleanParams(languages={"en": {"gopher_quality": {"stop_words": []}}})
+
+    assert rule("gopher_quality:stop_word_count", "cat dog", params=params) == Verdict(True, 0.0)
+    assert not rule("gopher_quality:stop_word_count", "cat dog", lang="fr", params=params).keep
 
 
 def test_stop_word_count_does_not_judge_unknown_language():
@@ -313,9 +342,9 @@ def _reference_dup_chars(tokens: list[str], n: int) -> int:
 def test_dup_ngram_scan_over_repeat_starts_matches_the_full_scan(tokens, n):
     doc = Doc(" ".join(tokens), "en")
 
-    verdict = dup_ngram_char_frac(doc, P, n=n)
+    value = dup_ngram_char_frac(doc, P, n=n)
 
-    assert verdict.value == pytest.approx(_reference_dup_chars(tokens, n) / max(len(doc.text), 1))
+    assert value == pytest.approx(_reference_dup_chars(tokens, n) / max(len(doc.text), 1))
 
 
 # --- C4 ---------------------------------------------------------------------------------------------
@@ -511,7 +540,7 @@ def test_run_rejects_a_doc_emptied_by_line_removal():
     assert out.rejected.column("text").to_pylist() == [""]
 
 
-def test_run_does_not_reject_german_for_stop_words():
+def test_run_keeps_german_prose_by_its_own_stop_words():
     german = "\n".join(
         [
             "Der Fluss fließt an der alten Mühle vorbei und weiter in das tiefe Tal.",
@@ -526,7 +555,7 @@ def test_run_does_not_reject_german_for_stop_words():
     out = run(table([german], lang="de"), P)
 
     assert out.kept.num_rows == 1
-    assert out.kept.column("gopher_quality_stop_word_count").to_pylist() == [0.0]
+    assert out.kept.column("gopher_quality_stop_word_count").to_pylist()[0] >= 20  # der, die, und, ...
 
 
 def test_run_does_not_reject_chinese_for_word_count():
@@ -601,3 +630,81 @@ def test_signal_columns_are_named_from_reason_codes():
 def test_params_reject_unknown_fields():
     with pytest.raises(ValueError):
         CleanParams(gopher_quality={"min_doc_word": 10})
+
+
+# --- per-language params and the two phases -------------------------------------------------------------
+
+
+def test_a_language_override_changes_that_language_only():
+    params = CleanParams(languages={"de": {"gopher_quality": {"min_doc_words": 3}}})
+    four_words = "eins zwei drei vier"
+
+    assert rule("gopher_quality:word_count", four_words, lang="de", params=params).keep
+    assert rule("gopher_quality:word_count", four_words, lang="de-AT", params=params).keep  # base language
+    assert not rule("gopher_quality:word_count", four_words, lang="fr", params=params).keep
+    assert params.for_language("fr") is params
+
+
+def test_a_language_override_of_a_measure_knob_changes_its_signal():
+    params = CleanParams(languages={"de": {"fineweb": {"short_line_max_chars": 5}}})
+    text = "one two three\nfour five six seven eight nine ten eleven"  # 13 and 40 chars
+
+    de, en = measure(table([text], "de"), params).kept, measure(table([text], "en"), params).kept
+
+    assert de.column("fineweb_short_line_ratio").to_pylist() == [0.0]
+    assert en.column("fineweb_short_line_ratio").to_pylist() == [0.5]
+
+
+def test_language_overrides_are_checked_at_load():
+    with pytest.raises(ValueError, match="languages.de"):
+        CleanParams(languages={"de": {"gopher_quality": {"min_alpha_words_ratio": 2.0}}})
+    with pytest.raises(ValueError, match="base language"):
+        CleanParams(languages={"de-AT": {}})
+    with pytest.raises(ValueError):
+        CleanParams(languages={"de": {"gopher_quality": {"min_doc_word": 3}}})
+
+
+def test_signal_params_forget_thresholds_but_keep_measure_knobs():
+    thresholds = CleanParams(
+        gopher_quality=GopherQualityParams(min_doc_words=10, max_symbol_word_ratio=0.5),
+        fineweb=FineWebParams(line_punct_exclude_zero=True),
+        languages={"de": {"gopher_repetition": {"max_dup_line_frac": 0.5}}},
+    )
+    measures = CleanParams(
+        fineweb=FineWebParams(short_line_max_chars=10),
+        languages={"de": {"gopher_quality": {"min_doc_words": 3, "stop_words": ["der"]}}},
+    )
+
+    assert thresholds.signal_params() == P.signal_params() == P
+    assert measures.signal_params().fineweb.short_line_max_chars == 10
+    assert measures.signal_params().languages["de"].changes() == {"gopher_quality": {"stop_words": ("der",)}}
+
+
+def test_every_threshold_is_a_knob_of_its_family():
+    for family, names in THRESHOLDS.items():
+        assert names and names <= set(type(getattr(P, family)).model_fields), family
+
+
+def test_decide_reads_no_text_and_rejects_on_stored_signals():
+    measured = measure(table([GOOD_TEXT, "tiny text."]), P).kept
+
+    judged = decide(measured.drop_columns(["text"]), P)
+
+    assert judged.kept.column("id").to_pylist() == ["0"]
+    assert judged.rejected.column(REASON).to_pylist() == ["gopher_quality:word_count"]
+
+
+def test_a_null_signal_keeps():
+    measured = measure(table(["tiny text."]), P).kept
+    nulled = measured.set_column(
+        measured.schema.get_field_index("gopher_quality_word_count"), "gopher_quality_word_count",
+        pa.nulls(1, pa.float32()),
+    )
+
+    assert decide(nulled, P).rejected.column(REASON).to_pylist() != ["gopher_quality:word_count"]
+
+
+def test_measure_rejects_nothing():
+    out = measure(table(["tiny text.", "", GOOD_TEXT]), P)
+
+    assert out.kept.num_rows == 3 and out.rejected.num_rows == 0
