@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from bench.corpus import WEB_RAW, build_corpus  # noqa: E402
+from tasks.clean.doc import base_language  # noqa: E402
 
 THRESHOLD_CHANGE = ["clean.gopher_quality.min_alpha_words_ratio=0.75", "clean.languages={de: {fineweb: {char_dup_threshold: 0.05}}}"]
 LANGUAGES_SHOWN = 8
@@ -77,7 +78,7 @@ def rejected_langs(summary: dict) -> dict[str, str]:
     for s in manifest["shards"]:
         table = store.read_rejected("clean", ShardRef(s["name"], s["key"]), ["id", "lang"])
         if table is not None:
-            langs |= {row["id"]: (row["lang"] or "unknown").split("-")[0] for row in table.to_pylist()}
+            langs |= {row["id"]: base_language(row["lang"]) or "unknown" for row in table.to_pylist()}
     return langs
 
 
@@ -109,7 +110,7 @@ def squash(text: str) -> str:
 def boilerplate_scores(summary: dict, labels: dict[str, dict]) -> dict[str, dict]:
     """Per language: pages, share whose must-keep snippets all survive, share whose must-remove all go."""
     kept = {row["id"]: row for row in clean_view(summary, ["id", "lang", "text"]).to_pylist()}
-    langs = {i: (row["lang"] or "unknown").split("-")[0] for i, row in kept.items()} | rejected_langs(summary)
+    langs = {i: base_language(row["lang"]) or "unknown" for i, row in kept.items()} | rejected_langs(summary)
     scores: dict[str, dict] = {}
     for page_id, label in labels.items():
         lang = langs.get(page_id, "dropped before clean")

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from flows.publish import MANIFEST, OutputDir, delta, delta_markdown
+from tasks.clean.doc import base_language
 from tasks.thresholds import LANG_COLUMN, score_columns, threshold_markdown, threshold_report
 
 
@@ -150,11 +151,9 @@ def clean_languages(ctx, upstream, ref) -> Section:
 
 
 def _languages(table: pa.Table) -> pa.Array:
-    """The table's base languages, "unknown" where there is none."""
-    if LANG_COLUMN not in table.column_names:
-        return pa.array(["unknown"] * table.num_rows, pa.string())
-    base = pc.utf8_lower(pc.replace_substring_regex(table.column(LANG_COLUMN), r"[-_].*$", ""))
-    return pc.fill_null(base, "unknown").combine_chunks()
+    """The table's base languages (as `clean` keys its overrides), "unknown" where there is none."""
+    langs = table.column(LANG_COLUMN).to_pylist() if LANG_COLUMN in table.column_names else [None] * table.num_rows
+    return pa.array([base_language(lang) or "unknown" for lang in langs], pa.string())
 
 
 def _value_counts(values: pa.Array) -> tuple[list, list]:

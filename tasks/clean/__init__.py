@@ -220,19 +220,22 @@ def measure(table: pa.Table, params: CleanParams) -> StageOutput:
     counts: dict[str, list[int | None]] = {name: [] for name, _, _ in TRANSFORMS}
     values: dict[str, list[float | None]] = {code: [] for code in RULES}
     out_texts: list[str] = []
+    plans: dict[str | None, tuple] = {}  # per language, once: its params, transforms and measures
     for text, lang in zip(texts, langs):
         base = base_language(lang)
-        p = params.for_language(base)
+        if base not in plans:
+            plans[base] = _plan(params.for_language(base))
+        p, transforms, measures = plans[base]
         text = text or ""
-        for name, family, transform in TRANSFORMS:
+        for name, transform in transforms:
             n_changed = None
-            if _enabled(p, family):
+            if transform is not None:
                 text, n_changed = transform(text, lang, p)
             counts[name].append(n_changed)
         out_texts.append(text)
         doc = Doc(text, lang)
-        for code, rule in RULES.items():
-            values[code].append(rule.measure(doc, p) if _enabled(p, code.split(":", 1)[0]) else None)
+        for code, measure_doc in measures:
+            values[code].append(None if measure_doc is None else measure_doc(doc, p))
 
     text_index = table.schema.get_field_index("text")
     text_field = table.schema.field(text_index)
@@ -241,6 +244,13 @@ def measure(table: pa.Table, params: CleanParams) -> StageOutput:
     for field in added_fields():
         scored = scored.append_column(field, pa.array(columns[field.name], field.type))
     return split_by_reason(scored, pa.nulls(n_rows, pa.string()))
+
+
+def _plan(p: CleanParams) -> tuple[CleanParams, list, list]:
+    """A language's params, its transforms and its measures in order, None where the family is off."""
+    transforms = [(name, fn if _enabled(p, family) else None) for name, family, fn in TRANSFORMS]
+    measures = [(code, rule.measure if _enabled(p, code.split(":", 1)[0]) else None) for code, rule in RULES.items()]
+    return p, transforms, measures
 
 
 def decide(table: pa.Table, params: CleanParams) -> StageOutput:

@@ -203,6 +203,13 @@ def test_stop_word_count_does_not_judge_a_language_without_a_list():
     assert rule("gopher_quality:stop_word_count", "Qeni dhe macja", lang="sq").keep
 
 
+def test_kurdish_stop_words_follow_the_script_of_the_lid_label():
+    kurmanji = "Me di 114 bernameyên xwe yên berê da perçeyên ji berhemên zanyarî"  # lid.176 "ku", Latin script
+
+    assert rule("gopher_quality:stop_word_count", kurmanji, lang="ku").keep  # stopwords-iso has no Kurmanji list
+    assert rule("gopher_quality:stop_word_count", "ئێمە بۆ ئەو", lang="ckb") == Verdict(True, 3.0)  # Sorani's list
+
+
 def test_stop_word_count_does_not_judge_unsegmented_languages():
     assert rule("gopher_quality:stop_word_count", "我们今天去公园散步", lang="zh").keep
 
