@@ -5,7 +5,10 @@ Two ways, after the two multilingual corpora that set their cuts per language:
   per language from that language's own distribution): each bound at Tukey's fence of the corpus'
   values (Q1 - k IQR for a lower bound, Q3 + k IQR for an upper), loosened where the fence alone
   would drop more than `1 - min_keep` of the language. A signal whose quartiles are equal (mostly 0,
-  such as duplicate paragraphs) has no spread to set a fence by: its knob stays global.
+  such as duplicate paragraphs) has no spread to set a fence by: its knob stays global. The fences
+  are taken on log(1 + value) by default: every signal is >= 0 and the counts are right-skewed, so
+  on the values themselves the lower fence of word, stop-word and sentence counts falls below 0 (no
+  floor at all; 50k bench corpus: min_doc_words 50 -> 0 in every language).
 - "reference" (FineWeb-2, Penedo et al. 2025: thresholds per language from reference text in that
   language): the input is good text; a bound that drops more of it than its share of the loss is
   loosened to the tightest cut that keeps that share. Each of the language's k bounds keeps
@@ -46,6 +49,9 @@ class CalibrationParams(BaseModel):
         "the cut keeping `keep_share` of the input, a reference set of good text per language (FineWeb-2).",
     )
     iqr_factor: float = Field(1.5, gt=0, description="k of the corpus method's fences Q1 - k IQR, Q3 + k IQR (Tukey 1977).")
+    fence_scale: Literal["log", "linear"] = Field(
+        "log", description="Corpus method: fences on log(1 + value) (skewed counts get a floor) or on the values."
+    )
     min_keep: float = Field(
         0.9, gt=0, le=1,
         description="Corpus method: a fence dropping more of a language than 1 - this alone is loosened to keep this share.",
@@ -140,11 +146,12 @@ def _cut(lang: str, bound: Bound, p: CleanParams, how: CalibrationParams, n_boun
     integer = field.annotation is int
     default = getattr(family, bound.knob)
     if how.method == "corpus":
-        q1, q3 = np.quantile(values, [0.25, 0.75])
+        scaled = np.log1p(values) if how.fence_scale == "log" else values
+        q1, q3 = np.quantile(scaled, [0.25, 0.75])
         if q3 == q1:
             return None
         fence = q1 - how.iqr_factor * (q3 - q1) if side == "low" else q3 + how.iqr_factor * (q3 - q1)
-        value = _outward(fence, side, integer)
+        value = _outward(float(np.expm1(fence)) if how.fence_scale == "log" else fence, side, integer)
         if _share(values, rule, family, bound.knob, value) < how.min_keep:
             value = _tightest(values, rule, family, bound.knob, side, _candidates(values, integer), how.min_keep)
     else:

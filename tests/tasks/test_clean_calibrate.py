@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -35,12 +37,24 @@ def cuts_of(table: pa.Table, **how) -> dict:
 
 def test_corpus_method_puts_a_lower_bound_at_tukeys_fence():
     values = np.linspace(0.60, 0.80, 200)  # q1 0.65, q3 0.75: fence 0.65 - 0.15 = 0.50
-    cuts, languages = cuts_of(signals("de", 200, **{ALPHA: values}), method="corpus")
+    cuts, languages = cuts_of(signals("de", 200, **{ALPHA: values}), method="corpus", fence_scale="linear")
 
     cut = cuts[("de", "gopher_quality.min_alpha_words_ratio")]
     assert cut.value == pytest.approx(0.5, abs=1e-4) and cut.value <= 0.5
     assert (cut.kept_default, cut.kept) == (pytest.approx(0.0, abs=0.01), 1.0)
     assert languages["de"]["kept_before"] < 0.01 and languages["de"]["kept_after"] == 1.0
+
+
+def test_log_fences_give_skewed_counts_a_floor():
+    words = np.exp(np.random.default_rng(0).normal(6.0, 1.0, 400)).round()  # lognormal word counts, median ~400
+    table = signals("de", 400, **{"gopher_quality:word_count": words})
+    q1, q3 = np.quantile(np.log1p(words), [0.25, 0.75])
+
+    linear, _ = cuts_of(table, method="corpus", fence_scale="linear")
+    log, _ = cuts_of(table, method="corpus")
+
+    assert linear[("de", "gopher_quality.min_doc_words")].value == 0  # the linear fence lies below 0
+    assert log[("de", "gopher_quality.min_doc_words")].value == math.floor(np.expm1(q1 - 1.5 * (q3 - q1))) > 10
 
 
 def test_corpus_method_loosens_a_fence_that_drops_more_than_min_keep_allows():
