@@ -123,14 +123,21 @@ def boilerplate_scores(summary: dict, labels: dict[str, dict]) -> dict[str, dict
 
 
 def signals_speed(tmp: Path, store_summary: dict, baseline: str) -> None:
-    import pyarrow.parquet as pq
-
     from flows.store import ArtifactStore, ShardRef
 
     store = ArtifactStore(store_summary["store"])
     langid = funnel(store_summary)["langid"]
     shard = store.manifest("langid", langid["key"])["shards"][0]
     sample = store.read_view("langid", ShardRef(shard["name"], shard["key"]), ["id", "text", "lang"]).slice(0, SPEED_DOCS)
+    print(f"\n4. clean (measure + decide) on {sample.num_rows:,} documents, one core, best of 3 x 2 alternations:")
+    compare_speed(tmp, sample, baseline)
+
+
+def compare_speed(tmp: Path, sample, baseline: str) -> None:
+    """Prints docs/s of `tasks.clean.run` on `sample` (a table with text and lang), on one core, in
+    this tree and in `baseline`'s `tasks/` (a `git archive`), alternated, best of 3 x 2."""
+    import pyarrow.parquet as pq
+
     pq.write_table(sample, tmp / "sample.parquet")
     old = tmp / "baseline"
     old.mkdir()
@@ -142,7 +149,6 @@ def signals_speed(tmp: Path, store_summary: dict, baseline: str) -> None:
                                  capture_output=True, text=True, check=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
             speeds[name].append(float(out.stdout.strip().splitlines()[-1]))
     best = {name: max(values) for name, values in speeds.items()}
-    print(f"\n4. clean (measure + decide) on {sample.num_rows:,} documents, one core, best of 3 x 2 alternations:")
     for name, value in best.items():
         print(f"  {name:<22}{value:>8.0f} docs/s")
     print(f"  ratio this/baseline: {best['this tree'] / best[f'baseline {baseline}']:.2f}")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.clean.doc import Doc, base_language
+from tasks.clean.doc import CHARACTER_WORD_RE, Doc, base_language
 from tasks.clean.rule import Rule, at_least, at_most
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class C4Params(BaseModel):
     min_words_per_line: int = Field(
         3,
         ge=0,
-        description="Remove lines with fewer whitespace-separated words (0: off). Skipped for unsegmented languages.",
+        description="Remove lines with fewer whitespace-separated words (characters in unsegmented languages; 0: off).",
     )
     max_word_length: int = Field(
         1000, ge=0, description="Remove lines holding a word longer than this many chars (0: off). All languages."
@@ -80,11 +80,12 @@ class C4Params(BaseModel):
 def remove_lines(text: str, lang: str | None, p: CleanParams) -> tuple[str, int]:
     """C4 line removal: the text without the lines C4 discards, and how many lines went.
 
-    The language decides only whether the words-per-line minimum applies (a line of Chinese is one
-    whitespace "word"). The text comes back unchanged (same object) when nothing is removed.
+    The language decides only how a line's words are counted: whitespace-separated, or characters
+    where it writes no spaces (a line of Chinese is one whitespace "word"; "首页", Home, is two
+    characters). The text comes back unchanged (same object) when nothing is removed.
     """
     c = p.c4
-    min_words = 0 if base_language(lang) in p.unsegmented_languages else c.min_words_per_line
+    segmented = p.is_segmented(base_language(lang))
     kept: list[str] = []
     removed = 0
     changed = False
@@ -100,7 +101,10 @@ def remove_lines(text: str, lang: str | None, p: CleanParams) -> tuple[str, int]
             stripped = CITATION_RE.sub("", line)
             changed = changed or stripped != line
             line = stripped
-        if len(words) < min_words or (c.filter_no_terminal_punct and not _ends_sentence(line)):
+        n_words = len(words)
+        if not segmented and n_words < c.min_words_per_line:  # at least as many characters as words
+            n_words = len(CHARACTER_WORD_RE.findall(line))
+        if n_words < c.min_words_per_line or (c.filter_no_terminal_punct and not _ends_sentence(line)):
             removed += 1
             continue
         lower = line.lower()

@@ -9,6 +9,17 @@ Tokenisation stands in for the NLTK Treebank tokenizer that datatrove's English 
 and decimal/thousand separators) and punctuation tokens (one per character, except that "..." and
 runs of dashes stay whole). One C-level `re.findall` instead of punkt + Treebank keeps this stage
 fast; `Treebank` differs on contractions ("don't" is one token here, two there) and quote marks.
+
+Scripts written without spaces between words (Han, kana, Thai, Lao, Khmer, Myanmar, Tibetan) have no
+whitespace words: a Chinese sentence would be one "word". In a document of an unsegmented language
+those scripts are tokenised by character instead, as BERT's tokenizer does for CJK (Devlin et al.
+2019, `tokenization.py`, `_tokenize_chinese_chars`): one token per Han or kana character, one per
+letter with its combining vowel and tone marks for the Brahmic scripts; other scripts in the same
+document (Latin names, numbers) keep their words. So a word count means "characters" there (a Chinese
+word averages ~1.5 characters, a Thai one ~3 letters), and counts, ratios and n-grams over tokens
+stay defined; word lengths do not (always ~1), so the mean-word-length rule does not judge these
+languages. A dictionary segmenter (jieba, MeCab, PyThaiNLP) would give real words at the cost of a
+dependency and a model per language; character tokens need neither and treat every such script alike.
 """
 
 from __future__ import annotations
@@ -21,6 +32,8 @@ from functools import cached_property
 from itertools import compress
 from typing import TYPE_CHECKING
 
+import regex
+
 if TYPE_CHECKING:
     from tasks.clean import CleanParams
 
@@ -31,6 +44,18 @@ WORD_RE = re.compile(_WORD)  # the same word tokens TOKEN_RE yields, without the
 PARAGRAPH_RE = re.compile(r"\n{2,}")  # paragraphs are separated by blank lines (datatrove, Gopher)
 REPEAT_MIN_N = 5  # the smallest duplicate n-gram size Gopher counts (Table A1)
 HAS_ALPHA_RE = re.compile(r"[^\W\d_]")  # a letter: a word character that is not a digit or "_"
+# Character tokens of unsegmented scripts (the `regex` package: Unicode script classes, which `re`
+# lacks): a Han or kana character; a Brahmic letter with the combining marks that follow it. Tibetan's
+# tsheg marks syllable ends as a space marks word ends elsewhere: it is no token (else it would be a
+# punctuation token every ~3 letters, and prose would fail the alphabetic-token ratio).
+_IDEOGRAPHIC = r"\p{Han}\p{Hiragana}\p{Katakana}"
+_BRAHMIC = r"\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}"
+_CHARACTER = rf"[{_IDEOGRAPHIC}]|(?=\p{{L}})[{_BRAHMIC}]\p{{M}}*"
+_SPACED = rf"[^\W{_IDEOGRAPHIC}{_BRAHMIC}]"  # a word character of a script written with spaces
+_SPACED_WORD = rf"{_SPACED}+(?:[-'’]{_SPACED}+)*(?:[.,:]\d+)*"
+_TSHEG = "\u0f0b\u0f0c"
+CHARACTER_TOKEN_RE = regex.compile(rf"{_CHARACTER}|{_SPACED_WORD}|\.\.\.+|--+|[^\w\s{_TSHEG}]")
+CHARACTER_WORD_RE = regex.compile(f"{_CHARACTER}|{_SPACED_WORD}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +64,7 @@ class Doc:
 
     text: str
     lang: str | None = None  # ISO 639 label from language ID ("en", "zh"); None when unknown
+    segmented: bool = True  # False: the language writes no spaces between words (character tokens)
 
     @cached_property
     def lang_base(self) -> str | None:
@@ -62,12 +88,12 @@ class Doc:
     @cached_property
     def tokens(self) -> list[str]:
         """Word and punctuation tokens, in order: what n-grams and token ratios count."""
-        return TOKEN_RE.findall(self.text)
+        return (TOKEN_RE if self.segmented else CHARACTER_TOKEN_RE).findall(self.text)
 
     @cached_property
     def words(self) -> list[str]:
         """Non-symbol tokens (those with a letter, digit or "_"): what word counts and lengths use."""
-        return WORD_RE.findall(self.text)
+        return (WORD_RE if self.segmented else CHARACTER_WORD_RE).findall(self.text)
 
     @cached_property
     def repeat_starts(self) -> list[int]:

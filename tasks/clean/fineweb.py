@@ -3,8 +3,8 @@ https://arxiv.org/abs/2406.17557), at datatrove's `FineWebQualityFilter` default
 (`pipeline/filters/fineweb_quality_filter.py`).
 
 Lines are split on "\\n" with blank lines included, as datatrove does. The list ratio counts tokens
-(punctuation included, as datatrove's word tokenizer does) and keeps unsegmented languages; the line
-rules apply to every language. Terminal punctuation adds the CJK full-width stops and the Devanagari
+(punctuation included, as datatrove's word tokenizer does; characters in unsegmented languages,
+tasks/clean/doc.py); every rule applies to every language. Terminal punctuation adds the CJK full-width stops and the Devanagari
 danda to datatrove's set so that Chinese or Hindi lines ending a sentence count as such; English text
 is unaffected.
 """
@@ -54,7 +54,7 @@ class FineWebParams(BaseModel):
         "above this. All languages.",
     )
     max_list_ratio: float = Field(
-        0.3, ge=0, description="Drop docs with more newlines per token than this. Keeps unsegmented languages."
+        0.3, ge=0, description="Drop docs with more newlines per token than this. All languages."
     )
 
 
@@ -88,5 +88,5 @@ RULES = {
     ),
     "short_line_ratio": Rule(short_line_ratio, below("short_line_threshold")),
     "char_dup_ratio": Rule(char_dup_ratio, below("char_dup_threshold")),
-    "list_ratio": Rule(list_ratio, at_most("max_list_ratio"), "segmented"),
+    "list_ratio": Rule(list_ratio, at_most("max_list_ratio")),
 }

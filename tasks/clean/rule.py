@@ -57,8 +57,9 @@ def between(low: str, high: str) -> Keeps:
 @dataclass(frozen=True)
 class Rule:
     """One rule of a family. `scope` says which languages it judges: "all"; "segmented", not the
-    languages written without spaces, where whitespace words mean nothing (their value is still
-    recorded); "stop_words", segmented languages that have a stop-word list."""
+    languages written without spaces, whose words are characters (tasks/clean/doc.py), for rules
+    that need real words: word lengths, word n-grams; "stop_words", languages that have a stop-word
+    list. Where a rule does not judge a language it is not measured either: its signal is null."""
 
     measure: Measure
     keeps: Keeps

@@ -38,7 +38,8 @@ class Verdict(NamedTuple):
 
 def rule(code: str, text: str, lang: str | None = "en", params: CleanParams = P) -> Verdict:
     """One rule alone: its measure of `text` as is, and `decide`'s verdict on that signal."""
-    value = RULES[code].measure(Doc(text, lang), params.for_language(lang))
+    p = params.for_language(lang)
+    value = RULES[code].measure(Doc(text, lang, p.is_segmented(lang)), p)
     signals = {name: pa.nulls(1, pa.float32()) for name in SIGNAL_COLUMNS}
     signals[signal_column(code)] = pa.array([value], pa.float32())
     judged = decide(pa.table({"lang": pa.array([lang], pa.string()), **signals}), params)
@@ -85,8 +86,9 @@ def test_good_text_passes_every_rule():
 @settings(max_examples=150, deadline=None)
 @given(st.text())
 def test_every_rule_is_total(text):
-    for code, check in RULES.items():
-        assert math.isfinite(check.measure(Doc(text, "en"), P)), code
+    for doc in (Doc(text, "en"), Doc(text, "zh", segmented=False)):
+        for code, check in RULES.items():
+            assert math.isfinite(check.measure(doc, P)), code
 
 
 @settings(max_examples=100, deadline=None)
@@ -118,10 +120,23 @@ def test_word_count_ignores_punctuation_tokens():
     assert rule("gopher_quality:word_count", "one , two ; three !").value == 3.0
 
 
-def test_word_count_keeps_unsegmented_chinese():
-    verdict = rule("gopher_quality:word_count", "我们今天去公园散步，天气很好。", lang="zh")
+def test_word_count_counts_the_characters_of_unsegmented_languages():
+    assert rule("gopher_quality:word_count", "我们今天去公园散步，天气很好。", lang="zh") == Verdict(False, 13.0)
+    assert rule("gopher_quality:word_count", "我们在 Berlin 住了 3 年，很开心。" * 5, lang="zh") == Verdict(True, 55.0)
+    assert rule("gopher_quality:word_count", "ไม่" * 30, lang="th").value == 60.0  # a letter with its marks is one
 
-    assert verdict.keep and verdict.value < 50
+
+def test_tibetan_syllable_marks_are_no_tokens():
+    text = "བོད་ཀྱི་སྐད་ཡིག་ནི་"  # tsheg (U+0F0B) after every syllable, as spaces after words elsewhere
+
+    assert rule("gopher_quality:alpha_words_ratio", text, lang="bo") == Verdict(True, 1.0)
+
+
+def test_alpha_words_ratio_judges_chinese_by_character():
+    table_row = "2024年 | 12.5% | 3,400 | 7.8 | 1,200 | 45% | 9.1 |"
+
+    assert not rule("gopher_quality:alpha_words_ratio", table_row * 5, lang="zh").keep
+    assert rule("gopher_quality:alpha_words_ratio", "我们今天去公园散步，天气很好。", lang="zh").keep
 
 
 def test_mean_word_length_rejects_short_words():
@@ -210,8 +225,11 @@ def test_kurdish_stop_words_follow_the_script_of_the_lid_label():
     assert rule("gopher_quality:stop_word_count", "ئێمە بۆ ئەو", lang="ckb") == Verdict(True, 3.0)  # Sorani's list
 
 
-def test_stop_word_count_does_not_judge_unsegmented_languages():
-    assert rule("gopher_quality:stop_word_count", "我们今天去公园散步", lang="zh").keep
+def test_stop_words_of_unsegmented_languages_are_counted_where_they_occur():
+    thai = "ฉันไปตลาดกับแม่และพี่สาว"  # "I went to the market with mother and sister": went, with, and
+
+    assert rule("gopher_quality:stop_word_count", thai, lang="th") == Verdict(True, 3.0)
+    assert not rule("gopher_quality:stop_word_count", "ตลาดนัดจตุจักร", lang="th").keep  # a place name
 
 
 def test_an_empty_stop_word_list_turns_the_rule_off_for_that_language():
@@ -323,7 +341,7 @@ def test_dup_ngram_char_frac_counts_overlapping_repeats_once():
     assert rule("gopher_repetition:dup_5gram_char_frac", text).value == 15 / 40
 
 
-def test_ngram_rules_keep_unsegmented_japanese():
+def test_word_ngram_rules_keep_unsegmented_japanese():
     text = "今日は 今日は 今日は 今日は 今日は 今日は"
 
     verdicts = [rule(code, text, lang="ja") for code in RULES if "gram" in code]
@@ -416,10 +434,10 @@ def test_remove_lines_returns_untouched_text_when_nothing_goes():
     assert remove_lines(GOOD_TEXT, "en", P) == (GOOD_TEXT, 0)
 
 
-def test_remove_lines_keeps_short_chinese_lines():
-    text = "今天天气很好。\n我们去公园。"
+def test_remove_lines_counts_the_characters_of_chinese_lines():
+    text = "首页\n今天天气很好。\n我们去公园。"  # "Home": two characters, under C4's three words
 
-    assert remove_lines(text, "zh", P) == (text, 0)
+    assert remove_lines(text, "zh", P) == ("今天天气很好。\n我们去公园。", 1)
 
 
 def test_remove_lines_drops_lines_without_terminal_punctuation_when_asked():
@@ -565,13 +583,23 @@ def test_run_keeps_german_prose_by_its_own_stop_words():
     assert out.kept.column("gopher_quality_stop_word_count").to_pylist()[0] >= 20  # der, die, und, ...
 
 
-def test_run_does_not_reject_chinese_for_word_count():
-    chinese = "我们今天去公园散步。天气很好。孩子们在草地上玩。老人在树下下棋。鸟儿在唱歌。"
+def test_rules_that_do_not_judge_a_language_are_not_measured_there():
+    rows = pa.table({"text": ["我们今天去公园散步。", "The cat sat."], "lang": ["zh", "en"]})
+
+    out = measure(rows, P).kept
+
+    assert out.column("gopher_quality_mean_word_length").to_pylist() == [None, 3.0]
+    assert out.column("gopher_repetition_dup_5gram_char_frac").to_pylist()[0] is None
+    assert out.column("gopher_quality_word_count").to_pylist() == [9.0, 3.0]
+
+
+def test_run_keeps_chinese_prose_that_whitespace_words_would_drop():
+    chinese = "我们今天去公园散步。天气很好，阳光明媚。孩子们在草地上玩耍。老人在树下下棋聊天。鸟儿在枝头唱歌。湖边有很多人在钓鱼。"
 
     out = run(table([chinese], lang="zh"), P)
 
-    assert out.kept.num_rows == 1
-    assert out.kept.column("gopher_quality_word_count").to_pylist()[0] < P.gopher_quality.min_doc_words
+    assert out.kept.num_rows == 1  # 6 whitespace-and-punctuation "words"
+    assert out.kept.column("gopher_quality_word_count").to_pylist()[0] == sum(map(str.isalpha, chinese)) == 51
 
 
 def test_disabling_a_family_removes_its_rejections_and_nulls_its_columns():
