@@ -7,7 +7,8 @@ Two sets, each per language: prose documents built from lingua's Leipzig-corpora
 (../shared/data/langid/lingua_langid_eval.jsonl, `--per-doc` sentences a document, one a line; good
 text, so every drop there is a false positive), and the real web documents of ../shared/data/web_raw
 in those languages (cc_text_docs.jsonl: OSCAR/mC4 samples; html_pages_wetlike.jsonl: pages with their
-boilerplate, langid's label). Segmented languages (en, de, fr, ko) run alongside as the reference.
+boilerplate, langid's label). Segmented languages run alongside as the reference (hi, mr, te, fa: words holding combining marks
+or zero-width joiners).
 For every rule whose words depend on segmentation, it prints the share of documents the rule would
 drop at its default threshold, the median value, and whether it judges the language. Last, the
 docs/s of `clean` on one core on the unsegmented documents of both sets, this tree against
@@ -36,7 +37,7 @@ from tasks.clean.doc import base_language  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 UNSEGMENTED = ("zh", "ja", "th", "km", "lo", "my", "bo")
-REFERENCE = ("en", "de", "fr", "ko")
+SEGMENTED = ("en", "de", "fr", "ko", "hi", "mr", "te", "fa")  # the last four: words with combining marks, joiners
 WORD_RULES = [code for code, rule in clean.RULES.items() if code.split(":")[1] in (
     "word_count", "mean_word_length", "symbol_word_ratio", "alpha_words_ratio", "stop_word_count",
     "top_2gram_char_frac", "top_3gram_char_frac", "top_4gram_char_frac", "dup_5gram_char_frac",
@@ -48,7 +49,7 @@ def lingua_documents(per_doc: int) -> list[tuple[str, str]]:
     sentences = defaultdict(list)
     for line in open(DATA / "langid" / "lingua_langid_eval.jsonl", encoding="utf-8"):
         record = json.loads(line)
-        if record["kind"] == "sentence" and record["lang"] in UNSEGMENTED + REFERENCE:
+        if record["kind"] == "sentence" and record["lang"] in UNSEGMENTED + SEGMENTED:
             sentences[record["lang"]].append(record["text"])
     return [
         (lang, "\n".join(texts[i : i + per_doc]))
@@ -61,7 +62,7 @@ def web_documents() -> list[tuple[str, str]]:
     docs = []
     for line in open(DATA / "web_raw" / "cc_text_docs.jsonl", encoding="utf-8"):
         record = json.loads(line)
-        if base_language(record["lang"]) in UNSEGMENTED + REFERENCE:
+        if base_language(record["lang"]) in UNSEGMENTED + SEGMENTED:
             docs.append((base_language(record["lang"]), record["text"]))
     for line in open(DATA / "web_raw" / "html_pages_wetlike.jsonl", encoding="utf-8"):
         record = json.loads(line)
@@ -76,7 +77,7 @@ def report(name: str, docs: list[tuple[str, str]]) -> None:
     signals = clean.measure(table, params).kept
     langs = [lang for lang, _ in docs]
     print(f"\n## {name}: {len(docs)} documents")
-    order = [lang for lang in UNSEGMENTED + REFERENCE if lang in langs]
+    order = [lang for lang in UNSEGMENTED + SEGMENTED if lang in langs]
     print("rule".ljust(40) + "".join(f"{lang:>14}" for lang in order))
     print("documents".ljust(40) + "".join(f"{langs.count(lang):>14}" for lang in order))
     for code in WORD_RULES:

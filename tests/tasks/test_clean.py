@@ -126,6 +126,14 @@ def test_word_count_counts_the_characters_of_unsegmented_languages():
     assert rule("gopher_quality:word_count", "ไม่" * 30, lang="th").value == 60.0  # a letter with its marks is one
 
 
+def test_combining_marks_and_joiners_stay_inside_words():
+    """Regression: with `re`'s \\w a Devanagari vowel sign was a symbol token that split its word, and
+    all of lingua's Hindi prose failed the alphabetic ratio."""
+    assert rule("gopher_quality:word_count", "हिन्दी भाषा", lang="hi").value == 2.0
+    assert rule("gopher_quality:alpha_words_ratio", "हिन्दी भाषा", lang="hi") == Verdict(True, 1.0)
+    assert rule("gopher_quality:word_count", "می\u200cخواهم", lang="fa").value == 1.0  # a zero-width non-joiner
+
+
 def test_tibetan_syllable_marks_are_no_tokens():
     text = "བོད་ཀྱི་སྐད་ཡིག་ནི་"  # tsheg (U+0F0B) after every syllable, as spaces after words elsewhere
 
