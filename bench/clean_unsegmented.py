@@ -10,7 +10,7 @@ in those languages (cc_text_docs.jsonl: OSCAR/mC4 samples; html_pages_wetlike.js
 boilerplate, langid's label). Segmented languages run alongside as the reference (hi, mr, te, fa: words holding combining marks
 or zero-width joiners).
 For every rule whose words depend on segmentation, it prints the share of documents the rule would
-drop at its default threshold, the median value, and whether it judges the language. Last, the
+drop at its default threshold and the median value, where it judges the language. Last, the
 docs/s of `clean` on one core on the unsegmented documents of both sets, this tree against
 `--baseline` (whitespace words there).
 """
@@ -87,12 +87,14 @@ def report(name: str, docs: list[tuple[str, str]]) -> None:
             p = params.for_language(lang)
             family = getattr(p, code.split(":")[0])
             rows = [i for i, doc_lang in enumerate(langs) if doc_lang == lang]
+            if not clean.judges(clean.RULES[code], lang, p):
+                cells.append("not judged")
+                continue
             values = np.array([column[i] for i in rows], dtype=np.float32)
             dropped = (~clean.RULES[code].keeps(values, family)).mean()
-            judged = "" if clean.judges(clean.RULES[code], lang, p) else "*"
-            cells.append(f"{dropped:6.0%} {statistics.median(values):6.3g}{judged:1}")
+            cells.append(f"{dropped:6.0%} {statistics.median(values):6.3g}")
         print(code.ljust(40) + "".join(f"{cell:>14}" for cell in cells))
-    print("cells: share dropped at the default threshold, median value; * = the rule does not judge it")
+    print("cells: share dropped at the default threshold, median value (not judged: nor measured)")
 
 
 def main() -> None:

@@ -38,7 +38,10 @@ if TYPE_CHECKING:
     from tasks.clean import CleanParams
 
 _WORD = r"\w+(?:[-'’]\w+)*(?:[.,:]\d+)*"
-_PUNCT = r"\.\.\.+|--+|[^\w\s]"
+# Invisible separators are no tokens: the zero-width space (which Lao, Thai and Khmer web text puts
+# between words: a Lao page of prose had one per word and failed the alphabetic ratio), word joiner, BOM
+_INVISIBLE = "\u200b\u2060\ufeff"
+_PUNCT = rf"\.\.\.+|--+|[^\w\s{_INVISIBLE}]"
 # `regex`, not `re`: its \w holds combining marks and the zero-width (non-)joiners, `re`'s does not, so
 # with `re` a Devanagari vowel sign was a punctuation token and split its word ("हिन्दी" was 4 words
 # and 2 symbols): 100% of lingua's Hindi, Marathi, Gujarati and Telugu prose failed the alphabetic ratio
@@ -57,7 +60,7 @@ _CHARACTER = rf"[{_IDEOGRAPHIC}]|(?=\p{{L}})[{_BRAHMIC}]\p{{M}}*"
 _SPACED = rf"[^\W{_IDEOGRAPHIC}{_BRAHMIC}]"  # a word character of a script written with spaces
 _SPACED_WORD = rf"{_SPACED}+(?:[-'’]{_SPACED}+)*(?:[.,:]\d+)*"
 _TSHEG = "\u0f0b\u0f0c"
-CHARACTER_TOKEN_RE = regex.compile(rf"{_CHARACTER}|{_SPACED_WORD}|\.\.\.+|--+|[^\w\s{_TSHEG}]")
+CHARACTER_TOKEN_RE = regex.compile(rf"{_CHARACTER}|{_SPACED_WORD}|\.\.\.+|--+|[^\w\s{_INVISIBLE}{_TSHEG}]")
 CHARACTER_WORD_RE = regex.compile(f"{_CHARACTER}|{_SPACED_WORD}")
 
 

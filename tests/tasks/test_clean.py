@@ -134,6 +134,13 @@ def test_combining_marks_and_joiners_stay_inside_words():
     assert rule("gopher_quality:word_count", "می\u200cخواهم", lang="fa").value == 1.0  # a zero-width non-joiner
 
 
+def test_zero_width_spaces_are_no_tokens():
+    lao = "ພວກ\u200bເຮົາ\u200bສະ\u200bເໜີ\u200bຂ່າວ"  # Lao web text puts one between words
+
+    assert rule("gopher_quality:alpha_words_ratio", lao, lang="lo") == Verdict(True, 1.0)
+    assert rule("gopher_quality:alpha_words_ratio", "one\u200b two", lang="en") == Verdict(True, 1.0)
+
+
 def test_tibetan_syllable_marks_are_no_tokens():
     text = "བོད་ཀྱི་སྐད་ཡིག་ནི་"  # tsheg (U+0F0B) after every syllable, as spaces after words elsewhere
 
