@@ -63,12 +63,13 @@ class RunContext:
     def map(
         self, stage: str, version: int, fn, params: BaseModel, upstream: StageRef | None, *, salt: str = "",
         shard_salts=None, shard_args: Callable[[int], tuple] = lambda i: (), reads: tuple[str, ...] | None = None,
+        key_params: BaseModel | None = None,
     ) -> StageRef:
         """Run a shard function over `upstream`'s shards (or the inputs) on Dask (`ArtifactStore.map_shards`)."""
         return self.store.map_shards(
             stage, version, fn, params, self.sources(upstream), upstream.stage if upstream else None,
             lambda: self.client, salt=salt, shard_salts=shard_salts, shard_args=shard_args, reads=reads,
-            retries=self.cfg.run.shard_retries, on_progress=self._progress(stage),
+            key_params=key_params, retries=self.cfg.run.shard_retries, on_progress=self._progress(stage),
         )
 
     def plan(self, stage: str, version: int, params: BaseModel, upstream: StageRef | None, *, salt: str = "", shard_salts=None) -> StageRef:

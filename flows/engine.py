@@ -56,6 +56,9 @@ class Phase:
     when the others change); `when` says whether it runs under them; `shard_args` gives the extra
     arguments of each shard's call, resolved only when shards run (it may build an index); `reads`
     names, under the phase's params, the columns of its input view it reads (None: all of them).
+    `key_params`, when set, keys the phase's shards by those params and by what each shard holds
+    (`ArtifactStore.map_shards`): a params change that leaves a shard's output as it was leaves
+    the later stages' work on that shard cached.
     """
 
     name: str
@@ -64,6 +67,7 @@ class Phase:
     when: Callable[[BaseModel], bool] = _always
     shard_args: Callable[[RunContext, BaseModel, StageRef | None], Callable[[int], tuple]] = _no_args
     reads: Callable[[BaseModel], tuple[str, ...] | None] = lambda params: None
+    key_params: Callable[[BaseModel], BaseModel] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class MapCall:
         return ctx.map(
             self.phase.name, self.version, self.phase.fn, params, self.upstream,
             shard_args=self.phase.shard_args(ctx, self.stage_params, self.upstream), reads=self.phase.reads(params),
+            key_params=None if self.phase.key_params is None else self.phase.key_params(params),
         )
 
 

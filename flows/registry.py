@@ -71,7 +71,10 @@ STAGES = Registry((
             # transforms and measures, keyed without the thresholds: a new threshold measures nothing
             Phase("clean.signals", tasks.clean.measure, params=tasks.clean.CleanParams.signal_params,
                   reads=lambda params: ("text", "lang")),
-            Phase("clean", tasks.clean.decide, reads=lambda params: ("lang", *tasks.clean.SIGNAL_COLUMNS)),
+            # the decision, keyed by what it kept and dropped: a shard whose verdicts a new threshold
+            # leaves as they were keeps its key, and the stages after clean reuse their work on it
+            Phase("clean", tasks.clean.decide, reads=lambda params: ("lang", *tasks.clean.SIGNAL_COLUMNS),
+                  key_params=tasks.clean.CleanParams.signal_params),
         ),
         report=sections.clean_languages,
     ),

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import fsspec
@@ -53,6 +53,18 @@ def digest(*parts: Any) -> str:
         sort_keys=True, separators=(",", ":"), default=str,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def tables_digest(tables: dict[str, pa.Table]) -> str:
+    """Stable hash of named Arrow tables, schema and values (their IPC stream, one chunk a column)."""
+    h = hashlib.sha256()
+    for name in sorted(tables):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, tables[name].schema) as writer:
+            writer.write_table(tables[name].combine_chunks())
+        h.update(name.encode())
+        h.update(sink.getvalue())
+    return h.hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,8 @@ class ShardJob:
     params: BaseModel
     args: tuple = ()
     reads: tuple[str, ...] | None = None  # the upstream view's columns the stage reads (None: all)
+    # set: the shard is stored under digest(this, what it holds), not under `shard.key` (`map_shards`)
+    output_keyed: str | None = None
 
 
 class Folder:
@@ -316,6 +330,7 @@ class ArtifactStore(Folder):
         shard_salts: Sequence[str] | None = None,
         shard_args: Callable[[int], tuple] = lambda i: (),
         reads: tuple[str, ...] | None = None,
+        key_params: BaseModel | None = None,
         retries: int = 0,
         on_progress: Callable[[int, int], None] = lambda done, total: None,
     ) -> StageRef:
@@ -323,6 +338,12 @@ class ArtifactStore(Folder):
 
         `connect` returns the Dask client; it is called only when a shard needs computing. `reads`
         names the upstream view's columns `fn` reads (None: all).
+
+        With `key_params`, shards are keyed by those params and by a digest of what each holds, not
+        by `params` (which still key the stage): every shard is computed when the stage is not
+        complete, but one whose output is unchanged keeps its key and is not written again, and the
+        stages after it find their work under the same input key. For a cheap stage whose params
+        change often and change few shards' output (clean's decision, under new thresholds).
 
         Every shard is attempted even when one fails, so a rerun resumes from all that finished;
         the first error is raised afterwards with the stage and shard in its notes.
@@ -332,21 +353,27 @@ class ArtifactStore(Folder):
         if manifest is not None:
             on_progress(len(ref.shards), len(ref.shards))
             return StageRef(ref.stage, ref.key, tuple(ShardRef(s["name"], s["key"]) for s in manifest["shards"]))
+        if key_params is not None and upstream_stage is None:
+            raise ValueError(f"stage {stage!r}: output-keyed shards need an upstream stage, not input files")
         jobs = [
             ShardJob(
                 self.url, stage, shard,
                 src if isinstance(src, InputFile) else self.shard_dir(upstream_stage, src.key),
                 fn, params, shard_args(i), reads,
+                None if key_params is None else self.shard_key(stage, version, key_params, src.key, salt),
             )
             for i, (shard, src) in enumerate(zip(ref.shards, sources))
-            if not (self.file_complete if upstream_stage is None else self.shard_complete)(stage, shard)
+            if key_params is not None
+            or not (self.file_complete if upstream_stage is None else self.shard_complete)(stage, shard)
         ]
-        errors, reused = run_jobs(
+        errors, results = run_jobs(
             connect() if jobs else None, jobs, f"{stage}-{ref.key[:8]}", retries, on_progress, len(ref.shards)
         )
         if errors:
             raise errors[0]
-        computed = {j.shard.name for j in jobs} - reused
+        if key_params is not None:
+            ref = replace(ref, shards=tuple(ShardRef(s.name, results[s.name]["key"]) for s in ref.shards))
+        computed = {name for name, result in results.items() if not result.get("reused")}
         if upstream_stage is None:  # an input file's shard is the first of its parts
             parts = [(s, [ShardRef(**part) for part in self.shard_stats(stage, s)["parts"]]) for s in ref.shards]
             computed = {part.name for s, group in parts if s.name in computed for part in group}
@@ -381,13 +408,13 @@ class ArtifactStore(Folder):
 
 def run_jobs(
     client, jobs: list[ShardJob], prefix: str, retries: int, on_progress, total: int
-) -> tuple[list[Exception], set[str]]:
+) -> tuple[list[Exception], dict[str, dict]]:
     """Submit shard jobs, wait for all; return the errors (each annotated with stage and shard) and
-    the names of shards another run finished meanwhile (found complete on the worker, not redone)."""
+    each finished shard's stats by name (`reused`: found complete on the worker, not redone)."""
     done = total - len(jobs)
     on_progress(done, total)
     if not jobs:
-        return [], set()
+        return [], {}
     # A fresh suffix per call: Dask would hand back a finished task's result for a reused key
     # instead of recomputing a shard whose files were deleted since.
     attempt = uuid.uuid4().hex[:8]
@@ -395,18 +422,18 @@ def run_jobs(
         client.submit(run_shard, job, key=f"{prefix}-{job.shard.name}-{attempt}", retries=retries): job
         for job in jobs
     }
-    errors, reused = [], set()
+    errors, results = [], {}
     for future in as_completed(futures, loop=client.loop):
         job = futures[future]
         if future.status == "error":
             exc = future.exception()
             exc.add_note(f"winnow: stage {job.stage!r}, shard {job.shard.name!r} ({job.source})")
             errors.append(exc)
-        elif future.result().get("reused"):
-            reused.add(job.shard.name)
+        else:
+            results[job.shard.name] = future.result()
         done += 1
         on_progress(done, total)
-    return errors, reused
+    return errors, results
 
 
 def run_shard(job: ShardJob) -> dict:
@@ -420,7 +447,7 @@ def run_shard(job: ShardJob) -> dict:
     store = ArtifactStore(job.store_url)
     if isinstance(job.source, InputFile):
         return read_input(store, job)
-    if store.shard_complete(job.stage, job.shard):
+    if job.output_keyed is None and store.shard_complete(job.stage, job.shard):
         return store.shard_stats(job.stage, job.shard) | {"reused": True}
     upstream_stats = store.read_json(f"{job.source}/stats.json")
     upstream = View.from_json(upstream_stats["view"]) if "view" in upstream_stats else None
@@ -438,15 +465,21 @@ def run_shard(job: ShardJob) -> dict:
     output = job.fn(table, job.params, *job.args)
     seconds = time.perf_counter() - start
     kept, rejected = (output, None) if isinstance(output, pa.Table) else output
-    layer_dir = store.layer_dir(job.stage, job.shard.key)
+    shard = job.shard
+    if job.output_keyed is not None:
+        output_tables = {"kept": kept} | ({} if rejected is None else {"rejected": rejected})
+        shard = ShardRef(shard.name, digest("output", job.output_keyed, tables_digest(output_tables)))
+        if store.shard_complete(job.stage, shard):
+            return store.shard_stats(job.stage, shard) | {"reused": True, "key": shard.key}
+    layer_dir = store.layer_dir(job.stage, shard.key)
     if upstream is None or (rejected is None and ROW not in kept.column_names):  # not documents
         view, files = None, {KEPT_FILE: kept}
     else:
         view, files = stage_layer(job.stage, upstream, table, StageOutput(kept, rejected), layer_dir)
-    return write_shard(store, job.stage, job.shard, files, view, {
+    return write_shard(store, job.stage, shard, files, view, {
         "rows_in": table.num_rows, "rows_kept": kept.num_rows, "text_bytes_in": text_bytes(table),
         "drops": reason_counts(rejected) if rejected is not None else {}, "seconds": seconds,
-    })
+    }) | {"key": shard.key}
 
 
 def read_input(store: ArtifactStore, job: ShardJob) -> dict:

@@ -129,6 +129,29 @@ def test_a_clean_threshold_change_reruns_clean_and_what_follows_but_measures_no_
         unable_to_measure(config("clean.fineweb.short_line_max_chars=20"))
 
 
+def test_a_threshold_change_reruns_later_stages_only_on_shards_whose_verdicts_changed(config, after_cold, tmp_path):
+    store = ArtifactStore(str(tmp_path / "out" / ".winnow-store"))
+    clean = store.read_json(store.manifest_path("clean", funnel(after_cold)["clean"]["key"]))
+    lengths = [  # mean word length of every kept document, per shard
+        store.read_view("clean", ShardRef(s["name"], s["key"]), ["gopher_quality_mean_word_length"]).column(0).to_pylist()
+        for s in clean["shards"]
+    ]
+    longest, runner_up = sorted({value for shard in lengths for value in shard if value is not None})[-1:-3:-1]
+    assert [longest in shard for shard in lengths].count(True) == 1  # one shard holds the doc(s) it drops
+
+    rows = funnel(curate(config(f"clean.gopher_quality.max_mean_word_length={(longest + runner_up) / 2}")))
+
+    assert rows["clean"]["docs_out"] == funnel(after_cold)["clean"]["docs_out"] - sum(s.count(longest) for s in lengths)
+    assert rows["clean"]["shards_computed"] == 1  # the other shards' verdicts are as they were: same keys
+    deduped = [  # dedup_fuzzy's shard keys, cold and now: a dropped doc can free its duplicates elsewhere
+        {s["name"]: s["key"] for s in store.read_json(store.manifest_path("dedup_fuzzy", run["dedup_fuzzy"]["key"]))["shards"]}
+        for run in (funnel(after_cold), rows)
+    ]
+    touched = sum(deduped[0][name] != key for name, key in deduped[1].items())
+    assert 0 < touched < len(lengths)
+    assert [rows[stage]["shards_computed"] for stage in ("quality", "toxicity", "decontam")] == [touched] * 3
+
+
 def test_the_report_shows_clean_by_language(cold):
     languages = cold["summary"]["clean_languages"]["languages"]
 

@@ -89,6 +89,29 @@ def test_changed_parameter_recomputes_downstream_shards(tmp_path, inputs, dask_c
     assert kept_ids(store, kept) == ["a:1", "a:2", "c:0", "c:1", "c:2", "c:3"]
 
 
+def test_output_keyed_shards_keep_their_keys_where_new_params_change_nothing(tmp_path, inputs, dask_client):
+    """`key_params`: the stage is keyed by its params, each shard by what it holds, so the stage after
+    it recomputes only the shards whose output the new params changed."""
+    store = ArtifactStore(str(tmp_path / "store"))
+
+    def run(min_length: int) -> tuple[StageRef, StageRef]:
+        read = store.map_shards("read", 1, load_toy, ToyParams(), inputs, None, lambda: dask_client)
+        decided = store.map_shards(
+            "toy", 1, keep_long_words, ToyParams(min_length=min_length), read.shards, "read", lambda: dask_client,
+            key_params=ToyParams(),
+        )
+        after = store.map_shards("after", 1, keep_long_words, ToyParams(min_length=0), decided.shards, "toy", lambda: dask_client)
+        return decided, after
+
+    first, _ = run(3)
+    decided, after = run(4)  # only a's words of 3 letters ("the", "fox") change sides
+
+    assert (decided.computed, after.computed) == (("a",), ("a",))
+    assert [s == t for s, t in zip(first.shards, decided.shards)] == [False, True, True, True]
+    assert decided.key != first.key and kept_ids(store, decided) == ["a:1", "a:2", "c:0", "c:1", "c:2", "c:3"]
+    assert run(3)[0] == first and run(3)[0].computed == ()  # back: the first stage's manifest, nothing run
+
+
 def test_failed_stage_resumes_from_finished_shards_with_identical_output(tmp_path, inputs, dask_client):
     reference = ArtifactStore(str(tmp_path / "reference"))
     _, expected = run_toy(reference, inputs, dask_client, ToyParams())

@@ -104,10 +104,10 @@ def test_shard_another_run_finished_after_planning_is_reused_not_redone(tmp_path
     other_run = store.map_shards("read", 1, load_toy, ToyParams(), inputs, None, lambda: threaded_client)
     jobs = [ShardJob(store.url, "read", shard, src, never_called, ToyParams()) for shard, src in zip(planned.shards, inputs)]
 
-    errors, reused = run_jobs(threaded_client, jobs, "read-test", 0, lambda done, total: None, len(jobs))
+    errors, results = run_jobs(threaded_client, jobs, "read-test", 0, lambda done, total: None, len(jobs))
 
     assert errors == []
-    assert reused == {s.name for s in other_run.shards} == {"a", "b", "c"}
+    assert {name for name, stats in results.items() if stats["reused"]} == {s.name for s in other_run.shards} == {"a", "b", "c"}
 
 
 def test_store_that_cannot_be_created_is_a_store_error_naming_it(tmp_path, inputs, threaded_client):
