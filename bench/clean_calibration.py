@@ -1,13 +1,19 @@
 """Per-language cleaning (issue #16): what a threshold change costs, what calibration changes, and
 what the signals cost against a baseline commit.
 
-    .venv/bin/python bench/clean_calibration.py [N_DOCS] [--workers 2] [--baseline 5d49a94]
+    .venv/bin/python bench/clean_calibration.py [N_DOCS] [--workers 2] [--shards 32] [--baseline 5d49a94]
 
 1. Builds the N-document multilingual bench corpus (bench/corpus.py, default 50,000; about half
-   German) and runs `curate` cold, then with two clean thresholds changed (one global, one for
-   German): prints `clean`'s wall in both and their ratio (target: <= 10%), and what the rerun computed.
+   German) in `--shards` files and runs `curate` cold, then with two clean thresholds changed (one
+   global, one for German), then with one Japanese threshold changed: prints `clean`'s wall in each
+   and its ratio to cold (target: <= 10%), the time of the stages after clean, and the shards each
+   stage computed (clean's shards are keyed by their verdicts: later stages redo only the shards a
+   change touched).
 2. Runs `winnow calibrate` (corpus method) on the same corpus and store, then `curate` with its YAML:
    per language, clean's keep rate and top drop reasons with the global defaults and calibrated.
+2b. Runs `winnow calibrate --method reference` on lingua's sentences in 75 languages, 5 a document
+   (good text: what FineWeb-2 calibrates on): how many bounds it loosens, and the share of each
+   language's good text clean keeps before and after.
 3. Runs the 989 labeled pages of ../shared/data/web_raw (html_pages_wetlike.jsonl with
    boilerplate_labels.jsonl) through `curate` with the defaults and with that calibration: per
    language (langid's), the share of pages whose every must-keep snippet survives `clean` and the
@@ -27,17 +33,21 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from bench.corpus import WEB_RAW, build_corpus  # noqa: E402
+from bench.corpus import WEB_RAW, build_corpus, lingua_documents  # noqa: E402
 from tasks.clean.doc import base_language  # noqa: E402
 
 THRESHOLD_CHANGE = ["clean.gopher_quality.min_alpha_words_ratio=0.75", "clean.languages={de: {fineweb: {char_dup_threshold: 0.05}}}"]
+# a change few documents feel: Japanese lines end in "。" less often than a web page's lines end in "."
+NARROW_CHANGE = ["clean.languages={ja: {fineweb: {line_punct_threshold: 0.05}}}"]
 LANGUAGES_SHOWN = 8
+REFERENCE_SENTENCES, REFERENCE_MIN_DOCS = 5, 30  # 40 reference documents a language
 SPEED_DOCS = 4000
 SPEED_SCRIPT = """
 import sys, time
@@ -80,6 +90,63 @@ def rejected_langs(summary: dict) -> dict[str, str]:
         if table is not None:
             langs |= {row["id"]: base_language(row["lang"]) or "unknown" for row in table.to_pylist()}
     return langs
+
+
+def after_clean(summary: dict) -> float:
+    stages = [row["stage"] for row in summary["funnel"]]
+    return sum(row["seconds"] for row in summary["funnel"][stages.index("clean") + 1 :])
+
+
+def print_rerun(change: list[str], cold: dict, rerun: dict) -> None:
+    """What a threshold change cost: clean's decision against its cold time, and per later stage the
+    shards it computed (clean's shards are keyed by their verdicts: unchanged ones are reused)."""
+    from flows.store import ArtifactStore
+
+    store = ArtifactStore(rerun["store"])
+    rows, before = funnel(rerun), funnel(cold)
+    print(f"   after {' '.join(change)}: clean {rows['clean']['seconds']:.2f} s = "
+          f"{rows['clean']['seconds'] / before['clean']['seconds']:.1%} of cold (decision only; "
+          f"{rows['clean']['docs_out']:,} kept, were {before['clean']['docs_out']:,}); the stages after it "
+          f"{after_clean(rerun):.1f} s")
+    shards = lambda row: len(store.read_json(store.manifest_path(row["stage"], row["key"]))["shards"])  # noqa: E731
+    print("     shards computed: " + ", ".join(
+        f"{r['stage']} {0 if r['cached'] else r['shards_computed']}/{shards(r)}"
+        for r in rerun["funnel"][[r["stage"] for r in rerun["funnel"]].index("clean"):] if r["stage"] not in ("select", "write")
+    ))
+
+
+def reference_calibration(tmp: Path, cluster_address: str) -> dict:
+    """The reference method on real good text in 75 languages: lingua's sentences as documents."""
+    from flows.calibrate import CalibrateConfig, calibrate_clean
+    from flows.config import load_config
+    from tasks.clean.calibrate import CalibrationParams
+
+    folder = tmp / "reference"
+    folder.mkdir()
+    with (folder / "lingua.jsonl").open("w", encoding="utf-8") as out:
+        for i, (_, text) in enumerate(lingua_documents(REFERENCE_SENTENCES)):
+            out.write(json.dumps({"id": f"lingua-{i}", "text": text}) + "\n")
+    return calibrate_clean(CalibrateConfig(
+        curation=load_config(overrides=[
+            f"input.paths=[{folder}]", f"output={tmp / 'reference-out'}", f"run.cluster.address={cluster_address}",
+        ]),
+        calibration=CalibrationParams(method="reference", min_docs=REFERENCE_MIN_DOCS), output=str(tmp / "reference-cal"),
+    ))
+
+
+def print_reference(report: dict) -> None:
+    languages = {lang: e for lang, e in report["languages"].items() if e["documents"] >= REFERENCE_MIN_DOCS}
+    before = sorted(e["kept_before"] for e in languages.values())
+    after = sorted(e["kept_after"] for e in languages.values())
+    knobs = Counter(cut["knob"] for cut in report["cuts"])
+    worst = sorted(languages, key=lambda lang: languages[lang]["kept_before"])[:6]
+    print(f"\n2b. reference method (FineWeb-2 style) on lingua prose, {REFERENCE_SENTENCES} sentences a document, "
+          f"{len(languages)} languages with >= {REFERENCE_MIN_DOCS} documents (langid's labels): {len(report['cuts'])} "
+          f"loosened bounds; clean keeps a median {before[len(before) // 2]:.1%} -> {after[len(after) // 2]:.1%} "
+          f"of a language's good text (lowest {before[0]:.1%} -> {after[0]:.1%})")
+    print("    most loosened: " + ", ".join(f"{knob} x{n}" for knob, n in knobs.most_common(5)))
+    print("    lowest before: " + ", ".join(
+        f"{lang} {languages[lang]['kept_before']:.0%} -> {languages[lang]['kept_after']:.0%}" for lang in worst))
 
 
 def print_languages(default: dict, calibrated: dict) -> None:
@@ -158,6 +225,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("n_docs", type=int, nargs="?", default=50_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--shards", type=int, default=32, help="input files of the bench corpus")
     parser.add_argument("--baseline", default="5d49a94", help="commit whose tasks/clean the signals are timed against")
     args = parser.parse_args()
 
@@ -172,16 +240,13 @@ def main() -> None:
         n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.WARNING,
     ) as cluster, Client(cluster, set_as_default=False):
         tmp = Path(name)
-        build_corpus(args.n_docs, tmp / "corpus")
+        build_corpus(args.n_docs, tmp / "corpus", n_shards=args.shards)
         base = [f"input.paths=[{tmp / 'corpus'}]", f"output={tmp / 'out'}", f"run.cluster.address={cluster.scheduler_address}"]
         cold = curate(load_config(overrides=base))
-        rerun = curate(load_config(overrides=[*base, *THRESHOLD_CHANGE]))
-        cold_s, rerun_s = funnel(cold)["clean"]["seconds"], funnel(rerun)["clean"]["seconds"]
-        print(f"\n1. {args.n_docs:,} documents: clean cold {cold_s:.1f} s (signals + decision); after "
-              f"{' '.join(THRESHOLD_CHANGE)}: clean {rerun_s:.2f} s = {rerun_s / cold_s:.1%} of cold "
-              f"(decision only; {funnel(rerun)['clean']['docs_out']:,} kept, were {funnel(cold)['clean']['docs_out']:,})")
-        print("   stages the threshold rerun computed: "
-              + ", ".join(f"{r['stage']} {r['seconds']:.1f} s" for r in rerun["funnel"] if not r["cached"]))
+        print(f"\n1. {args.n_docs:,} documents in {args.shards} files: clean cold {funnel(cold)['clean']['seconds']:.1f} s "
+              f"(signals + decision), the stages after it {after_clean(cold):.1f} s")
+        for change in (THRESHOLD_CHANGE, NARROW_CHANGE):
+            print_rerun(change, cold, curate(load_config(overrides=[*base, *change])))
 
         calibration = calibrate_clean(CalibrateConfig(
             curation=load_config(overrides=base), calibration=CalibrationParams(method="corpus"), output=str(tmp / "cal"),
@@ -192,6 +257,8 @@ def main() -> None:
               f"{sum(1 for e in calibration['languages'].values() if e['kept_after'] != e['kept_before'])} languages; "
               f"clean after feeding it back: {funnel(calibrated)['clean']['seconds']:.2f} s")
         print_languages(cold, calibrated)
+
+        print_reference(reference_calibration(tmp, cluster.scheduler_address))
 
         labels = labeled_pages(tmp / "pages")
         pages = [f"input.paths=[{tmp / 'pages'}]", f"run.cluster.address={cluster.scheduler_address}"]

@@ -22,7 +22,6 @@ import json
 import statistics
 import sys
 import tempfile
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import tasks.clean as clean  # noqa: E402
 from bench.clean_calibration import compare_speed  # noqa: E402
+from bench.corpus import lingua_documents  # noqa: E402
 from tasks.clean.doc import base_language  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -43,19 +43,6 @@ WORD_RULES = [code for code, rule in clean.RULES.items() if code.split(":")[1] i
     "top_2gram_char_frac", "top_3gram_char_frac", "top_4gram_char_frac", "dup_5gram_char_frac",
     "dup_7gram_char_frac", "dup_10gram_char_frac", "list_ratio",
 )]
-
-
-def lingua_documents(per_doc: int) -> list[tuple[str, str]]:
-    sentences = defaultdict(list)
-    for line in open(DATA / "langid" / "lingua_langid_eval.jsonl", encoding="utf-8"):
-        record = json.loads(line)
-        if record["kind"] == "sentence" and record["lang"] in UNSEGMENTED + SEGMENTED:
-            sentences[record["lang"]].append(record["text"])
-    return [
-        (lang, "\n".join(texts[i : i + per_doc]))
-        for lang, texts in sentences.items()
-        for i in range(0, len(texts) - per_doc + 1, per_doc)
-    ]
 
 
 def web_documents() -> list[tuple[str, str]]:
@@ -102,7 +89,7 @@ def main() -> None:
     parser.add_argument("--per-doc", type=int, default=10)
     parser.add_argument("--baseline", default="7d06f1b", help="commit whose tasks/clean the speed is compared with")
     args = parser.parse_args()
-    prose, web = lingua_documents(args.per_doc), web_documents()
+    prose, web = lingua_documents(args.per_doc, UNSEGMENTED + SEGMENTED), web_documents()
     report(f"lingua prose, {args.per_doc} sentences a document", prose)
     report("real web documents (cc_text_docs, html pages)", web)
     unsegmented = [(lang, text) for lang, text in prose + web if lang in UNSEGMENTED]

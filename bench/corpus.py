@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import random
+from collections import defaultdict
 from pathlib import Path
 
 WEB_RAW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web_raw"
+LINGUA = WEB_RAW.parent / "langid" / "lingua_langid_eval.jsonl"
 SOURCES = ("html_pages_wetlike.jsonl", "cc_text_docs.jsonl")
 PARAGRAPHS_PER_DOC = (3, 12)
 MIXED_SHARE = 0.2  # documents whose paragraphs come from random pages
@@ -86,3 +88,18 @@ def build_corpus(n_docs: int, directory: Path, n_shards: int = 8, seed: int = 0)
         for f in files:
             f.close()
     return paths
+
+
+def lingua_documents(per_doc: int, languages: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """Good text in 75 languages: lingua's Leipzig-corpora sentences (`../shared/data/langid`),
+    `per_doc` consecutive ones a document, one a line, as (language, text); `languages`: only these."""
+    sentences = defaultdict(list)
+    for line in LINGUA.open(encoding="utf-8"):
+        record = json.loads(line)
+        if record["kind"] == "sentence" and (languages is None or record["lang"] in languages):
+            sentences[record["lang"]].append(record["text"])
+    return [
+        (lang, "\n".join(texts[i : i + per_doc]))
+        for lang, texts in sentences.items()
+        for i in range(0, len(texts) - per_doc + 1, per_doc)
+    ]
