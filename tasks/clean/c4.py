@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.clean.doc import CHARACTER_WORD_RE, Doc, base_language
+from tasks.clean.doc import CHARACTER_WORD_RE, SENTENCE_ENDS, Doc, base_language
 from tasks.clean.rule import Rule, at_least, at_most
 
 if TYPE_CHECKING:
@@ -27,11 +27,12 @@ if TYPE_CHECKING:
 
 CITATION_RE = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", re.IGNORECASE)  # C4 / datatrove
 BLANK_RUN_RE = re.compile(r"\n{3,}")
-# Sentences = non-blank lines + breaks inside a line: . ! ? … then spaces then more text, or a CJK
-# full stop followed by more text. This stands in for NLTK punkt, which datatrove runs on each kept
-# line (punkt also knows abbreviations such as "Mr.", which count as a break here).
+# Sentences = non-blank lines + breaks inside a line: a full stop or question mark (any script's) or
+# "…" then spaces then more text, or another script's full stop right before more text (CJK puts no
+# space). This stands in for NLTK punkt, which datatrove runs on each kept line (punkt also knows
+# abbreviations such as "Mr.", which count as a break here).
 NONBLANK_LINE_RE = re.compile(r"^[^\S\n]*\S", re.MULTILINE)
-SENTENCE_BREAK_RE = re.compile(r"[.!?…][^\S\n]+(?=\S)|[。！？](?=[^\s。！？])")
+SENTENCE_BREAK_RE = re.compile(rf"[.!?…{SENTENCE_ENDS}][^\S\n]+(?=\S)|[{SENTENCE_ENDS}](?=[^\s{SENTENCE_ENDS}])")
 END_PUNCTUATION = (".", "?", "!", '"', "'")  # C4 terminal punctuation (datatrove END_PUNCTUATION)
 POLICY_PHRASES = (  # C4 tfds c4_utils.py / datatrove POLICY_SUBSTRINGS
     "terms of use",

@@ -4,8 +4,9 @@ https://arxiv.org/abs/2406.17557), at datatrove's `FineWebQualityFilter` default
 
 Lines are split on "\\n" with blank lines included, as datatrove does. The list ratio counts tokens
 (punctuation included, as datatrove's word tokenizer does; characters in unsegmented languages,
-tasks/clean/doc.py); every rule applies to every language. Terminal punctuation adds the CJK full-width stops and the Devanagari
-danda to datatrove's set so that Chinese or Hindi lines ending a sentence count as such; English text
+tasks/clean/doc.py); every rule applies to every language. Terminal punctuation adds other scripts'
+full stops and question marks (`doc.SENTENCE_ENDS`: CJK, Devanagari, Arabic, Armenian, ...) to
+datatrove's set so that Chinese, Hindi or Urdu lines ending a sentence count as such; English text
 is unaffected.
 """
 
@@ -15,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.clean.doc import Doc, duplicates, ratio
+from tasks.clean.doc import SENTENCE_ENDS, Doc, duplicates, ratio
 from tasks.clean.rule import Keeps, Rule, at_most, below
 
 if TYPE_CHECKING:
     from tasks.clean import CleanParams
 
-STOP_CHARS = (".", "'", '"', "!", "?", "。", "！", "？", "।")  # datatrove's five, plus CJK and Devanagari
+STOP_CHARS = (".", "'", '"', "!", "?", *SENTENCE_ENDS)  # datatrove's five, plus other scripts' (doc.py)
 
 
 class FineWebParams(BaseModel):

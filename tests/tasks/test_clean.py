@@ -483,6 +483,16 @@ def test_line_punct_ratio_counts_chinese_full_stops():
     assert rule("fineweb:line_punct_ratio", "今天天气很好。", lang="zh") == Verdict(True, 1.0)
 
 
+def test_other_scripts_full_stops_end_lines_and_sentences():
+    """Regression: Urdu's "۔" was no terminal punctuation, and 24 of 40 lingua prose documents of
+    Urdu failed the line-punctuation rule."""
+    urdu = "یہ ایک جملہ ہے۔ یہ دوسرا ہے۔\nیہ تیسرا ہے۔"
+
+    assert rule("fineweb:line_punct_ratio", urdu, lang="ur") == Verdict(True, 1.0)
+    assert rule("c4:sentence_count", urdu, lang="ur").value == 3.0
+    assert rule("fineweb:line_punct_ratio", "Բարև։\nԻնչպես ես։", lang="hy").value == 1.0  # Armenian
+
+
 def test_short_line_ratio_rejects_three_short_in_four():
     text = "\n".join(["x" * 30] * 3 + ["y" * 31])
 
