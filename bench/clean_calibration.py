@@ -1,7 +1,7 @@
 """Per-language cleaning (issue #16): what a threshold change costs, what calibration changes, and
 what the signals cost against a baseline commit.
 
-    .venv/bin/python bench/clean_calibration.py [N_DOCS] [--workers 2] [--shards 32] [--baseline 5d49a94]
+    .venv/bin/python bench/clean_calibration.py [N_DOCS] [--workers 2] [--shards 8] [--baseline 5d49a94]
 
 1. Builds the N-document multilingual bench corpus (bench/corpus.py, default 50,000; about half
    German) in `--shards` files and runs `curate` cold, then with two clean thresholds changed (one
@@ -225,7 +225,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("n_docs", type=int, nargs="?", default=50_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--shards", type=int, default=32, help="input files of the bench corpus")
+    parser.add_argument("--shards", type=int, default=8, help="input files of the bench corpus")
     parser.add_argument("--baseline", default="5d49a94", help="commit whose tasks/clean the signals are timed against")
     args = parser.parse_args()
 
