@@ -355,12 +355,13 @@ class ArtifactStore(Folder):
             return StageRef(ref.stage, ref.key, tuple(ShardRef(s["name"], s["key"]) for s in manifest["shards"]))
         if key_params is not None and upstream_stage is None:
             raise ValueError(f"stage {stage!r}: output-keyed shards need an upstream stage, not input files")
+        salts = shard_salts or [salt] * len(sources)
         jobs = [
             ShardJob(
                 self.url, stage, shard,
                 src if isinstance(src, InputFile) else self.shard_dir(upstream_stage, src.key),
                 fn, params, shard_args(i), reads,
-                None if key_params is None else self.shard_key(stage, version, key_params, src.key, salt),
+                None if key_params is None else self.shard_key(stage, version, key_params, src.key, salts[i]),
             )
             for i, (shard, src) in enumerate(zip(ref.shards, sources))
             if key_params is not None
