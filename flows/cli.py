@@ -23,6 +23,12 @@ InputOption = Annotated[Optional[list[str]], typer.Option("--input", "-i", help=
 OutputOption = Annotated[Optional[str], typer.Option("--output", "-o", help="Output directory or URL.")]
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")]
 SetOption = Annotated[list[str], typer.Option("--set", help="Override a config value: section.key=value.")]
+StoreOption = Annotated[Optional[str], typer.Option(help="Artifact store (default <output>/.winnow-store).")]
+
+
+def _curation_base(input: list[str] | None, output: str | None, store: str | None) -> dict:
+    """The curation config the input/output/store options set, under the YAML and --set."""
+    return {"input": {"paths": input} if input else None, "output": output, "store": store}
 
 
 def _quiet_prefect() -> None:
@@ -44,7 +50,7 @@ def run(
     output: OutputOption = None,
     config: ConfigOption = None,
     set_: SetOption = [],
-    store: Annotated[Optional[str], typer.Option(help="Artifact store (default <output>/.winnow-store).")] = None,
+    store: StoreOption = None,
     from_run: Annotated[Optional[str], typer.Option(
         "--from-run", help="Rerun an earlier run's config (its run id, a prefix, or its dataset version), with "
         "--set changes on top: only the stages a change touches recompute. Looked up in --output (default out), "
@@ -58,9 +64,7 @@ def run(
     _quiet_prefect()
     try:
         start = config_of_run(from_run, output or "out") if from_run else None
-        cfg = load_config(
-            config, set_, base={"input": {"paths": input} if input else None, "output": output, "store": store}, start=start,
-        )
+        cfg = load_config(config, set_, base=_curation_base(input, output, store), start=start)
         _run_flow(cfg)
     except WinnowError as exc:
         _fail(exc)
@@ -143,7 +147,7 @@ def calibrate(
     output: OutputOption = None,
     config: ConfigOption = None,
     set_: SetOption = [],
-    store: Annotated[Optional[str], typer.Option(help="Artifact store (default <output>/.winnow-store).")] = None,
+    store: StoreOption = None,
     method: Annotated[str, typer.Option(help="corpus (CulturaX: fences of the input's own distribution) or "
                                              "reference (FineWeb-2: the input is good text to keep).")] = "corpus",
     min_docs: Annotated[int, typer.Option(help="Languages with fewer documents keep the global thresholds.")] = 100,
@@ -160,7 +164,7 @@ def calibrate(
 
     _quiet_prefect()
     try:
-        curation = load_config(config, set_, base={"input": {"paths": input} if input else None, "output": output, "store": store})
+        curation = load_config(config, set_, base=_curation_base(input, output, store))
         discover_inputs(curation.input.paths)
         calibration = CalibrationParams(method=method, min_docs=min_docs)
         calibrate_clean(CalibrateConfig(curation=curation, calibration=calibration, output=str(to)))

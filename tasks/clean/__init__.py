@@ -225,12 +225,13 @@ def measure(table: pa.Table, params: CleanParams) -> StageOutput:
     counts: dict[str, list[int | None]] = {name: [] for name, _, _ in TRANSFORMS}
     values: dict[str, list[float | None]] = {code: [] for code in RULES}
     out_texts: list[str] = []
-    plans: dict[str | None, tuple] = {}  # per language, once: its params, transforms and measures
+    plans: dict[str | None, tuple] = {}  # per `lang` label, once: its params, transforms and measures
     for text, lang in zip(texts, langs):
-        base = base_language(lang)
-        if base not in plans:
-            plans[base] = _plan(params.for_language(base), base)
-        p, segmented, transforms, measures = plans[base]
+        plan = plans.get(lang)
+        if plan is None:
+            base = base_language(lang)
+            plan = plans[lang] = _plan(params.for_language(base), base)
+        p, segmented, transforms, measures = plan
         text = text or ""
         for name, transform in transforms:
             n_changed = None

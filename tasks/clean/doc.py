@@ -41,7 +41,14 @@ _WORD = r"\w+(?:[-'’]\w+)*(?:[.,:]\d+)*"
 # Invisible separators are no tokens: the zero-width space (which Lao, Thai and Khmer web text puts
 # between words: a Lao page of prose had one per word and failed the alphabetic ratio), word joiner, BOM
 _INVISIBLE = "\u200b\u2060\ufeff"
-_PUNCT = rf"\.\.\.+|--+|[^\w\s{_INVISIBLE}]"
+
+
+def _punct(no_token: str) -> str:
+    """Punctuation tokens: "..." and dash runs whole, else one per character not in `no_token`."""
+    return rf"\.\.\.+|--+|[^\w\s{no_token}]"
+
+
+_PUNCT = _punct(_INVISIBLE)
 # `regex`, not `re`: its \w holds combining marks and the zero-width (non-)joiners, `re`'s does not, so
 # with `re` a Devanagari vowel sign was a punctuation token and split its word ("हिन्दी" was 4 words
 # and 2 symbols): 100% of lingua's Hindi, Marathi, Gujarati and Telugu prose failed the alphabetic ratio
@@ -64,7 +71,7 @@ _CHARACTER = rf"[{_IDEOGRAPHIC}]|(?=\p{{L}})[{_BRAHMIC}]\p{{M}}*"
 _SPACED = rf"[^\W{_IDEOGRAPHIC}{_BRAHMIC}]"  # a word character of a script written with spaces
 _SPACED_WORD = rf"{_SPACED}+(?:[-'’]{_SPACED}+)*(?:[.,:]\d+)*"
 _TSHEG = "\u0f0b\u0f0c"
-CHARACTER_TOKEN_RE = regex.compile(rf"{_CHARACTER}|{_SPACED_WORD}|\.\.\.+|--+|[^\w\s{_INVISIBLE}{_TSHEG}]")
+CHARACTER_TOKEN_RE = regex.compile(f"{_CHARACTER}|{_SPACED_WORD}|{_punct(_INVISIBLE + _TSHEG)}")
 CHARACTER_WORD_RE = regex.compile(f"{_CHARACTER}|{_SPACED_WORD}")
 
 
