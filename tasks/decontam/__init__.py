@@ -9,7 +9,8 @@ cosine threshold of an item (paraphrases, Yang et al. 2023; thresholds per bench
     contam_items           ids of the items hit
     n_contam_ngrams        distinct matching n-grams
     contam_overlap         largest share of one item segment's n-grams found in the document (1.0: a whole rendering)
-    contam_semantic_score  best window-to-item cosine (null when the semantic stage is off)
+    contam_semantic_score  best window-to-item cosine (null when no window was embedded: search off, or
+                           no window passed `semantic.prefilter`)
     contam_spans           the matched spans of the original text: benchmark, item, method, offsets, score
     n_contam_chars_cut     characters excised (0 unless action=excise)
 
@@ -40,7 +41,7 @@ from tasks.contract import StageOutput, split_by_reason
 from tasks.decontam.benchmarks import BenchmarkSpec
 from tasks.decontam.index import Index, NgramParams, build_index, index_tables, load_index
 from tasks.decontam.ngrams import find_matches, word_spans, words
-from tasks.decontam.semantic import SemanticParams, embed, nearest_items, windows
+from tasks.decontam.semantic import SemanticParams, embed, lexical_candidates, nearest_items, window_ranges
 
 __all__ = ["VERSION", "DecontamParams", "BenchmarkSpec", "NgramParams", "SemanticParams", "ScanParams", "Index",
            "build_index", "index_tables", "load_index", "scan", "run", "detect", "excise", "item_thresholds", "REASONS", "COLUMNS"]
@@ -116,6 +117,8 @@ class ScanParams(BaseModel):
     max_tokens: int
     batch_size: int
     item_block: int
+    prefilter: float | None
+    prefilter_min_words: int
 
 
 def merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -184,8 +187,17 @@ def window_scores(texts: list[str], index: Index, params: ScanParams | SemanticP
     if items is None:
         return scores
     groups = list(index.benchmark_rows().values())
-    bounds = [(d, s, e) for d, text in enumerate(texts)
-              for s, e in windows(word_spans(text), params.window_words, params.stride_words)]
+    bounds, window_words = [], []
+    for d, text in enumerate(texts):
+        spans = word_spans(text)
+        ranges = window_ranges(len(spans), params.window_words, params.stride_words)
+        bounds += [(d, spans[first][0], spans[stop - 1][1]) for first, stop in ranges]
+        if params.prefilter is not None:
+            tokens = words(text)
+            window_words += [tokens[first:stop] for first, stop in ranges]
+    if params.prefilter is not None:
+        keep = lexical_candidates(window_words, index.lexicon, params.prefilter, params.prefilter_min_words)
+        bounds = [bound for bound, kept in zip(bounds, keep) if kept]
     for start in range(0, len(bounds), WINDOW_BLOCK):
         block = bounds[start : start + WINDOW_BLOCK]
         queries = embed([texts[d][s:e] for d, s, e in block], params, device)
@@ -242,7 +254,7 @@ def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | 
         rows["contam_items"].append(sorted({item_id[h[0]] for h in spans}))
         rows["n_contam_ngrams"].append(len(matched))
         rows["contam_overlap"].append(max((overlap(hit, index) for hit in found.values()), default=0.0))
-        rows["contam_semantic_score"].append(None if scanned is None else max((w["score"] for w in scanned[d]), default=-1.0))
+        rows["contam_semantic_score"].append(max((w["score"] for w in scanned[d]), default=None) if scanned else None)
         rows["contam_spans"].append([
             {"benchmark": benchmark[i], "item_id": item_id[i], "method": m, "start": s, "end": e, "score": sc,
              "text": text[s:e]} for i, m, s, e, sc in spans

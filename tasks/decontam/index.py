@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.decontam.benchmarks import BenchmarkSpec, load_items
 from tasks.decontam.ngrams import ngram_hashes, word_hashes, words
-from tasks.decontam.semantic import SemanticParams, embed
+from tasks.decontam.semantic import Lexicon, SemanticParams, embed, item_lexicon
 from tasks.errors import StoreError
 
 ITEMS, NGRAMS, SEGMENTS = "items.parquet", "ngrams.parquet", "segments.parquet"
@@ -74,6 +74,11 @@ class Index:
         for number, name in enumerate(names):
             rows[name] = (rows.get(name, (number, number))[0], number + 1)
         return rows
+
+    @functools.cached_property
+    def lexicon(self) -> Lexicon:
+        """The items' words for the semantic prefilter, built on first use (once per loaded index)."""
+        return item_lexicon([words(text) for text in self.items.column("text").to_pylist()])
 
     def embeddings(self, device: str):
         import torch

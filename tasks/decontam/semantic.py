@@ -21,9 +21,10 @@ words, token-level BERTScore recall of the item) are listed in bench/decontam.py
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
+from scipy import sparse
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tasks import models
@@ -35,6 +36,9 @@ from tasks import models
 # HumanEval items are far from such text: their calibrated cosine is below the global 0.60, which stays
 # their threshold.
 CALIBRATED_THRESHOLDS = {"mmlu": 0.79, "truthfulqa": 0.69}
+# A word in more than 5% of the items (`the`, `how`, `dollars` in GSM8K) does not point to any one of them.
+COMMON_ITEM_SHARE = 0.05
+PREFILTER_BLOCK = 1024  # windows per sparse product: bounds memory, not output
 
 
 class SemanticParams(BaseModel):
@@ -58,6 +62,11 @@ class SemanticParams(BaseModel):
         {}, description="Cosine threshold per benchmark name, e.g. {mmlu: 0.8}; overrides the calibrated default of "
         "the benchmark's layout (see `threshold_for`).")
     # all-MiniLM-L6-v2 is trained with max_seq_length 256 (its sentence-transformers config).
+    # Off by default: on GPU workers embedding every window is cheap and loses nothing. On CPU workers
+    # 0.4 with 3 words embeds a third of news windows and a seventh of web windows (bench/decontam.py).
+    prefilter: float | None = Field(None, gt=0.0, le=1.0, description="Embed only windows that hold at least this "
+                                    "IDF-weighted share of some item's words (a lexical prefilter); null: every window.")
+    prefilter_min_words: int = Field(3, ge=1, description="Words of that item a window must also hold to pass the prefilter.")
     max_tokens: int = Field(256, ge=8, description="Encoder truncation in tokens.")
     batch_size: int = Field(128, ge=1, description="Windows per encoder call; bounds memory, not output.")
     item_block: int = Field(8192, ge=1, description="Items per similarity block; bounds memory, not output.")
@@ -87,15 +96,70 @@ class SemanticParams(BaseModel):
         return self.threshold
 
 
-def windows(spans: list[tuple[int, int]], window_words: int, stride_words: int) -> list[tuple[int, int]]:
-    """Character bounds of overlapping word windows; the last one ends at the last word."""
-    n = len(spans)
-    if n == 0:
+def window_ranges(n_words: int, window_words: int, stride_words: int) -> list[tuple[int, int]]:
+    """Word ranges [first, stop) of overlapping windows; the last one ends at the last word."""
+    if n_words == 0:
         return []
-    starts = list(range(0, max(n - window_words, 0) + 1, stride_words))
-    if starts[-1] + window_words < n:
-        starts.append(n - window_words)
-    return [(spans[s][0], spans[min(s + window_words, n) - 1][1]) for s in starts]
+    starts = list(range(0, max(n_words - window_words, 0) + 1, stride_words))
+    if starts[-1] + window_words < n_words:
+        starts.append(n_words - window_words)
+    return [(s, min(s + window_words, n_words)) for s in starts]
+
+
+def windows(spans: list[tuple[int, int]], window_words: int, stride_words: int) -> list[tuple[int, int]]:
+    """Character bounds of the windows of `window_ranges` over a text's word spans."""
+    return [(spans[first][0], spans[stop - 1][1]) for first, stop in window_ranges(len(spans), window_words, stride_words)]
+
+
+class Lexicon(NamedTuple):
+    """The benchmark items' words, weighted by rarity among the items, for the lexical prefilter."""
+
+    vocab: dict[str, int]  # word -> row
+    weights: sparse.csr_matrix  # words x items: the word's IDF where the item holds it
+    holds: sparse.csr_matrix  # words x items: 1 where the item holds it
+    mass: np.ndarray  # per item: the IDF of all its words
+
+
+def item_lexicon(item_words: list[list[str]]) -> Lexicon:
+    """IDF over the items (Sparck Jones 1972). Words in more than `COMMON_ITEM_SHARE` of the items (and
+    words in every item, whose IDF is 0) are left out on both sides of the share: they say nothing
+    about which item a window is near, and keeping them would make the window x item products dense."""
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
+    for item, tokens in enumerate(item_words):
+        for word in set(tokens):
+            rows.append(vocab.setdefault(word, len(vocab)))
+            cols.append(item)
+    n_items = max(len(item_words), 1)
+    holds = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(vocab), len(item_words)))
+    df = np.asarray(holds.sum(axis=1)).ravel()
+    common = df > max(1.0, COMMON_ITEM_SHARE * n_items)  # a word of one item is never common
+    idf = np.where(common, 0.0, np.log(n_items / np.maximum(df, 1))).astype(np.float32)
+    holds = sparse.diags((idf > 0).astype(np.float32)) @ holds
+    holds.eliminate_zeros()
+    weights = (sparse.diags(idf) @ holds).tocsr()
+    return Lexicon(vocab, weights, holds.tocsr(), np.asarray(weights.sum(axis=0)).ravel())
+
+
+def lexical_candidates(window_words: list[list[str]], lexicon: Lexicon, share: float, min_words: int) -> np.ndarray:
+    """Which windows hold, for some item, at least `share` of its words' IDF and `min_words` of its
+    words: the only ones worth embedding (bool per window)."""
+    keep = np.zeros(len(window_words), bool)
+    for start in range(0, len(window_words), PREFILTER_BLOCK):
+        block = window_words[start : start + PREFILTER_BLOCK]
+        rows, cols = [], []
+        for row, tokens in enumerate(block):
+            ids = {lexicon.vocab[w] for w in tokens if w in lexicon.vocab}
+            rows += [row] * len(ids)
+            cols += ids
+        present = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(block), len(lexicon.vocab)))
+        mass, shared = (present @ lexicon.weights).tocsr(), (present @ lexicon.holds).tocsr()
+        mass.sort_indices()
+        shared.sort_indices()  # the same (window, item) pattern as `mass`: both sum over the same words
+        enough = (mass.data >= share * lexicon.mass[mass.indices]) & (shared.data >= min_words)
+        row = np.repeat(np.arange(len(block)), np.diff(mass.indptr))
+        keep[start + np.unique(row[enough])] = True
+    return keep
 
 
 def embed(texts: list[str], params: SemanticParams, device: str | None = None):

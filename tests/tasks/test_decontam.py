@@ -26,6 +26,7 @@ from tasks.decontam import (
 )
 from tasks.decontam.benchmarks import BenchmarkSpec, load_items
 from tasks.decontam.ngrams import words
+from tasks.decontam.semantic import item_lexicon, lexical_candidates, window_ranges
 from tasks.decontam.report import contamination_report
 from tasks.errors import InputError
 
@@ -278,6 +279,45 @@ def test_scanned_windows_let_a_new_threshold_or_action_rerun_without_embedding(g
     assert strict.kept.column("contam_benchmark").to_pylist() == [None, None]
     assert p.scan_params() == params(gsm8k, semantic=semantic.model_copy(update={"threshold": 0.9}), action="drop").scan_params()
     assert p.scan_params() != params(gsm8k, semantic=semantic.model_copy(update={"window_words": 48})).scan_params()
+
+
+def test_prefilter_passes_windows_holding_enough_of_one_items_rarer_words():
+    items = [words("Josie grows grapes on her farm and sells barrels of wine"),
+             words("Tracy cuts wire for the tomato plants in her garden"),
+             words("Lloyd sells eggs from his farm every week")]
+    lexicon = item_lexicon(items)
+    windows = [words("a farm where Josie keeps grapes for wine"),  # 3 of item 0's 8 rarer words (`farm` is in two items)
+               words("Josie with wine"),  # 2 of them
+               words("her farm and the eggs"),  # `her` and `farm` are in two items; one word of each item
+               words("nothing in common here")]
+
+    assert lexical_candidates(windows, lexicon, share=0.3, min_words=3).tolist() == [True, False, False, False]
+    assert lexical_candidates(windows, lexicon, share=0.2, min_words=2).tolist() == [True, True, False, False]
+    assert lexical_candidates(windows, lexicon, share=0.9, min_words=1).tolist() == [False] * 4
+
+
+def test_prefilter_embeds_only_candidate_windows_and_still_finds_the_paraphrase(gsm8k, tmp_path, monkeypatch):
+    paraphrase = ("Janet has ducks that produce sixteen eggs daily. Each morning she has three of them for breakfast "
+                  "and she uses four to bake muffins for her friends.")
+    table = pa.table({"id": ["para", "weather"], "text": [FILLER * 2 + paraphrase + " " + FILLER * 2, FILLER * 4]})
+    semantic = SemanticParams(enabled=True, window_words=32, stride_words=16, prefilter=0.3)
+    p = params(gsm8k, semantic=semantic, action="flag")
+    index_url = saved_index(tmp_path, p)
+    embedded = []
+    real_embed = tasks.decontam.embed
+    monkeypatch.setattr(tasks.decontam, "embed", lambda texts, *a, **k: embedded.extend(texts) or real_embed(texts, *a, **k))
+
+    out = run(table, p, index_url).kept
+    filtered = list(embedded)
+    everything = run(table, params(gsm8k, semantic=semantic.model_copy(update={"prefilter": None})), index_url).kept
+    windows = sum(len(window_ranges(len(words(t)), 32, 16)) for t in table.column("text").to_pylist())
+
+    assert out.column("contam_items").to_pylist() == [["gsm8k-0"], []]
+    assert out.column("contam_semantic_score")[1].as_py() is None  # no window of the weather page was embedded
+    assert filtered and all("muffins" in text or "breakfast" in text for text in filtered)
+    assert len(filtered) < windows == len(embedded) - len(filtered)
+    assert everything.column("contam_semantic_score")[1].as_py() is not None
+    assert p.scan_params() != params(gsm8k, semantic=semantic.model_copy(update={"prefilter": 0.5})).scan_params()
 
 
 def test_report_counts_documents_and_items_per_benchmark(gsm8k):
