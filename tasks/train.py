@@ -97,6 +97,7 @@ class FastTextTrainParams(SplitParams):
     # fastText's default: 2M hashed n-gram rows. The model file is ~bucket x dim x 4 bytes (800 MB at
     # the defaults, DCLM-sized); a small reference set loses little with 200k (80 MB).
     bucket: int = Field(2_000_000, ge=1, description="Hash buckets for word n-grams; sets the model size (bucket x dim x 4 bytes).")
+    tokens: models.FastTextTokens = Field("script", description=models.TOKENS_DESCRIPTION)
     # One thread: fastText's Hogwild updates make multi-threaded training non-deterministic.
     threads: int = Field(1, ge=1, description="Training threads (1 = reproducible).")
 
@@ -196,7 +197,7 @@ def train_fasttext(
         # fastText reads its file in order while the learning rate decays: a file sorted by class
         # (positive files, then negative files) would bias the model, so the order is shuffled (seeded).
         for i in np.random.default_rng(params.seed).permutation(train_idx):
-            fh.write(f"{pos if y[i] else neg} {' '.join(texts[i].split())}\n")
+            fh.write(f"{pos if y[i] else neg} {models.fasttext_line(texts[i], params.tokens)}\n")
     try:
         model = fasttext.train_supervised(
             input=fh.name, lr=params.lr, epoch=params.epoch, wordNgrams=params.word_ngrams, dim=params.dim,
@@ -208,7 +209,7 @@ def train_fasttext(
     model.save_model(str(path.with_suffix(".tmp")))
     path.with_suffix(".tmp").replace(path)
     models.load_fasttext.cache_clear()  # a retrain to the same path must not score with the old model
-    spec = models.FastTextSpec(name=params.label, model_path=str(path), label=params.label)
+    spec = models.FastTextSpec(name=params.label, model_path=str(path), label=params.label, tokens=params.tokens)
     val_scores = models.FastTextScorer(spec, "cpu").score([texts[i] for i in val_idx])
     _write_card(out, {
         "kind": "fasttext",

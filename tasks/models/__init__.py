@@ -8,6 +8,7 @@ from tasks.models.backends import (
     Scorer,
     append_scores,
     default_device,
+    fasttext_line,
     load_scorer,
     set_torch_threads,
 )
@@ -15,9 +16,11 @@ from tasks.models.encoders import CHARS_PER_TOKEN_BOUND, PACKAGED_MINILM, encode
 from tasks.models.lid import LID_PACKAGE, LID_RESOURCE, default_lid_path, fasttext_top_labels, load_fasttext
 from tasks.models.specs import (
     SCORER_NAME,
+    TOKENS_DESCRIPTION,
     TORCH_BACKENDS,
     EmbeddingHeadSpec,
     FastTextSpec,
+    FastTextTokens,
     HFSpec,
     ProfanitySpec,
     ScorerSpec,
@@ -26,9 +29,9 @@ from tasks.models.training import FASTTEXT_MODEL, HEAD_WEIGHTS, MODEL_CARD, buil
 
 __all__ = [
     "CHARS_PER_TOKEN_BOUND", "FASTTEXT_MODEL", "HEAD_WEIGHTS", "LID_PACKAGE", "LID_RESOURCE", "MODEL_CARD",
-    "PACKAGED_MINILM", "SCORER_NAME", "TORCH_BACKENDS",
-    "EmbeddingHeadScorer", "EmbeddingHeadSpec", "FastTextScorer", "FastTextSpec", "HFScorer", "HFSpec",
+    "PACKAGED_MINILM", "SCORER_NAME", "TOKENS_DESCRIPTION", "TORCH_BACKENDS",
+    "EmbeddingHeadScorer", "EmbeddingHeadSpec", "FastTextScorer", "FastTextSpec", "FastTextTokens", "HFScorer", "HFSpec",
     "ProfanityScorer", "ProfanitySpec", "Scorer", "ScorerSpec",
-    "append_scores", "build_head", "default_device", "default_lid_path", "encode", "encoder_available",
+    "append_scores", "build_head", "default_device", "default_lid_path", "encode", "encoder_available", "fasttext_line",
     "fasttext_top_labels", "load_encoder", "load_fasttext", "load_scorer", "read_model_card", "set_torch_threads",
 ]

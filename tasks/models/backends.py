@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
+from tasks.clean.doc import CHARACTER_TOKEN_RE
 from tasks.errors import ConfigError, ModelError
 from tasks.models.encoders import CHARS_PER_TOKEN_BOUND, encode, load_encoder
 from tasks.models.lid import load_fasttext
@@ -92,6 +93,13 @@ class ProfanityScorer:
         return np.concatenate(parts).astype(np.float32)
 
 
+def fasttext_line(text: str, tokens: str) -> str:
+    """A document as one line of fastText input, split as `tokens` says (`FastTextSpec.tokens`)."""
+    if tokens == "script":
+        return " ".join(CHARACTER_TOKEN_RE.findall(text))
+    return text.replace("\n", " ")
+
+
 class FastTextScorer:
     """Probability of one label of a supervised fastText model; newlines folded (one line per input)."""
 
@@ -113,7 +121,7 @@ class FastTextScorer:
         predict, label = self._model.f.predict, self._label
         out = np.zeros(len(texts), np.float32)
         for i, text in enumerate(texts):
-            pairs = predict(text.replace("\n", " ") + "\n", -1, 0.0, "strict")
+            pairs = predict(fasttext_line(text, self.spec.tokens) + "\n", -1, 0.0, "strict")
             out[i] = next((prob for prob, name in pairs if name == label), 0.0)
         return np.clip(out, 0.0, 1.0)  # fastText's softmax can exceed 1 by float error
 

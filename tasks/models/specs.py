@@ -54,10 +54,19 @@ class ProfanitySpec(_ScorerBase):
     batch_size: int = Field(4096, ge=1, description="Texts per predict_prob call.")
 
 
+# fastText splits on whitespace, so a sentence of a script written without spaces (Chinese, Japanese,
+# Thai) is one unseen token and scores as an empty document: `script` makes each of its characters a
+# token (tasks/clean/doc.py). The input must be split as the model's training text was.
+FastTextTokens = Literal["whitespace", "script"]
+TOKENS_DESCRIPTION = ("How text is split for fastText: whitespace (as fastText and published models such as DCLM's "
+                      "were trained) or script (also every character of scripts written without spaces: zh, ja, th).")
+
+
 class FastTextSpec(_ScorerBase):
     backend: Literal["fasttext"] = "fasttext"
     model_path: str = Field(description="Supervised fastText model file (.bin/.ftz), e.g. from `winnow train`.")
     label: str = Field(description="Label whose probability is the score, with or without __label__.")
+    tokens: FastTextTokens = Field("whitespace", description=TOKENS_DESCRIPTION + " `winnow train` says which.")
 
 
 class HFSpec(_ScorerBase):

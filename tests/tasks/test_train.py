@@ -59,6 +59,30 @@ def test_fasttext_training_beats_chance_and_writes_a_card(tmp_path, separable):
     assert models.FastTextSpec.model_validate(card["scorer"]).label == "toxic"
 
 
+def unspaced_documents(n: int) -> tuple[list[str], list[bool]]:
+    """Chinese-like documents without spaces: positives hold characters of one pool, negatives of
+    another; every document is a distinct string."""
+    rng = np.random.default_rng(0)
+    pools = {True: "番茄香草春天花园种子土壤", False: "火车车站旅客时间铁路票价"}
+    labels = [bool(i % 2) for i in range(n)]
+    common = "的是在了和有这个"
+    return ["".join(rng.choice(list(pools[y] + common), 40)) + "。" for y in labels], labels
+
+
+@pytest.mark.parametrize(("tokens", "learns"), [("script", True), ("whitespace", False)])
+def test_fasttext_learns_unspaced_scripts_only_with_script_tokens(tmp_path, tokens, learns):
+    texts, labels = unspaced_documents(300)
+    params = FastTextTrainParams(label="topic", epoch=25, bucket=20_000, tokens=tokens)
+
+    train_fasttext(texts[:200], labels[:200], params, tmp_path)
+
+    card = json.loads((tmp_path / "model_card.json").read_text())
+    scorer = models.load_scorer(models.FastTextSpec.model_validate(card["scorer"]))
+    assert card["scorer"]["tokens"] == tokens
+    assert (card["metrics"]["roc_auc"] > 0.95) is learns
+    assert (classifier_metrics(labels[200:], scorer.score(texts[200:]))["roc_auc"] > 0.95) is learns
+
+
 def test_embedding_head_training_beats_chance_and_loads_as_a_scorer(tmp_path, separable):
     texts, labels = separable(60)
 
