@@ -13,6 +13,8 @@ published as a Prefect artifact, and the scorer config that plugs the model in i
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 from pathlib import Path
 from typing import Literal
@@ -30,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 import tasks.read
 from tasks import models
 from tasks.contract import RAW_PREFIX_BYTES, REASON
-from tasks.io import expand_inputs
+from tasks.errors import ModelError
+from tasks.io import expand_inputs, file_fingerprint
 from tasks.read import ReadParams
 from tasks.train import (
     EmbeddingHeadTrainParams,
@@ -42,6 +45,7 @@ from tasks.train import (
 )
 
 EXCLUDED_FILE = "excluded.parquet"
+TRAINING_VERSION = 1  # bump when training changes what the same inputs and config produce
 EXCLUDED_SCHEMA = pa.schema([
     pa.field("source_file", pa.string(), nullable=False),
     pa.field("record", pa.string(), nullable=False),  # the document id, or `line <n>` for a quarantined record
@@ -187,18 +191,46 @@ def metrics_markdown(card: dict, snippet: str) -> str:
     )
 
 
+def training_key(cfg: TrainConfig) -> str:
+    """What a model depends on: the config (not where it goes) and the content fingerprints of the input
+    files. The card keeps it, so an unchanged rerun leaves the model file, and the fingerprint that
+    keys the stages scoring with it, untouched."""
+    files = {role: [(path, file_fingerprint(path)) for path, _ in paths] for role, paths in resolve_inputs(cfg).items()}
+    config = cfg.model_dump(mode="json", exclude={"output"})
+    return hashlib.sha256(json.dumps([TRAINING_VERSION, config, files], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def trained_card(out_dir: Path, key: str) -> dict | None:
+    """The card of a complete model in `out_dir` trained under `key`, else None."""
+    with contextlib.suppress(ModelError, ValueError):
+        card = models.read_model_card(out_dir)
+        if card.get("inputs", {}).get("training_key") == key and Path(card["scorer"]["model_path"]).exists():
+            return card
+    return None
+
+
 @flow(name="train-classifier", log_prints=True)
 def train_classifier(cfg: TrainConfig) -> dict:
-    """Train a fastText or embedding-head classifier from labeled or positive/negative files."""
+    """Train a fastText or embedding-head classifier from labeled or positive/negative files; a model
+    already trained from the same inputs and config is kept (a no-op rerun)."""
     out_dir = Path(cfg.output).resolve()  # the scorer config must find the model from any directory
+    key = training_key(cfg)
+    if (card := trained_card(out_dir, key)) is not None:
+        print(f"{out_dir}: the model trained from these inputs and this config is there (key {key}); kept")
+        return published(cfg, out_dir, card)
     examples, excluded, inputs = read_examples(cfg)
+    inputs["training_key"] = key
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{EXCLUDED_FILE}.tmp"
     pq.write_table(excluded, tmp)
     tmp.replace(out_dir / EXCLUDED_FILE)
     print(f"{inputs['examples']:,} examples; excluded {excluded.num_rows:,} records "
           f"({inputs['excluded'] or 'none'}), listed in {out_dir / EXCLUDED_FILE}")
-    card = fit(cfg, examples, inputs, out_dir)
+    return published(cfg, out_dir, fit(cfg, examples, inputs, out_dir))
+
+
+def published(cfg: TrainConfig, out_dir: Path, card: dict) -> dict:
+    """The model's metrics as a Prefect artifact and in the log, with the scorer config that plugs it in."""
     snippet = scorer_snippet(cfg.stage, card["scorer"])
     markdown = metrics_markdown(card, snippet)
     create_markdown_artifact(key="classifier-metrics", markdown=markdown, description=f"Validation metrics of {out_dir}")

@@ -71,6 +71,26 @@ def test_metrics_are_published_as_a_prefect_artifact(tmp_path, separable, prefec
     assert f"| {card['metrics']['accuracy']:.3f} |" in markdown and "quality:\n  scorers:" in markdown
 
 
+def test_a_rerun_on_unchanged_inputs_keeps_the_model_and_a_changed_input_or_knob_retrains(tmp_path, separable, prefect_harness):
+    texts, labels = separable(60)
+    path = write_jsonl(tmp_path / "labeled.jsonl", [{"text": t, "label": y} for t, y in zip(texts, labels)])
+    model = tmp_path / "model" / "model.bin"
+    first = train(tmp_path, f"labeled=[{path}]", *SMALL_FASTTEXT)
+    trained_at = model.stat().st_mtime_ns
+
+    again = train(tmp_path, f"labeled=[{path}]", *SMALL_FASTTEXT)
+    kept_at = model.stat().st_mtime_ns
+    other_knob = train(tmp_path, f"labeled=[{path}]", *SMALL_FASTTEXT, "fasttext.dim=20")
+    knob_at = model.stat().st_mtime_ns
+    write_jsonl(path, [{"text": t, "label": y} for t, y in zip(texts[1:], labels[1:])])
+    other_input = train(tmp_path, f"labeled=[{path}]", *SMALL_FASTTEXT, "fasttext.dim=20")
+
+    assert kept_at == trained_at and again["card"] == first["card"] and again["snippet"] == first["snippet"]
+    assert knob_at != kept_at and other_knob["card"]["params"]["dim"] == 20
+    assert model.stat().st_mtime_ns != knob_at
+    assert other_input["card"]["data"]["n_train"] + other_input["card"]["data"]["n_validation"] == 59
+
+
 def test_embedding_head_on_string_labels_beats_chance(shared_data, tmp_path, prefect_harness):
     path = write_jsonl(tmp_path / "labeled.jsonl", davidson(shared_data, 0, 3000, 20))  # 150 tweets
 
