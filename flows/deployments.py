@@ -16,9 +16,11 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 from flows.config import CurationConfig
 from flows.curate import curate
+from tasks.errors import ServerError
 
 # 03:00 UTC: after a typical nightly crawl drop, before a working day (ours; any cron works)
 NIGHTLY_CRON = "0 3 * * *"
@@ -54,13 +56,20 @@ def free_port() -> int:
 def prefect_server(port: int, home: str | None = None, timeout_s: float = 120.0) -> Iterator[str]:
     """A `prefect server` on 127.0.0.1:`port`, healthy before this yields its API URL; stopped after.
 
-    `home` (PREFECT_HOME) holds its SQLite database; default: the user's Prefect home.
+    `home` (PREFECT_HOME) holds its SQLite database and the server's log (`server.log`); default: the
+    user's Prefect home.
     """
+    from prefect.settings import PREFECT_HOME
+
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **({"PREFECT_HOME": home} if home else {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    home_dir = Path(home) if home else Path(PREFECT_HOME.value())
+    home_dir.mkdir(parents=True, exist_ok=True)
+    log_path = home_dir / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
     api = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + timeout_s
@@ -69,7 +78,9 @@ def prefect_server(port: int, home: str | None = None, timeout_s: float = 120.0)
                 if urllib.request.urlopen(f"{api}/health", timeout=2).status == 200:
                     break
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server on port {port} did not become healthy (exit {process.poll()})")
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+                raise ServerError(f"prefect server on 127.0.0.1:{port} did not become healthy (exit {process.poll()}): "
+                                  f"{tail[0]}; its log: {log_path}")
             time.sleep(0.5)
         yield api
     finally:

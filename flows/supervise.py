@@ -30,10 +30,17 @@ def main(app, long_running: set[str]) -> None:
     """The console script: a long-running command runs supervised (this very command line again, as
     the child); anything else, or the child itself, runs `app` here."""
     if sys.argv[1:2] and sys.argv[1] in long_running and hasattr(os, "killpg"):
-        if SUPERVISED not in os.environ:
+        if not is_supervised_child():
             sys.exit(supervise(list(sys.orig_argv)))
         watch_parent()
     app()
+
+
+def is_supervised_child() -> bool:
+    """Whether this process is the work its parent supervises. A `winnow` started by the work (`winnow
+    demo --ui` serving the deployments) inherits the variable but has another parent: it supervises
+    itself, and must not take the work's group for its own."""
+    return os.environ.get(SUPERVISED) == str(os.getppid())
 
 
 def supervise(command: list[str]) -> int:

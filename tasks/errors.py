@@ -19,3 +19,7 @@ class ModelError(WinnowError):
 
 class StoreError(WinnowError):
     """The artifact store holds something it cannot trust or cannot be written."""
+
+
+class ServerError(WinnowError):
+    """A service Winnow starts for the user (the Prefect server) did not come up."""

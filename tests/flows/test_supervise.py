@@ -53,3 +53,18 @@ def test_work_that_ends_takes_what_it_left_running_with_it():
     status = supervisor.wait(timeout=30)
 
     assert status == 0 and survivors([orphan]) == []
+
+
+def test_a_winnow_command_started_by_supervised_work_supervises_itself_and_spares_the_work():
+    """Regression: `winnow serve` started by `winnow demo --ui` took its parent's group for its own and
+    killed it, since it inherited the supervisor's variable."""
+    nested = ("import os, sys; from flows.supervise import main; sys.argv = ['winnow', 'run']; "
+              "main(lambda: print(os.getpgid(0), flush=True), long_running={'run'})")
+    work = (f"import subprocess, sys, os; subprocess.run([sys.executable, '-c', {nested!r}], check=True); "
+            "print('work', os.getpgid(0), flush=True)")
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR, work], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+    nested_group, (label, work_group) = supervisor.stdout.readline().split(), supervisor.stdout.readline().split()
+
+    assert supervisor.wait(timeout=60) == 0
+    assert label == "work" and nested_group != [work_group]
