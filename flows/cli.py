@@ -14,10 +14,9 @@ import typer
 
 from tasks.errors import WinnowError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
-
 DEMO_ROOT = Path(".winnow/demo")
 
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 
 InputOption = Annotated[Optional[list[str]], typer.Option("--input", "-i", help="Input files, globs or URLs.")]
 OutputOption = Annotated[Optional[str], typer.Option("--output", "-o", help="Output directory or URL.")]
@@ -81,17 +80,25 @@ def _run_flow(cfg) -> dict:
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Option(help="Where the demo corpus, store and output go.")] = DEMO_ROOT,
+    directory: Annotated[Path, typer.Option(help="Where the demo corpus, model, store and output go.")] = DEMO_ROOT,
+    ui: Annotated[bool, typer.Option("--ui", help="Run it through a local Prefect server and the served "
+                                     "deployments (curate/adhoc), and keep them up for the UI until Ctrl-C.")] = False,
+    port: Annotated[int, typer.Option(help="With --ui: the Prefect server's port on 127.0.0.1.")] = 4200,
+    set_: SetOption = [],
 ) -> None:
-    """Write the seeded demo corpus and curate it with the full flow on a local Dask cluster."""
-    from flows.config import load_config
-    from flows.demo import write_demo_corpus
+    """Write the seeded demo corpus, train its quality classifier and curate it with the full flow on a
+    local Dask cluster; prints where each result is."""
+    from flows.demo_run import run_demo, run_demo_ui
 
     _quiet_prefect()
-    paths = write_demo_corpus(directory / "input")
-    typer.echo(f"demo corpus: {len(paths)} shards in {directory / 'input'}")
-    cfg = load_config(base={"input": {"paths": [str(directory / "input")]}, "output": str(directory / "out")})
-    _run_flow(cfg)
+    try:
+        if ui:
+            with contextlib.suppress(KeyboardInterrupt):
+                run_demo_ui(directory, port)
+        else:
+            run_demo(directory, set_)
+    except WinnowError as exc:
+        _fail(exc)
 
 
 @app.command()

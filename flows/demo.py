@@ -7,7 +7,8 @@ seeded share of them gets one defect each, so every stage has work: boilerplate 
 removal), repetition spam (Gopher repetition), short junk (Gopher word count), `{` code and lorem
 ipsum (C4), exact duplicates (dedup_exact), near duplicates, one sentence added (dedup_fuzzy),
 e-mail and IP addresses (PII; the private 192.168.0.12 must be kept), mojibake (Unicode repair),
-control characters and odd whitespace (normalize). Four malformed records (broken JSON, invalid
+control characters and odd whitespace (normalize), and two GSM8K test problems from the demo's benchmark
+sample (decontam): one verbatim with its worked answer, one retold in the project's own words. Four malformed records (broken JSON, invalid
 UTF-8, `"text": null`, no text field) exercise the read stage's quarantine; they come on top of the
 `n_docs` documents. Each record carries `defect` (null for a good document) and `crawl_date`, which
 `read` keeps in `meta`, so a funnel can be checked against what was injected.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 from pathlib import Path
 
 import zstandard
@@ -27,6 +29,8 @@ import zstandard
 SHARDS = ("demo-000.jsonl", "demo-001.jsonl.gz", "demo-002.jsonl", "demo-003.jsonl.zst")
 
 CORPUS_TEXT = Path(__file__).with_name("demo_corpus.json")  # package data (pyproject.toml)
+# 300 GSM8K test problems (MIT; flows/demo_benchmark/LICENSE): what the demo decontaminates against
+DEMO_BENCHMARK = Path(__file__).with_name("demo_benchmark") / "gsm8k_test_sample.jsonl"
 
 
 def load_corpus_text() -> dict:
@@ -50,6 +54,8 @@ EN_GENERIC: tuple[str, ...] = _TEXT["en_generic"]
 EN_OPENERS: tuple[str, ...] = _TEXT["en_openers"]
 OTHER_LANGS: dict[str, tuple[str, ...]] = _TEXT["other_langs"]
 VOCAB: dict[str, dict[str, tuple[str, ...]]] = _TEXT["vocab"]
+
+BENCHMARK_PLANTS: dict[str, dict[str, str]] = _TEXT["benchmark_plants"]  # defect -> item, lead[, text]
 
 LANG_SHARES = {"de": 0.09, "fr": 0.09, "es": 0.09, "zh": 0.03, "ru": 0.03}  # + 2 "eo", rest "en"
 
@@ -98,9 +104,31 @@ def _compose(rng: random.Random, lang: str, topic: str) -> str:
     return "\n\n".join(paragraphs)
 
 
+def benchmark_problem(item_id: str) -> dict:
+    """One problem of the demo's benchmark sample."""
+    for line in DEMO_BENCHMARK.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record["id"] == item_id:
+            return record
+    raise KeyError(f"{item_id} is not in {DEMO_BENCHMARK}")
+
+
+def _plant(defect: str) -> str:
+    """A benchmark problem as a page would show it: verbatim with its answer (calculator notes such as
+    `<<3*4=12>>` removed, as copies on the web have them), or retold."""
+    plant = BENCHMARK_PLANTS[defect]
+    if "text" in plant:
+        return f"{plant['lead']} {plant['text']}"
+    problem = benchmark_problem(plant["item"])
+    answer = re.sub(r"<<[^<>]*>>", "", problem["answer"])
+    return f"{plant['lead']}\n{problem['question']}\n{answer}"
+
+
 def _inject(rng: random.Random, defect: str, text: str) -> str:
     paragraphs = text.split("\n\n")
     at = rng.randint(1, len(paragraphs))
+    if defect in BENCHMARK_PLANTS:
+        return "\n\n".join(paragraphs[:at] + [_plant(defect)] + paragraphs[at:])
     if defect == "boilerplate":
         lines = rng.sample(BOILERPLATE, rng.randint(1, 3))
         return "\n".join(lines[:1] + ["\n\n".join(paragraphs)] + lines[1:])
@@ -140,7 +168,7 @@ def _documents(rng: random.Random, n_docs: int) -> list[dict]:
     langs = [lang for lang, share in LANG_SHARES.items() for _ in range(max(1, round(share * n_docs)))]
     langs += ["eo", "eo"]
     langs += ["en"] * (n_docs - n_dup - n_near - len(langs))
-    if langs.count("en") < 2 * len(EN_DEFECTS):
+    if langs.count("en") < 2 * len(EN_DEFECTS) + len(BENCHMARK_PLANTS):
         raise ValueError(f"n_docs={n_docs} is too small for every defect kind; use at least 100")
     docs = []
     for i, lang in enumerate(langs):
@@ -153,6 +181,8 @@ def _documents(rng: random.Random, n_docs: int) -> list[dict]:
         for doc in english[start:start + max(1, round(share * len(english)))]:
             doc["text"], doc["defect"] = _inject(rng, defect, doc["text"]), defect
             start += 1
+    for defect, doc in zip(BENCHMARK_PLANTS, english[start:]):
+        doc["text"], doc["defect"] = _inject(rng, defect, doc["text"]), defect
     accented = [d for d in docs if any(f"/{lang}/" in d["url"] for lang in ("de", "fr", "es"))]
     for doc in rng.sample(accented, max(1, round(MOJIBAKE_SHARE * len(accented)))):
         doc["text"], doc["defect"] = _inject(rng, "mojibake", doc["text"]), "mojibake"
@@ -196,16 +226,42 @@ def write_demo_corpus(directory: Path, seed: int = 20261123, n_docs: int = 600) 
                  b'{"id": "demo-no-text", "body": "The text sits under the wrong key."}\n')
     for shard, record in zip(lines, malformed):
         shard.insert(rng.randint(0, len(shard)), record)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, shard in zip(SHARDS, lines):
-        data = b"".join(shard)
-        if name.endswith(".gz"):
-            data = gzip.compress(data, mtime=0)
-        elif name.endswith(".zst"):
-            data = zstandard.ZstdCompressor(level=10).compress(data)
-        path = directory / name
-        if not path.is_file() or path.read_bytes() != data:  # unchanged files keep their mtime: reruns hit the cache
-            path.write_bytes(data)
-        paths.append(path)
-    return paths
+    return [_write_unless_same(directory / name, b"".join(shard)) for name, shard in zip(SHARDS, lines)]
+
+
+def write_training_pages(directory: Path, seed: int = 20261201, n_docs: int = 300) -> tuple[Path, Path]:
+    """Examples for the demo's DCLM-style quality classifier, in the corpus's language mix: a reference
+    set of good documents, and a raw crawl sample whose every page has one of the corpus's defects
+    (boilerplate, repetition, short junk, code, lorem ipsum, PII, control characters, mojibake).
+    From another seed than the corpus, so the corpus is scored, not memorized. Byte-identical for
+    the same seed; returns the two JSONL files (reference.jsonl, raw.jsonl)."""
+    rng = random.Random(seed)
+    langs = [lang for lang, share in LANG_SHARES.items() for _ in range(max(1, round(share * n_docs)))]
+    langs += ["en"] * (n_docs - len(langs))
+    defects = [*EN_DEFECTS, "mojibake"]
+    sets: dict[str, list[bytes]] = {"reference": [], "raw": []}
+    for name, lines in sets.items():
+        for i, lang in enumerate(langs):
+            topic = rng.choice(list(EN_TOPICS))
+            text, defect = _compose(rng, lang, topic), None
+            if name == "raw":
+                defect = rng.choice(defects if lang in ("de", "fr", "es") else defects[:-1])
+                text = _inject(rng, defect, text)
+            record = _record(rng, i, lang, topic, text, defect)
+            record["id"] = f"{name}-{i:05d}"
+            lines.append(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+    reference, raw = (_write_unless_same(directory / f"{name}.jsonl", b"".join(lines)) for name, lines in sets.items())
+    return reference, raw
+
+
+def _write_unless_same(path: Path, data: bytes) -> Path:
+    """Write `data` (compressed as the name says) unless the file holds it: an unchanged file keeps
+    its mtime, so reruns hit the cache."""
+    if path.name.endswith(".gz"):
+        data = gzip.compress(data, mtime=0)
+    elif path.name.endswith(".zst"):
+        data = zstandard.ZstdCompressor(level=10).compress(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_bytes() != data:
+        path.write_bytes(data)
+    return path

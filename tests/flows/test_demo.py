@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from flows.demo import SHARDS, write_demo_corpus
+from flows.demo import BENCHMARK_PLANTS, DEMO_BENCHMARK, SHARDS, benchmark_problem, write_demo_corpus, write_training_pages
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
@@ -140,3 +140,41 @@ def test_rewriting_the_same_corpus_leaves_files_untouched(tmp_path):
     second = {p: p.stat().st_mtime_ns for p in write_demo_corpus(tmp_path)}
 
     assert second == first
+
+
+def test_two_benchmark_problems_are_planted_one_verbatim_one_retold(corpus):
+    planted = {r["defect"]: r["text"] for r in records(corpus) if r["defect"] in BENCHMARK_PLANTS}
+    verbatim = benchmark_problem(BENCHMARK_PLANTS["benchmark_verbatim"]["item"])
+    retold = benchmark_problem(BENCHMARK_PLANTS["benchmark_paraphrase"]["item"])
+
+    assert set(planted) == {"benchmark_verbatim", "benchmark_paraphrase"}
+    assert verbatim["question"] in planted["benchmark_verbatim"]
+    assert "<<" not in planted["benchmark_verbatim"]  # as web copies show the answer: no calculator notes
+    assert BENCHMARK_PLANTS["benchmark_paraphrase"]["text"] in planted["benchmark_paraphrase"]
+    shared = {tuple(w) for w in ngrams(retold["question"])} & {tuple(w) for w in ngrams(planted["benchmark_paraphrase"])}
+    assert not shared  # no 13-gram: only the embedding search can find it
+
+
+def ngrams(text: str, n: int = 13) -> list[list[str]]:
+    words = re.findall(r"\w+", text.lower())
+    return [words[i:i + n] for i in range(len(words) - n + 1)]
+
+
+def test_demo_benchmark_sample_is_300_gsm8k_problems_with_their_licence():
+    problems = [json.loads(line) for line in DEMO_BENCHMARK.read_text(encoding="utf-8").splitlines()]
+
+    assert len(problems) == 300 and [p["id"] for p in problems] == [f"gsm8k-test-{i:04d}" for i in range(300)]
+    assert all(p["question"] and "####" in p["answer"] for p in problems)
+    assert "MIT License" in (DEMO_BENCHMARK.parent / "LICENSE").read_text()
+
+
+def test_training_pages_are_seeded_and_every_raw_page_has_a_defect(tmp_path):
+    reference, raw = write_training_pages(tmp_path / "a", seed=3, n_docs=120)
+    again = write_training_pages(tmp_path / "b", seed=3, n_docs=120)
+
+    good = [json.loads(line) for line in reference.read_text(encoding="utf-8").splitlines()]
+    noisy = [json.loads(line) for line in raw.read_text(encoding="utf-8").splitlines()]
+    assert [reference.read_bytes(), raw.read_bytes()] == [p.read_bytes() for p in again]
+    assert len(good) == len(noisy) == 120
+    assert all(d["defect"] is None for d in good) and all(d["defect"] for d in noisy)
+    assert {d["url"].split("/")[3] for d in good} >= {"en", "de", "fr", "es", "zh", "ru"}

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import os
+import queue
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from flows.config import load_config
-from flows.deployments import deployments, free_port, prefect_server
+from flows.deployments import deployments, free_port
 
 
 def test_nightly_deployment_has_the_schedule_and_a_persistent_index():
@@ -23,53 +27,55 @@ def test_nightly_deployment_has_the_schedule_and_a_persistent_index():
     assert adhoc.parameters["cfg"]["input"]["paths"] == ["crawl/*.jsonl"]
 
 
+def read_until(stream, marker: str, timeout_s: float) -> list[str]:
+    """Lines of `stream` up to the first that starts with `marker` (a thread reads, so a hang times out)."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
+    seen, deadline = [], time.monotonic() + timeout_s
+    while not (seen and seen[-1].startswith(marker)):
+        seen.append(lines.get(timeout=max(deadline - time.monotonic(), 0.01)))
+    return seen
+
+
 @pytest.mark.slow
-@pytest.mark.integration  # its own Prefect server, `winnow serve` and a whole flow run
-def test_served_adhoc_deployment_runs_through_the_api(tmp_path):
+@pytest.mark.integration  # `winnow demo --ui`: its own Prefect server, `winnow serve`, two whole flow runs
+def test_demo_ui_runs_through_the_adhoc_deployment_caches_a_second_trigger_and_leaves_nothing_behind(tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.demo import write_demo_corpus
+    port = free_port()
+    demo = subprocess.Popen(
+        [str(Path(sys.executable).with_name("winnow")), "demo", "--ui", "--port", str(port), "--directory", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        printed = read_until(demo.stdout, "Ctrl-C stops", timeout_s=600)
+        flow_run_id = next(line for line in printed if line.startswith("triggered")).rsplit("/", 1)[1].strip()
+        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}), get_client(sync_client=True) as client:
+            first = client.read_flow_run(flow_run_id)
+            deployments = {d["name"]: d for d in client.request("POST", "/deployments/filter", json={"limit": 10}).json()}
+            artifacts = client.request("POST", "/artifacts/filter", json={"limit": 50}).json()
+            second = run_deployment("curate/adhoc", timeout=300)
+            task_runs = client.request("POST", "/task_runs/filter", json={
+                "flow_runs": {"id": {"any_": [str(second.id)]}}, "limit": 50}).json()
+        tree = psutil.Process(demo.pid).children(recursive=True)
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=120)
 
-    write_demo_corpus(tmp_path / "input", n_docs=120)
-    with prefect_server(free_port(), home=str(tmp_path / "prefect-home")) as api:
-        env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-        serving = subprocess.Popen(
-            [str(Path(sys.executable).with_name("winnow")), "serve", "--input", str(tmp_path / "input"),
-             "--output", str(tmp_path / "out"), "--set", "run.cluster.n_workers=1"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            with temporary_settings({PREFECT_API_URL: api}):
-                flow_run = wait_for_deployment_run(run_deployment, "curate/adhoc")
-                with get_client(sync_client=True) as client:
-                    task_runs = client.request("POST", "/task_runs/filter", json={
-                        "flow_runs": {"id": {"any_": [str(flow_run.id)]}}, "limit": 50}).json()
-                    artifacts = client.request("POST", "/artifacts/filter", json={
-                        "artifacts": {"key": {"any_": ["curation-funnel"]}}, "limit": 5}).json()
-        finally:
-            serving.terminate()
-            serving.wait(timeout=30)
-
-    assert flow_run.state.is_completed()
-    assert {"read", "clean", "dedup_fuzzy", "select", "write"} <= {t["name"].rsplit("-", 1)[0] for t in task_runs}
-    assert any(a["flow_run_id"] == str(flow_run.id) for a in artifacts)
+    assert first.state.is_completed() and second.state.is_completed()
+    assert set(deployments) == {"adhoc", "recurate-nightly"} and deployments["recurate-nightly"]["schedules"]
+    keys = {(a["key"], a["flow_run_id"]) for a in artifacts}
+    assert ("curation-funnel", flow_run_id) in keys and any(key == "classifier-metrics" for key, _ in keys)
+    states = {t["name"].rsplit("-", 1)[0]: t["state"]["name"] for t in task_runs}
+    assert {"read", "clean", "dedup_fuzzy", "quality", "decontam"} <= set(states)
+    assert all(state == "Cached" for stage, state in states.items() if stage != "write"), states
     assert (tmp_path / "out" / "run_summary.json").is_file()
-
-
-def wait_for_deployment_run(run_deployment, name: str, timeout_s: float = 180.0):
-    """`run_deployment` as soon as the serving process has registered the deployment, then wait."""
-    from prefect.exceptions import ObjectNotFound
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return run_deployment(name, timeout=timeout_s)
-        except ObjectNotFound:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
+    _, alive = psutil.wait_procs(tree, timeout=30)
+    assert [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE] == []
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
 
 
 def test_work_pool_deployments_validate_against_the_flow_parameters():
