@@ -99,17 +99,19 @@ def guide(directory: Path, config: Path, cfg: CurationConfig, summary: dict, car
         f"              model card: {Path(card['scorer']['model_path']).parent / 'model_card.json'}",
     ]
     hits = (summary.get("decontam") or {}).get("documents", [])
-    lines.append(f"  decontam    GSM8K sample ({DEMO_BENCHMARK.name}, 300 problems): {len(hits)} documents hit")
+    problems = len(DEMO_BENCHMARK.read_text(encoding="utf-8").splitlines())
+    lines.append(f"  decontam    GSM8K sample ({DEMO_BENCHMARK.name}, {problems} problems): {len(hits)} documents hit")
     lines += [f"                {h['doc_id']}  {h['item_id']}  {h['method']}: {h['evidence']}; {h['outcome']}" for h in hits]
-    candidate = next(c for c in summary["score_thresholds"]["quality_score"]["candidates"] if c["rule"] == "p10")
-    lines += [
-        f"  rejected    winnow inspect {out} --stage clean -n 5   (any stage; --reason narrows it)",
-        f"  rerun       winnow run --config {config} --set 'select.thresholds=[{{column: quality_score, min: {candidate['threshold']}}}]'",
-        f"              keeps {candidate['kept_if_min']:,} of {summary['rows']:,} (the report's p10 candidate; its table per "
-        "language shows that a classifier trained on mostly English pages scores other languages lower); "
-        "only select and write run, the rest is cached",
-        "  Prefect UI  make demo-ui: the same run through the curate/adhoc deployment, with the nightly schedule",
-    ]
+    lines.append(f"  rejected    winnow inspect {out} --stage clean -n 5   (any stage; --reason narrows it)")
+    quality = summary.get("score_thresholds", {}).get("quality_score", {})  # absent when --set drops the scorer
+    for candidate in (c for c in quality.get("candidates", []) if c["rule"] == "p10"):
+        lines += [
+            f"  rerun       winnow run --config {config} --set 'select.thresholds=[{{column: quality_score, min: {candidate['threshold']}}}]'",
+            f"              keeps {candidate['kept_if_min']:,} of {summary['rows']:,} (the report's p10 candidate; its table per "
+            "language shows that a classifier trained on mostly English pages scores other languages lower); "
+            "only select and write run, the rest is cached",
+        ]
+    lines.append("  Prefect UI  make demo-ui: the same run through the curate/adhoc deployment, with the nightly schedule")
     return "\n".join(lines)
 
 
