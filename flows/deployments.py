@@ -61,6 +61,11 @@ def prefect_server(port: int, home: str | None = None, timeout_s: float = 120.0)
     """
     from prefect.settings import PREFECT_HOME
 
+    with socket.socket() as probe:  # else the health check below would be answered by whatever holds the port
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ServerError(f"127.0.0.1:{port} is in use ({exc.strerror}); choose another port (--port)") from None
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **({"PREFECT_HOME": home} if home else {})}
     home_dir = Path(home) if home else Path(PREFECT_HOME.value())
     home_dir.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,20 @@ def test_demo_ui_runs_through_the_adhoc_deployment_caches_a_second_trigger_and_l
         pass
 
 
+def test_a_port_in_use_is_a_clear_error_not_someone_elses_server(tmp_path):
+    from flows.deployments import prefect_server
+    from tasks.errors import ServerError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ServerError, match=f"127.0.0.1:{port} is in use"), prefect_server(port, home=str(tmp_path)):
+            pass
+
+    assert not (tmp_path / "server.log").exists()  # nothing was started
+
+
 def test_work_pool_deployments_validate_against_the_flow_parameters():
     import yaml
 
