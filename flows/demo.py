@@ -21,10 +21,11 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import re
 from pathlib import Path
 
 import zstandard
+
+from tasks.decontam.benchmarks import CALCULATOR_ANNOTATION
 
 SHARDS = ("demo-000.jsonl", "demo-001.jsonl.gz", "demo-002.jsonl", "demo-003.jsonl.zst")
 
@@ -120,7 +121,7 @@ def _plant(defect: str) -> str:
     if "text" in plant:
         return f"{plant['lead']} {plant['text']}"
     problem = benchmark_problem(plant["item"])
-    answer = re.sub(r"<<[^<>]*>>", "", problem["answer"])
+    answer = CALCULATOR_ANNOTATION.sub("", problem["answer"])
     return f"{plant['lead']}\n{problem['question']}\n{answer}"
 
 
