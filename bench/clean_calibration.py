@@ -43,7 +43,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 from bench.corpus import WEB_RAW, build_corpus, lingua_documents  # noqa: E402
 from tasks.clean.doc import base_language  # noqa: E402
 
-THRESHOLD_CHANGE = ["clean.gopher_quality.min_alpha_words_ratio=0.75", "clean.languages={de: {fineweb: {char_dup_threshold: 0.05}}}"]
+THRESHOLD_CHANGE = [
+    "clean.gopher_quality.min_alpha_words_ratio=0.75",
+    "clean.languages={de: {fineweb: {char_dup_threshold: 0.05}}}",
+]
 # a change few documents feel: Japanese lines end in "。" less often than a web page's lines end in "."
 NARROW_CHANGE = ["clean.languages={ja: {fineweb: {line_punct_threshold: 0.05}}}"]
 LANGUAGES_SHOWN = 8
@@ -71,16 +74,18 @@ def clean_view(summary: dict, columns: list[str]):
     """The documents `clean` kept in a run (its view, `columns`), read from the run's store."""
     import pyarrow as pa
 
-    from flows.store import ArtifactStore, ShardRef
+    from flows.engine.store import ArtifactStore, ShardRef
 
     store = ArtifactStore(summary["store"])
     manifest = store.manifest("clean", funnel(summary)["clean"]["key"])
-    return pa.concat_tables(store.read_view("clean", ShardRef(s["name"], s["key"]), columns) for s in manifest["shards"])
+    return pa.concat_tables(
+        store.read_view("clean", ShardRef(s["name"], s["key"]), columns) for s in manifest["shards"]
+    )
 
 
 def rejected_langs(summary: dict) -> dict[str, str]:
     """id -> base language of the documents `clean` rejected."""
-    from flows.store import ArtifactStore, ShardRef
+    from flows.engine.store import ArtifactStore, ShardRef
 
     store = ArtifactStore(summary["store"])
     manifest = store.manifest("clean", funnel(summary)["clean"]["key"])
@@ -100,25 +105,31 @@ def after_clean(summary: dict) -> float:
 def print_rerun(change: list[str], cold: dict, rerun: dict) -> None:
     """What a threshold change cost: clean's decision against its cold time, and per later stage the
     shards it computed (clean's shards are keyed by their verdicts: unchanged ones are reused)."""
-    from flows.store import ArtifactStore
+    from flows.engine.store import ArtifactStore
 
     store = ArtifactStore(rerun["store"])
     rows, before = funnel(rerun), funnel(cold)
-    print(f"   after {' '.join(change)}: clean {rows['clean']['seconds']:.2f} s = "
-          f"{rows['clean']['seconds'] / before['clean']['seconds']:.1%} of cold (decision only; "
-          f"{rows['clean']['docs_out']:,} kept, were {before['clean']['docs_out']:,}); the stages after it "
-          f"{after_clean(rerun):.1f} s")
+    print(
+        f"   after {' '.join(change)}: clean {rows['clean']['seconds']:.2f} s = "
+        f"{rows['clean']['seconds'] / before['clean']['seconds']:.1%} of cold (decision only; "
+        f"{rows['clean']['docs_out']:,} kept, were {before['clean']['docs_out']:,}); the stages after it "
+        f"{after_clean(rerun):.1f} s"
+    )
     shards = lambda row: len(store.read_json(store.manifest_path(row["stage"], row["key"]))["shards"])  # noqa: E731
-    print("     shards computed: " + ", ".join(
-        f"{r['stage']} {0 if r['cached'] else r['shards_computed']}/{shards(r)}"
-        for r in rerun["funnel"][[r["stage"] for r in rerun["funnel"]].index("clean"):] if r["stage"] not in ("select", "write")
-    ))
+    print(
+        "     shards computed: "
+        + ", ".join(
+            f"{r['stage']} {0 if r['cached'] else r['shards_computed']}/{shards(r)}"
+            for r in rerun["funnel"][[r["stage"] for r in rerun["funnel"]].index("clean") :]
+            if r["stage"] not in ("select", "write")
+        )
+    )
 
 
 def reference_calibration(tmp: Path, cluster_address: str) -> dict:
     """The reference method on real good text in 75 languages: lingua's sentences as documents."""
-    from flows.calibrate import CalibrateConfig, calibrate_clean
     from flows.config import load_config
+    from flows.orchestration.calibrate_clean import CalibrateConfig, calibrate_clean
     from tasks.clean.calibrate import CalibrationParams
 
     folder = tmp / "reference"
@@ -126,12 +137,19 @@ def reference_calibration(tmp: Path, cluster_address: str) -> dict:
     with (folder / "lingua.jsonl").open("w", encoding="utf-8") as out:
         for i, (_, text) in enumerate(lingua_documents(REFERENCE_SENTENCES)):
             out.write(json.dumps({"id": f"lingua-{i}", "text": text}) + "\n")
-    return calibrate_clean(CalibrateConfig(
-        curation=load_config(overrides=[
-            f"input.paths=[{folder}]", f"output={tmp / 'reference-out'}", f"run.cluster.address={cluster_address}",
-        ]),
-        calibration=CalibrationParams(method="reference", min_docs=REFERENCE_MIN_DOCS), output=str(tmp / "reference-cal"),
-    ))
+    return calibrate_clean(
+        CalibrateConfig(
+            curation=load_config(
+                overrides=[
+                    f"input.paths=[{folder}]",
+                    f"output={tmp / 'reference-out'}",
+                    f"run.cluster.address={cluster_address}",
+                ]
+            ),
+            calibration=CalibrationParams(method="reference", min_docs=REFERENCE_MIN_DOCS),
+            output=str(tmp / "reference-cal"),
+        )
+    )
 
 
 def print_reference(report: dict) -> None:
@@ -140,13 +158,19 @@ def print_reference(report: dict) -> None:
     after = sorted(e["kept_after"] for e in languages.values())
     knobs = Counter(cut["knob"] for cut in report["cuts"])
     worst = sorted(languages, key=lambda lang: languages[lang]["kept_before"])[:6]
-    print(f"\n2b. reference method (FineWeb-2 style) on lingua prose, {REFERENCE_SENTENCES} sentences a document, "
-          f"{len(languages)} languages with >= {REFERENCE_MIN_DOCS} documents (langid's labels): {len(report['cuts'])} "
-          f"loosened bounds; clean keeps a median {before[len(before) // 2]:.1%} -> {after[len(after) // 2]:.1%} "
-          f"of a language's good text (lowest {before[0]:.1%} -> {after[0]:.1%})")
+    print(
+        f"\n2b. reference method (FineWeb-2 style) on lingua prose, {REFERENCE_SENTENCES} sentences a document, "
+        f"{len(languages)} languages with >= {REFERENCE_MIN_DOCS} documents (langid's labels): {len(report['cuts'])} "
+        f"loosened bounds; clean keeps a median {before[len(before) // 2]:.1%} -> {after[len(after) // 2]:.1%} "
+        f"of a language's good text (lowest {before[0]:.1%} -> {after[0]:.1%})"
+    )
     print("    most loosened: " + ", ".join(f"{knob} x{n}" for knob, n in knobs.most_common(5)))
-    print("    lowest before: " + ", ".join(
-        f"{lang} {languages[lang]['kept_before']:.0%} -> {languages[lang]['kept_after']:.0%}" for lang in worst))
+    print(
+        "    lowest before: "
+        + ", ".join(
+            f"{lang} {languages[lang]['kept_before']:.0%} -> {languages[lang]['kept_after']:.0%}" for lang in worst
+        )
+    )
 
 
 def print_languages(default: dict, calibrated: dict) -> None:
@@ -155,8 +179,10 @@ def print_languages(default: dict, calibrated: dict) -> None:
     print(f"{'lang':<8}{'docs':>8}{'kept (global)':>15}{'kept (calibrated)':>19}  top reasons global | calibrated")
     for lang in list(rows)[:LANGUAGES_SHOWN]:
         top = lambda r: ", ".join(f"{k.split(':')[1]} {v}" for k, v in list(r["drops"].items())[:2]) or "-"  # noqa: E731
-        print(f"{lang:<8}{rows[lang]['docs_in']:>8,}{rows[lang]['keep_rate']:>15.1%}{after[lang]['keep_rate']:>19.1%}"
-              f"  {top(rows[lang])} | {top(after[lang])}")
+        print(
+            f"{lang:<8}{rows[lang]['docs_in']:>8,}{rows[lang]['keep_rate']:>15.1%}{after[lang]['keep_rate']:>19.1%}"
+            f"  {top(rows[lang])} | {top(after[lang])}"
+        )
 
 
 def labeled_pages(target: Path) -> dict[str, dict]:
@@ -190,12 +216,14 @@ def boilerplate_scores(summary: dict, labels: dict[str, dict]) -> dict[str, dict
 
 
 def signals_speed(tmp: Path, store_summary: dict, baseline: str) -> None:
-    from flows.store import ArtifactStore, ShardRef
+    from flows.engine.store import ArtifactStore, ShardRef
 
     store = ArtifactStore(store_summary["store"])
     langid = funnel(store_summary)["langid"]
     shard = store.manifest("langid", langid["key"])["shards"][0]
-    sample = store.read_view("langid", ShardRef(shard["name"], shard["key"]), ["id", "text", "lang"]).slice(0, SPEED_DOCS)
+    sample = store.read_view("langid", ShardRef(shard["name"], shard["key"]), ["id", "text", "lang"]).slice(
+        0, SPEED_DOCS
+    )
     print(f"\n4. clean (measure + decide) on {sample.num_rows:,} documents, one core, best of 3 x 2 alternations:")
     compare_speed(tmp, sample, baseline)
 
@@ -212,8 +240,13 @@ def compare_speed(tmp: Path, sample, baseline: str) -> None:
     speeds: dict[str, list[float]] = {"this tree": [], f"baseline {baseline}": []}
     for _ in range(2):
         for name, tree in (("this tree", ROOT), (f"baseline {baseline}", old)):
-            out = subprocess.run([sys.executable, "-c", SPEED_SCRIPT, str(tree), str(tmp / "sample.parquet")],
-                                 capture_output=True, text=True, check=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
+            out = subprocess.run(
+                [sys.executable, "-c", SPEED_SCRIPT, str(tree), str(tmp / "sample.parquet")],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=os.environ | {"OMP_NUM_THREADS": "1"},
+            )
             speeds[name].append(float(out.stdout.strip().splitlines()[-1]))
     best = {name: max(values) for name, values in speeds.items()}
     for name, value in best.items():
@@ -231,31 +264,52 @@ def main() -> None:
 
     from distributed import Client, LocalCluster
 
-    from flows.calibrate import CalibrateConfig, calibrate_clean
     from flows.config import load_config
-    from flows.curate import curate
+    from flows.orchestration.calibrate_clean import CalibrateConfig, calibrate_clean
+    from flows.orchestration.curate import curate
     from tasks.clean.calibrate import CalibrationParams
 
-    with tempfile.TemporaryDirectory() as name, LocalCluster(
-        n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.WARNING,
-    ) as cluster, Client(cluster, set_as_default=False):
+    with (
+        tempfile.TemporaryDirectory() as name,
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
+        ) as cluster,
+        Client(cluster, set_as_default=False),
+    ):
         tmp = Path(name)
         build_corpus(args.n_docs, tmp / "corpus", n_shards=args.shards)
-        base = [f"input.paths=[{tmp / 'corpus'}]", f"output={tmp / 'out'}", f"run.cluster.address={cluster.scheduler_address}"]
+        base = [
+            f"input.paths=[{tmp / 'corpus'}]",
+            f"output={tmp / 'out'}",
+            f"run.cluster.address={cluster.scheduler_address}",
+        ]
         cold = curate(load_config(overrides=base))
-        print(f"\n1. {args.n_docs:,} documents in {args.shards} files: clean cold {funnel(cold)['clean']['seconds']:.1f} s "
-              f"(signals + decision), the stages after it {after_clean(cold):.1f} s")
+        print(
+            f"\n1. {args.n_docs:,} documents in {args.shards} files: "
+            f"clean cold {funnel(cold)['clean']['seconds']:.1f} s "
+            f"(signals + decision), the stages after it {after_clean(cold):.1f} s"
+        )
         for change in (THRESHOLD_CHANGE, NARROW_CHANGE):
             print_rerun(change, cold, curate(load_config(overrides=[*base, *change])))
 
-        calibration = calibrate_clean(CalibrateConfig(
-            curation=load_config(overrides=base), calibration=CalibrationParams(method="corpus"), output=str(tmp / "cal"),
-        ))
+        calibration = calibrate_clean(
+            CalibrateConfig(
+                curation=load_config(overrides=base),
+                calibration=CalibrationParams(method="corpus"),
+                output=str(tmp / "cal"),
+            )
+        )
         yaml_path = Path(calibration["yaml"])
         calibrated = curate(load_config(yaml_path, base))
-        print(f"\n2. calibrate (corpus method): {len(calibration['cuts'])} cuts in "
-              f"{sum(1 for e in calibration['languages'].values() if e['kept_after'] != e['kept_before'])} languages; "
-              f"clean after feeding it back: {funnel(calibrated)['clean']['seconds']:.2f} s")
+        print(
+            f"\n2. calibrate (corpus method): {len(calibration['cuts'])} cuts in "
+            f"{sum(1 for e in calibration['languages'].values() if e['kept_after'] != e['kept_before'])} languages; "
+            f"clean after feeding it back: {funnel(calibrated)['clean']['seconds']:.2f} s"
+        )
         print_languages(cold, calibrated)
 
         print_reference(reference_calibration(tmp, cluster.scheduler_address))
@@ -264,12 +318,17 @@ def main() -> None:
         pages = [f"input.paths=[{tmp / 'pages'}]", f"run.cluster.address={cluster.scheduler_address}"]
         before = boilerplate_scores(curate(load_config(overrides=[*pages, f"output={tmp / 'p0'}"])), labels)
         after = boilerplate_scores(curate(load_config(yaml_path, [*pages, f"output={tmp / 'p1'}"])), labels)
-        print(f"\n3. {len(labels)} labeled pages: share with every must-keep snippet surviving clean / every "
-              "must-remove snippet gone, global thresholds -> calibrated")
+        print(
+            f"\n3. {len(labels)} labeled pages: share with every must-keep snippet surviving clean / every "
+            "must-remove snippet gone, global thresholds -> calibrated"
+        )
         for lang, entry in before.items():
             a, n = after.get(lang, entry), entry["pages"]
-            print(f"  {lang:<22}{n:>5} pages  keep survives {entry['keep_survives'] / n:>6.1%} -> {a['keep_survives'] / a['pages']:>6.1%}"
-                  f"   remove gone {entry['remove_gone'] / n:>6.1%} -> {a['remove_gone'] / a['pages']:>6.1%}")
+            print(
+                f"  {lang:<22}{n:>5} pages  keep survives {entry['keep_survives'] / n:>6.1%} "
+                f"-> {a['keep_survives'] / a['pages']:>6.1%}"
+                f"   remove gone {entry['remove_gone'] / n:>6.1%} -> {a['remove_gone'] / a['pages']:>6.1%}"
+            )
 
         signals_speed(tmp, cold, args.baseline)
 

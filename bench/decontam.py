@@ -61,7 +61,15 @@ sys.path.insert(0, str(ROOT))
 
 import tasks.decontam  # noqa: E402
 from tasks import models  # noqa: E402
-from tasks.decontam import DecontamParams, SemanticParams, build_index, detect, index_tables, load_index, scan  # noqa: E402
+from tasks.decontam import (  # noqa: E402
+    DecontamParams,
+    SemanticParams,
+    build_index,
+    detect,
+    index_tables,
+    load_index,
+    scan,
+)
 from tasks.decontam.benchmarks import BenchmarkSpec  # noqa: E402
 from tasks.decontam.semantic import CALIBRATED_THRESHOLDS, nearest_items  # noqa: E402
 
@@ -83,7 +91,9 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def hosts(limit: int, max_chars: int) -> list[str]:
-    docs = read_jsonl(DATA / "web_raw" / "html_pages_wetlike.jsonl") + read_jsonl(DATA / "web_raw" / "cc_text_docs.jsonl")
+    docs = read_jsonl(DATA / "web_raw" / "html_pages_wetlike.jsonl") + read_jsonl(
+        DATA / "web_raw" / "cc_text_docs.jsonl"
+    )
     texts = []
     for doc in docs:
         text = doc["text"]
@@ -132,8 +142,11 @@ def plants(host_texts: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str
 
 def cached_index(cache: Path, semantic: SemanticParams) -> str:
     """The embedded index of all four benchmarks, built once into `cache`."""
-    key = hashlib.sha256(json.dumps([tasks.decontam.VERSION, *map(str, DecontamParams(benchmarks=SPECS, semantic=semantic)
-                                                                     .index_params())]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps(
+            [tasks.decontam.VERSION, *map(str, DecontamParams(benchmarks=SPECS, semantic=semantic).index_params())]
+        ).encode()
+    ).hexdigest()[:16]
     directory = cache / f"index-{key}"
     if not (directory / "_SUCCESS").exists():
         started = time.perf_counter()
@@ -142,14 +155,20 @@ def cached_index(cache: Path, semantic: SemanticParams) -> str:
         for name, table in index_tables(index).items():
             pq.write_table(table, directory / name)
         (directory / "_SUCCESS").touch()
-        say(f"index: {index.items.num_rows:,} items, {index.stats['ngrams']:,} n-grams, built in "
-            f"{time.perf_counter() - started:.0f} s ({models.default_device()})")
+        say(
+            f"index: {index.items.num_rows:,} items, {index.stats['ngrams']:,} n-grams, built in "
+            f"{time.perf_counter() - started:.0f} s ({models.default_device()})"
+        )
     return str(directory)
 
 
-def scanned(name: str, texts: list[str], params: DecontamParams, index_url: str, cache: Path) -> tuple[pa.Table, float | None]:
+def scanned(
+    name: str, texts: list[str], params: DecontamParams, index_url: str, cache: Path
+) -> tuple[pa.Table, float | None]:
     """`texts` through the stage's scan phase, cached by texts and scan parameters; (table, seconds or None)."""
-    key = hashlib.sha256(json.dumps([tasks.decontam.VERSION, params.scan_params().model_dump_json(), texts]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps([tasks.decontam.VERSION, params.scan_params().model_dump_json(), texts]).encode()
+    ).hexdigest()[:16]
     path = cache / f"scan-{name}-{key}.parquet"
     table = pa.table({"id": [str(i) for i in range(len(texts))], "text": texts})
     if path.exists():
@@ -186,8 +205,10 @@ def calibrate(negatives: list[dict[str, np.ndarray]], target_fpr: float, floor: 
     names = list(negatives[0])
     share = target_fpr / len(names)
     pooled = {name: np.concatenate([n[name] for n in negatives]) for name in names}
-    return {name: round(max(floor, float(np.quantile(pooled[name], 1 - share, method="higher")) + 1e-4), 4)
-            for name in names}
+    return {
+        name: round(max(floor, float(np.quantile(pooled[name], 1 - share, method="higher")) + 1e-4), 4)
+        for name in names
+    }
 
 
 def evaluate(label: str, params: DecontamParams, index, sets: dict, held: slice, show: bool = False) -> None:
@@ -198,22 +219,30 @@ def evaluate(label: str, params: DecontamParams, index, sets: dict, held: slice,
         negatives = sets[name]["scanned"]
         out = detect(negatives.take(np.arange(negatives.num_rows)[held]), params, index)
         flagged = np.array([b is not None for b in out.column("contam_benchmark").to_pylist()])
-        semantic_only = np.array([bool(s) and all(x["method"] == "semantic" for x in s) for s in out.column("contam_spans").to_pylist()])
+        semantic_only = np.array(
+            [bool(s) and all(x["method"] == "semantic" for x in s) for s in out.column("contam_spans").to_pylist()]
+        )
         say(f"  FPR {name:<5} {rate(flagged)}; embedding-only {semantic_only.sum()}")
         if show:
             item_text = dict(zip(index.items.column("item_id").to_pylist(), index.items.column("text").to_pylist()))
             for spans in (s for s in out.column("contam_spans").to_pylist() if s):
                 top = max(spans, key=lambda x: x["score"])
-                say(f"    {top['method']} {top['score']:.3f} {' '.join(top['text'].split())[:140]!r}\n"
-                    f"      | {top['item_id']}: {' '.join(item_text[top['item_id']].split())[:140]!r}")
+                say(
+                    f"    {top['method']} {top['score']:.3f} {' '.join(top['text'].split())[:140]!r}\n"
+                    f"      | {top['item_id']}: {' '.join(item_text[top['item_id']].split())[:140]!r}"
+                )
     for name in ("verbatim", "paraphrase"):
         out = detect(sets[name]["scanned"], params, index)
-        found = np.array([src in items for src, items in zip(sets[name]["sources"], out.column("contam_items").to_pylist())])
+        found = np.array(
+            [src in items for src, items in zip(sets[name]["sources"], out.column("contam_items").to_pylist())]
+        )
         by = {}
         for f, src in zip(found, sets[name]["sources"]):
             by.setdefault(src.split("-")[0].lower(), []).append(f)
-        say(f"  recall {name:<10} {found.mean():6.1%} ({found.sum()}/{len(found)}): "
-            + ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in by.items()))
+        say(
+            f"  recall {name:<10} {found.mean():6.1%} ({found.sum()}/{len(found)}): "
+            + ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in by.items())
+        )
 
 
 def check_cost(texts: list[str], params: DecontamParams, index_url: str, device: str) -> None:
@@ -224,13 +253,20 @@ def check_cost(texts: list[str], params: DecontamParams, index_url: str, device:
     from tasks.decontam.semantic import embed, windows
 
     semantic, index = params.semantic, load_index(index_url)
-    bounds = [(d, s, e) for d, t in enumerate(texts) for s, e in windows(word_spans(t), semantic.window_words, semantic.stride_words)]
+    bounds = [
+        (d, s, e)
+        for d, t in enumerate(texts)
+        for s, e in windows(word_spans(t), semantic.window_words, semantic.stride_words)
+    ]
     started = time.perf_counter()
     queries = embed([texts[d][s:e] for d, s, e in bounds], semantic, device)
     encoding = time.perf_counter() - started
     items = index.embeddings(device)
     timings = {}
-    for label, groups in (("one group", [(0, index.items.num_rows)]), ("per benchmark", list(index.benchmark_rows().values()))):
+    for label, groups in (
+        ("one group", [(0, index.items.num_rows)]),
+        ("per benchmark", list(index.benchmark_rows().values())),
+    ):
         started = time.perf_counter()
         nearest_items(queries, items, groups, semantic.item_block)
         timings[label] = time.perf_counter() - started
@@ -239,17 +275,24 @@ def check_cost(texts: list[str], params: DecontamParams, index_url: str, device:
     detect(table, params, index)
     thresholding = time.perf_counter() - started
     extra = timings["per benchmark"] - timings["one group"] + thresholding
-    say(f"\ncost on {len(texts)} pages ({len(bounds):,} windows, {device}): encoder {encoding:.1f} s, item search one group "
-        f"{timings['one group']:.2f} s / per benchmark {timings['per benchmark']:.2f} s, detect (n-grams, thresholds, spans) "
-        f"{thresholding:.2f} s: the check adds {extra:.2f} s = {extra / (encoding + timings['one group']):.1%} of the embedding stage")
+    say(
+        f"\ncost on {len(texts)} pages ({len(bounds):,} windows, {device}): encoder {encoding:.1f} s, "
+        f"item search one group {timings['one group']:.2f} s / per benchmark {timings['per benchmark']:.2f} s, "
+        f"detect (n-grams, thresholds, spans) {thresholding:.2f} s: the check adds {extra:.2f} s = "
+        f"{extra / (encoding + timings['one group']):.1%} of the embedding stage"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--host-chars", type=int, default=2000)
-    parser.add_argument("--semantic-verbatim", type=int, default=300, help="verbatim plants the embedding scan runs on")
-    parser.add_argument("--target-fpr", type=float, default=0.005, help="calibration: share of negatives over any threshold")
+    parser.add_argument(
+        "--semantic-verbatim", type=int, default=300, help="verbatim plants the embedding scan runs on"
+    )
+    parser.add_argument(
+        "--target-fpr", type=float, default=0.005, help="calibration: share of negatives over any threshold"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default=None)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/winnow-decontam-bench"))
@@ -274,26 +317,51 @@ def main() -> None:
     for name, entry in sets.items():
         entry["scanned"], seconds = scanned(name, entry["texts"], params, index_url, args.cache)
         windows = sum(map(len, entry["scanned"].column("contam_windows").to_pylist())) // len(SPECS)
-        speed = f"scanned in {seconds:.0f} s: {len(entry['texts']) / seconds:.1f} docs/s, {windows / seconds:.1f} windows/s" \
-            if seconds else "scan cached"
+        speed = (
+            f"scanned in {seconds:.0f} s: {len(entry['texts']) / seconds:.1f} docs/s, "
+            f"{windows / seconds:.1f} windows/s"
+            if seconds
+            else "scan cached"
+        )
         say(f"{name}: {len(entry['texts'])} docs, {windows:,} windows, {speed}")
-    verbatim_ngrams = detect(pa.table({"id": [str(i) for i in range(len(verbatim))], "text": [t for t, _ in verbatim]}),
-                             params.model_copy(update={"semantic": params.semantic.model_copy(update={"enabled": False})}), index)
-    found = np.array([s in items for (_, s), items in zip(verbatim, verbatim_ngrams.column("contam_items").to_pylist())])
+    verbatim_ngrams = detect(
+        pa.table({"id": [str(i) for i in range(len(verbatim))], "text": [t for t, _ in verbatim]}),
+        params.model_copy(update={"semantic": params.semantic.model_copy(update={"enabled": False})}),
+        index,
+    )
+    found = np.array(
+        [s in items for (_, s), items in zip(verbatim, verbatim_ngrams.column("contam_items").to_pylist())]
+    )
     say(f"n-gram search alone, all {len(verbatim)} verbatim plants: recall {found.mean():.1%}")
 
     rows = index.benchmark_rows()
     best = {name: best_per_benchmark(sets[name]["scanned"], rows) for name in ("news", "web")}
     even = slice(0, None, 2)
-    calib = calibrate([{b: v[even] for b, v in best[n].items()} for n in ("news", "web")], args.target_fpr, params.semantic.threshold)
+    calib = calibrate(
+        [{b: v[even] for b, v in best[n].items()} for n in ("news", "web")], args.target_fpr, params.semantic.threshold
+    )
     say(f"\ncalibrated on the even half of news and web ({args.target_fpr:.2%} of them over any threshold): {calib}")
-    evaluate("held-out (odd) half, thresholds calibrated on the even half",
-             params.model_copy(update={"semantic": params.semantic.model_copy(update={"thresholds": calib})}), index, sets,
-             slice(1, None, 2))
+    evaluate(
+        "held-out (odd) half, thresholds calibrated on the even half",
+        params.model_copy(update={"semantic": params.semantic.model_copy(update={"thresholds": calib})}),
+        index,
+        sets,
+        slice(1, None, 2),
+    )
     evaluate("shipped defaults (CALIBRATED_THRESHOLDS), all documents", params, index, sets, slice(0, None), show=True)
-    evaluate("one global threshold (before: 0.60 for every benchmark), all documents",
-             params.model_copy(update={"semantic": params.semantic.model_copy(update={
-                 "thresholds": {s.name: params.semantic.threshold for s in SPECS}})}), index, sets, slice(0, None))
+    evaluate(
+        "one global threshold (before: 0.60 for every benchmark), all documents",
+        params.model_copy(
+            update={
+                "semantic": params.semantic.model_copy(
+                    update={"thresholds": {s.name: params.semantic.threshold for s in SPECS}}
+                )
+            }
+        ),
+        index,
+        sets,
+        slice(0, None),
+    )
     check_cost(sets["news"]["texts"][:40], params, index_url, device)
     suggested = calibrate(list(best.values()), args.target_fpr, params.semantic.threshold)
     say(f"\ncalibrated on all negatives (for CALIBRATED_THRESHOLDS; shipped: {CALIBRATED_THRESHOLDS}): {suggested}")

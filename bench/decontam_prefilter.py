@@ -20,13 +20,19 @@ import argparse
 import time
 
 import numpy as np
-
 from decontam import DATA, SPECS, hosts, plants, read_jsonl, say
+
 from tasks import models
 from tasks.decontam import SemanticParams
 from tasks.decontam.benchmarks import load_items
 from tasks.decontam.ngrams import word_spans, words
-from tasks.decontam.semantic import embed, item_lexicon, lexical_candidates, nearest_items, window_ranges
+from tasks.decontam.semantic import (
+    embed,
+    item_lexicon,
+    lexical_candidates,
+    nearest_items,
+    window_ranges,
+)
 
 SETTINGS = ((0.2, 3), (0.3, 2), (0.3, 3), (0.4, 3), (0.5, 3))
 
@@ -53,21 +59,32 @@ def main() -> None:
     items = [item for spec in SPECS for item in load_items(spec)]
     started = time.perf_counter()
     lexicon = item_lexicon([words(item.semantic_text) for item in items])
-    say(f"lexicon of {len(items):,} items: {len(lexicon.vocab):,} words, built in {time.perf_counter() - started:.1f} s")
+    say(
+        f"lexicon of {len(items):,} items: {len(lexicon.vocab):,} words, "
+        f"built in {time.perf_counter() - started:.1f} s"
+    )
 
     host_texts = hosts(args.hosts, 2000)
     _, paraphrase = plants(host_texts)
-    rephrased = {r["source_item"]: r["text"] for name in ("gsm8k_test_llm_rephrased.jsonl", "humaneval_llm_rephrased_python.jsonl")
-                 for r in read_jsonl(DATA / "benchmarks" / "rephrased" / name)}
-    sets = {"news": [d["text"] for d in read_jsonl(DATA / "web_raw" / "news_en_dev.jsonl")], "web": host_texts,
-            "paraphrase plants": [t for t, _ in paraphrase]}
+    rephrased = {
+        r["source_item"]: r["text"]
+        for name in ("gsm8k_test_llm_rephrased.jsonl", "humaneval_llm_rephrased_python.jsonl")
+        for r in read_jsonl(DATA / "benchmarks" / "rephrased" / name)
+    }
+    sets = {
+        "news": [d["text"] for d in read_jsonl(DATA / "web_raw" / "news_en_dev.jsonl")],
+        "web": host_texts,
+        "paraphrase plants": [t for t, _ in paraphrase],
+    }
     windows = {name: cut(texts, params) for name, texts in sets.items()}
     plant_windows = windows["paraphrase plants"]
     regions = []  # per plant: (start, end) of the planted text
     for text, source in paraphrase:
         at = text.find(rephrased[source])
         regions.append((at, at + len(rephrased[source])))
-    over_plant = np.array([w["start"] < regions[w["doc"]][1] and w["end"] > regions[w["doc"]][0] for w in plant_windows])
+    over_plant = np.array(
+        [w["start"] < regions[w["doc"]][1] and w["end"] > regions[w["doc"]][0] for w in plant_windows]
+    )
 
     masks = {}
     for share, min_words in SETTINGS:
@@ -80,8 +97,10 @@ def main() -> None:
             masks[share, min_words, name] = keep
         kept = masks[share, min_words, "paraphrase plants"] & over_plant
         regions_kept = len({plant_windows[i]["doc"] for i in np.flatnonzero(kept)})
-        say(f"prefilter {share} / {min_words} words: windows embedded: {'; '.join(shares)}; "
-            f"plants whose region keeps a window: {regions_kept / len(paraphrase):.1%}")
+        say(
+            f"prefilter {share} / {min_words} words: windows embedded: {'; '.join(shares)}; "
+            f"plants whose region keeps a window: {regions_kept / len(paraphrase):.1%}"
+        )
     if args.no_embed:
         return
 
@@ -95,18 +114,27 @@ def main() -> None:
     item_emb = embed([item.semantic_text for item in item_rows], params, "cpu")
     started = time.perf_counter()
     texts = sets["paraphrase plants"]
-    queries = embed([texts[w["doc"]][w["start"]:w["end"]] for w in plant_windows], params, "cpu")
+    queries = embed([texts[w["doc"]][w["start"] : w["end"]] for w in plant_windows], params, "cpu")
     seconds = time.perf_counter() - started
     best, nearest = nearest_items(queries, item_emb, groups, params.item_block)
-    say(f"\nembedded {len(plant_windows):,} plant windows in {seconds:.0f} s ({len(plant_windows) / seconds:.1f} windows/s)")
+    say(
+        f"\nembedded {len(plant_windows):,} plant windows in {seconds:.0f} s "
+        f"({len(plant_windows) / seconds:.1f} windows/s)"
+    )
     item_ids = [item.item_id for item in item_rows]
     group_of = {spec.name: g for g, spec in enumerate(wanted)}
     sources = [s for _, s in paraphrase]
-    hit = np.array([
-        any(item_ids[nearest[i, g]] == sources[w["doc"]] and best[i, g] >= params.threshold_for(spec.name, spec.layout)
-            for spec in wanted for g in [group_of[spec.name]])
-        for i, w in enumerate(plant_windows)
-    ])
+    hit = np.array(
+        [
+            any(
+                item_ids[nearest[i, g]] == sources[w["doc"]]
+                and best[i, g] >= params.threshold_for(spec.name, spec.layout)
+                for spec in wanted
+                for g in [group_of[spec.name]]
+            )
+            for i, w in enumerate(plant_windows)
+        ]
+    )
 
     def recall(mask: np.ndarray) -> float:
         return len({plant_windows[i]["doc"] for i in np.flatnonzero(hit & mask)}) / len(paraphrase)
@@ -114,10 +142,12 @@ def main() -> None:
     say(f"paraphrase recall without prefilter: {recall(np.ones(len(plant_windows), bool)):.1%}")
     for share, min_words in SETTINGS:
         mask = masks[share, min_words, "paraphrase plants"]
-        say(f"  with prefilter {share} / {min_words} words: {recall(mask):.1%} "
+        say(
+            f"  with prefilter {share} / {min_words} words: {recall(mask):.1%} "
             f"(encoder time on news at {len(plant_windows) / seconds:.1f} windows/s: "
             f"{masks[share, min_words, 'news'].sum() / (len(plant_windows) / seconds):.0f} s of "
-            f"{len(windows['news']) / (len(plant_windows) / seconds):.0f} s)")
+            f"{len(windows['news']) / (len(plant_windows) / seconds):.0f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -95,15 +95,28 @@ def configs() -> list[Config]:
         Config("FineWeb: 14x8, verify=false", fz.DedupFuzzyParams(bands=14, rows=8, verify=False)),
         Config("before #15: 14x8, estimate >= 0.719", fineweb_verified, count(midpoint), check_keepers=False),
         Config(f"14x8, threshold 0.719 (>= {fineweb_verified.min_matches})", fineweb_verified),
-        Config(f"before #15: threshold 0.7 ({bands}x{rows}, >= 0.7)", fz.DedupFuzzyParams(bands=bands, rows=rows),
-               count(target), check_keepers=False),
+        Config(
+            f"before #15: threshold 0.7 ({bands}x{rows}, >= 0.7)",
+            fz.DedupFuzzyParams(bands=bands, rows=rows),
+            count(target),
+            check_keepers=False,
+        ),
         Config(f"default: 0.7 -> {layout}, >= {default.min_matches}", default),
-        Config(f"{layout}, >= {default.min_matches}, keepers unchecked", default, default.min_matches, check_keepers=False),
+        Config(
+            f"{layout}, >= {default.min_matches}, keepers unchecked", default, default.min_matches, check_keepers=False
+        ),
         Config(f"{layout}, >= t - 3 se ({count(target - 3 * spread)})", default, count(target - 3 * spread)),
-        Config(f"{layout}, exact J >= t within t +- 2 se", default,
-               exact_between=(count(target - 2 * spread), count(target + 2 * spread))),
-        Config("threshold 0.8 -> {}x{}, >= {}".format(*fz.DedupFuzzyParams(threshold=0.8).layout,
-               fz.DedupFuzzyParams(threshold=0.8).min_matches), fz.DedupFuzzyParams(threshold=0.8)),
+        Config(
+            f"{layout}, exact J >= t within t +- 2 se",
+            default,
+            exact_between=(count(target - 2 * spread), count(target + 2 * spread)),
+        ),
+        Config(
+            "threshold 0.8 -> {}x{}, >= {}".format(
+                *fz.DedupFuzzyParams(threshold=0.8).layout, fz.DedupFuzzyParams(threshold=0.8).min_matches
+            ),
+            fz.DedupFuzzyParams(threshold=0.8),
+        ),
     ]
 
 
@@ -153,8 +166,11 @@ def run_config(config: Config, sigs: pa.Table, sets: list[set[int]]) -> dict[int
         return keepers(fz.verify_edges(edges, sigs, params) if params.verify else edges, sigs, params)
     matrix = signature_matrix(sigs, params)
     src, dst = row_of(edges.column("src").to_pylist()), row_of(edges.column("dst").to_pylist())
-    removed = keepers(edges.filter(pa.array(passes(config, matrix, sets, src, dst))), sigs,
-                      params.model_copy(update={"verify": False}))  # keepers unchecked: checked here if asked
+    removed = keepers(
+        edges.filter(pa.array(passes(config, matrix, sets, src, dst))),
+        sigs,
+        params.model_copy(update={"verify": False}),
+    )  # keepers unchecked: checked here if asked
     if not config.check_keepers or not removed:
         return removed
     rows, kept = np.array(list(removed)), np.array(list(removed.values()))
@@ -168,9 +184,15 @@ def datatrove(ids: list[str], texts: list[str]) -> dict[int, int] | None:
         return None
     with tempfile.TemporaryDirectory(prefix="winnow-dt-minhash-") as tmp:
         path = Path(tmp, "docs.jsonl")
-        path.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in zip(ids, texts)))
-        out = subprocess.run([str(DATATROVE_PYTHON), str(ROOT / "bench" / "datatrove_minhash.py"), str(path), f"{tmp}/work"],
-                             capture_output=True, text=True, check=True).stdout
+        path.write_text(
+            "".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in zip(ids, texts))
+        )
+        out = subprocess.run(
+            [str(DATATROVE_PYTHON), str(ROOT / "bench" / "datatrove_minhash.py"), str(path), f"{tmp}/work"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     row = {doc_id: i for i, doc_id in enumerate(ids)}
     return {row[r]: row[k] for r, k in json.loads(out)["removed"].items()}
 
@@ -188,8 +210,11 @@ def dev_set(seeds: int) -> None:
     ids, texts = [d["id"] for d in docs], [d["text"] for d in docs]
     table = normalized(ids, texts)
     row = {doc_id: i for i, doc_id in enumerate(ids)}
-    pairs = [(row[r["id"]], row[r["near_duplicate_of"]], r["edit"]["jaccard_5gram_to_original"])
-             for r in truth.values() if r["role"] == "near_duplicate"]
+    pairs = [
+        (row[r["id"]], row[r["near_duplicate_of"]], r["edit"]["jaccard_5gram_to_original"])
+        for r in truth.values()
+        if r["role"] == "near_duplicate"
+    ]
     has_duplicate = np.array([truth[i]["cluster_size"] > 1 for i in ids])
     sets = shingle_sets(table.column("text"))
 
@@ -199,22 +224,37 @@ def dev_set(seeds: int) -> None:
         recall = [np.mean([gone[a] or gone[b] for a, b, j in pairs if lo <= j < hi]) for _, lo, hi in J_BANDS]
         return [has_duplicate[gone].mean() if gone.any() else 1.0, *recall, float(gone.sum())]
 
-    say(f"\n=== 1. dev set: {len(ids)} docs, {len(pairs)} variant/original pairs "
+    say(
+        f"\n=== 1. dev set: {len(ids)} docs, {len(pairs)} variant/original pairs "
         f"({', '.join(f'{name}: {sum(lo <= j < hi for *_, j in pairs)}' for name, lo, hi in J_BANDS)}); "
-        f"mean of MinHash seeds 1..{seeds} (seed 1 in brackets)")
-    say(f"{'configuration':44s} {'precision':>15s} " + " ".join(f"{name:>15s}" for name, *_ in J_BANDS) + f" {'removed':>8s}")
+        f"mean of MinHash seeds 1..{seeds} (seed 1 in brackets)"
+    )
+    say(
+        f"{'configuration':44s} {'precision':>15s} "
+        + " ".join(f"{name:>15s}" for name, *_ in J_BANDS)
+        + f" {'removed':>8s}"
+    )
     all_seeds = {seed: fz.signatures(table, fz.DedupFuzzyParams(seed=seed), "s0") for seed in range(1, seeds + 1)}
     for config in configs():
-        runs = np.array([
-            score(run_config(replace(config, params=config.params.model_copy(update={"seed": seed})), sigs, sets))
-            for seed, sigs in all_seeds.items()
-        ])
+        runs = np.array(
+            [
+                score(run_config(replace(config, params=config.params.model_copy(update={"seed": seed})), sigs, sets))
+                for seed, sigs in all_seeds.items()
+            ]
+        )
         mean = runs.mean(axis=0)
-        say(f"{config.name:44s} " + " ".join(f"{m:8.3f} ({f:.2f})" for m, f in zip(mean[:-1], runs[0][:-1]))
-            + f" {mean[-1]:8.0f}")
+        say(
+            f"{config.name:44s} "
+            + " ".join(f"{m:8.3f} ({f:.2f})" for m, f in zip(mean[:-1], runs[0][:-1]))
+            + f" {mean[-1]:8.0f}"
+        )
     if (removed := datatrove(ids, texts)) is not None:
         scored = score(removed)
-        say(f"{'datatrove 0.10.1, FineWeb 14x8':44s} " + " ".join(f"{v:15.3f}" for v in scored[:-1]) + f" {scored[-1]:8.0f}")
+        say(
+            f"{'datatrove 0.10.1, FineWeb 14x8':44s} "
+            + " ".join(f"{v:15.3f}" for v in scored[:-1])
+            + f" {scored[-1]:8.0f}"
+        )
 
 
 # ------------------------------------------------------------------------------ 2. planted corpus
@@ -268,21 +308,27 @@ def corpus_bench(n_docs: int, share: float) -> None:
     for v, (o, _, _) in planted.items():
         family[v] = o
     pair_j = {v: jaccard(sets[v], sets[o]) for v, (o, _, _) in planted.items()}
-    say(f"\n=== 2. planted corpus: {n_docs:,} bench/corpus.py docs + {len(planted):,} variants (5-15% of words "
+    say(
+        f"\n=== 2. planted corpus: {n_docs:,} bench/corpus.py docs + {len(planted):,} variants (5-15% of words "
         f"edited; {sum(m == 'scattered' for *_, m in planted.values())} scattered, "
-        f"{sum(m == 'spans' for *_, m in planted.values())} spans); MinHash seed 1")
+        f"{sum(m == 'spans' for *_, m in planted.values())} spans); MinHash seed 1"
+    )
     for lo, hi in EDIT_BANDS:
         js = [pair_j[v] for v, (_, rate, _) in planted.items() if lo <= rate < hi]
-        say(f"  edit rate {lo:.3f}-{hi:.3f}: {len(js)} pairs, exact Jaccard median {np.median(js):.2f} "
-            f"(10-90%: {np.percentile(js, 10):.2f}-{np.percentile(js, 90):.2f})")
+        say(
+            f"  edit rate {lo:.3f}-{hi:.3f}: {len(js)} pairs, exact Jaccard median {np.median(js):.2f} "
+            f"(10-90%: {np.percentile(js, 10):.2f}-{np.percentile(js, 90):.2f})"
+        )
 
     def score(removed: dict[int, int]) -> tuple[list[float], list[float], list[float], float, int]:
         gone = np.zeros(len(ids), bool)
         gone[list(removed)] = True
         caught = {v: gone[v] or gone[o] for v, (o, _, _) in planted.items()}
         by_edit = [np.mean([caught[v] for v, (_, r, _) in planted.items() if lo <= r < hi]) for lo, hi in EDIT_BANDS]
-        scattered = [np.mean([caught[v] for v, (_, r, m) in planted.items() if lo <= r < hi and m == "scattered"])
-                     for lo, hi in EDIT_BANDS]
+        scattered = [
+            np.mean([caught[v] for v, (_, r, m) in planted.items() if lo <= r < hi and m == "scattered"])
+            for lo, hi in EDIT_BANDS
+        ]
         by_j = [np.mean([caught[v] for v in planted if lo <= pair_j[v] < hi]) for _, lo, hi in J_BANDS]
         right = [family[r] == family[k] or jaccard(sets[r], sets[k]) >= NEAR_DUPLICATE for r, k in removed.items()]
         return by_edit, scattered, by_j, float(np.mean(right)) if right else 1.0, len(removed)
@@ -292,11 +338,18 @@ def corpus_bench(n_docs: int, share: float) -> None:
     if (removed := datatrove(ids, texts)) is not None:
         results["datatrove 0.10.1, FineWeb 14x8"] = score(removed)
     bands = " ".join(f"{f'{lo:.3f}-{hi:.3f}':>11s}" for lo, hi in EDIT_BANDS)
-    say(f"{'recall by edit rate (scattered only)':44s} {bands}   {' '.join(f'{n:>8s}' for n, *_ in J_BANDS)} "
-        f"{'precision':>9s} {'removed':>7s}")
+    say(
+        f"{'recall by edit rate (scattered only)':44s} {bands}   {' '.join(f'{n:>8s}' for n, *_ in J_BANDS)} "
+        f"{'precision':>9s} {'removed':>7s}"
+    )
     for name, (by_edit, scattered, by_j, precision, n_removed) in results.items():
-        say(f"{name:44s} " + " ".join(f"{a:.3f} ({s:.2f})" for a, s in zip(by_edit, scattered))
-            + "   " + " ".join(f"{j:8.3f}" for j in by_j) + f" {precision:9.4f} {n_removed:7,}")
+        say(
+            f"{name:44s} "
+            + " ".join(f"{a:.3f} ({s:.2f})" for a, s in zip(by_edit, scattered))
+            + "   "
+            + " ".join(f"{j:8.3f}" for j in by_j)
+            + f" {precision:9.4f} {n_removed:7,}"
+        )
     star_vs_all_pairs(sigs, sets, planted, pair_j)
 
 
@@ -309,7 +362,9 @@ def all_pair_edges(bands: pa.Table) -> pa.Table:
     for band, band_hash, pos in zip(*(bands.column(c).to_pylist() for c in ("band", "band_hash", "position"))):
         buckets.setdefault((band, band_hash), []).append(pos)
     pairs = {(b, a) for members in buckets.values() for a, b in itertools.combinations(sorted(members), 2)}
-    return pa.table({"src": [s for s, _ in sorted(pairs)], "dst": [d for _, d in sorted(pairs)]}, schema=fz.EDGE_SCHEMA)
+    return pa.table(
+        {"src": [s for s, _ in sorted(pairs)], "dst": [d for _, d in sorted(pairs)]}, schema=fz.EDGE_SCHEMA
+    )
 
 
 def star_vs_all_pairs(sigs: pa.Table, sets: list[set[int]], planted: dict, pair_j: dict) -> None:
@@ -319,8 +374,10 @@ def star_vs_all_pairs(sigs: pa.Table, sets: list[set[int]], planted: dict, pair_
     for name, edges in (("star edges", fz.candidate_edges(bands)), ("all pairs", all_pair_edges(bands))):
         removed = keepers(fz.verify_edges(edges, sigs, params), sigs, params)
         caught = [v in removed or o in removed for v, (o, _, _) in planted.items() if pair_j[v] >= params.threshold]
-        say(f"{name:12s}: {edges.num_rows:,} candidate edges; planted pairs at J >= {params.threshold}: "
-            f"{sum(caught)} of {len(caught)} caught; {len(removed):,} docs removed")
+        say(
+            f"{name:12s}: {edges.num_rows:,} candidate edges; planted pairs at J >= {params.threshold}: "
+            f"{sum(caught)} of {len(caught)} caught; {len(removed):,} docs removed"
+        )
 
 
 def main() -> None:

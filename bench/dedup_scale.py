@@ -14,9 +14,9 @@ single-threaded worker processes:
 2. Runs the real code path: `load_config` -> `open_context` -> `STAGES["read"].run(ctx, None)` ->
    `STAGES["dedup_fuzzy"].run(ctx, upstream)` (the stage's declaration, no Prefect flow).
 3. Times the phases by wrapping, in this process only: `ctx.map` (signatures, bands, apply),
-   `flows.dedup.build_fuzzy_clusters` (whole corpus-wide step), `flows.dedup.fuzzy_candidates`
-   (shuffle + candidate edges), `flows.dedup.verify_candidates` (verification), and
-   `flows.graph.connected_components` (label propagation rounds); keepers = the rest of the step.
+   `flows.stages.dedup_fuzzy.build_clusters` (whole corpus-wide step), `flows.stages.dedup_fuzzy.fuzzy_candidates`
+   (shuffle + candidate edges), `flows.stages.dedup_fuzzy.verify_candidates` (verification), and
+   `flows.parallel.components.connected_components` (label propagation rounds); keepers = the rest of the step.
    Verification's share of the stage is printed in wall time and in worker CPU time (a ratio within
    one run: comparable across runs even when other work shares the cores). Its effect: candidate and
    verified edges, each split into edges within a planted family (a document and its planted copies)
@@ -99,7 +99,9 @@ class Vocab:
         weights = 1.0 / (np.arange(self.size) + 20.0) ** 1.05  # Zipf-like, as word frequencies
         cdf = np.cumsum(weights) / weights.sum()
         # inverse CDF quantised to 2**22 steps: a table lookup instead of a binary search per word
-        self.table = np.minimum(np.searchsorted(cdf, (np.arange(1 << 22) + 0.5) / (1 << 22)), self.size - 1).astype(np.int32)
+        self.table = np.minimum(np.searchsorted(cdf, (np.arange(1 << 22) + 0.5) / (1 << 22)), self.size - 1).astype(
+            np.int32
+        )
         word_lengths = pc.utf8_length(self.words).to_numpy().astype(float)
         self.mean_words = TARGET_CHARS / (float((word_lengths * weights).sum() / weights.sum()) + 1.0)
 
@@ -206,8 +208,11 @@ def generate_shard(args: tuple[int, int, int, str]) -> dict:
     flat, counts = vocab.doc_words(base)  # exact copies and near-dup bases: their source's words
     near = np.flatnonzero(role == NEAR)
     starts = np.cumsum(counts) - counts
-    take = np.concatenate([np.arange(s, s + c) for s, c in zip(starts[near].tolist(), counts[near].tolist())]) \
-        if near.size else np.zeros(0, np.int64)
+    take = (
+        np.concatenate([np.arange(s, s + c) for s, c in zip(starts[near].tolist(), counts[near].tolist())])
+        if near.size
+        else np.zeros(0, np.int64)
+    )
     edited, edited_counts, rate = edit(vocab, flat[take], counts[near], rng)
     jaccard = exact_jaccard(shingle_sets(flat[take], counts[near]), shingle_sets(edited, edited_counts))
     # splice the edited docs back in
@@ -226,8 +231,13 @@ def generate_shard(args: tuple[int, int, int, str]) -> dict:
     truth_j = np.full(docs.size, np.nan)
     truth_j[near] = jaccard
     truth_j[role == EXACT] = 1.0
-    return {"role": role, "source": np.where(role == ORIGINAL, -1, base), "jaccard": truth_j,
-            "chars": int(pc.sum(pc.utf8_length(texts)).as_py()), "rate": rate}
+    return {
+        "role": role,
+        "source": np.where(role == ORIGINAL, -1, base),
+        "jaccard": truth_j,
+        "chars": int(pc.sum(pc.utf8_length(texts)).as_py()),
+        "rate": rate,
+    }
 
 
 def generate(n: int, shard_docs: int, out_dir: str, workers: int) -> dict:
@@ -244,7 +254,6 @@ def generate(n: int, shard_docs: int, out_dir: str, workers: int) -> dict:
 
 
 # ------------------------------------------------------------------------------ one N
-
 
 
 class Timer:
@@ -264,6 +273,7 @@ class Timer:
                 self.events.append((name, time.perf_counter() - start))
                 if self.progress:
                     print(f"  .. {name} done in {time.perf_counter() - start:.1f} s", flush=True)
+
         return timed
 
     def total(self, label: str) -> float:
@@ -297,6 +307,7 @@ class CpuMeter:
             finally:
                 name = label(*a, **kw) if callable(label) else label
                 self.seconds[name] = self.seconds.get(name, 0.0) + self.now() - start
+
         return metered
 
 
@@ -307,11 +318,11 @@ def parquet_rows(path: str) -> int:
 def run_one(n: int, args) -> None:
     from distributed import Client, LocalCluster
 
-    import flows.dedup as dedup
-    import flows.graph
+    import flows.parallel.components
+    import flows.stages.dedup_fuzzy as dedup
     from flows.config import load_config
-    from flows.context import open_context
-    from flows.registry import STAGES
+    from flows.engine.context import open_context
+    from flows.stages import STAGES
 
     timer = Timer()
     declared = STAGES["dedup_fuzzy"]
@@ -319,7 +330,7 @@ def run_one(n: int, args) -> None:
     phase = ["other"]
     spilled: dict[str, list[int]] = {"candidates": [], "verify": [], "components": []}  # rows per spill, by phase
     edge_sets: dict[str, pa.Table] = {}  # read back as spilled: the work dir is removed after the step
-    real_spill = flows.graph.spill
+    real_spill = flows.parallel.components.spill
 
     def in_phase(label, fn):
         def phased(*a, **kw):
@@ -328,6 +339,7 @@ def run_one(n: int, args) -> None:
                 return fn(*a, **kw)
             finally:
                 phase.pop()
+
         return phased
 
     def spill(client, frame, spill_dir, *a, **kw):
@@ -337,14 +349,16 @@ def run_one(n: int, args) -> None:
         spilled.setdefault(phase[-1], []).append(sum(parquet_rows(str(p)) for p in new))
         if spill_dir.endswith(("/candidates", "/edges")):
             edge_sets[phase[-1]] = pa.concat_tables(
-                [pq.read_table(f, columns=["src", "dst"]) for p in new for f in sorted(p.rglob("*.parquet"))])
+                [pq.read_table(f, columns=["src", "dst"]) for p in new for f in sorted(p.rglob("*.parquet"))]
+            )
         return out
 
-    flows.graph.spill = spill
+    flows.parallel.components.spill = spill
     dedup.fuzzy_candidates = timer.wrap("candidates", in_phase("candidates", dedup.fuzzy_candidates))
     dedup.verify_candidates = timer.wrap("verify", in_phase("verify", dedup.verify_candidates))
-    flows.graph.connected_components = timer.wrap(
-        "components", in_phase("components", flows.graph.connected_components))
+    flows.parallel.components.connected_components = timer.wrap(
+        "components", in_phase("components", flows.parallel.components.connected_components)
+    )
 
     with tempfile.TemporaryDirectory(prefix="winnow-dedup-scale-", dir=args.tmp) as tmp:
         start = time.perf_counter()
@@ -352,17 +366,30 @@ def run_one(n: int, args) -> None:
         truth = generate(n, args.shard_docs, f"{tmp}/input", args.workers)
         gen_s = time.perf_counter() - start
         input_mb = sum(p.stat().st_size for p in Path(tmp, "input").iterdir()) / 1e6
-        print(f"\n=== N = {n:,}: {truth['shards']} shards of <= {args.shard_docs:,} docs, "
-              f"{truth['chars'] / n:,.0f} chars/doc, {input_mb:,.0f} MB Parquet, generated in {gen_s:.1f} s "
-              f"({args.workers} processes)", flush=True)
+        print(
+            f"\n=== N = {n:,}: {truth['shards']} shards of <= {args.shard_docs:,} docs, "
+            f"{truth['chars'] / n:,.0f} chars/doc, {input_mb:,.0f} MB Parquet, generated in {gen_s:.1f} s "
+            f"({args.workers} processes)",
+            flush=True,
+        )
 
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=logging.WARNING) as cluster, \
-                Client(cluster, set_as_default=False) as client:
-            cfg = load_config(overrides=[
-                f"input.paths=[{tmp}/input]", f"output={tmp}/out",
-                f"run.cluster.address={cluster.scheduler_address}",
-            ])
+        with (
+            LocalCluster(
+                n_workers=args.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.WARNING,
+            ) as cluster,
+            Client(cluster, set_as_default=False) as client,
+        ):
+            cfg = load_config(
+                overrides=[
+                    f"input.paths=[{tmp}/input]",
+                    f"output={tmp}/out",
+                    f"run.cluster.address={cluster.scheduler_address}",
+                ]
+            )
             with open_context(cfg) as ctx:
                 start = time.perf_counter()
                 upstream = STAGES["read"].run(ctx, None)
@@ -370,8 +397,10 @@ def run_one(n: int, args) -> None:
                 rss_before = client.run(peak_rss_mib)
                 cpu = CpuMeter(client)
                 ctx.map = cpu.wrap(lambda stage, *a, **kw: stage, timer.wrap(lambda stage, *a, **kw: stage, ctx.map))
-                build = cpu.wrap("build", timer.wrap("build", dedup.build_fuzzy_clusters))
-                fuzzy = dataclasses.replace(declared, corpus=dataclasses.replace(declared.corpus, build_clusters=build))
+                build = cpu.wrap("build", timer.wrap("build", dedup.build_clusters))
+                fuzzy = dataclasses.replace(
+                    declared, corpus=dataclasses.replace(declared.corpus, build_clusters=build)
+                )
                 dedup.verify_candidates = cpu.wrap("verify", dedup.verify_candidates)
                 load_before = os.getloadavg()[0]
                 start = time.perf_counter()
@@ -381,17 +410,29 @@ def run_one(n: int, args) -> None:
                 worker_rss = client.run(peak_rss_mib)
                 flow_rss = peak_rss_mib()
                 store = ctx.store
-                sig_stats = [json.loads(p.read_text()) for p in Path(store.root, SIGNATURES, "shards").glob("*/stats.json")]
-                band_stats = [json.loads(p.read_text()) for p in Path(store.root, BANDS, "shards").glob("*/stats.json")]
-                kept = pa.concat_tables([
-                    store.read_view("dedup_fuzzy", s, ["id", "dup_cluster", "dup_cluster_size"])
-                    for s in final.shards])
-                rejected = pa.concat_tables([
-                    t for s in final.shards
-                    if (t := store.read_rejected("dedup_fuzzy", s, ["id", "dup_cluster"])) is not None])
+                sig_stats = [
+                    json.loads(p.read_text()) for p in Path(store.root, SIGNATURES, "shards").glob("*/stats.json")
+                ]
+                band_stats = [
+                    json.loads(p.read_text()) for p in Path(store.root, BANDS, "shards").glob("*/stats.json")
+                ]
+                kept = pa.concat_tables(
+                    [
+                        store.read_view("dedup_fuzzy", s, ["id", "dup_cluster", "dup_cluster_size"])
+                        for s in final.shards
+                    ]
+                )
+                rejected = pa.concat_tables(
+                    [
+                        t
+                        for s in final.shards
+                        if (t := store.read_rejected("dedup_fuzzy", s, ["id", "dup_cluster"])) is not None
+                    ]
+                )
                 ids_by_shard = {
                     s.name: pc.cast(store.read_view("read", s, ["id"]).column("id"), pa.int64()).to_numpy()
-                    for s in upstream.shards}
+                    for s in upstream.shards
+                }
 
         # ---- figures
         sig_rows = sum(s["rows_in"] for s in sig_stats)
@@ -403,28 +444,45 @@ def run_one(n: int, args) -> None:
         cc_rounds = max(0, len(spilled["components"]) - 1)
         c = cpu.seconds
         stage_cpu = c[SIGNATURES] + c[BANDS] + c["build"] + c["dedup_fuzzy"]
-        print(f"read stage (not timed as dedup): {read_s:.1f} s wall; load average 1 min: {load_before:.2f} "
-              f"before the stage, {load_after:.2f} after ({args.workers} workers on {os.cpu_count()} cores)")
-        print(f"worker CPU s: signatures {c[SIGNATURES]:.1f} ({sig_rows / c[SIGNATURES]:,.0f} docs per "
-              f"worker CPU-s), bands {c[BANDS]:.1f}, clusters {c['build']:.1f}, apply {c['dedup_fuzzy']:.1f}")
-        print(f"signatures:  {timer.total(SIGNATURES):7.1f} s wall; {sig_rows / sig_sec:,.0f} docs/s per core "
-              f"({sig_rows:,} docs in {sig_sec:.1f} core-s of stage function)")
+        print(
+            f"read stage (not timed as dedup): {read_s:.1f} s wall; load average 1 min: {load_before:.2f} "
+            f"before the stage, {load_after:.2f} after ({args.workers} workers on {os.cpu_count()} cores)"
+        )
+        print(
+            f"worker CPU s: signatures {c[SIGNATURES]:.1f} ({sig_rows / c[SIGNATURES]:,.0f} docs per "
+            f"worker CPU-s), bands {c[BANDS]:.1f}, clusters {c['build']:.1f}, apply {c['dedup_fuzzy']:.1f}"
+        )
+        print(
+            f"signatures:  {timer.total(SIGNATURES):7.1f} s wall; {sig_rows / sig_sec:,.0f} docs/s per core "
+            f"({sig_rows:,} docs in {sig_sec:.1f} core-s of stage function)"
+        )
         print(f"band rows:   {timer.total(BANDS):7.1f} s wall ({band_rows:,} rows, {band_sec:.1f} core-s)")
         n_candidates = spilled["candidates"][0] if spilled["candidates"] else 0
-        print(f"clusters:    {build:7.1f} s wall = shuffle+candidate edges {cand_s:.1f} s ({n_candidates:,} edges) "
-              f"+ verify {verify_s:.1f} s ({spilled['verify'][-1] if spilled['verify'] else n_candidates:,} edges) "
-              f"+ components {cc_s:.1f} s ({cc_rounds} rounds, {spilled['components'][-1] if spilled['components'] else 0:,} "
-              f"nodes) + keepers {build - cand_s - verify_s - cc_s:.1f} s")
+        print(
+            f"clusters:    {build:7.1f} s wall = shuffle+candidate edges {cand_s:.1f} s ({n_candidates:,} edges) "
+            f"+ verify {verify_s:.1f} s ({spilled['verify'][-1] if spilled['verify'] else n_candidates:,} edges) "
+            f"+ components {cc_s:.1f} s ({cc_rounds} rounds, "
+            f"{spilled['components'][-1] if spilled['components'] else 0:,} "
+            f"nodes) + keepers {build - cand_s - verify_s - cc_s:.1f} s"
+        )
         print(f"apply:       {timer.total('dedup_fuzzy'):7.1f} s wall")
-        print(f"total stage: {stage_s:7.1f} s wall ({n / stage_s:,.0f} docs/s wall on {args.workers} workers); "
-              f"worker CPU {stage_cpu:.1f} s")
+        print(
+            f"total stage: {stage_s:7.1f} s wall ({n / stage_s:,.0f} docs/s wall on {args.workers} workers); "
+            f"worker CPU {stage_cpu:.1f} s"
+        )
         verify_cpu = c.get("verify", 0.0)
-        print(f"verify share: {100 * verify_s / stage_s:.1f}% of stage wall ({verify_s:.1f} of {stage_s:.1f} s), "
-              f"{100 * verify_cpu / stage_cpu:.1f}% of stage worker CPU ({verify_cpu:.1f} of {stage_cpu:.1f} s)")
+        print(
+            f"verify share: {100 * verify_s / stage_s:.1f}% of stage wall ({verify_s:.1f} of {stage_s:.1f} s), "
+            f"{100 * verify_cpu / stage_cpu:.1f}% of stage worker CPU ({verify_cpu:.1f} of {stage_cpu:.1f} s)"
+        )
 
         # ---- accuracy vs planted
-        ids = pc.cast(pa.concat_arrays([kept.column("id").combine_chunks(), rejected.column("id").combine_chunks()]), pa.int64()).to_numpy()
-        clusters = pa.concat_arrays([kept.column("dup_cluster").combine_chunks(), rejected.column("dup_cluster").combine_chunks()])
+        ids = pc.cast(
+            pa.concat_arrays([kept.column("id").combine_chunks(), rejected.column("id").combine_chunks()]), pa.int64()
+        ).to_numpy()
+        clusters = pa.concat_arrays(
+            [kept.column("dup_cluster").combine_chunks(), rejected.column("dup_cluster").combine_chunks()]
+        )
         removed = np.zeros(n, bool)
         removed[pc.cast(rejected.column("id"), pa.int64()).to_numpy()] = True
         order = np.empty(n, np.int64)
@@ -432,7 +490,9 @@ def run_one(n: int, args) -> None:
         cluster_of = clusters.take(pa.array(order))
         role, src, jac = truth["role"], truth["source"], truth["jaccard"]
         planted = np.flatnonzero(role != ORIGINAL)
-        same = pc.equal(cluster_of.take(pa.array(planted)), cluster_of.take(pa.array(src[planted]))).to_numpy(zero_copy_only=False)
+        same = pc.equal(cluster_of.take(pa.array(planted)), cluster_of.take(pa.array(src[planted]))).to_numpy(
+            zero_copy_only=False
+        )
         found = np.zeros(n, bool)
         found[planted] = same
         family = np.where(role == ORIGINAL, np.arange(n), src)
@@ -455,30 +515,48 @@ def run_one(n: int, args) -> None:
             cand_same, cand_false = edge_truth(edge_sets["candidates"])
             if "verify" in edge_sets:
                 ver_same, ver_false = edge_truth(edge_sets["verify"])
-                print(f"verify effect: {edge_sets['candidates'].num_rows:,} candidate edges -> "
-                      f"{edge_sets['verify'].num_rows:,} verified; false positives (unrelated ends) {cand_false:,} -> "
-                      f"{ver_false:,} (cut {cand_false - ver_false:,}); within planted families {cand_same:,} -> "
-                      f"{ver_same:,} (cut {cand_same - ver_same:,}: pairs under the threshold)")
+                print(
+                    f"verify effect: {edge_sets['candidates'].num_rows:,} candidate edges -> "
+                    f"{edge_sets['verify'].num_rows:,} verified; false positives (unrelated ends) {cand_false:,} -> "
+                    f"{ver_false:,} (cut {cand_false - ver_false:,}); within planted families {cand_same:,} -> "
+                    f"{ver_same:,} (cut {cand_same - ver_same:,}: pairs under the threshold)"
+                )
         n_clusters = int(pc.sum(pc.greater(kept.column("dup_cluster_size"), 1)).as_py() or 0)
         planted_clusters = np.unique(src[planted]).size
-        print(f"clusters: {n_clusters:,} (planted {planted_clusters:,}); removed {int(removed.sum()):,} docs "
-              f"(planted {planted.size:,}: {int((role == NEAR).sum()):,} near-dups + {int((role == EXACT).sum()):,} exact); "
-              f"removed originals (false positives): {int((removed & (role == ORIGINAL)).sum()):,}")
+        print(
+            f"clusters: {n_clusters:,} (planted {planted_clusters:,}); removed {int(removed.sum()):,} docs "
+            f"(planted {planted.size:,}: {int((role == NEAR).sum()):,} near-dups + "
+            f"{int((role == EXACT).sum()):,} exact); "
+            f"removed originals (false positives): {int((removed & (role == ORIGINAL)).sum()):,}"
+        )
 
         def recall(mask) -> str:
             k = int(mask.sum())
             return f"{found[mask].mean():.3f} of {k:,}" if k else "n/a"
 
-        print(f"recall (planted doc clustered with its source): exact copies {recall(role == EXACT)}; near-dups "
-              f"{recall(role == NEAR)} overall, J>=0.8 {recall((role == NEAR) & (jac >= 0.8))}, "
-              f"0.72<=J<0.8 {recall((role == NEAR) & (jac >= 0.72) & (jac < 0.8))}, J<0.72 {recall((role == NEAR) & (jac < 0.72))}"
-              f" (true word-5-gram Jaccard of planted near-dups: median {np.nanmedian(jac[role == NEAR]):.2f})")
-        print("peak RSS per worker (MiB): " + ", ".join(f"{v:,.0f}" for v in worker_rss.values())
-              + " (after read: " + ", ".join(f"{v:,.0f}" for v in rss_before.values()) + ")"
-              + f"; flow process {flow_rss:,.0f}", flush=True)
-        print(f"summary: N={n:,} verify {verify_s:.1f} s of stage {stage_s:.1f} s wall = {100 * verify_s / stage_s:.1f}% "
-              f"(worker CPU {100 * verify_cpu / stage_cpu:.1f}%); peak RSS per worker "
-              f"{max(worker_rss.values()):,.0f} MiB; load average {load_before:.1f} -> {load_after:.1f}", flush=True)
+        print(
+            f"recall (planted doc clustered with its source): exact copies {recall(role == EXACT)}; near-dups "
+            f"{recall(role == NEAR)} overall, J>=0.8 {recall((role == NEAR) & (jac >= 0.8))}, "
+            f"0.72<=J<0.8 {recall((role == NEAR) & (jac >= 0.72) & (jac < 0.8))}, "
+            f"J<0.72 {recall((role == NEAR) & (jac < 0.72))}"
+            f" (true word-5-gram Jaccard of planted near-dups: median {np.nanmedian(jac[role == NEAR]):.2f})"
+        )
+        print(
+            "peak RSS per worker (MiB): "
+            + ", ".join(f"{v:,.0f}" for v in worker_rss.values())
+            + " (after read: "
+            + ", ".join(f"{v:,.0f}" for v in rss_before.values())
+            + ")"
+            + f"; flow process {flow_rss:,.0f}",
+            flush=True,
+        )
+        print(
+            f"summary: N={n:,} verify {verify_s:.1f} s of stage {stage_s:.1f} s wall = "
+            f"{100 * verify_s / stage_s:.1f}% "
+            f"(worker CPU {100 * verify_cpu / stage_cpu:.1f}%); peak RSS per worker "
+            f"{max(worker_rss.values()):,.0f} MiB; load average {load_before:.1f} -> {load_after:.1f}",
+            flush=True,
+        )
 
 
 # ------------------------------------------------------------------------------ baseline
@@ -493,7 +571,9 @@ def baseline() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="winnow-dedup-base-") as tmp:
         generate_shard((0, 0, 50_000, tmp))
         texts = pq.read_table(f"{tmp}/shard-00000.parquet").column("text")
-    sample = texts.take(pa.array(np.sort(np.random.default_rng(SEED).choice(len(texts), BASELINE_DOCS, replace=False))))
+    sample = texts.take(
+        pa.array(np.sort(np.random.default_rng(SEED).choice(len(texts), BASELINE_DOCS, replace=False)))
+    )
     docs = sample.to_pylist()
 
     def plain():
@@ -509,10 +589,14 @@ def baseline() -> dict[str, float]:
         best = min(timed(fn) for _ in range(3))
         rates[name] = BASELINE_DOCS / best
     print(f"\n=== baseline, this process, one core, {BASELINE_DOCS:,} of the same docs (best of 3):")
-    print(f"plain datasketch MinHash(num_perm=112) + update_batch, Python word 5-gram shingles: "
-          f"{rates['datasketch']:,.0f} docs/s")
-    print(f"tasks.dedup_fuzzy.signatures on the same docs: {rates['winnow']:,.0f} docs/s "
-          f"({rates['winnow'] / rates['datasketch']:.1f}x)")
+    print(
+        f"plain datasketch MinHash(num_perm=112) + update_batch, Python word 5-gram shingles: "
+        f"{rates['datasketch']:,.0f} docs/s"
+    )
+    print(
+        f"tasks.dedup_fuzzy.signatures on the same docs: {rates['winnow']:,.0f} docs/s "
+        f"({rates['winnow'] / rates['datasketch']:.1f}x)"
+    )
     return rates
 
 
@@ -536,8 +620,16 @@ def main() -> None:
         return
     stage_rates, summaries = {}, []
     for n in args.n_docs:  # a child process per N: its peak RSS and its cluster are its own
-        cmd = [sys.executable, __file__, str(n), "--one", "--workers", str(args.workers),
-               "--shard-docs", str(args.shard_docs)] + (["--tmp", args.tmp] if args.tmp else [])
+        cmd = [
+            sys.executable,
+            __file__,
+            str(n),
+            "--one",
+            "--workers",
+            str(args.workers),
+            "--shard-docs",
+            str(args.shard_docs),
+        ] + (["--tmp", args.tmp] if args.tmp else [])
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as child:
             for line in child.stdout:  # tee: shown as it comes, parsed for the summary
                 sys.stdout.write(line)
@@ -552,7 +644,10 @@ def main() -> None:
     sys.stdout.writelines(summaries)
     rates = baseline()
     for n, rate in stage_rates.items():
-        print(f"N={n:,}: stage signatures {rate:,.0f} docs/s per core = {rate / rates['datasketch']:.1f}x plain datasketch")
+        print(
+            f"N={n:,}: stage signatures {rate:,.0f} docs/s per core = "
+            f"{rate / rates['datasketch']:.1f}x plain datasketch"
+        )
 
 
 if __name__ == "__main__":

@@ -90,7 +90,8 @@ def main() -> None:
     params = fz.DedupFuzzyParams()
     n_base = min(len(docs), 2000)
     rates = {
-        "baseline (update_batch per doc, Python shingles)": n_base / best_of(args.repeat, lambda: baseline(docs[:n_base])),
+        "baseline (update_batch per doc, Python shingles)": n_base
+        / best_of(args.repeat, lambda: baseline(docs[:n_base])),
         "datasketch MinHash.bulk, Python shingles": n_base / best_of(args.repeat, lambda: bulk(docs[:n_base])),
         "winnow signatures (end to end)": len(docs) / best_of(args.repeat, lambda: fz.signatures(table, params, "s")),
     }
@@ -112,10 +113,14 @@ def main() -> None:
     fz.union_find_components(verified)
     t_cc = time.perf_counter() - start
     total = t_sig + t_lsh + t_verify + t_cc
-    print(f"stage on {corpus.num_rows} docs: signatures {t_sig:.2f}s, banding+edges {t_lsh:.3f}s, "
-          f"verify {t_verify:.4f}s ({100 * t_verify / total:.2f}% of stage), components {t_cc:.3f}s")
-    print(f"  candidate edges {edges.num_rows}, after verify {verified.num_rows} "
-          f"({'x'.join(map(str, params.layout))} bands, >= {params.min_matches} of {params.num_perm} values agree)")
+    print(
+        f"stage on {corpus.num_rows} docs: signatures {t_sig:.2f}s, banding+edges {t_lsh:.3f}s, "
+        f"verify {t_verify:.4f}s ({100 * t_verify / total:.2f}% of stage), components {t_cc:.3f}s"
+    )
+    print(
+        f"  candidate edges {edges.num_rows}, after verify {verified.num_rows} "
+        f"({'x'.join(map(str, params.layout))} bands, >= {params.min_matches} of {params.num_perm} values agree)"
+    )
 
 
 if __name__ == "__main__":

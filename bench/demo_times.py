@@ -25,7 +25,9 @@ def timed(command: list[str], cwd: Path) -> tuple[float, str]:
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if done.returncode:
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise SystemExit(
+            f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return time.perf_counter() - started, done.stdout + done.stderr
 
 
@@ -39,13 +41,18 @@ def main() -> None:
         subprocess.run(["git", "clone", "-q", str(args.repo.resolve()), str(base / "repo")], check=True)
         (base / "shared").symlink_to(args.repo.resolve().parent / "shared")
         repo = base / "repo"
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True
+        ).stdout.strip()
         installed, _ = timed(["make", "install"], repo)  # what `make demo` does first on a fresh clone
         demo, _ = timed(["make", "demo"], repo)
         rerun, output = timed(["make", "demo"], repo)
         computed = [line for line in output.splitlines() if re.match(r"│ \w+ .*│ +no \(", line)]
-        print(f"commit {commit}: make demo cold {installed + demo:.0f} s (install {installed:.0f} s, demo {demo:.0f} s); "
-              f"rerun {rerun:.0f} s; stages computed on the rerun: {len(computed)}")
+        print(
+            f"commit {commit}: make demo cold {installed + demo:.0f} s "
+            f"(install {installed:.0f} s, demo {demo:.0f} s); "
+            f"rerun {rerun:.0f} s; stages computed on the rerun: {len(computed)}"
+        )
         print("\n".join(computed))
     finally:
         if args.keep:

@@ -56,10 +56,15 @@ def per_page_times(pages: list[dict]) -> None:
         slowest = pages[max(range(len(pages)), key=wall.__getitem__)]
         for clock, times in (("wall", wall), ("cpu", cpu)):
             figures = [quantile(times, q) * 1e3 for q in (0.5, 0.99, 0.999)] + [max(times) * 1e3]
-            print(f"{extractor:12} {clock:5} " + " ".join(f"{x:>8.1f}" for x in figures)
-                  + (f"  {slowest['id']} ({len(slowest['html']):,} chars)" if clock == "wall" else ""))
+            print(
+                f"{extractor:12} {clock:5} "
+                + " ".join(f"{x:>8.1f}" for x in figures)
+                + (f"  {slowest['id']} ({len(slowest['html']):,} chars)" if clock == "wall" else "")
+            )
         over = sum(t > DATATROVE_TIMEOUT_SECONDS for t in wall)
-        print(f"{'':12} pages over datatrove's {DATATROVE_TIMEOUT_SECONDS} s default: {over} ({over / len(pages):.1%})")
+        print(
+            f"{'':12} pages over datatrove's {DATATROVE_TIMEOUT_SECONDS} s default: {over} ({over / len(pages):.1%})"
+        )
 
 
 def cpu_seconds() -> float:
@@ -71,8 +76,13 @@ def cpu_seconds() -> float:
 def throughput(pages: list[dict], repeats: int) -> None:
     n = len(pages)
     table = pa.Table.from_arrays(
-        [pa.array([page["id"] for page in pages]), pa.array([page["html"] for page in pages]),
-         pa.array([page["url"] for page in pages]), pa.array([HTML_SOURCE] * n), pa.array([None] * n, pa.string())],
+        [
+            pa.array([page["id"] for page in pages]),
+            pa.array([page["html"] for page in pages]),
+            pa.array([page["url"] for page in pages]),
+            pa.array([HTML_SOURCE] * n),
+            pa.array([None] * n, pa.string()),
+        ],
         schema=DOC_SCHEMA,
     )
     map_with_timeout(len, [""], 60.0)  # start the child (once per worker in a run)
@@ -81,8 +91,10 @@ def throughput(pages: list[dict], repeats: int) -> None:
         map_with_timeout(len, items, 60.0)  # len: no work in the child, only the round trip
         print(f"time-limit child, {label}: {(time.perf_counter() - start) / len(items) * 1e6:,.0f} us")
     modes = {"in-process": None, "child": ExtractParams().timeout_seconds}
-    print(f"\nstage throughput, {n} pages as one shard, best of {repeats} alternating runs; "
-          "CPU = this process + the child")
+    print(
+        f"\nstage throughput, {n} pages as one shard, best of {repeats} alternating runs; "
+        "CPU = this process + the child"
+    )
     print(f"{'extractor':12} {'mode':10} {'wall docs/s':>12} {'CPU docs/s':>11}  identical output")
     for extractor in EXTRACTORS:
         wall = dict.fromkeys(modes, float("inf"))

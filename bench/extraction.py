@@ -75,14 +75,20 @@ def score(outputs: list[str], labeled: list[tuple[dict, dict]]) -> tuple[float, 
 def bench_extractors(labeled: list[tuple[dict, dict]]) -> None:
     html_mb = sum(len(page["html"].encode()) for page, _ in labeled) / 1e6
     print(f"{len(labeled)} labeled pages, {html_mb:.1f} MB of HTML")
-    print(f"{'extractor':18} {'must-keep kept':>15} {'must-remove removed':>20} {'empty':>6} {'docs/s/core':>12} {'MB/s/core':>10}")
+    print(
+        f"{'extractor':18} {'must-keep kept':>15} {'must-remove removed':>20} {'empty':>6} "
+        f"{'docs/s/core':>12} {'MB/s/core':>10}"
+    )
     for name, params in CONFIGS.items():
         start = time.process_time()
         outputs = [extract_text(page["html"], params) for page, _ in labeled]
         seconds = time.process_time() - start
         keep, remove = score(outputs, labeled)
         empty = sum(not text for text in outputs)
-        print(f"{name:18} {keep:>14.1%} {remove:>20.1%} {empty:>6} {len(labeled) / seconds:>12.1f} {html_mb / seconds:>10.2f}")
+        print(
+            f"{name:18} {keep:>14.1%} {remove:>20.1%} {empty:>6} "
+            f"{len(labeled) / seconds:>12.1f} {html_mb / seconds:>10.2f}"
+        )
 
 
 def bench_warc() -> None:

@@ -3,7 +3,7 @@ tokens and with script tokens (`fasttext.tokens`), scored on the demo corpus, pe
 
     .venv/bin/python bench/fasttext_tokens.py
 
-The demo's own examples (`flows/demo.py` `write_training_pages`, `flows/demo_run.py` DEMO_FASTTEXT):
+The demo's own examples (`flows/cli/demo.py` `write_training_pages`, `flows/cli/demo_run.py` DEMO_FASTTEXT):
 300 reference pages against 300 raw pages; the corpus (600 documents and the malformed records the
 reader quarantines) is read by the `read` stage and scored by the `quality` scorer. Prints per
 language the score range and median, and the validation ROC-AUC of each model.
@@ -22,8 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tasks.read  # noqa: E402
-from flows.demo import write_demo_corpus, write_training_pages  # noqa: E402
-from flows.demo_run import DEMO_FASTTEXT  # noqa: E402
+from flows.cli.demo import write_demo_corpus, write_training_pages  # noqa: E402
+from flows.cli.demo_run import DEMO_FASTTEXT  # noqa: E402
 from tasks import models  # noqa: E402
 from tasks.read import ReadParams  # noqa: E402
 from tasks.train import train_fasttext  # noqa: E402

@@ -45,9 +45,14 @@ def evaluate(model_path: str, data: Path = DATA) -> dict[str, dict]:
             by_lang[record["lang"]].update(n=1, correct=correct)
     return {
         kind: {
-            "n": c["n"], "accuracy": c["correct"] / c["n"], "kept_by_min_score": c["kept"] / c["n"],
-            "accuracy_known": c["correct_known"] / c["n_known"], "n_known": c["n_known"],
-            "per_language": {lang: lc["correct"] / lc["n"] for lang, lc in by_lang.items()} if kind == "sentence" else {},
+            "n": c["n"],
+            "accuracy": c["correct"] / c["n"],
+            "kept_by_min_score": c["kept"] / c["n"],
+            "accuracy_known": c["correct_known"] / c["n_known"],
+            "n_known": c["n_known"],
+            "per_language": {lang: lc["correct"] / lc["n"] for lang, lc in by_lang.items()}
+            if kind == "sentence"
+            else {},
         }
         for kind, c in by_kind.items()
     }
@@ -62,8 +67,10 @@ def main() -> None:
     print(f"{'kind':<12}{'n':>7}{'accuracy':>10}{'on model languages':>20}{'kept (score>=0.5)':>19}")
     for kind in ("sentence", "word-pair", "single-word"):
         r = results[kind]
-        print(f"{kind:<12}{r['n']:>7,}{r['accuracy']:>10.1%}{r['accuracy_known']:>13.1%} of {r['n_known']:<5,}"
-              f"{r['kept_by_min_score']:>18.1%}")
+        print(
+            f"{kind:<12}{r['n']:>7,}{r['accuracy']:>10.1%}{r['accuracy_known']:>13.1%} of {r['n_known']:<5,}"
+            f"{r['kept_by_min_score']:>18.1%}"
+        )
     worst = sorted(results["sentence"]["per_language"].items(), key=lambda kv: kv[1])[:8]
     print("lowest sentence accuracy: " + ", ".join(f"{lang} {acc:.0%}" for lang, acc in worst))
     print(f"({time.perf_counter() - start:.1f} s)")

@@ -79,7 +79,9 @@ def write_jsonl(path: Path, texts: list[str]) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="seeds the page split and the flow's sampling")
-    parser.add_argument("--bucket", type=int, default=200_000, help="fastText n-gram buckets (model ~bucket x 400 bytes)")
+    parser.add_argument(
+        "--bucket", type=int, default=200_000, help="fastText n-gram buckets (model ~bucket x 400 bytes)"
+    )
     # fastText's defaults (5 epochs, lr 0.1) are tuned for large sets and barely move on a few hundred
     # documents; 25 epochs at lr 0.5 were picked by trying (5, 0.1), (25, 0.1), (25, 0.5) on a validation
     # split of these same documents, so the printed validation metrics are somewhat optimistic.
@@ -102,25 +104,53 @@ def main() -> None:
     raw = write_jsonl(work / "raw.jsonl", raw_texts)
     print(f"raw pool: {len(raw_texts)} WET-like page texts of the other half; sampled to {len(positives)}")
 
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
-           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}  # slow start on a shared 2-core machine
+    env = {
+        **os.environ,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    }  # slow start on a shared 2-core machine
     command = [
-        str(Path(sys.executable).parent / "winnow"), "train", "--positive", str(good), "--negative", str(raw),
-        "--output", str(work / "model"), "--set", f"max_negatives={len(positives)}", "--set", f"sample_seed={args.seed}",
-        "--set", "fasttext.label=hq", "--set", f"fasttext.seed={args.seed}", "--set", f"fasttext.bucket={args.bucket}",
-        "--set", f"fasttext.epoch={args.epoch}", "--set", f"fasttext.lr={args.lr}",
+        str(Path(sys.executable).parent / "winnow"),
+        "train",
+        "--positive",
+        str(good),
+        "--negative",
+        str(raw),
+        "--output",
+        str(work / "model"),
+        "--set",
+        f"max_negatives={len(positives)}",
+        "--set",
+        f"sample_seed={args.seed}",
+        "--set",
+        "fasttext.label=hq",
+        "--set",
+        f"fasttext.seed={args.seed}",
+        "--set",
+        f"fasttext.bucket={args.bucket}",
+        "--set",
+        f"fasttext.epoch={args.epoch}",
+        "--set",
+        f"fasttext.lr={args.lr}",
     ]
     started = time.perf_counter()
     subprocess.run(command, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     card = models.read_model_card(work / "model")
-    print(f"winnow train: {time.perf_counter() - started:.1f}s wall, fit {card['train_seconds']:.1f}s "
-          f"(epoch {args.epoch}, lr {args.lr}, bucket {args.bucket})")
+    print(
+        f"winnow train: {time.perf_counter() - started:.1f}s wall, fit {card['train_seconds']:.1f}s "
+        f"(epoch {args.epoch}, lr {args.lr}, bucket {args.bucket})"
+    )
 
     m, data = card["metrics"], card["data"]
-    print(f"\ntrain {data['n_train']} ({data['n_train_positive']} positive), validation {data['n_validation']} "
-          f"({data['n_validation_positive']} positive)")
-    print(f"validation: accuracy {m['accuracy']:.3f}  ROC-AUC {m['roc_auc']:.3f}  PR-AUC {m['pr_auc']:.3f}  "
-          f"Brier {m['brier']:.3f}  ECE {m['ece']:.3f}")
+    print(
+        f"\ntrain {data['n_train']} ({data['n_train_positive']} positive), validation {data['n_validation']} "
+        f"({data['n_validation_positive']} positive)"
+    )
+    print(
+        f"validation: accuracy {m['accuracy']:.3f}  ROC-AUC {m['roc_auc']:.3f}  PR-AUC {m['pr_auc']:.3f}  "
+        f"Brier {m['brier']:.3f}  ECE {m['ece']:.3f}"
+    )
 
     scorer = models.load_scorer(models.FastTextSpec.model_validate(card["scorer"]))
     docs = read_jsonl(WEB / "cc_text_docs.jsonl")

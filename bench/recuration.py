@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import build_corpus  # noqa: E402
-from flows.cluster import dask_client  # noqa: E402
 from flows.config import load_config  # noqa: E402
 from flows.options import ClusterOptions  # noqa: E402
-from flows.curate import curate  # noqa: E402
+from flows.orchestration.curate import curate  # noqa: E402
+from flows.parallel.cluster import dask_client  # noqa: E402
 
 PLOT_COLOURS = {"funnel bars": (0x3B, 0x7D, 0xD8), "drop-reason bars": (0xD8, 0x70, 0x3B)}
 
@@ -44,9 +44,16 @@ PLOT_COLOURS = {"funnel bars": (0x3B, 0x7D, 0xD8), "drop-reason bars": (0xD8, 0x
 def timed_run(corpus: Path, output: Path, address: str, *overrides: str) -> tuple[float, dict]:
     """One flow run's wall seconds and summary."""
     start = time.perf_counter()
-    summary = curate(load_config(overrides=[
-        f"input.paths=[{corpus}/*.jsonl]", f"output={output}", f"run.cluster.address={address}", *overrides,
-    ]))
+    summary = curate(
+        load_config(
+            overrides=[
+                f"input.paths=[{corpus}/*.jsonl]",
+                f"output={output}",
+                f"run.cluster.address={address}",
+                *overrides,
+            ]
+        )
+    )
     return time.perf_counter() - start, summary
 
 
@@ -55,9 +62,19 @@ def screenshot(chromium: str, page: Path, png: Path) -> dict:
     from PIL import Image
 
     subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--screenshot={png}",
-         "--window-size=1200,2400", page.as_uri()],
-        check=True, capture_output=True, timeout=120,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={png}",
+            "--window-size=1200,2400",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     pixels = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16).reshape(-1, 3)
     near = lambda colour: int((np.abs(pixels - colour) <= 12).all(axis=1).sum())  # noqa: E731 (antialiasing)
@@ -76,8 +93,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     parser.add_argument("--index", default=None, help="persistent dedup index name (as curate/recurate-nightly)")
-    parser.add_argument("--benchmark", nargs=2, metavar=("LAYOUT", "PATH"), default=None,
-                        help="decontaminate against this benchmark file, and add a run with a new semantic threshold")
+    parser.add_argument(
+        "--benchmark",
+        nargs=2,
+        metavar=("LAYOUT", "PATH"),
+        default=None,
+        help="decontaminate against this benchmark file, and add a run with a new semantic threshold",
+    )
     args = parser.parse_args()
     overrides = [f"dedup_exact.index={args.index}", f"dedup_fuzzy.index={args.index}"] if args.index else []
     if args.benchmark:
@@ -92,7 +114,10 @@ def main() -> None:
     held_back.mkdir()
     last = paths[-1].rename(held_back / paths[-1].name)
     runs = {}
-    with prefect_test_harness(server_startup_timeout=120), dask_client(ClusterOptions(n_workers=args.workers)) as client:
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        dask_client(ClusterOptions(n_workers=args.workers)) as client,
+    ):
         address = client.scheduler.address
         runs["cold"] = timed_run(corpus, output, address, *overrides)
         runs["unchanged rerun"] = timed_run(corpus, output, address, *overrides)
@@ -100,25 +125,36 @@ def main() -> None:
         tighter = f"select.thresholds=[{{column: lang_score, min: {threshold}}}]"
         runs["one-threshold rerun"] = timed_run(corpus, output, address, tighter, *overrides)
         if args.benchmark:  # the window scan is cached without the threshold: nothing is re-embedded
-            runs["decontam-threshold rerun"] = timed_run(corpus, output, address, tighter, *overrides,
-                                                         "decontam.semantic.threshold=0.7")
+            runs["decontam-threshold rerun"] = timed_run(
+                corpus, output, address, tighter, *overrides, "decontam.semantic.threshold=0.7"
+            )
         last.rename(corpus / last.name)
         runs["one-new-shard re-curation"] = timed_run(corpus, output, address, tighter, *overrides)
 
     cold = runs["cold"][0]
-    print(f"corpus: {args.n_docs:,} documents in {args.shards} shards (the last held back until run 4), "
-          f"{args.workers} workers, persistent dedup index: {args.index or 'none'}")
+    print(
+        f"corpus: {args.n_docs:,} documents in {args.shards} shards (the last held back until run 4), "
+        f"{args.workers} workers, persistent dedup index: {args.index or 'none'}"
+    )
     print(f"{'run':28} {'wall s':>8} {'ratio':>6}  stages that computed shards")
     for name, (seconds, summary) in runs.items():
-        computed = ", ".join(f"{r['stage']}:{r['shards_computed']}" for r in summary["funnel"] if r["shards_computed"]) or "none"
+        computed = (
+            ", ".join(f"{r['stage']}:{r['shards_computed']}" for r in summary["funnel"] if r["shards_computed"])
+            or "none"
+        )
         print(f"{name:28} {seconds:8.1f} {seconds / cold:6.2f}  {computed}")
     print("benchmark:", " ".join(args.benchmark) if args.benchmark else "none (decontam adds empty columns)")
-    print("delta of the re-curation:", json.dumps({k: v for k, v in runs["one-new-shard re-curation"][1]["delta"].items() if k != "examples"}))
+    print(
+        "delta of the re-curation:",
+        json.dumps({k: v for k, v in runs["one-new-shard re-curation"][1]["delta"].items() if k != "examples"}),
+    )
 
     page = output / "report.html"
     print(f"report: {page} ({page.stat().st_size / 1024:.0f} KiB, {page.read_text().count('<svg')} inline SVG plots)")
     if Path(args.chromium).exists():
-        print("chromium screenshot:", screenshot(args.chromium, page, work / "report.png"), f"-> {work / 'report.png'}")
+        print(
+            "chromium screenshot:", screenshot(args.chromium, page, work / "report.png"), f"-> {work / 'report.png'}"
+        )
     else:
         print(f"chromium not found at {args.chromium}: install Debian's `chromium` for the screenshot check")
 

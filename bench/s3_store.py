@@ -55,8 +55,13 @@ class CountingApp:
 
     def snapshot(self) -> dict:
         with self.lock:
-            return {"requests": dict(self.requests), "folders": dict(self.folders), "kinds": dict(self.kinds),
-                    "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
+            return {
+                "requests": dict(self.requests),
+                "folders": dict(self.folders),
+                "kinds": dict(self.kinds),
+                "bytes_in": self.bytes_in,
+                "bytes_out": self.bytes_out,
+            }
 
     def __call__(self, environ, start_response):
         parts = environ.get("PATH_INFO", "").strip("/").split("/")
@@ -81,7 +86,11 @@ class CountingApp:
 
 def serve(conn) -> None:
     """Child process: moto's threaded server with the counting wrapper; answers 'stats' and 'reset'."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -100,7 +109,7 @@ def local_bytes(directory: Path) -> int:
 
 def run(label: str, inputs: str, output: str, address: str) -> tuple[float, dict]:
     from flows.config import load_config
-    from flows.curate import curate
+    from flows.orchestration.curate import curate
 
     cfg = load_config(overrides=[f"input.paths=[{inputs}]", f"output={output}", f"run.cluster.address={address}"])
     start = time.perf_counter()
@@ -125,8 +134,13 @@ def main() -> None:
     server.start()
     host, port = conn.recv()
     # botocore reads these (s3fs 2026.9.0 / aiobotocore 3.10.0); Dask workers started below inherit them
-    os.environ.update(AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                      AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+    os.environ.update(
+        AWS_ENDPOINT_URL=f"http://{host}:{port}",
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
 
     import fsspec
     from distributed import LocalCluster
@@ -134,16 +148,25 @@ def main() -> None:
 
     fs = fsspec.filesystem("s3", use_listings_cache=False)
     fs.mkdir(BUCKET)
-    with tempfile.TemporaryDirectory(prefix="winnow-s3-bench-") as tmp, \
-            LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                         silence_logs=logging.WARNING) as cluster, \
-            prefect_test_harness(server_startup_timeout=120):
+    with (
+        tempfile.TemporaryDirectory(prefix="winnow-s3-bench-") as tmp,
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
+        ) as cluster,
+        prefect_test_harness(server_startup_timeout=120),
+    ):
         tmp = Path(tmp)
         jsonl = build_corpus(args.n_docs, tmp / "input", n_shards=args.shards)
         input_bytes = sum(p.stat().st_size for p in jsonl)
         build_corpus(50, tmp / "warm", n_shards=2)
-        print(f"corpus: {args.n_docs:,} docs in {args.shards} shards, {input_bytes / 1e6:.1f} MB JSONL; "
-              f"{args.workers} workers; the load average at start: {os.getloadavg()[0]:.1f}")
+        print(
+            f"corpus: {args.n_docs:,} docs in {args.shards} shards, {input_bytes / 1e6:.1f} MB JSONL; "
+            f"{args.workers} workers; the load average at start: {os.getloadavg()[0]:.1f}"
+        )
         run("warm-up (not measured)", str(tmp / "warm"), str(tmp / "warm-out"), cluster.scheduler_address)
 
         local_wall, _ = run("local disk, cold", str(tmp / "input"), str(tmp / "out"), cluster.scheduler_address)
@@ -161,8 +184,10 @@ def main() -> None:
             conn.recv()
             walls[label] = wall
             requests = ", ".join(f"{m} {n:,}" for m, n in sorted(stats["requests"].items(), key=lambda kv: -kv[1]))
-            print(f"{'':<28} {sum(stats['requests'].values()):,} requests ({requests}); "
-                  f"uploaded {stats['bytes_in'] / 1e6:.1f} MB, downloaded {stats['bytes_out'] / 1e6:.1f} MB")
+            print(
+                f"{'':<28} {sum(stats['requests'].values()):,} requests ({requests}); "
+                f"uploaded {stats['bytes_in'] / 1e6:.1f} MB, downloaded {stats['bytes_out'] / 1e6:.1f} MB"
+            )
             if args.by_stage:
                 for folder, n in sorted(stats["folders"].items(), key=lambda kv: -kv[1])[:20]:
                     print(f"{'':<32}{n:>7,}  {folder}")

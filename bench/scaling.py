@@ -46,9 +46,9 @@ import numpy as np  # noqa: E402
 from bench.corpus import build_corpus  # noqa: E402
 from bench.throughput import phase_seconds  # noqa: E402
 from flows.config import load_config  # noqa: E402
-from flows.curate import curate  # noqa: E402
-from flows.registry import STAGES  # noqa: E402
-from flows.store import ArtifactStore  # noqa: E402
+from flows.engine.store import ArtifactStore  # noqa: E402
+from flows.orchestration.curate import curate  # noqa: E402
+from flows.stages import STAGES  # noqa: E402
 
 CORPUS_STAGES = [stage.name for stage in STAGES if stage.corpus]
 
@@ -78,11 +78,20 @@ def measure(n_docs: int, n_shards: int, address: str, workers: int, tmp: Path) -
         if row["stage"] in CORPUS_STAGES:
             work += phase_seconds(store, row["stage"])
             shuffle = max(row["seconds"] - work / workers, 0.0)
-        stages[row["stage"]] = {"docs_in": manifest["rows_in"], "wall": row["seconds"], "work": work, "shuffle": shuffle}
+        stages[row["stage"]] = {
+            "docs_in": manifest["rows_in"],
+            "wall": row["seconds"],
+            "work": work,
+            "shuffle": shuffle,
+        }
     band_bytes = sum(p.stat().st_size for p in Path(store.root).glob("dedup_fuzzy.bands/shards/*/kept.parquet"))
     return {
-        "docs": n_docs, "workers": workers, "wall": wall, "stages": stages,
-        "jsonl_bytes": sum(p.stat().st_size for p in corpus.iterdir()), "band_bytes": band_bytes,
+        "docs": n_docs,
+        "workers": workers,
+        "wall": wall,
+        "stages": stages,
+        "jsonl_bytes": sum(p.stat().st_size for p in corpus.iterdir()),
+        "band_bytes": band_bytes,
     }
 
 
@@ -109,8 +118,13 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory(prefix="winnow-scaling-") as tmp:
         for workers in (1, 2):
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None, silence_logs=logging.WARNING) as cluster:
+            with LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.WARNING,
+            ) as cluster:
                 measure(WARM_UP_DOCS, args.shards, cluster.scheduler_address, workers, Path(tmp))
                 for n_docs in args.sizes:
                     run = measure(n_docs, args.shards, cluster.scheduler_address, workers, Path(tmp))
@@ -120,8 +134,10 @@ def main() -> None:
     stage_names = list(runs[0]["stages"])
     by = {(r["docs"], r["workers"]): r for r in runs}
     largest = max(args.sizes)
-    print(f"\n{'stage':<20}{'core-ms/doc':>12}{'(2 workers)':>12}{'wall 1w s':>11}{'wall 2w s':>11}"
-          f"{'efficiency':>11}{'marginal':>10}")
+    print(
+        f"\n{'stage':<20}{'core-ms/doc':>12}{'(2 workers)':>12}{'wall 1w s':>11}{'wall 2w s':>11}"
+        f"{'efficiency':>11}{'marginal':>10}"
+    )
     model = {}
     rows = [(stage, "work", "wall", stage) for stage in stage_names]
     rows += [(f"{stage} shuffle", "shuffle", "shuffle", stage) for stage in CORPUS_STAGES]
@@ -137,32 +153,51 @@ def main() -> None:
         marginal = wall_slope[1] / (2 * wall_slope[2]) if wall_slope[2] > 0 else float("nan")
         share = by[(largest, 2)]["stages"][stage]["docs_in"] / by[(largest, 2)]["stages"]["read"]["docs_in"]
         model[name] = {"per_doc": max(per_doc[1], 0.0), "efficiency": marginal, "share": share}
-        print(f"{name:<20}{1e3 * per_doc[1]:>12.3f}{1e3 * per_doc[2]:>12.3f}{wall1:>11.2f}{wall2:>11.2f}"
-              f"{efficiency:>11.2f}{marginal:>10.2f}")
+        print(
+            f"{name:<20}{1e3 * per_doc[1]:>12.3f}{1e3 * per_doc[2]:>12.3f}{wall1:>11.2f}{wall2:>11.2f}"
+            f"{efficiency:>11.2f}{marginal:>10.2f}"
+        )
     whole1, whole2 = by[(largest, 1)]["wall"], by[(largest, 2)]["wall"]
-    print(f"whole run at {largest:,} docs: {whole1:.1f} s (1 worker), {whole2:.1f} s (2 workers), "
-          f"efficiency {whole1 / (2 * whole2):.2f}")
+    print(
+        f"whole run at {largest:,} docs: {whole1:.1f} s (1 worker), {whole2:.1f} s (2 workers), "
+        f"efficiency {whole1 / (2 * whole2):.2f}"
+    )
 
     ref = by[(largest, 2)]
     bytes_per_doc = ref["jsonl_bytes"] / largest
     band_bytes_per_doc = ref["band_bytes"] / largest
-    print(f"\ncorpus: {bytes_per_doc:,.0f} JSONL bytes/doc ({TB / bytes_per_doc / 1e9:.2f} G docs per TB); "
-          f"fuzzy-dedup band rows: {band_bytes_per_doc:,.0f} bytes/doc on disk (zstd Parquet)")
-    print(f"extrapolation: hours per stage on N nodes x {args.cores_per_node} cores, measured marginal "
-          "2-worker efficiency (within 0.05..1) assumed to hold")
+    print(
+        f"\ncorpus: {bytes_per_doc:,.0f} JSONL bytes/doc ({TB / bytes_per_doc / 1e9:.2f} G docs per TB); "
+        f"fuzzy-dedup band rows: {band_bytes_per_doc:,.0f} bytes/doc on disk (zstd Parquet)"
+    )
+    print(
+        f"extrapolation: hours per stage on N nodes x {args.cores_per_node} cores, measured marginal "
+        "2-worker efficiency (within 0.05..1) assumed to hold"
+    )
     top = sorted(model, key=lambda s: model[s]["per_doc"] * model[s]["share"], reverse=True)[:4]
-    print(f"\n{'corpus':>7}{'nodes':>7}" + "".join(f"{s:>22}" for s in top) + f"{'all stages h':>14}{'band rows net h':>17}")
+    print(
+        f"\n{'corpus':>7}{'nodes':>7}"
+        + "".join(f"{s:>22}" for s in top)
+        + f"{'all stages h':>14}{'band rows net h':>17}"
+    )
     for size_tb in (1, 100):
         docs = size_tb * TB / bytes_per_doc
         for nodes in (1, 10, 100):
             cores = nodes * args.cores_per_node
-            hours = {s: docs * m["share"] * m["per_doc"] / (cores * efficiency_bound(m["efficiency"])) / 3600
-                     for s, m in model.items()}
+            hours = {
+                s: docs * m["share"] * m["per_doc"] / (cores * efficiency_bound(m["efficiency"])) / 3600
+                for s, m in model.items()
+            }
             network = docs * band_bytes_per_doc / (nodes * NETWORK_GBIT_PER_NODE / 8 * 1e9) / 3600
-            print(f"{size_tb:>5} TB{nodes:>7}" + "".join(f"{hours[s]:>22.2f}" for s in top)
-                  + f"{sum(hours.values()):>14.1f}{network:>17.3f}")
-    print(f"\nfirst bottleneck: {top[0]} ({1e3 * model[top[0]]['per_doc']:.3f} core-ms/doc, "
-          f"{model[top[0]]['share']:.0%} of documents reach it)")
+            print(
+                f"{size_tb:>5} TB{nodes:>7}"
+                + "".join(f"{hours[s]:>22.2f}" for s in top)
+                + f"{sum(hours.values()):>14.1f}{network:>17.3f}"
+            )
+    print(
+        f"\nfirst bottleneck: {top[0]} ({1e3 * model[top[0]]['per_doc']:.3f} core-ms/doc, "
+        f"{model[top[0]]['share']:.0%} of documents reach it)"
+    )
 
 
 if __name__ == "__main__":

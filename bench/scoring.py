@@ -49,17 +49,35 @@ def sample(n: int, cap: int, seed: int) -> np.ndarray:
 
 def winnow_train(labeled: Path, out: Path, kind: str, *overrides: str) -> Path:
     """Train through the CLI exactly as a user would; the model card says where the model is."""
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
-           # the ephemeral Prefect server starts slowly on a shared 2-core machine (its default is 20 s)
-           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
-    command = [str(Path(sys.executable).parent / "winnow"), "train", "--labeled", str(labeled), "--kind", kind,
-               "--output", str(out), "--set", "labels.field=toxic", "--set", "stage=toxicity"]
+    env = {
+        **os.environ,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        # the ephemeral Prefect server starts slowly on a shared 2-core machine (its default is 20 s)
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    }
+    command = [
+        str(Path(sys.executable).parent / "winnow"),
+        "train",
+        "--labeled",
+        str(labeled),
+        "--kind",
+        kind,
+        "--output",
+        str(out),
+        "--set",
+        "labels.field=toxic",
+        "--set",
+        "stage=toxicity",
+    ]
     command += [arg for override in overrides for arg in ("--set", override)]
     started = time.perf_counter()
     subprocess.run(command, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     card = models.read_model_card(out)
-    print(f"winnow train --kind {kind}: {time.perf_counter() - started:.1f}s wall (Prefect start-up included; "
-          f"fit {card['train_seconds']:.1f}s)")
+    print(
+        f"winnow train --kind {kind}: {time.perf_counter() - started:.1f}s wall (Prefect start-up included; "
+        f"fit {card['train_seconds']:.1f}s)"
+    )
     return out
 
 
@@ -77,8 +95,13 @@ def main() -> None:
     parser.add_argument("--eval-cap", type=int, default=2000, help="examples per evaluation set at most")
     parser.add_argument("--speed-docs", type=int, default=1000, help="documents per throughput measurement")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
-    parser.add_argument("--kinds", nargs="+", default=["fasttext", "embedding_head"], choices=["fasttext", "embedding_head"],
-                        help="classifiers to train with winnow train (the embedding head takes minutes on 2 cores)")
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        default=["fasttext", "embedding_head"],
+        choices=["fasttext", "embedding_head"],
+        help="classifiers to train with winnow train (the embedding head takes minutes on 2 cores)",
+    )
     args = parser.parse_args()
     models.set_torch_threads(args.threads)
     device = args.device or models.default_device()
@@ -94,7 +117,9 @@ def main() -> None:
         "stormfront": ([sf_texts[i] for i in sf_idx], sf_y[sf_idx]),
     }
     train_texts, train_y = [dav_texts[i] for i in train_idx], dav_y[train_idx]
-    print(f"davidson: {len(dav_texts)} labeled ({dav_y.mean():.0%} toxic); train {len(train_idx)}, eval {len(val_idx)}")
+    print(
+        f"davidson: {len(dav_texts)} labeled ({dav_y.mean():.0%} toxic); train {len(train_idx)}, eval {len(val_idx)}"
+    )
     print(f"stormfront: {len(sf_texts)} labeled ({sf_y.mean():.0%} toxic); eval {len(sf_idx)}")
     print(f"device {device}, torch threads {args.threads}")
 
@@ -104,12 +129,24 @@ def main() -> None:
     specs: dict[str, models.ScorerSpec] = {"profanity (default)": models.ProfanitySpec(name="toxicity")}
     # The flow holds out its own 1% for the card; we report on our own held-out split and stormfront.
     if "fasttext" in args.kinds:
-        ft_dir = winnow_train(labeled, work / "fasttext", "fasttext", "fasttext.label=toxic",
-                              "fasttext.validation_fraction=0.01", "fasttext.epoch=10")
+        ft_dir = winnow_train(
+            labeled,
+            work / "fasttext",
+            "fasttext",
+            "fasttext.label=toxic",
+            "fasttext.validation_fraction=0.01",
+            "fasttext.epoch=10",
+        )
         specs["fasttext"] = models.FastTextSpec.model_validate(models.read_model_card(ft_dir)["scorer"])
     if "embedding_head" in args.kinds:
-        head_dir = winnow_train(labeled, work / "head", "embedding_head", "embedding_head.label=toxic",
-                                "embedding_head.head=mlp", "embedding_head.validation_fraction=0.01")
+        head_dir = winnow_train(
+            labeled,
+            work / "head",
+            "embedding_head",
+            "embedding_head.label=toxic",
+            "embedding_head.head=mlp",
+            "embedding_head.validation_fraction=0.01",
+        )
         specs["embedding_head"] = models.EmbeddingHeadSpec.model_validate(models.read_model_card(head_dir)["scorer"])
 
     print("\nROC-AUC / PR-AUC (positive rate)")

@@ -37,7 +37,6 @@ from bench.corpus import build_corpus  # noqa: E402
 from bench.memory import peak_rss_mib  # noqa: E402
 
 
-
 class PeakByStage(WorkerPlugin):
     """The worker's peak RSS as each shard task finishes, per stage (the key's first word; the dedup
     joins' dataframe tasks, keyed by tuples, are left out): where a worker's peak is first reached
@@ -88,15 +87,25 @@ def run_layout(layout: str, jsonl: list[Path], tmp: Path, workers: int) -> None:
     from distributed import Client, LocalCluster
 
     from flows.config import load_config
-    from flows.curate import curate
+    from flows.orchestration.curate import curate
 
     inputs = tmp / layout / "input"
     input_bytes = gzip_inputs(jsonl, inputs, one_file=layout == "one")
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.WARNING) as cluster, Client(cluster, set_as_default=False) as client:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
         client.register_plugin(PeakByStage())
         overrides = [
-            f"input.paths=[{inputs}]", f"output={tmp / layout / 'out'}", f"run.cluster.address={cluster.scheduler_address}",
+            f"input.paths=[{inputs}]",
+            f"output={tmp / layout / 'out'}",
+            f"run.cluster.address={cluster.scheduler_address}",
         ]
         start = time.perf_counter()
         summary = curate(load_config(overrides=overrides))
@@ -109,29 +118,37 @@ def run_layout(layout: str, jsonl: list[Path], tmp: Path, workers: int) -> None:
     store = Path(summary["store"])
     manifests = {
         row["stage"]: json.loads((store / row["stage"] / row["key"] / "manifest.json").read_text())
-        for row in summary["funnel"] if row["stage"] != "write"
+        for row in summary["funnel"]
+        if row["stage"] != "write"
     }
     sizes = store_bytes(store)
     print(f"\n=== layout {layout}: {len(list(inputs.iterdir()))} gzip file(s), {input_bytes / 1e6:.1f} MB")
     print(f"{'store folder':<24}{'kept MB':>9}{'text MB':>9}{'rejected MB':>13}{'other MB':>10}{'text read MB':>14}")
     for stage, kinds in sorted(sizes.items(), key=lambda kv: -sum(kv[1].values())):
         text = manifests[stage]["text_bytes_in"] / 1e6 if stage in manifests else float("nan")
-        print(f"{stage:<24}{kinds['kept'] / 1e6:>9.1f}{kinds['text'] / 1e6:>9.1f}{kinds['rejected'] / 1e6:>13.1f}"
-              f"{kinds['other'] / 1e6:>10.1f}{text:>14.1f}")
+        print(
+            f"{stage:<24}{kinds['kept'] / 1e6:>9.1f}{kinds['text'] / 1e6:>9.1f}{kinds['rejected'] / 1e6:>13.1f}"
+            f"{kinds['other'] / 1e6:>10.1f}{text:>14.1f}"
+        )
     total = sum(sum(k.values()) for k in sizes.values())
     dataset = sum(p.stat().st_size for p in Path(summary["output"]).rglob("*") if p.is_file())
-    print(f"store written: {total / 1e6:.1f} MB = {total / input_bytes:.2f}x the gz input; "
-          f"published dataset {dataset / 1e6:.1f} MB ({summary['rows']:,} docs)")
+    print(
+        f"store written: {total / 1e6:.1f} MB = {total / input_bytes:.2f}x the gz input; "
+        f"published dataset {dataset / 1e6:.1f} MB ({summary['rows']:,} docs)"
+    )
     print(f"wall {wall:.1f} s; peak RSS per worker (MiB): " + ", ".join(f"{v:.0f}" for v in worker_rss.values()))
     print("peak RSS per worker as each stage's tasks finished (MiB), in run order:")
     for stage in next(iter(stage_peaks.values())):
         print(f"  {stage:<22}" + "".join(f"{peaks.get(stage, float('nan')):>7.0f}" for peaks in stage_peaks.values()))
     computed = [row for row in rerun["funnel"] if not row["cached"] and row["stage"] != "write"]
     text_read = sum(
-        json.loads((store / row["stage"] / row["key"] / "manifest.json").read_text())["text_bytes_in"] for row in computed
+        json.loads((store / row["stage"] / row["key"] / "manifest.json").read_text())["text_bytes_in"]
+        for row in computed
     )
-    print(f"threshold rerun (select.thresholds added): {rerun_wall:.1f} s; stages computed: "
-          f"{', '.join(row['stage'] for row in computed) or 'none'}; text read by them: {text_read / 1e6:.2f} MB")
+    print(
+        f"threshold rerun (select.thresholds added): {rerun_wall:.1f} s; stages computed: "
+        f"{', '.join(row['stage'] for row in computed) or 'none'}; text read by them: {text_read / 1e6:.2f} MB"
+    )
 
 
 def main() -> None:

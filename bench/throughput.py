@@ -32,14 +32,13 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from bench.corpus import build_corpus  # noqa: E402
 from bench.memory import peak_rss_mib  # noqa: E402
 from flows.config import load_config  # noqa: E402
-from flows.curate import curate  # noqa: E402
-from flows.registry import STAGES  # noqa: E402
-from flows.store import ArtifactStore  # noqa: E402
+from flows.engine.store import ArtifactStore  # noqa: E402
+from flows.orchestration.curate import curate  # noqa: E402
+from flows.stages import STAGES  # noqa: E402
 
 CORPUS_STAGES = [stage.name for stage in STAGES if stage.corpus]
 
 FILTER_STAGES = ("normalize", "langid", "clean")  # what datatrove's filter chain is compared with
-
 
 
 def phase_seconds(store: ArtifactStore, stage: str) -> float:
@@ -55,11 +54,16 @@ def datatrove_docs_per_s(python: str, n_docs: int) -> dict[str, float]:
     """docs/s of datatrove's filters on the same corpus: as a chain, and with every rule on every doc."""
     result = subprocess.run(
         [python, str(ROOT / "bench" / "datatrove_baseline.py"), str(n_docs)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     print(result.stdout)
     rates = {}
-    for name, pattern in {"chain": r"^chain .*?([\d,]+) docs/s", "every rule": r"^every rule .*?([\d,]+) docs/s"}.items():
+    for name, pattern in {
+        "chain": r"^chain .*?([\d,]+) docs/s",
+        "every rule": r"^every rule .*?([\d,]+) docs/s",
+    }.items():
         rates[name] = float(re.search(pattern, result.stdout, re.M).group(1).replace(",", ""))
     return rates
 
@@ -80,15 +84,28 @@ def main() -> None:
         start = time.perf_counter()
         build_corpus(args.n_docs, Path(tmp, "input"), n_shards=args.shards)
         corpus_mb = sum(p.stat().st_size for p in Path(tmp, "input").iterdir()) / 1e6
-        print(f"corpus: {args.n_docs:,} docs, {corpus_mb:.1f} MB JSONL in {args.shards} shards "
-              f"({time.perf_counter() - start:.1f} s to build)")
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=logging.WARNING) as cluster, \
-                Client(cluster, set_as_default=False) as client:
-            cfg = load_config(overrides=[
-                f"input.paths=[{tmp}/input]", f"output={tmp}/out",
-                f"run.cluster.address={cluster.scheduler_address}", *args.set,
-            ])
+        print(
+            f"corpus: {args.n_docs:,} docs, {corpus_mb:.1f} MB JSONL in {args.shards} shards "
+            f"({time.perf_counter() - start:.1f} s to build)"
+        )
+        with (
+            LocalCluster(
+                n_workers=args.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.WARNING,
+            ) as cluster,
+            Client(cluster, set_as_default=False) as client,
+        ):
+            cfg = load_config(
+                overrides=[
+                    f"input.paths=[{tmp}/input]",
+                    f"output={tmp}/out",
+                    f"run.cluster.address={cluster.scheduler_address}",
+                    *args.set,
+                ]
+            )
             start = time.perf_counter()
             summary = curate(cfg)
             wall = time.perf_counter() - start
@@ -105,22 +122,33 @@ def main() -> None:
         for stage, manifest in manifests.items():
             docs, mb = manifest["rows_in"], manifest["text_bytes_in"] / 1e6
             per_core = docs / seconds[stage] if seconds[stage] else float("inf")
-            print(f"{stage:<12}{docs:>10,}{rows[stage]['seconds']:>9.1f}{docs / rows[stage]['seconds']:>13,.0f}"
-                  f"{per_core:>13,.0f}{mb / seconds[stage] if seconds[stage] else 0:>11.2f}")
+            print(
+                f"{stage:<12}{docs:>10,}{rows[stage]['seconds']:>9.1f}{docs / rows[stage]['seconds']:>13,.0f}"
+                f"{per_core:>13,.0f}{mb / seconds[stage] if seconds[stage] else 0:>11.2f}"
+            )
         filter_docs = manifests["normalize"]["rows_in"]
         filter_seconds = sum(seconds[s] for s in FILTER_STAGES)
         filter_rate = filter_docs / filter_seconds
         stage_work = sum(seconds.values())
-        print(f"\nnormalize+langid+clean: {filter_rate:,.0f} docs/s per core "
-              f"({filter_docs:,} docs, {filter_seconds:.1f} core-s)")
+        print(
+            f"\nnormalize+langid+clean: {filter_rate:,.0f} docs/s per core "
+            f"({filter_docs:,} docs, {filter_seconds:.1f} core-s)"
+        )
         flow = summary["seconds"]
-        print(f"whole run: {wall:.1f} s wall ({wall - flow:.1f} s of it starting and stopping Prefect's "
-              f"ephemeral API server), {summary['rows']:,} docs out")
-        print(f"orchestration share (1 - stage work / worker time): {1 - stage_work / (wall * args.workers):.1%} "
-              f"of the whole run; {1 - stage_work / (flow * args.workers):.1%} of the flow body "
-              f"({stage_work:.1f} core-s of stage work in {flow:.1f} s x {args.workers} workers)")
-        print("peak RSS per worker (MiB): " + ", ".join(f"{v:.0f}" for v in worker_rss.values())
-              + f"; flow process {peak_rss_mib():.0f}")
+        print(
+            f"whole run: {wall:.1f} s wall ({wall - flow:.1f} s of it starting and stopping Prefect's "
+            f"ephemeral API server), {summary['rows']:,} docs out"
+        )
+        print(
+            f"orchestration share (1 - stage work / worker time): {1 - stage_work / (wall * args.workers):.1%} "
+            f"of the whole run; {1 - stage_work / (flow * args.workers):.1%} of the flow body "
+            f"({stage_work:.1f} core-s of stage work in {flow:.1f} s x {args.workers} workers)"
+        )
+        print(
+            "peak RSS per worker (MiB): "
+            + ", ".join(f"{v:.0f}" for v in worker_rss.values())
+            + f"; flow process {peak_rss_mib():.0f}"
+        )
         if args.datatrove_python:
             for name, rate in datatrove_docs_per_s(args.datatrove_python, args.datatrove_docs or args.n_docs).items():
                 print(f"normalize+langid+clean vs datatrove filters ({name}), per core: {filter_rate / rate:.2f}x")

@@ -5,7 +5,7 @@
 Replays, in one fresh process, what a worker of the default `curate` DAG loads, and prints the
 resident set size (RSS, psutil) after each step and what the step added:
 1. the interpreter and Dask's worker runtime (`distributed`);
-2. every stage module (`flows.registry`: trafilatura, resiliparse, datasketch, scipy ...);
+2. every stage module (`flows.stages`: trafilatura, resiliparse, datasketch, scipy ...);
 3. the models the default config loads: fastText lid.176.ftz (langid), the profanity scorer
    (toxicity); with `--with-embeddings`, the MiniLM encoder decontamination's scan loads when
    benchmarks are configured (torch and sentence-transformers);
@@ -77,9 +77,9 @@ def main() -> None:
     import distributed  # noqa: F401  (a worker's runtime)
 
     steps.show("import distributed (worker runtime)")
-    import flows.registry  # noqa: F401
+    import flows.stages  # noqa: F401
 
-    steps.show("import flows.registry (every stage module)")
+    steps.show("import flows.stages (every stage module)")
     from tasks import models
     from tasks.models.specs import ProfanitySpec
 

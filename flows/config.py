@@ -16,9 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
-from flows.engine import Registry
+from flows.engine.stage import Registry
 from flows.options import RunOptions, WriteParams
-from flows.registry import STAGES
+from flows.stages import STAGES
 from tasks.errors import ConfigError
 
 
@@ -45,9 +45,10 @@ def config_model(stages: Registry) -> type[BaseModel]:
         __module__=__name__,
         **dict([first]),
         output=(str, Field("out", description="Directory (or fsspec URL) for the final dataset and run summary.")),
-        store=(str | None, Field(
-            None, description="Artifact store for cached stage outputs; default: <output>/.winnow-store."
-        )),
+        store=(
+            str | None,
+            Field(None, description="Artifact store for cached stage outputs; default: <output>/.winnow-store."),
+        ),
         **dict(rest),
         write=(WriteParams, WriteParams()),
         run=(RunOptions, RunOptions()),
@@ -79,8 +80,11 @@ Config = TypeVar("Config", bound=BaseModel)
 
 
 def load_config(
-    path: Path | None = None, overrides: list[str] = (), base: dict[str, Any] | None = None,
-    schema: type[Config] = CurationConfig, start: dict[str, Any] | None = None,
+    path: Path | None = None,
+    overrides: list[str] = (),
+    base: dict[str, Any] | None = None,
+    schema: type[Config] = CurationConfig,
+    start: dict[str, Any] | None = None,
 ) -> Config:
     """YAML file or `start` (an earlier run's config) + `base` values + `--set` overrides, validated
     into `schema` (a CurationConfig; the training flow passes its TrainConfig)."""
@@ -103,9 +107,7 @@ def load_config(
     try:
         return schema.model_validate(tree)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, err['loc'])) or '<root>'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or '<root>'}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid config: {problems}") from exc
 
 
@@ -132,13 +134,20 @@ def reference_rows(model: type[BaseModel] = CurationConfig, prefix: str = "") ->
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(reference_rows(annotation, f"{key}."))
             continue
-        default = "required" if info.is_required() else json.dumps(to_jsonable_python(info.get_default(call_default_factory=True)), ensure_ascii=False)
-        rows.append((key, type_label(annotation).replace("|", "\\|"), default, (info.description or "").replace("|", "\\|")))
+        default = (
+            "required"
+            if info.is_required()
+            else json.dumps(to_jsonable_python(info.get_default(call_default_factory=True)), ensure_ascii=False)
+        )
+        rows.append(
+            (key, type_label(annotation).replace("|", "\\|"), default, (info.description or "").replace("|", "\\|"))
+        )
     return rows
 
 
 def reference_markdown() -> str:
-    """The README's config reference; a test keeps the README in sync with the model."""
+    """The config reference table (docs/reference/config.md, generated at build time by
+    docs/hooks/config_reference.py)."""
     lines = ["| key | type | default | description |", "|---|---|---|---|"]
     lines += [f"| `{key}` | `{type_}` | `{default}` | {doc} |" for key, type_, default, doc in reference_rows()]
     return "\n".join(lines)

@@ -33,7 +33,8 @@ class WriteParams(BaseModel):
     # None: every version stays readable, as the delta report and `--from-run` assume; deleting
     # published data is the owner's decision, not a default
     keep_versions: int | None = Field(
-        None, ge=1,
+        None,
+        ge=1,
         description="After a run, keep only the newest N dataset versions (never the one latest.json points to); "
         "empty keeps all. Readers still on a removed version lose it: keep 2+ where they may hold one across a run.",
     )
@@ -76,7 +77,9 @@ class ClusterOptions(BaseModel):
         if self.address and (self.cluster_class or self.cluster_kwargs):
             raise ValueError("set either address (a running scheduler) or cluster_class, not both")
         if self.address and (self.adapt_minimum is not None or self.adapt_maximum is not None):
-            raise ValueError("adaptive scaling needs a cluster the run creates; a running scheduler at address scales itself")
+            raise ValueError(
+                "adaptive scaling needs a cluster the run creates; a running scheduler at address scales itself"
+            )
         if self.cluster_kwargs and not self.cluster_class:
             raise ValueError("cluster_kwargs needs cluster_class")
         if (self.adapt_minimum is None) != (self.adapt_maximum is None):
@@ -108,11 +111,13 @@ class RunOptions(BaseModel):
     shard_retries: int = Field(1, ge=0, description="Dask retries of a failed shard before the stage fails.")
     stage_retries: RetryPolicy = Field(RetryPolicy(), description="Retries of every stage, unless overridden below.")
     stage_retries_by_stage: dict[str, RetryPolicy] = Field(
-        {}, description="Per-stage retry policies, e.g. {dedup_fuzzy: {retries: 2, delay_seconds: 60}}.",
+        {},
+        description="Per-stage retry policies, e.g. {dedup_fuzzy: {retries: 2, delay_seconds: 60}}.",
     )
 
     def retry_policy(self, stage: str) -> RetryPolicy:
         return self.stage_retries_by_stage.get(stage, self.stage_retries)
+
     report_sample_pairs: int = Field(
         200, ge=0, description="Removed/keeper pairs whose exact Jaccard estimates the fuzzy dedup's precision."
     )

@@ -34,7 +34,9 @@ class Marks(NamedTuple):
     duplicate: pa.Array
 
 
-def marks(keys: pa.ChunkedArray | pa.Array, positions: pa.ChunkedArray | pa.Array, clusters: pa.Table, key: str) -> Marks:
+def marks(
+    keys: pa.ChunkedArray | pa.Array, positions: pa.ChunkedArray | pa.Array, clusters: pa.Table, key: str
+) -> Marks:
     """Look each row's `key` up in `clusters`; a row in no cluster is its own keeper, of size 1."""
     positions = positions.combine_chunks() if isinstance(positions, pa.ChunkedArray) else positions
     found = pc.index_in(keys, value_set=clusters.column(key))

@@ -13,6 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, model_validator
 
+HTML_SOURCE = "warc:response"  # `source` of documents whose `text` is HTML: the extract stage's input
+TEXT_SOURCE = "wet:conversion"  # `source` of WET text records: extraction already done by the crawler
+
 DOC_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),

@@ -64,4 +64,3 @@ def apply(table: pa.Table, params: DedupExactParams, hashes: pa.Table, clusters:
     out = out.append_column(pa.field("exact_cluster_size", pa.int32()), found.size)
     duplicate = pc.and_(found.duplicate, pa.scalar(params.enabled))
     return split_by_reason(out, pc.if_else(duplicate, pa.scalar(REASON), pa.scalar(None, pa.string())))
-

@@ -1,6 +1,6 @@
 """The `extract` stage: HTML from WARC responses -> the page's main text, boilerplate removed.
 
-Runs after `read` (and `url_filter`) on rows whose `source` is `tasks.read.HTML_SOURCE`
+Runs after `read` (and `url_filter`) on rows whose `source` is `tasks.contract.HTML_SOURCE`
 ("warc:response"); every other row (WET text, JSONL, ...) passes through untouched with nulls in the
 new columns. For HTML rows `text` becomes the extracted main content and two columns keep what the
 HTML said before it is gone: `html_chars` (int64, the HTML's length) and `html_lang` (the page's
@@ -38,8 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
-from tasks.contract import StageOutput, split_by_reason
-from tasks.read import HTML_SOURCE
+from tasks.contract import HTML_SOURCE, StageOutput, split_by_reason
 from tasks.timelimit import TIMED_OUT, TimedOut, map_with_timeout
 
 VERSION = 1  # bump when the same input + params give different output
@@ -103,14 +102,17 @@ REASONS: dict[str, str] = {
 def extract_text(html: str, params: ExtractParams) -> str:
     """The main text of one HTML page ("" when the extractor finds none). Total over any `str`."""
     if params.extractor == "trafilatura":
-        return trafilatura.extract(
-            html,
-            fast=params.fast,
-            include_comments=params.include_comments,
-            include_tables=params.include_tables,
-            include_images=False,
-            include_links=False,
-        ) or ""
+        return (
+            trafilatura.extract(
+                html,
+                fast=params.fast,
+                include_comments=params.include_comments,
+                include_tables=params.include_tables,
+                include_images=False,
+                include_links=False,
+            )
+            or ""
+        )
     return extract_plain_text(
         HTMLTree.parse(html),
         main_content=True,

@@ -39,7 +39,7 @@ FORMAT_BY_SUFFIX = {
     ".parquet": "parquet",
     ".txt": "text",
     ".warc": "warc",  # .warc.gz: Common Crawl's WARC files
-    ".wet": "warc",   # .warc.wet.gz / .wet.gz: WET files are WARC files of `conversion` records
+    ".wet": "warc",  # .warc.wet.gz / .wet.gz: WET files are WARC files of `conversion` records
 }
 COMPRESSION_BY_SUFFIX = {".gz": "gzip", ".zst": "zstd"}
 DECOMPRESS_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, zstandard.ZstdError)
@@ -136,8 +136,11 @@ class StreamBreak(NamedTuple):
         else:
             what = f"the {self.unit} that starts at byte {self.member_offset} does not decode"
             what += f" ({self.detail})"
-        then = (f"resumed at the next {self.unit}, byte {self.resumed_at}" if self.resumed_at is not None
-                else f"no {self.unit} follows")
+        then = (
+            f"resumed at the next {self.unit}, byte {self.resumed_at}"
+            if self.resumed_at is not None
+            else f"no {self.unit} follows"
+        )
         return f"offset={self.offset}: {what}; {then}"
 
 
@@ -152,16 +155,28 @@ class _Codec(NamedTuple):
 
 def _gzip_codec() -> _Codec:
     # output capped per step, as GzipFile.read(CHUNK_BYTES) did; the input left waits in unconsumed_tail
-    return _Codec("gzip member", b"\x1f\x8b\x08", lambda: zlib.decompressobj(wbits=31),
-                  lambda dec, data: dec.decompress(data, CHUNK_BYTES), (zlib.error,), zero_padding=True)
+    return _Codec(
+        "gzip member",
+        b"\x1f\x8b\x08",
+        lambda: zlib.decompressobj(wbits=31),
+        lambda dec, data: dec.decompress(data, CHUNK_BYTES),
+        (zlib.error,),
+        zero_padding=True,
+    )
 
 
 def _zstd_codec() -> _Codec:
     # zstandard's decompressobj has no output cap: a 64 KiB step of ordinary text gives well under
     # CHUNK_BYTES, and a decompression bomb could already fill memory through one long line before
     dctx = zstandard.ZstdDecompressor()
-    return _Codec("zstd frame", b"\x28\xb5\x2f\xfd", dctx.decompressobj,
-                  lambda dec, data: dec.decompress(data), (zstandard.ZstdError,), zero_padding=False)
+    return _Codec(
+        "zstd frame",
+        b"\x28\xb5\x2f\xfd",
+        dctx.decompressobj,
+        lambda dec, data: dec.decompress(data),
+        (zstandard.ZstdError,),
+        zero_padding=False,
+    )
 
 
 _CODECS: dict[str, Callable[[], _Codec]] = {"gzip": _gzip_codec, "zstd": _zstd_codec}

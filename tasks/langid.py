@@ -35,8 +35,10 @@ def run(table: pa.Table, params: LangidParams) -> StageOutput:
     labels, scores = models.fasttext_top_labels(model, table.column("text").to_pylist())
     allowed = set(params.languages)
     reasons = [
-        "langid:lang" if allowed and label not in allowed
-        else "langid:lang_score" if score < params.min_score
+        "langid:lang"
+        if allowed and label not in allowed
+        else "langid:lang_score"
+        if score < params.min_score
         else None
         for label, score in zip(labels, scores)
     ]

@@ -26,7 +26,8 @@ class NormalizeParams(BaseModel):
 
     repair_unicode: bool = Field(True, description="Repair mojibake and broken encodings with ftfy.")
     unicode_form: str | None = Field(
-        "NFC", pattern="^NF(K?)(C|D)$",
+        "NFC",
+        pattern="^NF(K?)(C|D)$",
         description="Unicode normalization form; NFC as FineWeb and Dolma (composes, changes no meaning).",
     )
     normalize_whitespace: bool = Field(

@@ -14,17 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasks import models
 from tasks.contract import StageOutput, split_by_reason
-from tasks.models import ScorerSpec
+from tasks.models import ScorerSpec, unique_names
 
 VERSION = 1
-
-
-def unique_names(scorers: tuple[ScorerSpec, ...]) -> tuple[ScorerSpec, ...]:
-    names = [s.name for s in scorers]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"scorer names must be unique (each is a column): {duplicates} repeat")
-    return scorers
 
 
 class QualityParams(BaseModel):

@@ -1,7 +1,7 @@
 """Final selection on score and signal columns, kept apart from scoring.
 
 Scores are computed once by their stages; thresholds live here, so changing one reruns only this
-cheap stage (NeMo Curator's score/keep split, DESIGN.md).
+cheap stage (NeMo Curator's score/keep split).
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ def run(table: pa.Table, params: SelectParams) -> StageOutput:
     for threshold in reversed(params.thresholds):  # reversed: the first failing threshold names the reason
         if threshold.column not in table.column_names:
             raise ConfigError(
-                f"select.thresholds: no column {threshold.column!r} in the data "
-                f"(found {table.column_names})"
+                f"select.thresholds: no column {threshold.column!r} in the data (found {table.column_names})"
             )
         values = table.column(threshold.column).cast(pa.float64())
         ok = pa.array([True] * table.num_rows, pa.bool_()) if table.num_rows else pa.array([], pa.bool_())

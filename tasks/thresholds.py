@@ -1,6 +1,6 @@
 """Threshold help: score distributions and what each candidate threshold would keep.
 
-Scores are computed once and thresholds applied in `select` (DESIGN.md), so a user choosing a
+Scores are computed once and thresholds applied in `select`, so a user choosing a
 threshold needs to see the scores first. For every score column (`*_score`, floating point) of the
 documents entering `select`, this reports the distribution (mean, std, quantiles; quantiles again per
 language for the most frequent languages) and, for candidate thresholds, how many documents a `min`
@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-SCORE_SUFFIX = "_score"  # STYLE.md §2: scores are `<what>_score`, higher = more <what>
+SCORE_SUFFIX = "_score"  # scores are `<what>_score`, higher = more <what>
 LANG_COLUMN = "lang"
 DIGITS = 4  # scores are probabilities or small regressions; 4 decimals tell thresholds apart
 
@@ -33,12 +33,11 @@ class ThresholdReportParams(BaseModel):
     # Percentiles a practitioner reads off a score histogram: tails (1/5/10%), quartiles, median.
     quantiles: tuple[float, ...] = Field(
         (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99),
-        description="Quantiles reported per score column (overall and per language); each is also a candidate threshold.",
+        description="Quantiles reported per score column (overall and per language); "
+        "each is also a candidate threshold.",
     )
     # k = 1, 2, 3: Data-Juicer's k-sigma rule (arXiv:2309.02033) at its usual k = 3 and two tighter cuts.
-    sigmas: tuple[float, ...] = Field(
-        (1.0, 2.0, 3.0), description="k of the candidate thresholds mean ± k·σ."
-    )
+    sigmas: tuple[float, ...] = Field((1.0, 2.0, 3.0), description="k of the candidate thresholds mean ± k·σ.")
     top_languages: int = Field(5, ge=0, description="Per-language quantiles for this many most frequent languages.")
     # 20 equal-width bins: enough to see a bimodal score, few enough to read per language
     histogram_bins: int = Field(20, ge=1, description="Bins of the per-language score histograms (HTML report).")
@@ -103,7 +102,9 @@ def threshold_report(table: pa.Table, params: ThresholdReportParams = ThresholdR
         >>> threshold_report(pa.table({"toxicity_score": pa.array([0.1, 0.9], pa.float32())}))["toxicity_score"]["n"]
         2
     """
-    langs = _top_languages(table.column(LANG_COLUMN), params.top_languages) if LANG_COLUMN in table.column_names else []
+    langs = (
+        _top_languages(table.column(LANG_COLUMN), params.top_languages) if LANG_COLUMN in table.column_names else []
+    )
     masks = {lang: pc.equal(table.column(LANG_COLUMN), lang) for lang in langs}
     report = {}
     for column in score_columns(table.schema):
@@ -161,14 +162,17 @@ def threshold_markdown(report: dict[str, dict]) -> str:
         if stats["by_language"]:
             names = list(stats["quantiles"])
             parts.append(
-                "| lang | n | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names) + "\n"
+                "| lang | n | "
+                + " | ".join(names)
+                + " |\n|---|---|"
+                + "---|" * len(names)
+                + "\n"
                 + "\n".join(
                     f"| {lang} | {row['n']:,} | " + " | ".join(str(row["quantiles"][q]) for q in names) + " |"
                     for lang, row in stats["by_language"].items()
                 )
             )
     parts.append(
-        "Set a bound with `--set 'select.thresholds=[{column: <column>, min: <t>}]'` (or `max`); "
-        "only `select` reruns."
+        "Set a bound with `--set 'select.thresholds=[{column: <column>, min: <t>}]'` (or `max`); only `select` reruns."
     )
     return "\n\n".join(parts)

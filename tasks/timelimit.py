@@ -56,7 +56,9 @@ class _Child:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", f"from tasks.timelimit import serve; serve({child_r}, {child_w})"],
-            pass_fds=(child_r, child_w), stdin=subprocess.DEVNULL, env=env,
+            pass_fds=(child_r, child_w),
+            stdin=subprocess.DEVNULL,
+            env=env,
         )
         os.close(child_r)
         os.close(child_w)

@@ -22,8 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tasks import models
 from tasks.contract import StageOutput, split_by_reason
-from tasks.models import ProfanitySpec, ScorerSpec
-from tasks.quality import unique_names
+from tasks.models import ProfanitySpec, ScorerSpec, unique_names
 
 VERSION = 1
 
@@ -41,7 +40,9 @@ class ToxicityParams(BaseModel):
         (ProfanitySpec(name="toxicity"),),
         description="Toxicity scorers, each writing <name>_score (float32, higher = more toxic).",
     )
-    span_level: bool = Field(False, description="Cut toxic spans from text (scored by the first scorer) instead of only scoring documents.")
+    span_level: bool = Field(
+        False, description="Cut toxic spans from text (scored by the first scorer) instead of only scoring documents."
+    )
     span_unit: Literal["paragraph", "sentence"] = Field("sentence", description="What a span is in span-level mode.")
     # Dolma v1 removes spans its Jigsaw fastText taggers score >= 0.4 (Soldaini et al. 2024, sec. 3).
     span_threshold: float = Field(0.4, ge=0.0, le=1.0, description="Spans scoring at or above this are cut.")

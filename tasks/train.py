@@ -84,7 +84,9 @@ class SplitParams(BaseModel):
 
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of examples held out for metrics.")
     seed: int = Field(0, description="Seeds the split and training; the same inputs give the same model.")
-    label: str = Field("positive", pattern=r"^[a-z][a-z0-9_]*$", description="Name of the positive class (scorer label).")
+    label: str = Field(
+        "positive", pattern=r"^[a-z][a-z0-9_]*$", description="Name of the positive class (scorer label)."
+    )
 
 
 class FastTextTrainParams(SplitParams):
@@ -96,14 +98,18 @@ class FastTextTrainParams(SplitParams):
     min_count: int = Field(1, ge=1, description="Minimum word count to enter the vocabulary.")
     # fastText's default: 2M hashed n-gram rows. The model file is ~bucket x dim x 4 bytes (800 MB at
     # the defaults, DCLM-sized); a small reference set loses little with 200k (80 MB).
-    bucket: int = Field(2_000_000, ge=1, description="Hash buckets for word n-grams; sets the model size (bucket x dim x 4 bytes).")
+    bucket: int = Field(
+        2_000_000, ge=1, description="Hash buckets for word n-grams; sets the model size (bucket x dim x 4 bytes)."
+    )
     tokens: models.FastTextTokens = Field("script", description=models.TOKENS_DESCRIPTION)
     # One thread: fastText's Hogwild updates make multi-threaded training non-deterministic.
     threads: int = Field(1, ge=1, description="Training threads (1 = reproducible).")
 
 
 class EmbeddingHeadTrainParams(SplitParams):
-    encoder: str = Field(models.PACKAGED_MINILM, description="sentence-transformers encoder: packaged MiniLM, a path or hub id.")
+    encoder: str = Field(
+        models.PACKAGED_MINILM, description="sentence-transformers encoder: packaged MiniLM, a path or hub id."
+    )
     head: Literal["logistic", "mlp"] = Field("logistic", description="Head on the frozen embeddings.")
     hidden_dim: int = Field(64, ge=1, description="MLP hidden units (ignored by logistic).")
     epochs: int = Field(200, ge=1, description="Full-batch Adam steps over the training split embeddings.")
@@ -131,7 +137,10 @@ def _check(texts: Sequence[str], labels: Sequence[bool]) -> np.ndarray:
         raise InputError(f"{len(texts)} texts but {len(y)} labels")
     n_pos = int(y.sum())
     if min(n_pos, len(y) - n_pos) < 2:
-        raise InputError(f"need at least 2 examples of each class to train and validate (got {n_pos} positive, {len(y) - n_pos} negative)")
+        raise InputError(
+            f"need at least 2 examples of each class to train and validate "
+            f"(got {n_pos} positive, {len(y) - n_pos} negative)"
+        )
     return y
 
 
@@ -179,7 +188,11 @@ def _write_card(out_dir: Path, card: dict) -> None:
 
 
 def train_fasttext(
-    texts: Sequence[str], labels: Sequence[bool], params: FastTextTrainParams, out_dir: str | Path, inputs: dict | None = None
+    texts: Sequence[str],
+    labels: Sequence[bool],
+    params: FastTextTrainParams,
+    out_dir: str | Path,
+    inputs: dict | None = None,
 ) -> Path:
     """Train, validate and save a fastText classifier; returns the model file (`<out_dir>/model.bin`).
 
@@ -200,8 +213,16 @@ def train_fasttext(
             fh.write(f"{pos if y[i] else neg} {models.fasttext_line(texts[i], params.tokens)}\n")
     try:
         model = fasttext.train_supervised(
-            input=fh.name, lr=params.lr, epoch=params.epoch, wordNgrams=params.word_ngrams, dim=params.dim,
-            minCount=params.min_count, bucket=params.bucket, thread=params.threads, seed=params.seed, verbose=0,
+            input=fh.name,
+            lr=params.lr,
+            epoch=params.epoch,
+            wordNgrams=params.word_ngrams,
+            dim=params.dim,
+            minCount=params.min_count,
+            bucket=params.bucket,
+            thread=params.threads,
+            seed=params.seed,
+            verbose=0,
         )
     finally:
         Path(fh.name).unlink()
@@ -211,21 +232,27 @@ def train_fasttext(
     models.load_fasttext.cache_clear()  # a retrain to the same path must not score with the old model
     spec = models.FastTextSpec(name=params.label, model_path=str(path), label=params.label, tokens=params.tokens)
     val_scores = models.FastTextScorer(spec, "cpu").score([texts[i] for i in val_idx])
-    _write_card(out, {
-        "kind": "fasttext",
-        "label": params.label,
-        "params": params.model_dump(),
-        "data": _sizes(y, train_idx, val_idx),
-        "train_seconds": round(time.perf_counter() - started, 3),
-        "metrics": classifier_metrics(y[val_idx], val_scores),
-        "scorer": spec.model_dump(exclude_computed_fields=True),  # a fingerprint is recomputed on load
-        "inputs": inputs or {},
-    })
+    _write_card(
+        out,
+        {
+            "kind": "fasttext",
+            "label": params.label,
+            "params": params.model_dump(),
+            "data": _sizes(y, train_idx, val_idx),
+            "train_seconds": round(time.perf_counter() - started, 3),
+            "metrics": classifier_metrics(y[val_idx], val_scores),
+            "scorer": spec.model_dump(exclude_computed_fields=True),  # a fingerprint is recomputed on load
+            "inputs": inputs or {},
+        },
+    )
     return path
 
 
 def train_embedding_head(
-    texts: Sequence[str], labels: Sequence[bool], params: EmbeddingHeadTrainParams, out_dir: str | Path,
+    texts: Sequence[str],
+    labels: Sequence[bool],
+    params: EmbeddingHeadTrainParams,
+    out_dir: str | Path,
     inputs: dict | None = None,
 ) -> Path:
     """Train, validate and save a head over frozen sentence embeddings; returns `out_dir`.
@@ -260,18 +287,21 @@ def train_embedding_head(
     torch.save(head.state_dict(), tmp)
     tmp.replace(out / models.HEAD_WEIGHTS)
     spec = models.EmbeddingHeadSpec(name=params.label, model_path=str(out), max_tokens=params.max_tokens)
-    _write_card(out, {
-        "kind": "embedding_head",
-        "label": params.label,
-        "encoder": params.encoder,
-        "head": {"kind": params.head, "input_dim": int(emb.shape[1]), "hidden_dim": params.hidden_dim},
-        "params": params.model_dump(),
-        "data": _sizes(y, train_idx, val_idx),
-        "train_seconds": round(time.perf_counter() - started, 3),
-        "metrics": classifier_metrics(y[val_idx], val_scores),
-        "scorer": spec.model_dump(exclude_computed_fields=True),  # a fingerprint is recomputed on load
-        "inputs": inputs or {},
-    })
+    _write_card(
+        out,
+        {
+            "kind": "embedding_head",
+            "label": params.label,
+            "encoder": params.encoder,
+            "head": {"kind": params.head, "input_dim": int(emb.shape[1]), "hidden_dim": params.hidden_dim},
+            "params": params.model_dump(),
+            "data": _sizes(y, train_idx, val_idx),
+            "train_seconds": round(time.perf_counter() - started, 3),
+            "metrics": classifier_metrics(y[val_idx], val_scores),
+            "scorer": spec.model_dump(exclude_computed_fields=True),  # a fingerprint is recomputed on load
+            "inputs": inputs or {},
+        },
+    )
     return out
 
 

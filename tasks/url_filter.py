@@ -60,8 +60,9 @@ class UrlFilterParams(RecomputedOnLoad):
         try:
             return hashlib.sha256(Path(self.blocklist_path).read_bytes()).hexdigest()
         except OSError as exc:
-            raise ConfigError(f"{self.blocklist_path}: cannot read the URL blocklist ({exc}); "
-                              "check url_filter.blocklist_path") from exc
+            raise ConfigError(
+                f"{self.blocklist_path}: cannot read the URL blocklist ({exc}); check url_filter.blocklist_path"
+            ) from exc
 
 
 # The one registry of this stage's reason codes, in evaluation order: code -> what it measures.
@@ -87,9 +88,7 @@ def load_blocklist(path: str) -> frozenset[str]:
         lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the URL blocklist ({exc}); check url_filter.blocklist_path") from exc
-    return frozenset(
-        normalize_domain(line) for line in lines if line.strip() and not line.lstrip().startswith("#")
-    )
+    return frozenset(normalize_domain(line) for line in lines if line.strip() and not line.lstrip().startswith("#"))
 
 
 def blocked_domains(params: UrlFilterParams) -> frozenset[str]:
@@ -118,7 +117,9 @@ def domain_blocked(hosts: pa.Array, domains: frozenset[str]) -> pa.Array:
         has_parent = pc.fill_null(pc.match_substring(current, "."), False)
         if not pc.any(has_parent).as_py():
             break
-        current = pc.if_else(has_parent, pc.replace_substring_regex(current, r"^[^.]*\.", "", max_replacements=1), None)
+        current = pc.if_else(
+            has_parent, pc.replace_substring_regex(current, r"^[^.]*\.", "", max_replacements=1), None
+        )
     return blocked
 
 
@@ -145,7 +146,5 @@ def run(table: pa.Table, params: UrlFilterParams) -> StageOutput:
     by_domain = domain_blocked(url_hosts(urls), blocked_domains(params))
     by_substring = substring_blocked(urls, params.blocked_substrings)
     null = pa.scalar(None, pa.string())
-    reasons = pc.if_else(
-        by_domain, "url_filter:domain", pc.if_else(by_substring, "url_filter:substring", null)
-    )
+    reasons = pc.if_else(by_domain, "url_filter:domain", pc.if_else(by_substring, "url_filter:substring", null))
     return split_by_reason(table, reasons)

@@ -29,7 +29,11 @@ def make_separable(n: int, seed: int = 0) -> tuple[list[str], list[bool]]:
     for i in range(n):
         toxic = i % 2 == 0
         words = rng.choice(RUDE if toxic else CALM, size=3)
-        texts.append(f"you are such a {words[0]} and a {words[1]}" if toxic else f"we visited the {words[0]} near the {words[1]} today")
+        texts.append(
+            f"you are such a {words[0]} and a {words[1]}"
+            if toxic
+            else f"we visited the {words[0]} near the {words[1]} today"
+        )
         labels.append(toxic)
     return texts, labels
 
@@ -37,12 +41,17 @@ def make_separable(n: int, seed: int = 0) -> tuple[list[str], list[bool]]:
 # Fixtures that start a Dask cluster or a Prefect server, or run a whole flow: a test using one, directly
 # or through another fixture (`item.fixturenames` is the closure, so test_distributed.py's `reference`
 # counts through `dask_cluster`), is `integration` and left out of `make test-fast`.
-INTEGRATION_FIXTURES = frozenset({
-    "dask_cluster", "dask_client", "prefect_harness", "prefect_api",
-    "threaded_client",  # tests/flows/test_store_faults.py: an in-process 2-worker LocalCluster
-    "cli_cluster",  # tests/flows/test_distributed.py: `dask scheduler` + `dask worker` processes
-    "s3_server",  # a local S3 HTTP API (moto server mode)
-})
+INTEGRATION_FIXTURES = frozenset(
+    {
+        "dask_cluster",
+        "dask_client",
+        "prefect_harness",
+        "prefect_api",
+        "threaded_client",  # tests/flows/test_store_faults.py: an in-process 2-worker LocalCluster
+        "cli_cluster",  # tests/flows/test_distributed.py: `dask scheduler` + `dask worker` processes
+        "s3_server",  # a local S3 HTTP API (moto server mode)
+    }
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -59,8 +68,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
     weight = collections.Counter()
     for item in items:
-        weight[item.path] += (1000 * bool(item.get_closest_marker("slow")) + 100 * ("prefect_harness" in item.fixturenames)
-                              + 10 * bool(item.get_closest_marker("integration")))
+        weight[item.path] += (
+            1000 * bool(item.get_closest_marker("slow"))
+            + 100 * ("prefect_harness" in item.fixturenames)
+            + 10 * bool(item.get_closest_marker("integration"))
+        )
     first_seen = {path: i for i, path in reversed(list(enumerate(item.path for item in items)))}
     items.sort(key=lambda item: (-weight[item.path], first_seen[item.path]))
 
@@ -109,9 +121,13 @@ def s3_server():
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     env = {
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,  # no profile of this machine
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,  # no profile of this machine
     }
     try:
         with pytest.MonkeyPatch.context() as patch:

@@ -17,11 +17,18 @@ def documents(relpath: str) -> list[dict]:
 
 
 def test_kubernetes_specs_hold_a_dask_cluster_autoscaler_and_prefect_worker():
-    kinds = {(doc["apiVersion"], doc["kind"]) for path in ("dask-cluster.yaml", "prefect-worker.yaml")
-             for doc in documents(f"kubernetes/{path}")}
+    kinds = {
+        (doc["apiVersion"], doc["kind"])
+        for path in ("dask-cluster.yaml", "prefect-worker.yaml")
+        for doc in documents(f"kubernetes/{path}")
+    }
 
-    assert {("kubernetes.dask.org/v1", "DaskCluster"), ("kubernetes.dask.org/v1", "DaskAutoscaler"),
-            ("apps/v1", "Deployment"), ("v1", "ConfigMap")} <= kinds
+    assert {
+        ("kubernetes.dask.org/v1", "DaskCluster"),
+        ("kubernetes.dask.org/v1", "DaskAutoscaler"),
+        ("apps/v1", "Deployment"),
+        ("v1", "ConfigMap"),
+    } <= kinds
 
 
 def test_dask_cluster_workers_are_single_threaded_and_reach_the_scheduler_service():

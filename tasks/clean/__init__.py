@@ -19,16 +19,27 @@ papers cited in each family's module. Language scoping is documented per paramet
 
 from __future__ import annotations
 
-
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from tasks.clean import c4, fineweb, gopher, pii
 from tasks.clean.c4 import C4Params
 from tasks.clean.doc import Doc, base_language
 from tasks.clean.fineweb import FineWebParams
-from tasks.clean.gopher import GopherQualityParams, GopherRepetitionParams, stop_words_of
+from tasks.clean.gopher import (
+    GopherQualityParams,
+    GopherRepetitionParams,
+    stop_words_of,
+)
 from tasks.clean.pii import PiiParams
 from tasks.clean.rule import Rule
 from tasks.contract import StageOutput, split_by_reason
@@ -128,7 +139,7 @@ class CleanParams(BaseModel):
     # per-language thresholds, as CulturaX (Nguyen et al. 2023) and FineWeb-2 (Penedo et al. 2025) set them
     languages: dict[str, LanguageOverride] = Field(
         default_factory=dict,
-        description="Per-language knobs, keyed by the base language of `lang` (\"de\", \"zh\"): "
+        description='Per-language knobs, keyed by the base language of `lang` ("de", "zh"): '
         "unset ones keep the values above. `winnow calibrate` writes them from data.",
     )
     _resolved: dict[str, CleanParams] = PrivateAttr(default_factory=dict)

@@ -57,7 +57,8 @@ class C4Params(BaseModel):
     min_words_per_line: int = Field(
         3,
         ge=0,
-        description="Remove lines with fewer whitespace-separated words (characters in unsegmented languages; 0: off).",
+        description="Remove lines with fewer whitespace-separated words (characters in unsegmented languages; "
+        "0: off).",
     )
     max_word_length: int = Field(
         1000, ge=0, description="Remove lines holding a word longer than this many chars (0: off). All languages."

@@ -15,7 +15,7 @@ Two ways, after the two multilingual corpora that set their cuts per language:
   `keep_share ** (1 / k)`, so that together they keep at least `keep_share` (every drop is some
   bound's). Good text alone says nothing about what to drop, so a bound is never tightened.
 
-Pure functions over the `clean.signals` columns and `lang`; the flow (flows/calibrate.py) computes
+Pure functions over the `clean.signals` columns and `lang`; the flow (flows/orchestration/calibrate_clean.py) computes
 the signals with the run's own stages and writes the YAML, the Prefect artifact and the report.
 A cut is rounded outwards (a lower bound down, an upper bound up) to 4 decimals, so rounding never
 drops a document the exact cut keeps.
@@ -48,16 +48,24 @@ class CalibrationParams(BaseModel):
         description="corpus: Tukey fences of the input's own distribution per language (CulturaX); reference: "
         "the cut keeping `keep_share` of the input, a reference set of good text per language (FineWeb-2).",
     )
-    iqr_factor: float = Field(1.5, gt=0, description="k of the corpus method's fences Q1 - k IQR, Q3 + k IQR (Tukey 1977).")
+    iqr_factor: float = Field(
+        1.5, gt=0, description="k of the corpus method's fences Q1 - k IQR, Q3 + k IQR (Tukey 1977)."
+    )
     fence_scale: Literal["log", "linear"] = Field(
         "log", description="Corpus method: fences on log(1 + value) (skewed counts get a floor) or on the values."
     )
     min_keep: float = Field(
-        0.9, gt=0, le=1,
-        description="Corpus method: a fence dropping more of a language than 1 - this alone is loosened to keep this share.",
+        0.9,
+        gt=0,
+        le=1,
+        description="Corpus method: a fence dropping more of a language than 1 - this alone is loosened to keep "
+        "this share.",
     )
     keep_share: float = Field(
-        0.95, gt=0, le=1, description="Reference method: the share of reference documents each rule keeps (our default)."
+        0.95,
+        gt=0,
+        le=1,
+        description="Reference method: the share of reference documents each rule keeps (our default).",
     )
     min_docs: int = Field(
         100, ge=2, description="Languages with fewer documents keep the global thresholds (too few for quartiles)."
@@ -111,12 +119,16 @@ def calibrate(table: pa.Table, params: CleanParams, how: CalibrationParams) -> t
     for lang, size in sizes.items():
         if lang != "unknown" and size >= how.min_docs:
             bounds = _bounds(table.take(pa.array(np.flatnonzero(langs == lang))), lang, params, how)
-            cuts += [cut for bound in bounds if (cut := _cut(lang, bound, params.for_language(lang), how, len(bounds)))]
+            cuts += [
+                cut for bound in bounds if (cut := _cut(lang, bound, params.for_language(lang), how, len(bounds)))
+            ]
     calibrated = CleanParams.model_validate(
         params.model_dump(exclude={"languages"}) | {"languages": _merge(params, language_overrides(cuts))}
     )
     before, after = _kept_by_language(table, langs, params), _kept_by_language(table, langs, calibrated)
-    languages = {lang: {"documents": n, "kept_before": before[lang], "kept_after": after[lang]} for lang, n in sizes.items()}
+    languages = {
+        lang: {"documents": n, "kept_before": before[lang], "kept_after": after[lang]} for lang, n in sizes.items()
+    }
     return cuts, languages
 
 
@@ -162,11 +174,22 @@ def _cut(lang: str, bound: Bound, p: CleanParams, how: CalibrationParams, n_boun
     value = _clip(value, field)
     quantiles = dict(zip(QUANTILES, (float(q) for q in np.quantile(values, list(QUANTILES.values())))))
     low, high = quantiles["p01"], quantiles["p99"]
-    counts, edges = np.histogram(np.clip(values, low, high), bins=HISTOGRAM_BINS, range=(low, high if high > low else low + 1))
+    counts, edges = np.histogram(
+        np.clip(values, low, high), bins=HISTOGRAM_BINS, range=(low, high if high > low else low + 1)
+    )
     return Cut(
-        lang, bound.rule, f"{bound.family}.{bound.knob}", side, len(values), float(default), value,
-        round(_share(values, rule, family, bound.knob, default), 4), round(_share(values, rule, family, bound.knob, value), 4),
-        {k: round(v, 6) for k, v in quantiles.items()}, [round(float(e), 6) for e in edges], counts.tolist(),
+        lang,
+        bound.rule,
+        f"{bound.family}.{bound.knob}",
+        side,
+        len(values),
+        float(default),
+        value,
+        round(_share(values, rule, family, bound.knob, default), 4),
+        round(_share(values, rule, family, bound.knob, value), 4),
+        {k: round(v, 6) for k, v in quantiles.items()},
+        [round(float(e), 6) for e in edges],
+        counts.tolist(),
     )
 
 
@@ -182,7 +205,9 @@ def _merge(params: CleanParams, overrides: dict) -> dict:
 def _kept_by_language(table: pa.Table, langs: np.ndarray, params: CleanParams) -> dict[str, float]:
     """The share of each language's documents `clean` keeps under `params` (`decide` on the signals)."""
     kept = np.zeros(len(langs), dtype=bool)
-    kept[decide(table.append_column("__i", pa.array(np.arange(len(langs)))), params).kept.column("__i").to_numpy()] = True
+    kept[decide(table.append_column("__i", pa.array(np.arange(len(langs)))), params).kept.column("__i").to_numpy()] = (
+        True
+    )
     return {str(lang): round(float(kept[langs == lang].mean()), 4) for lang in np.unique(langs)}
 
 
@@ -190,7 +215,8 @@ def _share(values: np.ndarray, rule, family: BaseModel, knob: str, value: float)
     """The share of `values` the rule keeps with `knob` at `value` and its other bound open."""
     opened = {
         field: -math.inf if side == "low" else math.inf
-        for field, side in zip(rule.keeps.fields, rule.keeps.sides) if side is not None and field != knob
+        for field, side in zip(rule.keeps.fields, rule.keeps.sides)
+        if side is not None and field != knob
     }
     return float(np.mean(rule.keeps(values, family.model_copy(update={knob: value, **opened}))))
 

@@ -36,7 +36,8 @@ class FineWebParams(BaseModel):
         0.12,
         ge=0,
         le=1,
-        description="Drop docs whose share of lines ending in terminal punctuation is at or below this. All languages.",
+        description="Drop docs whose share of lines ending in terminal punctuation is at or below this. "
+        "All languages.",
     )
     line_punct_exclude_zero: bool = Field(
         False, description="Keep docs where no line ends in terminal punctuation (datatrove option, off)."

@@ -39,29 +39,71 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasks.contract import StageOutput, split_by_reason
 from tasks.decontam.benchmarks import BenchmarkSpec
-from tasks.decontam.index import Index, NgramParams, build_index, index_tables, load_index
+from tasks.decontam.index import (
+    Index,
+    NgramParams,
+    build_index,
+    index_tables,
+    load_index,
+)
 from tasks.decontam.ngrams import find_matches, word_spans, words
-from tasks.decontam.semantic import SemanticParams, embed, lexical_candidates, nearest_items, window_ranges
+from tasks.decontam.semantic import (
+    SemanticParams,
+    embed,
+    lexical_candidates,
+    nearest_items,
+    window_ranges,
+)
 
-__all__ = ["VERSION", "DecontamParams", "BenchmarkSpec", "NgramParams", "SemanticParams", "ScanParams", "Index",
-           "build_index", "index_tables", "load_index", "scan", "run", "detect", "excise", "item_thresholds", "REASONS", "COLUMNS"]
+__all__ = [
+    "VERSION",
+    "DecontamParams",
+    "BenchmarkSpec",
+    "NgramParams",
+    "SemanticParams",
+    "ScanParams",
+    "Index",
+    "build_index",
+    "index_tables",
+    "load_index",
+    "scan",
+    "run",
+    "detect",
+    "excise",
+    "item_thresholds",
+    "REASONS",
+    "COLUMNS",
+]
 
 VERSION = 4
 WINDOW_BLOCK = 4096  # windows embedded and compared at once: bounds a shard's memory, not its output
 
 REASONS = ("decontam:ngram_overlap", "decontam:semantic_similarity", "decontam:n_pieces", "decontam:remaining_chars")
 
-SPAN_TYPE = pa.struct([
-    ("benchmark", pa.string()), ("item_id", pa.string()), ("method", pa.string()),
-    ("start", pa.int32()), ("end", pa.int32()), ("score", pa.float32()), ("text", pa.string()),
-])
+SPAN_TYPE = pa.struct(
+    [
+        ("benchmark", pa.string()),
+        ("item_id", pa.string()),
+        ("method", pa.string()),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("score", pa.float32()),
+        ("text", pa.string()),
+    ]
+)
 WINDOW_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("item", pa.int32()), ("score", pa.float32())])
 WINDOWS = pa.field("contam_windows", pa.list_(WINDOW_TYPE))  # the scan's column: every window's best item
-COLUMNS = pa.schema([
-    ("contam_benchmark", pa.string()), ("contam_items", pa.list_(pa.string())), ("n_contam_ngrams", pa.int32()),
-    ("contam_overlap", pa.float32()), ("contam_semantic_score", pa.float32()), ("contam_spans", pa.list_(SPAN_TYPE)),
-    ("n_contam_chars_cut", pa.int32()),
-])
+COLUMNS = pa.schema(
+    [
+        ("contam_benchmark", pa.string()),
+        ("contam_items", pa.list_(pa.string())),
+        ("n_contam_ngrams", pa.int32()),
+        ("contam_overlap", pa.float32()),
+        ("contam_semantic_score", pa.float32()),
+        ("contam_spans", pa.list_(SPAN_TYPE)),
+        ("n_contam_chars_cut", pa.int32()),
+    ]
+)
 
 
 class DecontamParams(BaseModel):
@@ -73,11 +115,14 @@ class DecontamParams(BaseModel):
     ngram: NgramParams = NgramParams()
     semantic: SemanticParams = SemanticParams()
     # GPT-3 (Brown et al. 2020, App. C) and NeMo Curator's TaskDecontamination excise, not drop.
-    action: Literal["flag", "drop", "excise"] = Field("excise", description="What happens to a document with n-gram hits.")
+    action: Literal["flag", "drop", "excise"] = Field(
+        "excise", description="What happens to a document with n-gram hits."
+    )
     # An embedding neighbour is not a copy: at the calibrated thresholds ~0.5-1% of news pages still
     # reach one on topic alone (bench/decontam.py), so cutting text on that evidence alone is opt-in.
     semantic_action: Literal["flag", "drop", "excise"] = Field(
-        "flag", description="What happens to a document hit by the embedding search only (no n-gram hit).")
+        "flag", description="What happens to a document hit by the embedding search only (no n-gram hit)."
+    )
     # NeMo Curator remove_char_each_side=200, min_document_length=200, max_splits=10 (GPT-3's values).
     margin_chars: int = Field(200, ge=0, description="Characters excised either side of a matched span.")
     min_piece_chars: int = Field(200, ge=0, description="Pieces left shorter than this after excision are discarded.")
@@ -172,8 +217,9 @@ def overlap(hit: ItemHit, index: Index) -> float:
     return max(len(grams) / max(int(index.segment_ngrams[seg]), 1) for seg, grams in hit.by_segment.items())
 
 
-def window_scores(texts: list[str], index: Index, params: ScanParams | SemanticParams,
-                  device: str | None = None) -> list[list[dict]]:
+def window_scores(
+    texts: list[str], index: Index, params: ScanParams | SemanticParams, device: str | None = None
+) -> list[list[dict]]:
     """Per document, every window's best item of each benchmark and its cosine: {start, end, item, score}.
 
     Per benchmark, not overall: thresholds differ by benchmark, so a window's best MMLU item under
@@ -203,8 +249,9 @@ def window_scores(texts: list[str], index: Index, params: ScanParams | SemanticP
         queries = embed([texts[d][s:e] for d, s, e in block], params, device)
         best, nearest = nearest_items(queries, items, groups, params.item_block)
         for (d, s, e), window_best, window_items in zip(block, best.tolist(), nearest.tolist()):
-            scores[d] += [{"start": s, "end": e, "item": item, "score": score}
-                          for score, item in zip(window_best, window_items)]
+            scores[d] += [
+                {"start": s, "end": e, "item": item, "score": score} for score, item in zip(window_best, window_items)
+            ]
     return scores
 
 
@@ -234,7 +281,11 @@ def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | 
     else:  # no search: contam_semantic_score stays null
         scanned = None
     limits = item_thresholds(index, params)
-    near = [[w for w in doc if w["score"] >= limits[w["item"]]] for doc in scanned] if scanned is not None else [[] for _ in texts]
+    near = (
+        [[w for w in doc if w["score"] >= limits[w["item"]]] for doc in scanned]
+        if scanned is not None
+        else [[] for _ in texts]
+    )
     benchmark, item_id = index.items.column("benchmark").to_pylist(), index.items.column("item_id").to_pylist()
     rows = {name: [] for name in COLUMNS.names}
     for d, text in enumerate(texts):
@@ -255,10 +306,20 @@ def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | 
         rows["n_contam_ngrams"].append(len(matched))
         rows["contam_overlap"].append(max((overlap(hit, index) for hit in found.values()), default=0.0))
         rows["contam_semantic_score"].append(max((w["score"] for w in scanned[d]), default=None) if scanned else None)
-        rows["contam_spans"].append([
-            {"benchmark": benchmark[i], "item_id": item_id[i], "method": m, "start": s, "end": e, "score": sc,
-             "text": text[s:e]} for i, m, s, e, sc in spans
-        ])
+        rows["contam_spans"].append(
+            [
+                {
+                    "benchmark": benchmark[i],
+                    "item_id": item_id[i],
+                    "method": m,
+                    "start": s,
+                    "end": e,
+                    "score": sc,
+                    "text": text[s:e],
+                }
+                for i, m, s, e, sc in spans
+            ]
+        )
         rows["n_contam_chars_cut"].append(0)
     for field in COLUMNS:
         table = table.append_column(field, pa.array(rows[field.name], field.type))
@@ -282,9 +343,14 @@ def run(table: pa.Table, params: DecontamParams, index_url: str) -> StageOutput:
         if doc_spans and action != "flag":
             reason = "decontam:ngram_overlap" if method == "ngram" else "decontam:semantic_similarity"
         if reason and action == "excise":
-            pieces, cut[d] = excise(texts[d], [(s["start"], s["end"]) for s in doc_spans if s["method"] == method], params)
-            reason = "decontam:n_pieces" if len(pieces) > params.max_pieces else (
-                None if pieces else "decontam:remaining_chars")
+            pieces, cut[d] = excise(
+                texts[d], [(s["start"], s["end"]) for s in doc_spans if s["method"] == method], params
+            )
+            reason = (
+                "decontam:n_pieces"
+                if len(pieces) > params.max_pieces
+                else (None if pieces else "decontam:remaining_chars")
+            )
             texts[d] = "\n".join(pieces) if reason is None else texts[d]
         reasons.append(reason)
     if "excise" in (params.action, params.semantic_action):

@@ -46,8 +46,12 @@ class BenchmarkSpec(RecomputedOnLoad):
         description="Field layout of the records (see tasks/decontam/benchmarks.py)."
     )
     path: str | None = Field(None, description="Local path or fsspec URL of a .jsonl[.gz|.zst] or .parquet file.")
-    hf_dataset: str | None = Field(None, description="Hugging Face dataset id (e.g. openai/gsm8k), read with `datasets`.")
-    hf_config: str | None = Field(None, description="Dataset config (gsm8k: main, mmlu: all, truthful_qa: generation).")
+    hf_dataset: str | None = Field(
+        None, description="Hugging Face dataset id (e.g. openai/gsm8k), read with `datasets`."
+    )
+    hf_config: str | None = Field(
+        None, description="Dataset config (gsm8k: main, mmlu: all, truthful_qa: generation)."
+    )
     hf_revision: str | None = Field(None, description="Dataset revision (commit); pin it so the cache key is stable.")
     split: str = Field("test", description="Split of the Hugging Face dataset.")
     fields: tuple[str, ...] = Field((), description="Text fields for the `fields` layout, each one segment.")
@@ -97,7 +101,9 @@ def read_records(spec: BenchmarkSpec) -> list[dict]:
         try:
             import datasets
         except ImportError as exc:
-            raise ConfigError(f"benchmark {spec.name!r}: pip install datasets to load {spec.hf_dataset}, or set path") from exc
+            raise ConfigError(
+                f"benchmark {spec.name!r}: pip install datasets to load {spec.hf_dataset}, or set path"
+            ) from exc
         data = datasets.load_dataset(spec.hf_dataset, spec.hf_config, split=spec.split, revision=spec.hf_revision)
         return list(data)
     if detect_format(spec.path) == "parquet":

@@ -98,7 +98,9 @@ def segment_grams(segment: str, params: NgramParams) -> dict[int, int]:
 
 def build_index(benchmarks: tuple[BenchmarkSpec, ...], params: NgramParams, semantic: SemanticParams) -> Index:
     items = [item for spec in benchmarks for item in load_items(spec)]
-    segments = [(number, segment_grams(segment, params)) for number, item in enumerate(items) for segment in item.segments]
+    segments = [
+        (number, segment_grams(segment, params)) for number, item in enumerate(items) for segment in item.segments
+    ]
     owners: dict[int, set[int]] = defaultdict(set)
     for number, grams in segments:
         for gram in grams:
@@ -115,15 +117,19 @@ def build_index(benchmarks: tuple[BenchmarkSpec, ...], params: NgramParams, sema
         distinct[number].update(grams)
     n_ngrams = np.array([len(d) for d in distinct], np.int32)
     segment_ngrams = np.array([len(grams) for _, grams in segments], np.int32)
-    table = pa.table({
-        "benchmark": pa.array([i.benchmark for i in items], pa.string()),
-        "item_id": pa.array([i.item_id for i in items], pa.string()),
-        "text": pa.array([i.semantic_text for i in items], pa.string()),
-        "n_ngrams": pa.array(n_ngrams, pa.int32()),
-    })
+    table = pa.table(
+        {
+            "benchmark": pa.array([i.benchmark for i in items], pa.string()),
+            "item_id": pa.array([i.item_id for i in items], pa.string()),
+            "text": pa.array([i.semantic_text for i in items], pa.string()),
+            "n_ngrams": pa.array(n_ngrams, pa.int32()),
+        }
+    )
     if semantic.enabled and items:
         emb = embed([i.semantic_text for i in items], semantic).cpu().numpy().astype(np.float32)
-        table = table.append_column("embedding", pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), emb.shape[1]))
+        table = table.append_column(
+            "embedding", pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), emb.shape[1])
+        )
     stats = {
         "items": len(items),
         "items_unindexed": int((n_ngrams == 0).sum()),
@@ -135,10 +141,13 @@ def build_index(benchmarks: tuple[BenchmarkSpec, ...], params: NgramParams, sema
 
 def index_tables(index: Index) -> dict[str, pa.Table]:
     """The index as the Parquet tables `load_index` reads; stats ride in the items table's metadata."""
-    ngrams = pa.table({
-        "hash": pa.array(index.hashes, pa.uint64()), "item": pa.array(index.item_of, pa.int32()),
-        "segment": pa.array(index.segment_of, pa.int32()),
-    })
+    ngrams = pa.table(
+        {
+            "hash": pa.array(index.hashes, pa.uint64()),
+            "item": pa.array(index.item_of, pa.int32()),
+            "segment": pa.array(index.segment_of, pa.int32()),
+        }
+    )
     meta = {b"lengths": json.dumps(index.lengths).encode(), b"stats": json.dumps(index.stats).encode()}
     segments = pa.table({"n_ngrams": pa.array(index.segment_ngrams, pa.int32())})
     return {ITEMS: index.items.replace_schema_metadata(meta), NGRAMS: ngrams, SEGMENTS: segments}

@@ -36,7 +36,9 @@ def word_spans(text: str) -> list[tuple[int, int]]:
 
 
 def word_hashes(tokens: list[str]) -> np.ndarray:
-    return np.fromiter((xxhash.xxh64_intdigest(t.encode("utf-8", "surrogatepass")) for t in tokens), np.uint64, len(tokens))
+    return np.fromiter(
+        (xxhash.xxh64_intdigest(t.encode("utf-8", "surrogatepass")) for t in tokens), np.uint64, len(tokens)
+    )
 
 
 def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:

@@ -56,13 +56,28 @@ def contamination_report(rows: list[dict], index, params) -> tuple[dict, str]:
         keys = zip(index.items.column("benchmark").to_pylist(), index.items.column("item_id").to_pylist())
         text_of = dict(zip(keys, index.items.column("text").to_pylist()))
     documents = []
-    per: dict[str, dict] = defaultdict(lambda: {"documents": 0, "documents_rejected": 0, "items": set(),
-                                                 "by_method": defaultdict(int), "examples": []})
+    per: dict[str, dict] = defaultdict(
+        lambda: {
+            "documents": 0,
+            "documents_rejected": 0,
+            "items": set(),
+            "by_method": defaultdict(int),
+            "examples": [],
+        }
+    )
     for row in rows:
         if len(documents) < DOCUMENTS_LISTED:
             best = max(row["contam_spans"], key=lambda s: (s["method"] == "ngram", s["score"]))
-            documents.append({"doc_id": row["id"], "benchmark": best["benchmark"], "item_id": best["item_id"],
-                              "method": best["method"], "evidence": evidence(best, params), "outcome": outcome(row)})
+            documents.append(
+                {
+                    "doc_id": row["id"],
+                    "benchmark": best["benchmark"],
+                    "item_id": best["item_id"],
+                    "method": best["method"],
+                    "evidence": evidence(best, params),
+                    "outcome": outcome(row),
+                }
+            )
         for benchmark in sorted({s["benchmark"] for s in row["contam_spans"]}):
             entry = per[benchmark]
             spans = [s for s in row["contam_spans"] if s["benchmark"] == benchmark]
@@ -73,14 +88,24 @@ def contamination_report(rows: list[dict], index, params) -> tuple[dict, str]:
                 entry["by_method"][method] += 1
             if len(entry["examples"]) < EXAMPLES_PER_BENCHMARK:
                 best = max(spans, key=lambda s: (s["method"] == "ngram", s["score"]))
-                entry["examples"].append({
-                    "doc_id": row["id"], "item_id": best["item_id"], "method": best["method"],
-                    "score": round(float(best["score"]), 4), "document_span": clip(best["text"]),
-                    "benchmark_item": clip(text_of.get((benchmark, best["item_id"]), "")),
-                })
+                entry["examples"].append(
+                    {
+                        "doc_id": row["id"],
+                        "item_id": best["item_id"],
+                        "method": best["method"],
+                        "score": round(float(best["score"]), 4),
+                        "document_span": clip(best["text"]),
+                        "benchmark_item": clip(text_of.get((benchmark, best["item_id"]), "")),
+                    }
+                )
     summary = {
-        name: {"documents": e["documents"], "documents_rejected": e["documents_rejected"], "items_hit": len(e["items"]),
-               "by_method": dict(e["by_method"]), "examples": e["examples"]}
+        name: {
+            "documents": e["documents"],
+            "documents_rejected": e["documents_rejected"],
+            "items_hit": len(e["items"]),
+            "by_method": dict(e["by_method"]),
+            "examples": e["examples"],
+        }
         for name, e in sorted(per.items())
     }
     return {"benchmarks": summary, "documents": documents}, markdown(summary, documents, len(rows), params)
@@ -91,19 +116,44 @@ def markdown(summary: dict, documents: list[dict], n_rows: int, params) -> str:
     actions = f"action: n-gram hits {params.action}, embedding-only hits {params.semantic_action}"
     if not summary:
         return f"### Decontamination\n\nNo document matched a benchmark item ({actions}). {searched}"
-    lines = [f"### Decontamination ({actions})", "", searched, "",
-             "| benchmark | documents | rejected | items hit | by method |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {e['documents']:,} | {e['documents_rejected']:,} | {e['items_hit']:,} | "
-              f"{', '.join(f'{m} {n}' for m, n in e['by_method'].items())} |" for name, e in summary.items()]
+    lines = [
+        f"### Decontamination ({actions})",
+        "",
+        searched,
+        "",
+        "| benchmark | documents | rejected | items hit | by method |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {e['documents']:,} | {e['documents_rejected']:,} | {e['items_hit']:,} | "
+        f"{', '.join(f'{m} {n}' for m, n in e['by_method'].items())} |"
+        for name, e in summary.items()
+    ]
     for name, e in summary.items():
-        lines += ["", f"#### {name}: examples", "", "| document | matched span | benchmark item | method (score) |", "|---|---|---|---|"]
-        lines += [f"| `{x['doc_id']}` | {cell(x['document_span'])} | `{x['item_id']}`: {cell(x['benchmark_item'])} | "
-                  f"{x['method']} ({x['score']}) |" for x in e["examples"]]
+        lines += [
+            "",
+            f"#### {name}: examples",
+            "",
+            "| document | matched span | benchmark item | method (score) |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{x['doc_id']}` | {cell(x['document_span'])} | `{x['item_id']}`: {cell(x['benchmark_item'])} | "
+            f"{x['method']} ({x['score']}) |"
+            for x in e["examples"]
+        ]
     shown = f"the first {len(documents)} of {n_rows:,}" if n_rows > len(documents) else f"all {n_rows:,}"
-    lines += ["", f"#### Why each document was flagged ({shown})", "",
-              "| document | benchmark item | evidence | outcome |", "|---|---|---|---|"]
-    lines += [f"| `{x['doc_id']}` | {x['benchmark']} `{x['item_id']}` | {x['method']}: {x['evidence']} | {x['outcome']} |"
-              for x in documents]
+    lines += [
+        "",
+        f"#### Why each document was flagged ({shown})",
+        "",
+        "| document | benchmark item | evidence | outcome |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{x['doc_id']}` | {x['benchmark']} `{x['item_id']}` | {x['method']}: {x['evidence']} | {x['outcome']} |"
+        for x in documents
+    ]
     return "\n".join(lines)
 
 

@@ -24,11 +24,17 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from scipy import sparse
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tasks import models
-
 
 # Per layout, for the packaged MiniLM and the standard test sets: the cosine that at most 0.125% of the
 # dev topical negatives reach against that benchmark (990 news/encyclopedia articles and 1,000 web pages
@@ -48,25 +54,46 @@ class SemanticParams(BaseModel):
     # "auto" is resolved when the config is validated, so a run's saved config says what it did. On CPU
     # the encoder dominates the stage (bench/decontam.py, README): false keeps n-grams only.
     enabled: bool | Literal["auto"] = Field(
-        "auto", validate_default=True, description="Embed document windows and flag those near a benchmark item (paraphrases); auto: on "
-        "when the encoder loads without the network.")
+        "auto",
+        validate_default=True,
+        description="Embed document windows and flag those near a benchmark item (paraphrases); auto: on "
+        "when the encoder loads without the network.",
+    )
     # Sized to a benchmark item: a GSM8K question is ~46 words, a HumanEval prompt ~70 (bench/decontam.py).
     window_words: int = Field(64, ge=8, description="Words per document window.")
-    stride_words: int = Field(32, ge=1, description="Words between window starts (half a window: every item of up to "
-                              "window/2 words lies whole inside one window).")
+    stride_words: int = Field(
+        32,
+        ge=1,
+        description="Words between window starts (half a window: every item of up to "
+        "window/2 words lies whole inside one window).",
+    )
     # Set on 820 web pages at 04da688 (0.5% of them reached 0.602 against all four benchmarks); the
     # per-benchmark calibration (bench/decontam.py) puts GSM8K and HumanEval under it, so it is theirs.
-    threshold: float = Field(0.60, ge=-1.0, le=1.0, description="Cosine similarity at or above which a window is "
-                             "contaminated, for benchmarks with no calibrated or configured threshold of their own.")
+    threshold: float = Field(
+        0.60,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity at or above which a window is "
+        "contaminated, for benchmarks with no calibrated or configured threshold of their own.",
+    )
     thresholds: dict[str, float] = Field(
-        {}, description="Cosine threshold per benchmark name, e.g. {mmlu: 0.8}; overrides the calibrated default of "
-        "the benchmark's layout (see `threshold_for`).")
+        {},
+        description="Cosine threshold per benchmark name, e.g. {mmlu: 0.8}; overrides the calibrated default of "
+        "the benchmark's layout (see `threshold_for`).",
+    )
     # all-MiniLM-L6-v2 is trained with max_seq_length 256 (its sentence-transformers config).
     # Off by default: on GPU workers embedding every window is cheap and loses nothing. On CPU workers
     # 0.4 with 3 words embeds a third of news windows and a seventh of web windows (bench/decontam.py).
-    prefilter: float | None = Field(None, gt=0.0, le=1.0, description="Embed only windows that hold at least this "
-                                    "IDF-weighted share of some item's words (a lexical prefilter); null: every window.")
-    prefilter_min_words: int = Field(3, ge=1, description="Words of that item a window must also hold to pass the prefilter.")
+    prefilter: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Embed only windows that hold at least this "
+        "IDF-weighted share of some item's words (a lexical prefilter); null: every window.",
+    )
+    prefilter_min_words: int = Field(
+        3, ge=1, description="Words of that item a window must also hold to pass the prefilter."
+    )
     max_tokens: int = Field(256, ge=8, description="Encoder truncation in tokens.")
     batch_size: int = Field(128, ge=1, description="Windows per encoder call; bounds memory, not output.")
     item_block: int = Field(8192, ge=1, description="Items per similarity block; bounds memory, not output.")
@@ -108,7 +135,9 @@ def window_ranges(n_words: int, window_words: int, stride_words: int) -> list[tu
 
 def windows(spans: list[tuple[int, int]], window_words: int, stride_words: int) -> list[tuple[int, int]]:
     """Character bounds of the windows of `window_ranges` over a text's word spans."""
-    return [(spans[first][0], spans[stop - 1][1]) for first, stop in window_ranges(len(spans), window_words, stride_words)]
+    return [
+        (spans[first][0], spans[stop - 1][1]) for first, stop in window_ranges(len(spans), window_words, stride_words)
+    ]
 
 
 class Lexicon(NamedTuple):
@@ -152,7 +181,9 @@ def lexical_candidates(window_words: list[list[str]], lexicon: Lexicon, share: f
             ids = {lexicon.vocab[w] for w in tokens if w in lexicon.vocab}
             rows += [row] * len(ids)
             cols += ids
-        present = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(block), len(lexicon.vocab)))
+        present = sparse.csr_matrix(
+            (np.ones(len(rows), np.float32), (rows, cols)), shape=(len(block), len(lexicon.vocab))
+        )
         mass, shared = (present @ lexicon.weights).tocsr(), (present @ lexicon.holds).tocsr()
         mass.sort_indices()
         shared.sort_indices()  # the same (window, item) pattern as `mass`: both sum over the same words

@@ -7,7 +7,7 @@ Phases, so no process ever holds every signature or every edge (the flow runs th
    position (not all pairs). Optionally verified (enough equal MinHash values) at a cost linear in
    the corpus: `end_signatures` once per signature shard (only the rows that are edge ends), joined
    to the edges, then `verify_joined_edges`; `verify_edges` is the in-memory equivalent.
-4. Connected components over the edges: on Dask by `flows/graph.py` (min-label propagation with
+4. Connected components over the edges: on Dask by `flows/parallel/components.py` (min-label propagation with
    pointer jumping, spilled to Parquet each round); `union_find_components` is the in-memory
    reference. A component's id is its smallest position, so it does not depend on scheduling.
 5. `choose_keepers` per component (with verification, members that do not agree with their keeper
@@ -41,7 +41,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tasks.clusters import INDEX_PREFIX, marks, position
 from tasks.contract import StageOutput, split_by_reason
-from tasks.dedup_fuzzy.s_curve import lsh_layout, removal_by_min_matches, verification_min_matches
+from tasks.dedup_fuzzy.s_curve import (
+    lsh_layout,
+    removal_by_min_matches,
+    verification_min_matches,
+)
 from tasks.errors import InputError
 
 VERSION = 3
@@ -73,25 +77,31 @@ class DedupFuzzyParams(BaseModel):
     # are removed. bench/dedup_accuracy.py, dev set: recall 0.998 at J >= 0.7 and 0.515 at 0.5-0.7,
     # precision 1.000 (datatrove 14 x 8: 0.883, 0.369); planted corpus: above datatrove at every edit rate
     threshold: float = Field(
-        0.7, gt=0.0, lt=1.0,
+        0.7,
+        gt=0.0,
+        lt=1.0,
         description="Target Jaccard of the shingle sets: pairs at or above it are removed with probability >= 0.96 "
         "(the run report shows the S-curve); bands x rows and the verification cutoff derive from it.",
     )
     bands: int | None = Field(
-        None, ge=1, description="LSH bands; null: derived from threshold (finds 99% of the pairs there, proposes the "
+        None,
+        ge=1,
+        description="LSH bands; null: derived from threshold (finds 99% of the pairs there, proposes the "
         "fewest below it). Set with rows to fix the layout (FineWeb: 14 x 8).",
     )
     rows: int | None = Field(None, ge=1, description="MinHash values per band; null: derived with bands (FineWeb: 8).")
     seed: int = Field(1, description="Permutation seed: identical on every worker and every re-curation.")
     # bench/dedup_scale.py: verification is 2-4% of the stage's worker CPU at 50k-200k docs (issue #15: <= 10%)
     verify: bool = Field(
-        True, description="Remove a document only if its MinHash agrees with a near-duplicate's, and with its cluster "
-        "keeper's, in enough of all num_perm values (the count that keeps 97% of pairs at the threshold); false: every "
-        "LSH candidate pair is a duplicate (FineWeb, with 14 x 8).",
+        True,
+        description="Remove a document only if its MinHash agrees with a near-duplicate's, and with its cluster "
+        "keeper's, in enough of all num_perm values (the count that keeps 97% of pairs at the threshold); "
+        "false: every LSH candidate pair is a duplicate (FineWeb, with 14 x 8).",
     )
     # CCNet / datatrove keep the first copy in input order
     keeper: Literal["first", "longest", "highest_score"] = Field(
-        "first", description="Which document of a cluster stays: first in input order, longest, or highest "
+        "first",
+        description="Which document of a cluster stays: first in input order, longest, or highest "
         "`keeper_column` (a quality scorer's column moves quality scoring before this stage).",
     )
     keeper_column: str = Field(
@@ -106,7 +116,9 @@ class DedupFuzzyParams(BaseModel):
     @model_validator(mode="after")
     def _layout_fits(self):
         if (self.bands is None) != (self.rows is None):
-            raise ValueError("set bands and rows together (FineWeb: 14 and 8), or neither to derive them from threshold")
+            raise ValueError(
+                "set bands and rows together (FineWeb: 14 and 8), or neither to derive them from threshold"
+            )
         if self.bands is None and not self.verify:
             raise ValueError("verify=false keeps every LSH candidate: set bands and rows too (FineWeb: 14 and 8)")
         bands, rows = self.layout
@@ -135,10 +147,14 @@ def removal_probability(jaccard: float, params: DedupFuzzyParams) -> float:
 
 
 def signature_schema(params: DedupFuzzyParams) -> pa.Schema:
-    return pa.schema([
-        ("position", pa.string()), ("n_chars", pa.int64()), ("keeper_score", pa.float64()),
-        ("minhash", pa.list_(pa.uint32(), params.num_perm)),
-    ])
+    return pa.schema(
+        [
+            ("position", pa.string()),
+            ("n_chars", pa.int64()),
+            ("keeper_score", pa.float64()),
+            ("minhash", pa.list_(pa.uint32(), params.num_perm)),
+        ]
+    )
 
 
 # ---------------------------------------------------------------- shingling (vectorised)
@@ -221,7 +237,7 @@ def shingle_jaccard(left: list[str], right: list[str], params: DedupFuzzyParams)
     """
     hashes, offsets = shingle_hashes(pa.array(list(left) + list(right), pa.string()), params)
     sets = [set(hashes[lo:hi].tolist()) for lo, hi in zip(offsets[:-1], offsets[1:])]
-    pairs = zip(sets[: len(left)], sets[len(left):])
+    pairs = zip(sets[: len(left)], sets[len(left) :])
     return [len(a & b) / len(a | b) if a | b else 1.0 for a, b in pairs]
 
 
@@ -353,7 +369,9 @@ def _unpacked(packed: pa.ChunkedArray, params: DedupFuzzyParams) -> np.ndarray:
     """The (rows, num_perm) matrix of `end_signatures`' packed MinHash values."""
     fixed = packed.combine_chunks().cast(pa.binary(4 * params.num_perm))  # raises on a value of another width
     start = fixed.offset * fixed.type.byte_width
-    return np.frombuffer(fixed.buffers()[1], np.uint32, len(fixed) * params.num_perm, start).reshape(-1, params.num_perm)
+    return np.frombuffer(fixed.buffers()[1], np.uint32, len(fixed) * params.num_perm, start).reshape(
+        -1, params.num_perm
+    )
 
 
 def agree(src: np.ndarray, dst: np.ndarray, params: DedupFuzzyParams) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Models, loaded once per process: language ID, document scorers (specs, backends), sentence encoders, trained files."""
+"""Models, loaded once per process: language ID, document scorers (specs, backends), sentence encoders,
+trained files."""
 
 from tasks.models.backends import (
     EmbeddingHeadScorer,
@@ -12,8 +13,20 @@ from tasks.models.backends import (
     load_scorer,
     set_torch_threads,
 )
-from tasks.models.encoders import CHARS_PER_TOKEN_BOUND, PACKAGED_MINILM, encode, encoder_available, load_encoder
-from tasks.models.lid import LID_PACKAGE, LID_RESOURCE, default_lid_path, fasttext_top_labels, load_fasttext
+from tasks.models.encoders import (
+    CHARS_PER_TOKEN_BOUND,
+    PACKAGED_MINILM,
+    encode,
+    encoder_available,
+    load_encoder,
+)
+from tasks.models.lid import (
+    LID_PACKAGE,
+    LID_RESOURCE,
+    default_lid_path,
+    fasttext_top_labels,
+    load_fasttext,
+)
 from tasks.models.specs import (
     SCORER_NAME,
     TOKENS_DESCRIPTION,
@@ -24,14 +37,50 @@ from tasks.models.specs import (
     HFSpec,
     ProfanitySpec,
     ScorerSpec,
+    unique_names,
 )
-from tasks.models.training import FASTTEXT_MODEL, HEAD_WEIGHTS, MODEL_CARD, build_head, read_model_card
+from tasks.models.training import (
+    FASTTEXT_MODEL,
+    HEAD_WEIGHTS,
+    MODEL_CARD,
+    build_head,
+    read_model_card,
+)
 
 __all__ = [
-    "CHARS_PER_TOKEN_BOUND", "FASTTEXT_MODEL", "HEAD_WEIGHTS", "LID_PACKAGE", "LID_RESOURCE", "MODEL_CARD",
-    "PACKAGED_MINILM", "SCORER_NAME", "TOKENS_DESCRIPTION", "TORCH_BACKENDS",
-    "EmbeddingHeadScorer", "EmbeddingHeadSpec", "FastTextScorer", "FastTextSpec", "FastTextTokens", "HFScorer", "HFSpec",
-    "ProfanityScorer", "ProfanitySpec", "Scorer", "ScorerSpec",
-    "append_scores", "build_head", "default_device", "default_lid_path", "encode", "encoder_available", "fasttext_line",
-    "fasttext_top_labels", "load_encoder", "load_fasttext", "load_scorer", "read_model_card", "set_torch_threads",
+    "unique_names",
+    "CHARS_PER_TOKEN_BOUND",
+    "FASTTEXT_MODEL",
+    "HEAD_WEIGHTS",
+    "LID_PACKAGE",
+    "LID_RESOURCE",
+    "MODEL_CARD",
+    "PACKAGED_MINILM",
+    "SCORER_NAME",
+    "TOKENS_DESCRIPTION",
+    "TORCH_BACKENDS",
+    "EmbeddingHeadScorer",
+    "EmbeddingHeadSpec",
+    "FastTextScorer",
+    "FastTextSpec",
+    "FastTextTokens",
+    "HFScorer",
+    "HFSpec",
+    "ProfanityScorer",
+    "ProfanitySpec",
+    "Scorer",
+    "ScorerSpec",
+    "append_scores",
+    "build_head",
+    "default_device",
+    "default_lid_path",
+    "encode",
+    "encoder_available",
+    "fasttext_line",
+    "fasttext_top_labels",
+    "load_encoder",
+    "load_fasttext",
+    "load_scorer",
+    "read_model_card",
+    "set_torch_threads",
 ]

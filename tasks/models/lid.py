@@ -49,7 +49,7 @@ def load_fasttext(path: str):
 def fasttext_top_labels(model, texts: list[str]) -> tuple[list[str], list[float]]:
     """Top label and probability per text. Newlines are folded: fastText reads one line per input.
 
-    The list form of `predict` is the one that works under numpy 2 (STACK.md); it appends the
+    The list form of `predict` is the one that works under numpy 2 (docs/operations/stack.md); it appends the
     newline fastText expects itself.
     """
     lines = [text.replace("\n", " ") for text in texts]

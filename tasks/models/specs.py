@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field, computed_field
 from tasks.contract import RecomputedOnLoad
 from tasks.models.training import HEAD_WEIGHTS, MODEL_CARD
 
-SCORER_NAME = r"^[a-z][a-z0-9_]*$"  # the column is `<name>_score` (STYLE.md §2)
+SCORER_NAME = r"^[a-z][a-z0-9_]*$"  # the column is `<name>_score`
 TORCH_BACKENDS = frozenset({"hf", "embedding_head"})  # backends that run torch (threads, device, CUDA)
 
 
@@ -50,7 +50,7 @@ class _ScorerBase(RecomputedOnLoad):
 
 class ProfanitySpec(_ScorerBase):
     backend: Literal["profanity"] = "profanity"
-    # alt-profanity-check ~75k strings/s batched vs ~340/s per call (STACK.md): batch large.
+    # alt-profanity-check is far faster on a batch than per call (docs/operations/stack.md): batch large.
     batch_size: int = Field(4096, ge=1, description="Texts per predict_prob call.")
 
 
@@ -58,8 +58,10 @@ class ProfanitySpec(_ScorerBase):
 # Thai) is one unseen token and scores as an empty document: `script` makes each of its characters a
 # token (tasks/clean/doc.py). The input must be split as the model's training text was.
 FastTextTokens = Literal["whitespace", "script"]
-TOKENS_DESCRIPTION = ("How text is split for fastText: whitespace (as fastText and published models such as DCLM's "
-                      "were trained) or script (also every character of scripts written without spaces: zh, ja, th).")
+TOKENS_DESCRIPTION = (
+    "How text is split for fastText: whitespace (as fastText and published models such as DCLM's "
+    "were trained) or script (also every character of scripts written without spaces: zh, ja, th)."
+)
 
 
 class FastTextSpec(_ScorerBase):
@@ -95,7 +97,13 @@ class EmbeddingHeadSpec(_ScorerBase):
     batch_size: int = Field(128, ge=1, description="Texts per encoder call.")
 
 
-ScorerSpec = Annotated[
-    ProfanitySpec | FastTextSpec | HFSpec | EmbeddingHeadSpec, Field(discriminator="backend")
-]
+ScorerSpec = Annotated[ProfanitySpec | FastTextSpec | HFSpec | EmbeddingHeadSpec, Field(discriminator="backend")]
 
+
+def unique_names(scorers: tuple[ScorerSpec, ...]) -> tuple[ScorerSpec, ...]:
+    """A stage's scorers, validated: each names a column, so no two share a name."""
+    names = [s.name for s in scorers]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"scorer names must be unique (each is a column): {duplicates} repeat")
+    return scorers

@@ -26,4 +26,3 @@ def read_model_card(model_dir: str | Path) -> dict:
     if not path.is_file():
         raise ModelError(f"{path}: no model card; point model_path at a directory written by `winnow train`")
     return json.loads(path.read_text())
-

@@ -2,13 +2,15 @@
 
 from typer.testing import CliRunner
 
-from flows.cli import app
+from flows.cli.app import app
 
 runner = CliRunner()
 
 
 def test_missing_input_is_a_clear_error_before_any_work(tmp_path):
-    result = runner.invoke(app, ["run", "--input", str(tmp_path / "nothing-*.jsonl"), "--output", str(tmp_path / "out")])
+    result = runner.invoke(
+        app, ["run", "--input", str(tmp_path / "nothing-*.jsonl"), "--output", str(tmp_path / "out")]
+    )
 
     assert result.exit_code == 2
     assert "matches no file" in result.output

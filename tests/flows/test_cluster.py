@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flows.cluster import cluster_type, dask_client
 from flows.config import load_config
 from flows.options import ClusterOptions
+from flows.parallel.cluster import cluster_type, dask_client
 from tasks.errors import ConfigError
 
 
@@ -38,34 +38,49 @@ def test_cluster_class_that_is_not_a_class_is_a_config_error():
         cluster_type("distributed.NoSuchCluster")
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["run.cluster.address=tcp://127.0.0.1:8786", "run.cluster.cluster_class=distributed.LocalCluster"], "not both"),
-    (["run.cluster.address=tcp://127.0.0.1:8786", "run.cluster.adapt_minimum=1", "run.cluster.adapt_maximum=2"],
-     "scales itself"),
-    (["run.cluster.adapt_maximum=2"], "together"),
-    (["run.cluster.adapt_minimum=3", "run.cluster.adapt_maximum=2"], "exceeds"),
-    (["run.cluster.cluster_kwargs={n_workers: 1}"], "needs cluster_class"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["run.cluster.address=tcp://127.0.0.1:8786", "run.cluster.cluster_class=distributed.LocalCluster"],
+            "not both",
+        ),
+        (
+            ["run.cluster.address=tcp://127.0.0.1:8786", "run.cluster.adapt_minimum=1", "run.cluster.adapt_maximum=2"],
+            "scales itself",
+        ),
+        (["run.cluster.adapt_maximum=2"], "together"),
+        (["run.cluster.adapt_minimum=3", "run.cluster.adapt_maximum=2"], "exceeds"),
+        (["run.cluster.cluster_kwargs={n_workers: 1}"], "needs cluster_class"),
+    ],
+)
 def test_contradictory_cluster_choices_fail_at_load(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=["input.paths=[x.jsonl]", *overrides])
 
 
 def test_cluster_options_from_yaml_keep_the_class_kwargs():
-    cfg = load_config(overrides=[
-        "input.paths=[x.jsonl]", "run.cluster.cluster_class=dask_jobqueue.SLURMCluster",
-        "run.cluster.cluster_kwargs={queue: cpu, cores: 8, memory: 32GiB}",
-        "run.cluster.adapt_minimum=0", "run.cluster.adapt_maximum=50",
-    ])
+    cfg = load_config(
+        overrides=[
+            "input.paths=[x.jsonl]",
+            "run.cluster.cluster_class=dask_jobqueue.SLURMCluster",
+            "run.cluster.cluster_kwargs={queue: cpu, cores: 8, memory: 32GiB}",
+            "run.cluster.adapt_minimum=0",
+            "run.cluster.adapt_maximum=50",
+        ]
+    )
 
     assert cfg.run.cluster.cluster_kwargs == {"queue": "cpu", "cores": 8, "memory": "32GiB"}
     assert (cfg.run.cluster.adapt_minimum, cfg.run.cluster.adapt_maximum) == (0, 50)
 
 
 def test_cluster_options_with_kwargs_stay_hashable():
-    cfg = load_config(overrides=[
-        "input.paths=[x.jsonl]", "run.cluster.cluster_class=distributed.LocalCluster",
-        "run.cluster.cluster_kwargs={n_workers: 1, resources: {gpu: [1]}}",
-    ])
+    cfg = load_config(
+        overrides=[
+            "input.paths=[x.jsonl]",
+            "run.cluster.cluster_class=distributed.LocalCluster",
+            "run.cluster.cluster_kwargs={n_workers: 1, resources: {gpu: [1]}}",
+        ]
+    )
 
     assert hash(cfg.run.cluster) == hash(cfg.run.cluster.model_copy())

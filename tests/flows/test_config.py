@@ -49,7 +49,9 @@ def test_store_defaults_inside_output():
 def test_parameter_schema_has_a_section_per_stage_with_descriptions():
     schema = CurationConfig.model_json_schema()
 
-    assert {"input", "normalize", "langid", "clean", "dedup_exact", "select", "write", "run"} <= set(schema["properties"])
+    assert {"input", "normalize", "langid", "clean", "dedup_exact", "select", "write", "run"} <= set(
+        schema["properties"]
+    )
     langid = schema["$defs"]["LangidParams"]["properties"]
     assert langid["min_score"]["maximum"] == 1.0
     assert all("description" in field for field in langid.values())
@@ -60,27 +62,34 @@ def test_a_dumped_config_loads_back_unchanged(tmp_path):
     blocklist.write_text("example.com\n")
     model = tmp_path / "model.bin"
     model.write_bytes(b"x")
-    cfg = load_config(overrides=[
-        "input.paths=[a]", f"url_filter.blocklist_path={blocklist}",
-        f"quality.scorers=[{{backend: fasttext, name: dclm, model_path: {model}, label: hq}}]",
-    ])
+    cfg = load_config(
+        overrides=[
+            "input.paths=[a]",
+            f"url_filter.blocklist_path={blocklist}",
+            f"quality.scorers=[{{backend: fasttext, name: dclm, model_path: {model}, label: hq}}]",
+        ]
+    )
 
     assert CurationConfig.model_validate(cfg.model_dump(mode="json")) == cfg
 
 
 def test_editing_a_model_or_blocklist_file_changes_the_cache_key(tmp_path):
-    from flows.store import digest
+    from flows.engine.store import digest
     from tasks.models import FastTextSpec
     from tasks.url_filter import UrlFilterParams
 
     model, blocklist = tmp_path / "model.bin", tmp_path / "blocked.txt"
     model.write_bytes(b"one")
     blocklist.write_text("example.com\n")
-    before = digest(FastTextSpec(name="q", model_path=str(model), label="hq"), UrlFilterParams(blocklist_path=str(blocklist)))
+    before = digest(
+        FastTextSpec(name="q", model_path=str(model), label="hq"), UrlFilterParams(blocklist_path=str(blocklist))
+    )
     model.write_bytes(b"two!")
     blocklist.write_text("example.org\n")
 
-    after = digest(FastTextSpec(name="q", model_path=str(model), label="hq"), UrlFilterParams(blocklist_path=str(blocklist)))
+    after = digest(
+        FastTextSpec(name="q", model_path=str(model), label="hq"), UrlFilterParams(blocklist_path=str(blocklist))
+    )
 
     assert before != after
 

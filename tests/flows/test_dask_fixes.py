@@ -1,4 +1,4 @@
-"""flows/dask_fixes.py: dask's expression cache read in one step (the race failed 2 tests of a CI run)."""
+"""flows/parallel/dask_fixes.py: dask's expression cache read in one step (the race failed 2 tests of a CI run)."""
 
 import weakref
 

@@ -5,9 +5,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import tasks.dedup_exact
-from flows.dedup import fuzzy_candidates, verify_candidates
-from flows.registry import STAGES
-from flows.store import ArtifactStore
+from flows.engine.store import ArtifactStore
+from flows.stages import STAGES
+from flows.stages.dedup_fuzzy import fuzzy_candidates, verify_candidates
 from tasks import dedup_fuzzy as fz
 from tasks.dedup_exact import CLUSTER_SCHEMA, DedupExactParams, position, signatures
 
@@ -18,11 +18,14 @@ def test_exact_marking_of_a_shard_left_empty_by_earlier_stages(tmp_path):
     empty = pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
     pq.write_table(signatures(empty, DedupExactParams(), "s1"), tmp_path / "signatures.parquet")
     (tmp_path / "clusters").mkdir()
-    pq.write_table(pa.table({"text_hash": ["h"], "keeper": [position("s0", 0)], "size": [2]}, schema=CLUSTER_SCHEMA),
-                   tmp_path / "clusters" / "part.0.parquet")
+    pq.write_table(
+        pa.table({"text_hash": ["h"], "keeper": [position("s0", 0)], "size": [2]}, schema=CLUSTER_SCHEMA),
+        tmp_path / "clusters" / "part.0.parquet",
+    )
 
-    out = apply_exact_shard(empty, DedupExactParams(), str(tmp_path), str(tmp_path / "signatures.parquet"),
-                            str(tmp_path / "clusters"))
+    out = apply_exact_shard(
+        empty, DedupExactParams(), str(tmp_path), str(tmp_path / "signatures.parquet"), str(tmp_path / "clusters")
+    )
 
     assert (out.kept.num_rows, out.rejected.num_rows) == (0, 0)
     assert "exact_cluster" in out.kept.column_names
@@ -34,11 +37,17 @@ def test_exact_marking_reads_only_the_clusters_of_its_shard(tmp_path):
     pq.write_table(hashes, tmp_path / "signatures.parquet")
     (tmp_path / "clusters").mkdir()
     first_hash = hashes.column("text_hash")[0].as_py()
-    pq.write_table(pa.table({"text_hash": [first_hash, "other"], "keeper": [position("s0", 3), position("s0", 4)],
-                             "size": [2, 5]}, schema=CLUSTER_SCHEMA), tmp_path / "clusters" / "part.0.parquet")
+    pq.write_table(
+        pa.table(
+            {"text_hash": [first_hash, "other"], "keeper": [position("s0", 3), position("s0", 4)], "size": [2, 5]},
+            schema=CLUSTER_SCHEMA,
+        ),
+        tmp_path / "clusters" / "part.0.parquet",
+    )
 
-    out = apply_exact_shard(table, DedupExactParams(), str(tmp_path), str(tmp_path / "signatures.parquet"),
-                            str(tmp_path / "clusters"))
+    out = apply_exact_shard(
+        table, DedupExactParams(), str(tmp_path), str(tmp_path / "signatures.parquet"), str(tmp_path / "clusters")
+    )
 
     assert out.rejected.column("id").to_pylist() == ["a"]
     assert out.kept.column("exact_cluster_size").to_pylist() == [1]
@@ -56,7 +65,7 @@ def _edited_corpus(shards: int, seed: int = 3) -> list[pa.Table]:
         texts.append(" ".join(words))
         for span in (3, 15, 25, 35, 45):
             start = int(rng.integers(0, 120 - span))
-            texts.append(" ".join(words[:start] + list(rng.choice(vocab, span)) + words[start + span:]))
+            texts.append(" ".join(words[:start] + list(rng.choice(vocab, span)) + words[start + span :]))
     texts = [texts[i] for i in rng.permutation(len(texts))]
     return [pa.table({"text": part}) for part in np.array_split(np.array(texts, dtype=object), shards)]
 
@@ -74,11 +83,22 @@ def test_distributed_verification_keeps_exactly_the_in_memory_edges(dask_client,
     in_memory = fz.candidate_edges(fz.band_rows(all_sigs, params))
     expected = fz.verify_edges(in_memory, all_sigs, params)
 
-    candidates = fuzzy_candidates(dask_client, store, params, sorted(str(p) for p in (tmp_path / "bands").iterdir()),
-                                  [], str(tmp_path / "candidates"))
-    verified, ends = verify_candidates(dask_client, store, params, candidates,
-                                       {name: str(tmp_path / "signatures" / f"{name}.parquet") for name in sigs},
-                                       str(tmp_path / "verified"))
+    candidates = fuzzy_candidates(
+        dask_client,
+        store,
+        params,
+        sorted(str(p) for p in (tmp_path / "bands").iterdir()),
+        [],
+        str(tmp_path / "candidates"),
+    )
+    verified, ends = verify_candidates(
+        dask_client,
+        store,
+        params,
+        candidates,
+        {name: str(tmp_path / "signatures" / f"{name}.parquet") for name in sigs},
+        str(tmp_path / "verified"),
+    )
 
     assert candidates.npartitions > 1 and verified.npartitions > 1
     assert _pairs(dask_client.compute(candidates).result()) == _pairs(in_memory.to_pandas())
@@ -87,7 +107,9 @@ def test_distributed_verification_keeps_exactly_the_in_memory_edges(dask_client,
     nodes = set(expected.column("src").to_pylist()) | set(expected.column("dst").to_pylist())
     packed = dict(dask_client.compute(ends).result().itertuples(index=False))  # each member's MinHash, for keepers
     wanted = fz.end_signatures(all_sigs, pa.array(sorted(nodes)), params)
-    assert {node: packed[node] for node in nodes} == dict(zip(*(wanted.column(c).to_pylist() for c in ("position", "minhash"))))
+    assert {node: packed[node] for node in nodes} == dict(
+        zip(*(wanted.column(c).to_pylist() for c in ("position", "minhash")))
+    )
 
 
 def test_index_entries_are_banded_under_this_runs_layout(dask_client, tmp_path):
@@ -97,8 +119,14 @@ def test_index_entries_are_banded_under_this_runs_layout(dask_client, tmp_path):
     pq.write_table(fz.band_rows(new, params), tmp_path / "s0.bands.parquet")
     pq.write_table(indexed, tmp_path / "s1.docs.parquet")
 
-    candidates = fuzzy_candidates(dask_client, ArtifactStore(str(tmp_path)), params, [str(tmp_path / "s0.bands.parquet")],
-                                  [str(tmp_path / "s1.docs.parquet")], str(tmp_path / "candidates"))
+    candidates = fuzzy_candidates(
+        dask_client,
+        ArtifactStore(str(tmp_path)),
+        params,
+        [str(tmp_path / "s0.bands.parquet")],
+        [str(tmp_path / "s1.docs.parquet")],
+        str(tmp_path / "candidates"),
+    )
 
     expected = _pairs(fz.candidate_edges(fz.band_rows(pa.concat_tables([new, indexed]), params)).to_pandas())
     assert _pairs(dask_client.compute(candidates).result()) == expected

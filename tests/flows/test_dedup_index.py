@@ -10,10 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from flows.config import load_config
-from flows.context import open_context
-from flows.dedup_index import DedupIndex, IndexRecord
-from flows.registry import STAGES
-from flows.store import ArtifactStore, ShardRef, StageRef, digest
+from flows.engine.context import open_context
+from flows.engine.index import DedupIndex, IndexRecord
+from flows.engine.store import ArtifactStore, ShardRef, StageRef, digest
+from flows.stages import STAGES
 from tasks.dedup_exact import DedupExactParams
 
 PARAMS = DedupExactParams(index="main")
@@ -105,10 +105,14 @@ def test_a_deleted_decided_shard_is_marked_again_from_its_batch_clusters(tmp_pat
     texts = ["the same text", "another text", "the same text", "a third text"]
     for i, half in enumerate((texts[:2], texts[2:])):
         (inputs / f"part-{i}.jsonl").write_text("".join(json.dumps({"id": t, "text": t}) + "\n" for t in half))
-    cfg = load_config(overrides=[
-        f"input.paths=[{inputs}]", f"output={tmp_path / 'out'}",
-        f"run.cluster.address={dask_cluster.scheduler_address}", "dedup_exact.index=main",
-    ])
+    cfg = load_config(
+        overrides=[
+            f"input.paths=[{inputs}]",
+            f"output={tmp_path / 'out'}",
+            f"run.cluster.address={dask_cluster.scheduler_address}",
+            "dedup_exact.index=main",
+        ]
+    )
     read, exact = STAGES["read"], STAGES["dedup_exact"]
 
     with open_context(cfg) as ctx:

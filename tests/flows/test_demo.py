@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from flows.demo import BENCHMARK_PLANTS, DEMO_BENCHMARK, SHARDS, benchmark_problem, write_demo_corpus, write_training_pages
+from flows.cli.demo import (
+    BENCHMARK_PLANTS,
+    DEMO_BENCHMARK,
+    SHARDS,
+    benchmark_problem,
+    write_demo_corpus,
+    write_training_pages,
+)
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
@@ -151,13 +158,15 @@ def test_two_benchmark_problems_are_planted_one_verbatim_one_retold(corpus):
     assert verbatim["question"] in planted["benchmark_verbatim"]
     assert "<<" not in planted["benchmark_verbatim"]  # as web copies show the answer: no calculator notes
     assert BENCHMARK_PLANTS["benchmark_paraphrase"]["text"] in planted["benchmark_paraphrase"]
-    shared = {tuple(w) for w in ngrams(retold["question"])} & {tuple(w) for w in ngrams(planted["benchmark_paraphrase"])}
+    shared = {tuple(w) for w in ngrams(retold["question"])} & {
+        tuple(w) for w in ngrams(planted["benchmark_paraphrase"])
+    }
     assert not shared  # no 13-gram: only the embedding search can find it
 
 
 def ngrams(text: str, n: int = 13) -> list[list[str]]:
     words = re.findall(r"\w+", text.lower())
-    return [words[i:i + n] for i in range(len(words) - n + 1)]
+    return [words[i : i + n] for i in range(len(words) - n + 1)]
 
 
 def test_demo_benchmark_sample_is_300_gsm8k_problems_with_their_licence():

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import tasks.read
-from flows.demo import BENCHMARK_PLANTS, DEMO_BENCHMARK
-from flows.demo_run import run_demo
+from flows.cli.demo import BENCHMARK_PLANTS, DEMO_BENCHMARK
+from flows.cli.demo_run import run_demo
 from tasks.read import ReadParams
 
 
@@ -27,7 +27,9 @@ def planted_ids(directory: Path) -> dict[str, str]:
 
 
 @pytest.mark.integration  # two whole flows, twice
-def test_demo_scores_quality_finds_both_planted_problems_and_reruns_fully_cached(tmp_path, dask_cluster, prefect_harness, capsys):
+def test_demo_scores_quality_finds_both_planted_problems_and_reruns_fully_cached(
+    tmp_path, dask_cluster, prefect_harness, capsys
+):
     overrides = [f"run.cluster.address={dask_cluster.scheduler_address}"]
     run_demo(tmp_path, overrides)
     model = tmp_path / "quality-model" / "model.bin"
@@ -41,7 +43,9 @@ def test_demo_scores_quality_finds_both_planted_problems_and_reruns_fully_cached
     assert output.column("quality_score").null_count == 0
     card = json.loads((tmp_path / "quality-model" / "model_card.json").read_text())
     assert card["metrics"]["roc_auc"] > 0.6  # reference pages vs raw pages with defects: learnable
-    rows = {r["id"]: r for r in output.select(["id", "contam_items", "contam_spans", "n_contam_chars_cut"]).to_pylist()}
+    rows = {
+        r["id"]: r for r in output.select(["id", "contam_items", "contam_spans", "n_contam_chars_cut"]).to_pylist()
+    }
     planted = planted_ids(tmp_path)
     verbatim, paraphrase = rows[planted["benchmark_verbatim"]], rows[planted["benchmark_paraphrase"]]
     assert verbatim["contam_items"] == [BENCHMARK_PLANTS["benchmark_verbatim"]["item"]]

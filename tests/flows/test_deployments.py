@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from flows.config import load_config
-from flows.deployments import deployments, free_port
+from flows.orchestration.deployments import deployments, free_port
 
 
 def test_nightly_deployment_has_the_schedule_and_a_persistent_index():
@@ -46,19 +46,35 @@ def test_demo_ui_runs_through_the_adhoc_deployment_caches_a_second_trigger_and_l
 
     port = free_port()
     demo = subprocess.Popen(
-        [str(Path(sys.executable).with_name("winnow")), "demo", "--ui", "--port", str(port), "--directory", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            str(Path(sys.executable).with_name("winnow")),
+            "demo",
+            "--ui",
+            "--port",
+            str(port),
+            "--directory",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         printed = read_until(demo.stdout, "Ctrl-C stops", timeout_s=600)
         flow_run_id = next(line for line in printed if line.startswith("triggered")).rsplit("/", 1)[1].strip()
-        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}), get_client(sync_client=True) as client:
+        with (
+            temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}),
+            get_client(sync_client=True) as client,
+        ):
             first = client.read_flow_run(flow_run_id)
-            deployments = {d["name"]: d for d in client.request("POST", "/deployments/filter", json={"limit": 10}).json()}
+            deployments = {
+                d["name"]: d for d in client.request("POST", "/deployments/filter", json={"limit": 10}).json()
+            }
             artifacts = client.request("POST", "/artifacts/filter", json={"limit": 50}).json()
             second = run_deployment("curate/adhoc", timeout=300)
-            task_runs = client.request("POST", "/task_runs/filter", json={
-                "flow_runs": {"id": {"any_": [str(second.id)]}}, "limit": 50}).json()
+            task_runs = client.request(
+                "POST", "/task_runs/filter", json={"flow_runs": {"id": {"any_": [str(second.id)]}}, "limit": 50}
+            ).json()
         tree = psutil.Process(demo.pid).children(recursive=True)
     finally:
         demo.send_signal(signal.SIGINT)
@@ -79,7 +95,7 @@ def test_demo_ui_runs_through_the_adhoc_deployment_caches_a_second_trigger_and_l
 
 
 def test_a_port_in_use_is_a_clear_error_not_someone_elses_server(tmp_path):
-    from flows.deployments import prefect_server
+    from flows.orchestration.deployments import prefect_server
     from tasks.errors import ServerError
 
     with socket.socket() as taken:
@@ -101,16 +117,16 @@ def test_work_pool_deployments_validate_against_the_flow_parameters():
 
     for deployment in spec["deployments"]:
         CurationConfig.model_validate(deployment["parameters"]["cfg"])
-        assert deployment["entrypoint"] == "flows/curate.py:curate"
+        assert deployment["entrypoint"] == "flows/orchestration/curate.py:curate"
     assert [d["name"] for d in spec["deployments"]] == ["adhoc", "recurate-nightly"]
 
 
 def test_deployments_load_the_flow_by_its_module_name():
     from prefect.flows import load_flow_from_entrypoint
 
-    from flows.curate import curate
+    from flows.orchestration.curate import curate
 
     entrypoint = curate.to_deployment(name="adhoc").entrypoint
 
-    assert entrypoint == "flows/curate.py:curate"
+    assert entrypoint == "flows/orchestration/curate.py:curate"
     assert load_flow_from_entrypoint(entrypoint).name == "curate"

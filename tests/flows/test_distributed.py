@@ -25,9 +25,9 @@ import pytest
 from distributed import Client
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from flows.cli.demo import write_demo_corpus
 from flows.config import load_config
-from flows.curate import curate
-from flows.demo import write_demo_corpus
+from flows.orchestration.curate import curate
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]  # its own scheduler and worker processes
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the plugins below run on the workers
@@ -38,7 +38,9 @@ HOSTILE = [  # bad input reaches the flow too (tests/tasks/test_read_fuzz.py fuz
     b'{"id": "h1", "text": "the same id again"}',
     b'{"id": "h2", "text": "caf\xe9 in Latin-1"}',
     b'{"id": "h3", "text": "nul \\u0000 inside", "m": "\x00"}',
-    b'{"id": "h4", "text": "cut', b"\xff\xfe\x00\x00", b"[1, 2]",
+    b'{"id": "h4", "text": "cut',
+    b"\xff\xfe\x00\x00",
+    b"[1, 2]",
     b'{"id": "h5", "text": "deep", "m": ' + b"[" * 1000 + b"]" * 1000 + b"}",
 ]
 N_DOCS = 200  # the demo's defects at a third of its size: every stage still has work
@@ -85,10 +87,26 @@ def cli_cluster(tmp_path):
     address = f"tcp://127.0.0.1:{free_port()}"
     env = {**os.environ, "ACERO_ALIGNMENT_HANDLING": "ignore", "PYTHONPATH": os.getcwd()}
     log = open(tmp_path / "cluster.log", "wb")
-    commands = [[str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                 "--no-dashboard"]]
-    commands += [[str(BIN / "dask"), "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                  "--no-dashboard", "--memory-limit", "2GiB", "--name", f"w{i}"] for i in range(2)]
+    commands = [
+        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"]
+    ]
+    commands += [
+        [
+            str(BIN / "dask"),
+            "worker",
+            address,
+            "--nthreads",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+            "--memory-limit",
+            "2GiB",
+            "--name",
+            f"w{i}",
+        ]
+        for i in range(2)
+    ]
     processes = []
     try:
         for command in commands:
@@ -114,18 +132,31 @@ def corpus(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("demo") / "input"
     write_demo_corpus(directory, n_docs=N_DOCS)
     (directory / "hostile.jsonl").write_bytes(b"\n".join(HOSTILE) + b"\n")
-    records = b"".join(json.dumps({"id": f"cut-{i}", "text": f"Record {i} of a crawl file whose download was cut "
-                                   "short, long enough to be a document of its own. " * 4}).encode() + b"\n"
-                       for i in range(40))
+    records = b"".join(
+        json.dumps(
+            {
+                "id": f"cut-{i}",
+                "text": f"Record {i} of a crawl file whose download was cut "
+                "short, long enough to be a document of its own. " * 4,
+            }
+        ).encode()
+        + b"\n"
+        for i in range(40)
+    )
     compressed = gzip.compress(records)
     (directory / "cut.jsonl.gz").write_bytes(compressed[: len(compressed) * 3 // 5])  # a cut download
     return directory
 
 
 def config(corpus: Path, output: Path, address: str, *overrides: str):
-    return load_config(overrides=[
-        f"input.paths=[{corpus}]", f"output={output}", f"run.cluster.address={address}", *overrides,
-    ])
+    return load_config(
+        overrides=[
+            f"input.paths=[{corpus}]",
+            f"output={output}",
+            f"run.cluster.address={address}",
+            *overrides,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +188,14 @@ def test_cli_started_scheduler_and_workers_give_the_local_cluster_output(corpus,
     assert len(client.scheduler_info()["workers"]) == 2
     read = funnel(tmp_path / "out")["read"]
     assert read["docs_in"] == read["docs_out"] + sum(read["drops"].values())
-    assert {"read:duplicate_id", "read:invalid_utf8", "read:invalid_json", "read:not_an_object",
-            "read:nesting_depth", "read:truncated_stream"} <= set(read["drops"])
+    assert {
+        "read:duplicate_id",
+        "read:invalid_utf8",
+        "read:invalid_json",
+        "read:not_an_object",
+        "read:nesting_depth",
+        "read:truncated_stream",
+    } <= set(read["drops"])
 
 
 def test_workers_killed_mid_map_stage_and_mid_dedup_shuffle_cost_retries_not_documents(
@@ -175,7 +212,9 @@ def test_workers_killed_mid_map_stage_and_mid_dedup_shuffle_cost_retries_not_doc
     assert_same_dataset(tmp_path / "out", reference)
 
 
-def test_killed_flow_process_resumes_from_finished_stages_and_shards(corpus, tmp_path, cli_cluster, reference, prefect_api):
+def test_killed_flow_process_resumes_from_finished_stages_and_shards(
+    corpus, tmp_path, cli_cluster, reference, prefect_api
+):
     address, client = cli_cluster
     marker, output = tmp_path / "held", tmp_path / "out"
     client.register_plugin(KillOnTask("quality-", str(marker), block=True))
@@ -213,27 +252,46 @@ def winnow_run(corpus: Path, output: Path, address: str, api: str, *args: str) -
     server: an ephemeral server per run would cost a server start and a database migration each)."""
     env = {**os.environ, "PREFECT_API_URL": api}
     return subprocess.Popen(
-        [str(BIN / "winnow"), "run", "-i", str(corpus), "-o", str(output), "--set", f"run.cluster.address={address}",
-         *args],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        [
+            str(BIN / "winnow"),
+            "run",
+            "-i",
+            str(corpus),
+            "-o",
+            str(output),
+            "--set",
+            f"run.cluster.address={address}",
+            *args,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
 
 
-def test_concurrent_runs_on_one_store_neither_corrupt_nor_redo_each_others_work(corpus, tmp_path, cli_cluster, reference, prefect_api):
+def test_concurrent_runs_on_one_store_neither_corrupt_nor_redo_each_others_work(
+    corpus, tmp_path, cli_cluster, reference, prefect_api
+):
     address, _ = cli_cluster
     store = tmp_path / "store"
     strict = "select.thresholds=[{column: lang_score, min: 0.9}]"
     runs = {
         "same": winnow_run(corpus, tmp_path / "same", address, prefect_api, "--store", str(store)),
-        "strict": winnow_run(corpus, tmp_path / "strict", address, prefect_api, "--store", str(store), "--set", strict),
+        "strict": winnow_run(
+            corpus, tmp_path / "strict", address, prefect_api, "--store", str(store), "--set", strict
+        ),
     }
     for name, process in runs.items():
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, f"{name}: {stderr.decode()[-2000:]}"
 
     assert_same_dataset(tmp_path / "same", reference)
-    strict_ids = [i for i, score in zip(reference.column("id").to_pylist(), reference.column("lang_score").to_pylist())
-                  if score >= 0.9]
+    strict_ids = [
+        i
+        for i, score in zip(reference.column("id").to_pylist(), reference.column("lang_score").to_pylist())
+        if score >= 0.9
+    ]
     assert pq.read_table(tmp_path / "strict" / "data").column("id").to_pylist() == strict_ids
     assert list(store.rglob("*.tmp-*")) == []
     again = curate(config(corpus, tmp_path / "same", address, f"store={store}"))

@@ -1,12 +1,12 @@
 """Connected components on a real Dask cluster equal the in-memory union-find."""
 
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-import dask.dataframe as dd
 
-from flows.graph import connected_components
+from flows.parallel.components import connected_components
 from tasks.dedup_fuzzy import EDGE_SCHEMA, union_find_components
 
 pytestmark = pytest.mark.slow  # each round of label propagation is several shuffles on the cluster
@@ -19,7 +19,9 @@ def components_on_dask(client, pairs: list[tuple[str, str]], partitions: int, tm
 
 
 def reference(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    table = union_find_components(pa.table({"src": [a for a, _ in pairs], "dst": [b for _, b in pairs]}, schema=EDGE_SCHEMA))
+    table = union_find_components(
+        pa.table({"src": [a for a, _ in pairs], "dst": [b for _, b in pairs]}, schema=EDGE_SCHEMA)
+    )
     return dict(zip(table.column("position").to_pylist(), table.column("component").to_pylist()))
 
 

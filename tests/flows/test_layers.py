@@ -10,8 +10,9 @@ import pyarrow.compute as pc
 import pytest
 from pydantic import BaseModel
 
-from flows.layers import ROW
-from flows.store import ArtifactStore, InputFile, ShardJob, ShardRef, run_shard
+from flows.engine.executor import ShardJob, run_shard
+from flows.engine.layers import ROW
+from flows.engine.store import ArtifactStore, InputFile, ShardRef
 from tasks.contract import StageOutput, split_by_reason
 from tasks.errors import ConfigError, StoreError
 
@@ -56,8 +57,11 @@ class Chain:
 
     def run(self, stage: str, fn, reads=None) -> ShardRef:
         shard = ShardRef("part-0", f"{stage}-key")
-        source = InputFile("unused", "part-0", "fp") if self.upstream is None else self.store.shard_dir(
-            self.upstream[0], self.upstream[1].key)
+        source = (
+            InputFile("unused", "part-0", "fp")
+            if self.upstream is None
+            else self.store.shard_dir(self.upstream[0], self.upstream[1].key)
+        )
         run_shard(ShardJob(self.store.url, stage, shard, source, fn, NoParams(), (), reads))
         self.upstream = (stage, shard)
         return shard
@@ -95,7 +99,11 @@ def test_a_stage_reading_only_scores_never_opens_a_text_file(chain, monkeypatch)
     chain.run("score", score, reads=())
     opened = []
     read_table = ArtifactStore.read_table
-    monkeypatch.setattr(ArtifactStore, "read_table", lambda self, path, columns=None: opened.append(path) or read_table(self, path, columns))
+    monkeypatch.setattr(
+        ArtifactStore,
+        "read_table",
+        lambda self, path, columns=None: opened.append(path) or read_table(self, path, columns),
+    )
 
     selected = chain.run("select", keep_if_scored, reads=("toy_score",))
 
@@ -149,5 +157,7 @@ def test_a_stage_breaking_the_contract_is_refused(chain, bad):
 
 def test_a_stage_reading_a_column_the_documents_lack_names_it_and_the_columns(chain):
     chain.run("read", read_docs)
-    with pytest.raises(ConfigError, match=r"reads 'quality_score', which the documents do not have \(columns: id, text, url\)"):
+    with pytest.raises(
+        ConfigError, match=r"reads 'quality_score', which the documents do not have \(columns: id, text, url\)"
+    ):
         chain.run("select", keep_if_scored, reads=("quality_score",))

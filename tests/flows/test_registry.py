@@ -11,23 +11,29 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from prefect.client.orchestration import get_client
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.cli.demo import write_demo_corpus
 from flows.config import config_model, load_config, reference_rows
-from flows.context import open_context
-from flows.curate import curation_flow
-from flows.demo import write_demo_corpus
-from flows.engine import Stage
-from flows.registry import STAGES
+from flows.engine.context import open_context
+from flows.engine.corpus import Clusters, CorpusSteps, shard_name_args
+from flows.engine.stage import Phase, Stage, reads_text
+from flows.orchestration.curate import curation_flow
+from flows.report.section import Section
+from flows.stages import STAGES
+from tasks.clusters import marks, position
 from tasks.contract import StageOutput, split_by_reason
 
-QUESTION = ("Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
-            "for her friends every day with four. She sells the remainder at the farmers' market daily for $2 "
-            "per fresh duck egg. How much in dollars does she make every day at the farmers' market?")
+QUESTION = (
+    "Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
+    "for her friends every day with four. She sells the remainder at the farmers' market daily for $2 "
+    "per fresh duck egg. How much in dollars does she make every day at the farmers' market?"
+)
 
 
 class VowelParams(BaseModel):
-    """A stage no `tasks/` module knows of: counts vowels, drops documents with too few."""
+    """A map stage no `tasks/` module knows of: counts vowels, drops documents with too few."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -46,6 +52,70 @@ vowels.VERSION, vowels.run = 1, count_vowels
 VOWELS = Stage("vowels", vowels, VowelParams)
 
 
+class OpeningParams(BaseModel):
+    """A corpus-wide stage no `tasks/` module knows of: one keeper per opening word, corpus-wide."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: str | None = Field(None, description="Persistent index of openings kept by earlier runs.")
+
+
+OPENING_CLUSTERS = pa.schema([("opening", pa.string()), ("keeper", pa.string()), ("size", pa.int64())])
+
+
+def openings(table: pa.Table, params: OpeningParams, shard_name: str) -> pa.Table:
+    """The signature phase: each document's first word and its corpus position."""
+    words = [(text.split() or [""])[0].lower() for text in table.column("text").to_pylist()]
+    return pa.table({"opening": words, "position": [position(shard_name, row) for row in range(table.num_rows)]})
+
+
+def group_openings(ctx, params, phases, entries, clusters_dir: str) -> None:
+    """Openings shared by two or more documents (of this batch and the index entries), first one kept."""
+    signatures = pa.concat_tables(
+        ctx.store.read_table(path) for path in ctx.paths(phases[0]) + [e.path for e in entries]
+    )
+    groups = signatures.group_by("opening").aggregate([("position", "min"), ("position", "count")])
+    clusters = groups.filter(pc.greater(groups.column("position_count"), 1))
+    clusters = pa.table(
+        [clusters.column("opening"), clusters.column("position_min"), clusters.column("position_count")],
+        schema=OPENING_CLUSTERS,
+    )
+    tmp = f"{clusters_dir}.tmp"
+    ctx.store.write_table(f"{tmp}/part-0.parquet", clusters)
+    ctx.store.publish_dir(tmp, clusters_dir)
+
+
+def mark_openings(table: pa.Table, params: OpeningParams, signatures: pa.Table, clusters: pa.Table) -> StageOutput:
+    found = marks(signatures.column("opening"), signatures.column("position"), clusters, "opening")
+    out = table.append_column("opening_cluster_size", found.size)
+    return split_by_reason(
+        out, pc.if_else(found.duplicate, pa.scalar("opening:first_word"), pa.scalar(None, pa.string()))
+    )
+
+
+def openings_section(ctx, upstream, ref) -> Section:
+    dropped = ctx.store.read_json(ctx.store.manifest_path(ref.stage, ref.key))["drops"].get("opening:first_word", 0)
+    return Section(
+        "opening",
+        "opening-report",
+        {"dropped": dropped},
+        f"### Openings\n\n{dropped} documents repeat an opening.",
+        f"<p id='opening-section'>{dropped} repeated openings</p>",
+    )
+
+
+opening = types.ModuleType("opening", "A corpus-wide stage module: a VERSION, its signature phase and its marks.")
+opening.VERSION = 1
+OPENING = Stage(
+    "opening",
+    opening,
+    OpeningParams,
+    phases=(Phase("opening.signatures", openings, shard_args=shard_name_args, reads=reads_text),),
+    corpus=CorpusSteps(group_openings, Clusters("opening", OPENING_CLUSTERS, mark_openings), "openings", "index"),
+    report=openings_section,
+)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("registry") / "input"
@@ -53,38 +123,80 @@ def corpus(tmp_path_factory) -> Path:
     return directory
 
 
-def test_a_stage_registered_outside_tasks_runs_in_the_flow_with_its_config_and_report(corpus, tmp_path, dask_cluster, prefect_harness):
-    stages = STAGES.with_stage(VOWELS, after="clean")
+def markdown_artifacts(key: str) -> list[str]:
+    """The Prefect artifacts of a key, through the API (prefect 3.8.8's `Artifact.get` sends a body its
+    server refuses)."""
+    with get_client(sync_client=True) as client:
+        found = client.request(
+            "POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": [key]}}, "limit": 10}
+        ).json()
+    return [artifact["data"] for artifact in found]
+
+
+def test_stages_declared_in_a_test_module_run_in_the_flow_cached_reported_and_indexed(
+    corpus,
+    tmp_path,
+    dask_cluster,
+    prefect_harness,
+    caplog,
+):
+    stages = STAGES.with_stage(OPENING, after="clean").with_stage(VOWELS, after="opening")
     config = config_model(stages)
     curate = curation_flow(stages, config)
-    base = [f"input.paths=[{corpus}]", f"output={tmp_path / 'out'}", f"run.cluster.address={dask_cluster.scheduler_address}"]
+    base = [
+        f"input.paths=[{corpus}]",
+        f"output={tmp_path / 'out'}",
+        f"run.cluster.address={dask_cluster.scheduler_address}",
+        "opening.index=toy",
+    ]
 
     first = curate(load_config(overrides=base, schema=config))
     second = curate(load_config(overrides=[*base, "vowels.min_vowels=400"], schema=config))
+    third = curate(load_config(overrides=[*base, "vowels.min_vowels=400"], schema=config))
 
     order = [row["stage"] for row in first["funnel"]]
-    assert order[order.index("clean") + 1] == "vowels"
-    assert pq.read_table(tmp_path / "out" / "data", columns=["n_vowels"]).column("n_vowels").null_count == 0
+    assert order[order.index("clean") + 1 : order.index("clean") + 3] == ["opening", "vowels"]
+    data = pq.read_table(
+        tmp_path / "out" / "versions" / first["version"] / "data", columns=["n_vowels", "opening_cluster_size"]
+    )
+    assert data.column("n_vowels").null_count == 0 and pc.max(data.column("opening_cluster_size")).as_py() > 1
     rows = {row["stage"]: row for row in second["funnel"]}
-    assert rows["vowels"]["why"] == "parameters changed: vowels.min_vowels"
+    assert rows["opening"]["drops"]["opening:first_word"] == first["opening"]["dropped"] > 0
+    assert rows["opening"]["shards_computed"] == 0  # every shard decided by the first run's index batch
+    assert rows["vowels"]["why"].startswith("parameters changed: vowels.min_vowels")
     assert rows["vowels"]["drops"]["vowels:n_vowels"] > 0
     assert all(rows[stage]["cached"] for stage in order[: order.index("vowels")])
+    assert all(row["cached"] for row in third["funnel"])
+    assert (
+        f"Openings: {first['opening']['dropped']} documents repeat an opening." in caplog.text
+    )  # the terminal's lines
+    assert f"### Openings\n\n{first['opening']['dropped']} documents repeat an opening." in markdown_artifacts(
+        "opening-report"
+    )
+    assert "<p id='opening-section'>" in Path(third["report"].removeprefix("file://")).read_text()
+    assert list((tmp_path / "out" / ".winnow-store" / "opening" / "index" / "toy").glob("*/_SUCCESS"))
     assert ("vowels.min_vowels", "int", "0", "Fewest vowels a document keeps.") in reference_rows(config)
-    assert "vowels" in config.model_json_schema()["properties"]
+    assert {"vowels", "opening"} <= set(config.model_json_schema()["properties"])
 
 
 def test_a_stage_that_needs_another_under_a_config_runs_after_it():
-    keeper_by_score = load_config(overrides=[
-        "input.paths=[x]", "quality.scorers=[{name: edu, backend: profanity}]",
-        "dedup_fuzzy.keeper=highest_score", "dedup_fuzzy.keeper_column=edu_score",
-    ])
+    keeper_by_score = load_config(
+        overrides=[
+            "input.paths=[x]",
+            "quality.scorers=[{name: edu, backend: profanity}]",
+            "dedup_fuzzy.keeper=highest_score",
+            "dedup_fuzzy.keeper_column=edu_score",
+        ]
+    )
     default = load_config(overrides=["input.paths=[x]"])
 
     moved = [stage.name for stage in STAGES.order(keeper_by_score)]
     unmoved = [stage.name for stage in STAGES.order(default)]
 
     assert unmoved == list(STAGES.names[1:])
-    assert moved.index("quality") == moved.index("dedup_fuzzy") - 1 and moved.index("dedup_exact") < moved.index("quality")
+    assert moved.index("quality") == moved.index("dedup_fuzzy") - 1 and moved.index("dedup_exact") < moved.index(
+        "quality"
+    )
     assert sorted(moved) == sorted(unmoved)
 
 
@@ -120,8 +232,11 @@ def test_every_stage_and_phase_writes_the_key_it_planned(corpus, tmp_path, dask_
     benchmark = tmp_path / "gsm8k.jsonl"
     benchmark.write_text(json.dumps({"id": "gsm8k-0", "question": QUESTION, "answer": "#### 18"}) + "\n")
     base = [
-        f"input.paths=[{grown}]", f"output={tmp_path / 'out'}", f"run.cluster.address={dask_cluster.scheduler_address}",
-        f"decontam.benchmarks=[{{name: gsm8k, layout: gsm8k, path: '{benchmark}'}}]", "decontam.semantic.enabled=true",
+        f"input.paths=[{grown}]",
+        f"output={tmp_path / 'out'}",
+        f"run.cluster.address={dask_cluster.scheduler_address}",
+        f"decontam.benchmarks=[{{name: gsm8k, layout: gsm8k, path: '{benchmark}'}}]",
+        "decontam.semantic.enabled=true",
     ]
     indexed = load_config(overrides=[*base, "dedup_exact.index=main", "dedup_fuzzy.index=main"])
 

@@ -23,17 +23,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from distributed import Client
-
-from flows.config import load_config
-from flows.curate import curate
-from flows.demo import write_demo_corpus
-from flows.publish import OutputDir, new_version_id, version_manifest
-from flows.store import ArtifactStore, InputFile, digest
-from tasks.errors import StoreError
-from tasks.io import expand_inputs, file_fingerprint
-
 from test_distributed import KillOnTask, wait_until_idle, winnow_run
 from test_store import ToyParams, keep_long_words, kept_ids, load_toy
+
+from flows.cli.demo import write_demo_corpus
+from flows.config import load_config
+from flows.engine.executor import map_shards
+from flows.engine.publish import OutputDir, new_version_id, version_manifest
+from flows.engine.store import ArtifactStore, InputFile, digest
+from flows.orchestration.curate import curate
+from tasks.errors import StoreError
+from tasks.io import expand_inputs, file_fingerprint
 
 BASE_FILES = ("demo-000.jsonl", "demo-001.jsonl.gz", "demo-002.jsonl")  # the demo's 4th file stays out
 
@@ -71,7 +71,9 @@ def kill_run_in_quality(cluster, api: str, urls: dict, tmp: Path) -> int:
             deadline = time.monotonic() + 180
             while not marker.exists() and flow.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert marker.exists(), f"the flow ended before the quality stage: {flow.communicate()[1].decode()[-3000:]}"
+            assert marker.exists(), (
+                f"the flow ended before the quality stage: {flow.communicate()[1].decode()[-3000:]}"
+            )
         finally:
             descendants = psutil.Process(flow.pid).children(recursive=True)  # the supervised run, its server
             os.killpg(flow.pid, signal.SIGKILL)
@@ -87,10 +89,15 @@ def kill_run_in_quality(cluster, api: str, urls: dict, tmp: Path) -> int:
 
 
 def config(cluster, input: str, output: str, store: str, *overrides: str):
-    return load_config(overrides=[
-        f"input.paths=[{input}]", f"output={output}", f"store={store}", f"run.cluster.address={cluster.scheduler_address}",
-        *overrides,
-    ])
+    return load_config(
+        overrides=[
+            f"input.paths=[{input}]",
+            f"output={output}",
+            f"store={store}",
+            f"run.cluster.address={cluster.scheduler_address}",
+            *overrides,
+        ]
+    )
 
 
 def funnel(summary: dict) -> dict[str, dict]:
@@ -122,14 +129,16 @@ def test_a_killed_run_resumes_from_its_finished_stages_and_shards(base):
     finished = ["read", "url_filter", "extract", "normalize", "langid", "clean", "dedup_exact", "dedup_fuzzy"]
     assert [stage for stage in finished if not rows[stage]["cached"] or rows[stage]["shards_computed"]] == []
     assert rows["quality"]["shards_computed"] == len(BASE_FILES) - base["quality_done"] > 0
-    assert base["summary"]["version"] == OutputDir(base["output"]).latest()["version"]  # the killed run published nothing
+    assert (
+        base["summary"]["version"] == OutputDir(base["output"]).latest()["version"]
+    )  # the killed run published nothing
     assert OutputDir(base["output"]).versions() == [base["summary"]["version"]]
 
 
 def test_inspect_shows_rejected_documents_of_a_run_on_s3(base):
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from flows.cli.app import app
 
     drops = funnel(base["summary"])["clean"]["drops"]
     reason = max(drops, key=drops.get)
@@ -150,11 +159,16 @@ def test_rerun_is_cached_everywhere_and_publishes_nothing_new(base, s3, dask_clu
 
 
 def test_a_new_input_file_computes_only_its_own_shards(base, s3, dask_cluster, s3_bucket, tmp_path):
-    extra = [json.loads(line) for line in write_demo_corpus(tmp_path, seed=1, n_docs=100)[0].read_text().splitlines()
-             if '"defect": null' in line][:10]
+    extra = [
+        json.loads(line)
+        for line in write_demo_corpus(tmp_path, seed=1, n_docs=100)[0].read_text().splitlines()
+        if '"defect": null' in line
+    ][:10]
     s3.copy([f"{base['input']}/{name}" for name in BASE_FILES], [f"{s3_bucket}/in/{name}" for name in BASE_FILES])
-    s3.pipe_file(f"{s3_bucket}/in/extra.jsonl", "".join(
-        json.dumps({"id": f"extra-{i}", "text": doc["text"]}) + "\n" for i, doc in enumerate(extra)).encode())
+    s3.pipe_file(
+        f"{s3_bucket}/in/extra.jsonl",
+        "".join(json.dumps({"id": f"extra-{i}", "text": doc["text"]}) + "\n" for i, doc in enumerate(extra)).encode(),
+    )
 
     summary = curate(config(dask_cluster, f"{s3_bucket}/in", f"{s3_bucket}/out", base["store"]))
 
@@ -194,8 +208,10 @@ def test_concurrent_publishers_leave_latest_at_the_newest_complete_version(s3_bu
     barrier = threading.Barrier(4, timeout=60)  # each round, the four commits start together
 
     def publisher(k: int) -> list[str]:
-        return [publish_toy_version(out, uuid.uuid4().hex, [f"{k}-{r}-{i}" for i in range(k + 1)], barrier.wait)
-                for r in range(3)]
+        return [
+            publish_toy_version(out, uuid.uuid4().hex, [f"{k}-{r}-{i}" for i in range(k + 1)], barrier.wait)
+            for r in range(3)
+        ]
 
     with ThreadPoolExecutor(4) as pool:
         published = [version for versions in pool.map(publisher, range(4)) for version in versions]
@@ -264,11 +280,11 @@ def test_stage_failing_on_one_shard_resumes_from_the_finished_shards_on_s3(s3_bu
         inputs.append(InputFile(str(tmp_path / name), name, digest(words)))
     store = ArtifactStore(f"{s3_bucket}/store")
     params = ToyParams(fail_marker=str(tmp_path / "failed-once"))  # shard "b" fails the first time only
-    read = store.map_shards("read", 1, load_toy, params, inputs, None, lambda: dask_client)
+    read = map_shards(store, "read", 1, load_toy, params, inputs, None, lambda: dask_client)
     with pytest.raises(RuntimeError, match="injected failure"):
-        store.map_shards("toy", 1, keep_long_words, params, read.shards, "read", lambda: dask_client)
+        map_shards(store, "toy", 1, keep_long_words, params, read.shards, "read", lambda: dask_client)
 
-    resumed = store.map_shards("toy", 1, keep_long_words, params, read.shards, "read", lambda: dask_client)
+    resumed = map_shards(store, "toy", 1, keep_long_words, params, read.shards, "read", lambda: dask_client)
 
     assert resumed.computed == ("b",)
     assert kept_ids(store, resumed) == ["a:0", "a:1", "a:2", "a:3", "c:0", "c:1", "c:2", "c:3"]
@@ -285,4 +301,6 @@ def test_publishing_a_directory_twice_keeps_one_copy(s3_bucket):
 
     assert sorted(Path(p).name for p in store.fs.find(final)) == ["_SUCCESS", "part.0.parquet"]
     assert pq.read_table(f"{final}/part.0.parquet", filesystem=store.fs).num_rows == 3
-    assert store.fs.find(f"{store.root}/clusters.tmp-first") == store.fs.find(f"{store.root}/clusters.tmp-second") == []
+    assert (
+        store.fs.find(f"{store.root}/clusters.tmp-first") == store.fs.find(f"{store.root}/clusters.tmp-second") == []
+    )

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from flows.store import ArtifactStore, InputFile, ShardRef, StageRef, digest
+from flows.engine.executor import map_shards
+from flows.engine.store import ArtifactStore, InputFile, ShardRef, StageRef, digest
 from tasks.contract import StageOutput, split_by_reason
 
 
@@ -38,7 +39,12 @@ def keep_long_words(table: pa.Table, params: ToyParams) -> StageOutput:
 @pytest.fixture
 def inputs(tmp_path) -> tuple[InputFile, ...]:
     files = []
-    for name, words in {"a": "the quick brown fox", "b": "an ox is by me", "c": "jumps over lazy dogs", "d": "ok go"}.items():
+    for name, words in {
+        "a": "the quick brown fox",
+        "b": "an ox is by me",
+        "c": "jumps over lazy dogs",
+        "d": "ok go",
+    }.items():
         path = tmp_path / "in" / name
         path.parent.mkdir(exist_ok=True)
         path.write_text(words)
@@ -47,8 +53,8 @@ def inputs(tmp_path) -> tuple[InputFile, ...]:
 
 
 def run_toy(store: ArtifactStore, inputs, client, params: ToyParams) -> tuple[StageRef, StageRef]:
-    read = store.map_shards("read", 1, load_toy, params, inputs, None, lambda: client)
-    kept = store.map_shards("toy", 1, keep_long_words, params, read.shards, "read", lambda: client)
+    read = map_shards(store, "read", 1, load_toy, params, inputs, None, lambda: client)
+    kept = map_shards(store, "toy", 1, keep_long_words, params, read.shards, "read", lambda: client)
     return read, kept
 
 
@@ -95,12 +101,21 @@ def test_output_keyed_shards_keep_their_keys_where_new_params_change_nothing(tmp
     store = ArtifactStore(str(tmp_path / "store"))
 
     def run(min_length: int) -> tuple[StageRef, StageRef]:
-        read = store.map_shards("read", 1, load_toy, ToyParams(), inputs, None, lambda: dask_client)
-        decided = store.map_shards(
-            "toy", 1, keep_long_words, ToyParams(min_length=min_length), read.shards, "read", lambda: dask_client,
+        read = map_shards(store, "read", 1, load_toy, ToyParams(), inputs, None, lambda: dask_client)
+        decided = map_shards(
+            store,
+            "toy",
+            1,
+            keep_long_words,
+            ToyParams(min_length=min_length),
+            read.shards,
+            "read",
+            lambda: dask_client,
             key_params=ToyParams(),
         )
-        after = store.map_shards("after", 1, keep_long_words, ToyParams(min_length=0), decided.shards, "toy", lambda: dask_client)
+        after = map_shards(
+            store, "after", 1, keep_long_words, ToyParams(min_length=0), decided.shards, "toy", lambda: dask_client
+        )
         return decided, after
 
     first, _ = run(3)
@@ -117,15 +132,18 @@ def test_failed_stage_resumes_from_finished_shards_with_identical_output(tmp_pat
     _, expected = run_toy(reference, inputs, dask_client, ToyParams())
     store = ArtifactStore(str(tmp_path / "store"))
     flaky = ToyParams(fail_marker=str(tmp_path / "failed-once"))
-    read = store.map_shards("read", 1, load_toy, flaky, inputs, None, lambda: dask_client)
+    read = map_shards(store, "read", 1, load_toy, flaky, inputs, None, lambda: dask_client)
     with pytest.raises(RuntimeError, match="injected failure") as failure:
-        store.map_shards("toy", 1, keep_long_words, flaky, read.shards, "read", lambda: dask_client)
+        map_shards(store, "toy", 1, keep_long_words, flaky, read.shards, "read", lambda: dask_client)
     assert "shard 'b'" in "\n".join(failure.value.__notes__)
     assert [store.shard_complete("toy", s) for s in store.plan("toy", 1, flaky, read.shards).shards] == [
-        True, False, True, True,
+        True,
+        False,
+        True,
+        True,
     ]
 
-    resumed = store.map_shards("toy", 1, keep_long_words, flaky, read.shards, "read", lambda: dask_client)
+    resumed = map_shards(store, "toy", 1, keep_long_words, flaky, read.shards, "read", lambda: dask_client)
 
     assert resumed.computed == ("b",)
     assert kept_ids(store, resumed) == kept_ids(reference, expected)
@@ -137,7 +155,7 @@ def test_half_written_files_are_not_trusted(tmp_path, inputs, dask_client):
     shard = read.shards[0]
     Path(store.stats_path("read", shard)).unlink()  # as if the worker died before the stats were written
 
-    again = store.map_shards("read", 1, load_toy, ToyParams(), inputs, None, lambda: dask_client)
+    again = map_shards(store, "read", 1, load_toy, ToyParams(), inputs, None, lambda: dask_client)
 
     assert again.computed == ("a",)
     assert not list((tmp_path / "store").rglob("*.tmp-*"))
@@ -181,22 +199,22 @@ def load_toy_parts(path: str, relpath: str, params: ToyParams):
 
 def test_a_file_read_as_parts_is_a_shard_per_part(tmp_path, inputs, dask_client):
     store = ArtifactStore(str(tmp_path / "store"))
-    read = store.map_shards("read", 1, load_toy_parts, ToyParams(), inputs, None, lambda: dask_client)
-    kept = store.map_shards("toy", 1, keep_long_words, ToyParams(), read.shards, "read", lambda: dask_client)
+    read = map_shards(store, "read", 1, load_toy_parts, ToyParams(), inputs, None, lambda: dask_client)
+    kept = map_shards(store, "toy", 1, keep_long_words, ToyParams(), read.shards, "read", lambda: dask_client)
     whole = ArtifactStore(str(tmp_path / "whole"))
 
     assert [s.name for s in read.shards] == ["a", "a@1", "b", "b@1", "b@2", "c", "c@1", "d"]
     assert read.computed == tuple(s.name for s in read.shards)
     assert kept_ids(store, kept) == kept_ids(whole, run_toy(whole, inputs, dask_client, ToyParams())[1])
-    assert store.map_shards("read", 1, load_toy_parts, ToyParams(), inputs, None, lambda: None).shards == read.shards
+    assert map_shards(store, "read", 1, load_toy_parts, ToyParams(), inputs, None, lambda: None).shards == read.shards
 
 
 def test_a_file_missing_one_part_is_read_again_alone(tmp_path, inputs, dask_client):
     store = ArtifactStore(str(tmp_path / "store"))
-    first = store.map_shards("read", 1, load_toy_parts, ToyParams(), inputs, None, lambda: dask_client)
+    first = map_shards(store, "read", 1, load_toy_parts, ToyParams(), inputs, None, lambda: dask_client)
     Path(store.stats_path("read", first.shards[4])).unlink()  # b@2: as if the worker died while writing it
 
-    again = store.map_shards("read", 1, load_toy_parts, ToyParams(), inputs, None, lambda: dask_client)
+    again = map_shards(store, "read", 1, load_toy_parts, ToyParams(), inputs, None, lambda: dask_client)
 
     assert again.shards == first.shards
     assert again.computed == ("b", "b@1", "b@2")

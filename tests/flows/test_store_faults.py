@@ -11,13 +11,13 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from distributed import Client
+from test_store import ToyParams, kept_ids, load_toy, run_toy
 
-import flows.store
-from flows.store import ArtifactStore, InputFile, ShardJob, digest, run_jobs
+import flows.engine.store
+from flows.engine.executor import ShardJob, map_shards, run_jobs
+from flows.engine.store import ArtifactStore, InputFile, digest
 from tasks.contract import split_by_reason
 from tasks.errors import StoreError
-
-from test_store import ToyParams, kept_ids, load_toy, run_toy
 
 
 @pytest.fixture(scope="module")
@@ -40,19 +40,23 @@ def inputs(tmp_path) -> tuple[InputFile, ...]:
 
 def failing_writer(code: int):
     """pq.write_table that writes half a file, then fails as the OS would."""
+
     def write_table(table, where, **kwargs):
         where.write(b"PAR1" + b"\0" * 100)
         raise OSError(code, os.strerror(code))
+
     return write_table
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])
-def test_failed_write_is_a_store_error_and_leaves_no_trusted_file(tmp_path, inputs, threaded_client, monkeypatch, code):
+def test_failed_write_is_a_store_error_and_leaves_no_trusted_file(
+    tmp_path, inputs, threaded_client, monkeypatch, code
+):
     store = ArtifactStore(str(tmp_path / "store"))
-    monkeypatch.setattr(flows.store.pq, "write_table", failing_writer(code))
+    monkeypatch.setattr(flows.engine.store.pq, "write_table", failing_writer(code))
 
     with pytest.raises(StoreError, match=f"cannot write artifact \\({os.strerror(code)}\\).*on "):
-        store.map_shards("read", 1, load_toy, ToyParams(), inputs, None, lambda: threaded_client)
+        map_shards(store, "read", 1, load_toy, ToyParams(), inputs, None, lambda: threaded_client)
 
     leftovers = [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
     assert leftovers == []  # no half-written temporary file, no stats, no manifest
@@ -63,11 +67,11 @@ def test_rerun_after_a_full_disk_recomputes_the_failed_shards_and_matches_a_clea
 ):
     _, clean_run = run_toy(ArtifactStore(str(tmp_path / "clean")), inputs, threaded_client, ToyParams())
     store = ArtifactStore(str(tmp_path / "store"))
-    read = store.map_shards("read", 1, load_toy, ToyParams(), inputs, None, lambda: threaded_client)
+    read = map_shards(store, "read", 1, load_toy, ToyParams(), inputs, None, lambda: threaded_client)
     with monkeypatch.context() as patch:
-        patch.setattr(flows.store.pq, "write_table", failing_writer(errno.ENOSPC))
+        patch.setattr(flows.engine.store.pq, "write_table", failing_writer(errno.ENOSPC))
         with pytest.raises(StoreError):
-            store.map_shards("toy", 1, split_all_kept, ToyParams(), read.shards, "read", lambda: threaded_client)
+            map_shards(store, "toy", 1, split_all_kept, ToyParams(), read.shards, "read", lambda: threaded_client)
 
     _, rerun = run_toy(store, inputs, threaded_client, ToyParams())
 
@@ -101,13 +105,20 @@ def never_called(*args):
 def test_shard_another_run_finished_after_planning_is_reused_not_redone(tmp_path, inputs, threaded_client):
     store = ArtifactStore(str(tmp_path / "store"))
     planned = store.plan("read", 1, ToyParams(), inputs)  # this run sees nothing finished yet
-    other_run = store.map_shards("read", 1, load_toy, ToyParams(), inputs, None, lambda: threaded_client)
-    jobs = [ShardJob(store.url, "read", shard, src, never_called, ToyParams()) for shard, src in zip(planned.shards, inputs)]
+    other_run = map_shards(store, "read", 1, load_toy, ToyParams(), inputs, None, lambda: threaded_client)
+    jobs = [
+        ShardJob(store.url, "read", shard, src, never_called, ToyParams())
+        for shard, src in zip(planned.shards, inputs)
+    ]
 
     errors, results = run_jobs(threaded_client, jobs, "read-test", 0, lambda done, total: None, len(jobs))
 
     assert errors == []
-    assert {name for name, stats in results.items() if stats["reused"]} == {s.name for s in other_run.shards} == {"a", "b", "c"}
+    assert (
+        {name for name, stats in results.items() if stats["reused"]}
+        == {s.name for s in other_run.shards}
+        == {"a", "b", "c"}
+    )
 
 
 def test_store_that_cannot_be_created_is_a_store_error_naming_it(tmp_path, inputs, threaded_client):
@@ -115,4 +126,4 @@ def test_store_that_cannot_be_created_is_a_store_error_naming_it(tmp_path, input
     store = ArtifactStore(str(tmp_path / "not-a-dir" / "store"))
 
     with pytest.raises(StoreError, match=f"on {store.url}"):
-        store.map_shards("read", 1, load_toy, ToyParams(), inputs, None, lambda: threaded_client)
+        map_shards(store, "read", 1, load_toy, ToyParams(), inputs, None, lambda: threaded_client)

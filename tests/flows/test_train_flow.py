@@ -11,9 +11,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from flows.cli import app
+from flows.cli.app import app
 from flows.config import load_config
-from flows.train import EXCLUDED_FILE, TrainConfig, train_classifier
+from flows.orchestration.train import EXCLUDED_FILE, TrainConfig, train_classifier
 from tasks.errors import ConfigError
 from tasks.toxicity import ToxicityParams
 from tasks.toxicity import run as toxicity_run
@@ -41,18 +41,25 @@ def test_fasttext_on_labeled_tweets_beats_chance_and_plugs_into_toxicity(shared_
     del records[5]["toxic"]
     path = write_jsonl(tmp_path / "labeled.jsonl", records, extra_lines=('{"text": "cut off',))
 
-    result = train(tmp_path, f"labeled=[{path}]", "labels.field=toxic", "fasttext.label=toxic", "stage=toxicity", *SMALL_FASTTEXT)
+    result = train(
+        tmp_path, f"labeled=[{path}]", "labels.field=toxic", "fasttext.label=toxic", "stage=toxicity", *SMALL_FASTTEXT
+    )
 
     card = result["card"]
     assert card["metrics"]["roc_auc"] > 0.65
     assert card["data"]["n_train"] + card["data"]["n_validation"] == 399
     assert card["inputs"]["excluded"] == {"read:invalid_json": 1, "train:missing_label": 1}
-    assert pq.read_table(tmp_path / "model" / EXCLUDED_FILE).column("reason").to_pylist() == ["read:invalid_json", "train:missing_label"]
+    assert pq.read_table(tmp_path / "model" / EXCLUDED_FILE).column("reason").to_pylist() == [
+        "read:invalid_json",
+        "train:missing_label",
+    ]
     params = ToxicityParams.model_validate(yaml.safe_load(result["snippet"].split("\nor: ")[0])["toxicity"])
     held_out = davidson(shared_data, 2401, 4800, 6)
     scored = toxicity_run(pa.table({"text": [r["text"] for r in held_out]}), params).kept
     assert scored.schema.field("toxic_score").type == pa.float32()
-    assert classifier_metrics([r["toxic"] for r in held_out], scored.column("toxic_score").to_numpy())["roc_auc"] > 0.65
+    assert (
+        classifier_metrics([r["toxic"] for r in held_out], scored.column("toxic_score").to_numpy())["roc_auc"] > 0.65
+    )
 
 
 def test_metrics_are_published_as_a_prefect_artifact(tmp_path, separable, prefect_harness):
@@ -64,14 +71,22 @@ def test_metrics_are_published_as_a_prefect_artifact(tmp_path, separable, prefec
     card = train(tmp_path, f"labeled=[{path}]", *SMALL_FASTTEXT)["card"]
 
     with get_client(sync_client=True) as client:  # the REST filter, as in tests/flows/test_curate.py
-        response = client.request("POST", "/artifacts/filter", json={
-            "artifacts": {"key": {"any_": ["classifier-metrics"]}}, "sort": "CREATED_DESC", "limit": 1,
-        })
+        response = client.request(
+            "POST",
+            "/artifacts/filter",
+            json={
+                "artifacts": {"key": {"any_": ["classifier-metrics"]}},
+                "sort": "CREATED_DESC",
+                "limit": 1,
+            },
+        )
     markdown = response.json()[0]["data"]
     assert f"| {card['metrics']['accuracy']:.3f} |" in markdown and "quality:\n  scorers:" in markdown
 
 
-def test_a_rerun_on_unchanged_inputs_keeps_the_model_and_a_changed_input_or_knob_retrains(tmp_path, separable, prefect_harness):
+def test_a_rerun_on_unchanged_inputs_keeps_the_model_and_a_changed_input_or_knob_retrains(
+    tmp_path, separable, prefect_harness
+):
     texts, labels = separable(60)
     path = write_jsonl(tmp_path / "labeled.jsonl", [{"text": t, "label": y} for t, y in zip(texts, labels)])
     model = tmp_path / "model" / "model.bin"
@@ -95,8 +110,13 @@ def test_embedding_head_on_string_labels_beats_chance(shared_data, tmp_path, pre
     path = write_jsonl(tmp_path / "labeled.jsonl", davidson(shared_data, 0, 3000, 20))  # 150 tweets
 
     result = train(
-        tmp_path, f"labeled=[{path}]", "kind=embedding_head", "labels.positive=[hate_speech, offensive_language]",
-        "labels.negative=[neither]", "embedding_head.label=toxic", "embedding_head.validation_fraction=0.3",
+        tmp_path,
+        f"labeled=[{path}]",
+        "kind=embedding_head",
+        "labels.positive=[hate_speech, offensive_language]",
+        "labels.negative=[neither]",
+        "embedding_head.label=toxic",
+        "embedding_head.validation_fraction=0.3",
     )
 
     card = result["card"]
@@ -110,10 +130,23 @@ def test_winnow_train_from_positive_and_negative_files_samples_negatives(tmp_pat
     good = write_jsonl(tmp_path / "good.jsonl", [{"text": t} for t, y in zip(texts, labels) if not y])
     raw = write_jsonl(tmp_path / "raw.jsonl", [{"text": t} for t, y in zip(texts, labels) if y])
 
-    result = CliRunner().invoke(app, [
-        "train", "--positive", str(good), "--negative", str(raw), "--output", str(tmp_path / "model"),
-        "--set", "max_negatives=40", "--set", "fasttext.label=hq", *[arg for s in SMALL_FASTTEXT for arg in ("--set", s)],
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--positive",
+            str(good),
+            "--negative",
+            str(raw),
+            "--output",
+            str(tmp_path / "model"),
+            "--set",
+            "max_negatives=40",
+            "--set",
+            "fasttext.label=hq",
+            *[arg for s in SMALL_FASTTEXT for arg in ("--set", s)],
+        ],
+    )
 
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "model" / "model_card.json").read_text())
@@ -132,19 +165,24 @@ def test_winnow_train_with_one_class_is_a_clear_error(tmp_path, prefect_harness)
     assert "each class" in result.output
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["labeled=[a.jsonl]", "positive=[b.jsonl]", "negative=[c.jsonl]"], "either labeled files"),
-    (["positive=[b.jsonl]"], "go together"),
-    ([], "either labeled files"),
-    (["labeled=[a.jsonl]", "labels.field=source"], "read consumes"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["labeled=[a.jsonl]", "positive=[b.jsonl]", "negative=[c.jsonl]"], "either labeled files"),
+        (["positive=[b.jsonl]"], "go together"),
+        ([], "either labeled files"),
+        (["labeled=[a.jsonl]", "labels.field=source"], "read consumes"),
+    ],
+)
 def test_config_needs_one_source_of_examples(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=overrides, schema=TrainConfig)
 
 
 def test_missing_input_fails_before_any_flow_runs(tmp_path):
-    result = CliRunner().invoke(app, ["train", "--labeled", str(tmp_path / "none-*.jsonl"), "--output", str(tmp_path / "m")])
+    result = CliRunner().invoke(
+        app, ["train", "--labeled", str(tmp_path / "none-*.jsonl"), "--output", str(tmp_path / "m")]
+    )
 
     assert result.exit_code == 2 and "matches no file" in result.output
     assert not (tmp_path / "m").exists()

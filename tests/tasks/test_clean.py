@@ -8,11 +8,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks.clean import (
-    RULES, SIGNAL_COLUMNS, THRESHOLDS, CleanParams, Doc, added_fields, decide, measure, run, signal_column,
+    RULES,
+    SIGNAL_COLUMNS,
+    THRESHOLDS,
+    CleanParams,
+    Doc,
+    added_fields,
+    decide,
+    measure,
+    run,
+    signal_column,
 )
 from tasks.clean.c4 import C4Params, remove_lines
 from tasks.clean.fineweb import FineWebParams
-from tasks.clean.gopher import GopherQualityParams, GopherRepetitionParams, dup_ngram_char_frac
+from tasks.clean.gopher import (
+    GopherQualityParams,
+    GopherRepetitionParams,
+    dup_ngram_char_frac,
+)
 from tasks.clean.pii import PiiParams, redact_pii
 from tasks.contract import REASON
 
@@ -619,7 +632,10 @@ def test_rules_that_do_not_judge_a_language_are_not_measured_there():
 
 
 def test_run_keeps_chinese_prose_that_whitespace_words_would_drop():
-    chinese = "我们今天去公园散步。天气很好，阳光明媚。孩子们在草地上玩耍。老人在树下下棋聊天。鸟儿在枝头唱歌。湖边有很多人在钓鱼。"
+    chinese = (
+        "我们今天去公园散步。天气很好，阳光明媚。孩子们在草地上玩耍。"
+        "老人在树下下棋聊天。鸟儿在枝头唱歌。湖边有很多人在钓鱼。"
+    )
 
     out = run(table([chinese], lang="zh"), P)
 
@@ -757,7 +773,8 @@ def test_decide_reads_no_text_and_rejects_on_stored_signals():
 def test_a_null_signal_keeps():
     measured = measure(table(["tiny text."]), P).kept
     nulled = measured.set_column(
-        measured.schema.get_field_index("gopher_quality_word_count"), "gopher_quality_word_count",
+        measured.schema.get_field_index("gopher_quality_word_count"),
+        "gopher_quality_word_count",
         pa.nulls(1, pa.float32()),
     )
 

@@ -6,7 +6,12 @@ import pytest
 import yaml
 
 from tasks.clean import SIGNAL_COLUMNS, CleanParams, decide, signal_column
-from tasks.clean.calibrate import CalibrationParams, calibrate, language_overrides, to_yaml
+from tasks.clean.calibrate import (
+    CalibrationParams,
+    calibrate,
+    language_overrides,
+    to_yaml,
+)
 
 P = CleanParams()
 ALPHA = "gopher_quality:alpha_words_ratio"
@@ -16,9 +21,12 @@ def signals(lang: str, n: int, **columns: np.ndarray) -> pa.Table:
     """`n` documents of `lang` whose signals pass every global rule, except the `columns` given
     (reason code -> values)."""
     passing = {  # a plain prose page: every rule keeps it
-        "gopher_quality:word_count": 400.0, "gopher_quality:mean_word_length": 5.0,
-        "gopher_quality:alpha_words_ratio": 0.9, "gopher_quality:stop_word_count": 40.0,
-        "c4:sentence_count": 20.0, "fineweb:line_punct_ratio": 0.9,
+        "gopher_quality:word_count": 400.0,
+        "gopher_quality:mean_word_length": 5.0,
+        "gopher_quality:alpha_words_ratio": 0.9,
+        "gopher_quality:stop_word_count": 40.0,
+        "c4:sentence_count": 20.0,
+        "fineweb:line_punct_ratio": 0.9,
     }
     data = {"lang": pa.array([lang] * n, pa.string())}
     for name in SIGNAL_COLUMNS:
@@ -84,7 +92,9 @@ def test_reference_method_only_loosens_rules_that_drop_good_text():
 def test_reference_method_handles_strict_and_integer_bounds():
     n = 200
     table = signals(
-        "en", n, **{"fineweb:char_dup_ratio": np.full(n, 0.02), "c4:sentence_count": np.arange(n) % 7},
+        "en",
+        n,
+        **{"fineweb:char_dup_ratio": np.full(n, 0.02), "c4:sentence_count": np.arange(n) % 7},
     )
     cuts, _ = cuts_of(table, method="reference", keep_share=0.99)
 
@@ -97,7 +107,9 @@ def test_reference_method_handles_strict_and_integer_bounds():
 def test_small_and_unknown_languages_are_not_calibrated():
     values = np.linspace(0.60, 0.80, 150)
     table = pa.concat_tables([signals("de", 150, **{ALPHA: values}), signals("fr", 20, **{ALPHA: values[:20]})])
-    table = pa.concat_tables([table, signals("xx", 150, **{ALPHA: values}).set_column(0, "lang", pa.nulls(150, pa.string()))])
+    table = pa.concat_tables(
+        [table, signals("xx", 150, **{ALPHA: values}).set_column(0, "lang", pa.nulls(150, pa.string()))]
+    )
 
     cuts, languages = cuts_of(table, method="corpus", min_docs=100)
 

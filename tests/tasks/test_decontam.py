@@ -26,12 +26,14 @@ from tasks.decontam import (
 )
 from tasks.decontam.benchmarks import BenchmarkSpec, load_items
 from tasks.decontam.ngrams import words
-from tasks.decontam.semantic import item_lexicon, lexical_candidates, window_ranges
 from tasks.decontam.report import contamination_report
+from tasks.decontam.semantic import item_lexicon, lexical_candidates, window_ranges
 from tasks.errors import InputError
 
-QUESTION = ("Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
-            "for her friends every day with four.")
+QUESTION = (
+    "Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
+    "for her friends every day with four."
+)
 FILLER = "The weather in the valley stayed mild all week and the market opened early on Saturday. "
 
 
@@ -42,11 +44,17 @@ def write_jsonl(path: Path, records: list[dict]) -> str:
 
 @pytest.fixture
 def gsm8k(tmp_path) -> BenchmarkSpec:
-    path = write_jsonl(tmp_path / "gsm8k.jsonl", [
-        {"id": "gsm8k-0", "question": QUESTION, "answer": "She has 16 - 3 - 4 = <<16-3-4=9>>9 eggs left.\n#### 9"},
-        {"id": "gsm8k-1", "question": "How many legs do three spiders and two cats have together if a spider has eight?",
-         "answer": "3 * 8 + 2 * 4 = <<3*8+2*4=32>>32\n#### 32"},
-    ])
+    path = write_jsonl(
+        tmp_path / "gsm8k.jsonl",
+        [
+            {"id": "gsm8k-0", "question": QUESTION, "answer": "She has 16 - 3 - 4 = <<16-3-4=9>>9 eggs left.\n#### 9"},
+            {
+                "id": "gsm8k-1",
+                "question": "How many legs do three spiders and two cats have together if a spider has eight?",
+                "answer": "3 * 8 + 2 * 4 = <<3*8+2*4=32>>32\n#### 32",
+            },
+        ],
+    )
     return BenchmarkSpec(name="gsm8k", layout="gsm8k", path=path)
 
 
@@ -78,8 +86,13 @@ def test_gsm8k_adapter_indexes_question_and_answer_without_calculator_annotation
 
 
 def test_humaneval_adapter_indexes_prompt_and_solution_not_tests(tmp_path):
-    record = {"task_id": "HumanEval/0", "prompt": "def add(a, b):\n", "canonical_solution": "    return a + b\n",
-              "test": "assert add(1, 2) == 3", "entry_point": "add"}
+    record = {
+        "task_id": "HumanEval/0",
+        "prompt": "def add(a, b):\n",
+        "canonical_solution": "    return a + b\n",
+        "test": "assert add(1, 2) == 3",
+        "entry_point": "add",
+    }
     spec = BenchmarkSpec(name="humaneval", layout="humaneval", path=write_jsonl(tmp_path / "he.jsonl", [record]))
 
     item = load_items(spec)[0]
@@ -95,21 +108,35 @@ def test_mmlu_adapter_adds_the_choices_to_the_question(tmp_path):
 
     item = load_items(spec)[0]
 
-    assert item.segments == ("What is 2 + 2?", "What is 2 + 2?\n3\n4\n5\n22", "What is 2 + 2?\nA. 3\nB. 4\nC. 5\nD. 22")
+    assert item.segments == (
+        "What is 2 + 2?",
+        "What is 2 + 2?\n3\n4\n5\n22",
+        "What is 2 + 2?\nA. 3\nB. 4\nC. 5\nD. 22",
+    )
 
 
 def test_truthfulqa_adapter_uses_question_and_best_answer_only(tmp_path):
-    record = {"id": "tqa-0", "question": "What happens if you eat watermelon seeds?", "best_answer": "They pass through you",
-              "correct_answers": ["Nothing happens"], "incorrect_answers": ["You die"]}
+    record = {
+        "id": "tqa-0",
+        "question": "What happens if you eat watermelon seeds?",
+        "best_answer": "They pass through you",
+        "correct_answers": ["Nothing happens"],
+        "incorrect_answers": ["You die"],
+    }
     spec = BenchmarkSpec(name="truthfulqa", layout="truthfulqa", path=write_jsonl(tmp_path / "tqa.jsonl", [record]))
 
-    assert load_items(spec)[0].segments == ("What happens if you eat watermelon seeds?", "They pass through you",
-                                           "What happens if you eat watermelon seeds?\nThey pass through you")
+    assert load_items(spec)[0].segments == (
+        "What happens if you eat watermelon seeds?",
+        "They pass through you",
+        "What happens if you eat watermelon seeds?\nThey pass through you",
+    )
 
 
 def test_fields_layout_reads_parquet_and_numbers_items_without_an_id(tmp_path):
     pq.write_table(pa.table({"problem": ["a b c"], "solution": ["d e f"]}), tmp_path / "b.parquet")
-    spec = BenchmarkSpec(name="custom", layout="fields", fields=("problem", "solution"), path=str(tmp_path / "b.parquet"))
+    spec = BenchmarkSpec(
+        name="custom", layout="fields", fields=("problem", "solution"), path=str(tmp_path / "b.parquet")
+    )
 
     assert load_items(spec)[0][1:3] == ("custom-0", ("a b c", "d e f"))
 
@@ -122,8 +149,12 @@ def test_a_record_missing_a_layout_field_is_an_input_error(tmp_path):
 
 
 def test_adapters_read_the_shipped_benchmark_files(shared_data):
-    counts = {"gsm8k_test.jsonl": ("gsm8k", 1319), "humaneval_test.jsonl": ("humaneval", 164),
-              "mmlu_test.jsonl": ("mmlu", 14042), "truthfulqa.jsonl": ("truthfulqa", 817)}
+    counts = {
+        "gsm8k_test.jsonl": ("gsm8k", 1319),
+        "humaneval_test.jsonl": ("humaneval", 164),
+        "mmlu_test.jsonl": ("mmlu", 14042),
+        "truthfulqa.jsonl": ("truthfulqa", 817),
+    }
     for file, (layout, n) in counts.items():
         spec = BenchmarkSpec(name=layout, layout=layout, path=str(shared_data / "benchmarks" / file))
 
@@ -141,14 +172,16 @@ def test_verbatim_item_inside_a_page_is_found_with_its_offsets(gsm8k):
     assert row["contam_benchmark"] == "gsm8k" and row["contam_items"] == ["gsm8k-0"]
     assert row["n_contam_ngrams"] == len(words(QUESTION)) - 13 + 1
     [span] = row["contam_spans"]
-    assert page[span["start"]:span["end"]] == QUESTION.rstrip(".") and span["method"] == "ngram"
+    assert page[span["start"] : span["end"]] == QUESTION.rstrip(".") and span["method"] == "ngram"
 
 
 def test_twelve_words_of_an_item_are_a_near_miss_and_thirteen_a_hit(gsm8k):
     item_words = words(QUESTION)  # "Janet’s" is two words: janet, s
 
-    miss, hit = detected([FILLER + " ".join(item_words[:12]) + " " + FILLER,
-                          FILLER + " ".join(item_words[:13]) + " " + FILLER], params(gsm8k))
+    miss, hit = detected(
+        [FILLER + " ".join(item_words[:12]) + " " + FILLER, FILLER + " ".join(item_words[:13]) + " " + FILLER],
+        params(gsm8k),
+    )
 
     assert miss["contam_benchmark"] is None and miss["n_contam_ngrams"] == 0
     assert hit["contam_items"] == ["gsm8k-0"] and hit["n_contam_ngrams"] == 1
@@ -163,11 +196,16 @@ def test_matching_ignores_case_punctuation_and_unicode_forms(gsm8k):
 
 
 def test_short_items_are_one_ngram_when_long_enough(tmp_path):
-    records = [{"id": "long", "question": "Which planet in our solar system has the most moons?", "best_answer": "Saturn"},
-               {"id": "short", "question": "Why is the sky blue?", "best_answer": "Rayleigh scattering"}]
+    records = [
+        {"id": "long", "question": "Which planet in our solar system has the most moons?", "best_answer": "Saturn"},
+        {"id": "short", "question": "Why is the sky blue?", "best_answer": "Rayleigh scattering"},
+    ]
     spec = BenchmarkSpec(name="tqa", layout="truthfulqa", path=write_jsonl(tmp_path / "t.jsonl", records))
-    texts = ["I wondered which planet in our solar system has the most moons today.",
-             "I wondered which planet in our solar system has the most.", "Why is the sky blue? Nobody knows."]
+    texts = [
+        "I wondered which planet in our solar system has the most moons today.",
+        "I wondered which planet in our solar system has the most.",
+        "Why is the sky blue? Nobody knows.",
+    ]
 
     whole, partial, too_short = detected(texts, params(spec))
 
@@ -180,7 +218,9 @@ def test_ngrams_shared_by_many_items_are_template_text(tmp_path):
     records = [{"id": f"m{i}", "question": f"{stem} number {i}?", "choices": ["a", "b", "c", "d"]} for i in range(4)]
     spec = BenchmarkSpec(name="mmlu", layout="mmlu", path=write_jsonl(tmp_path / "m.jsonl", records))
 
-    strict, loose = (detected([stem + " indeed."], params(spec, ngram=NgramParams(max_items_per_ngram=k)))[0] for k in (3, 4))
+    strict, loose = (
+        detected([stem + " indeed."], params(spec, ngram=NgramParams(max_items_per_ngram=k)))[0] for k in (3, 4)
+    )
 
     assert strict["contam_items"] == [] and loose["contam_items"] == ["m0", "m1", "m2", "m3"]
 
@@ -236,18 +276,25 @@ def test_reason_codes_are_unique_and_well_formed():
 
 def test_empty_table_and_empty_registry_give_typed_empty_columns(gsm8k):
     p = params()
-    table = detect(pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}), p,
-                   build_index((), p.ngram, p.semantic))
+    table = detect(
+        pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}),
+        p,
+        build_index((), p.ngram, p.semantic),
+    )
 
     assert table.num_rows == 0 and table.select(COLUMNS.names).schema == COLUMNS
 
 
 def test_semantic_stage_flags_a_paraphrase_inside_a_page_and_not_unrelated_pages(gsm8k, tmp_path):
-    paraphrase = ("Janet has ducks that produce sixteen eggs daily. Each morning she has three of them for breakfast "
-                  "and she uses four to bake muffins for her friends.")
-    pages = [FILLER * 2 + paraphrase + " " + FILLER * 2,
-             "Our gardening club meets every Tuesday to swap seeds and talk about compost, mulch and tomato blight.",
-             FILLER * 4]
+    paraphrase = (
+        "Janet has ducks that produce sixteen eggs daily. Each morning she has three of them for breakfast "
+        "and she uses four to bake muffins for her friends."
+    )
+    pages = [
+        FILLER * 2 + paraphrase + " " + FILLER * 2,
+        "Our gardening club meets every Tuesday to swap seeds and talk about compost, mulch and tomato blight.",
+        FILLER * 4,
+    ]
     p = params(gsm8k, semantic=SemanticParams(enabled=True, window_words=32, stride_words=16), semantic_action="drop")
 
     out = run(pa.table({"id": ["para", "garden", "weather"], "text": pages}), p, saved_index(tmp_path, p))
@@ -261,8 +308,10 @@ def test_semantic_stage_flags_a_paraphrase_inside_a_page_and_not_unrelated_pages
 
 
 def test_scanned_windows_let_a_new_threshold_or_action_rerun_without_embedding(gsm8k, tmp_path, monkeypatch):
-    paraphrase = ("Janet has ducks that produce sixteen eggs daily. Each morning she has three of them for breakfast "
-                  "and she uses four to bake muffins for her friends.")
+    paraphrase = (
+        "Janet has ducks that produce sixteen eggs daily. Each morning she has three of them for breakfast "
+        "and she uses four to bake muffins for her friends."
+    )
     table = pa.table({"id": ["para", "weather"], "text": [FILLER * 2 + paraphrase + " " + FILLER * 2, FILLER * 4]})
     semantic = SemanticParams(enabled=True, window_words=32, stride_words=16)
     p = params(gsm8k, semantic=semantic, action="flag")
@@ -272,24 +321,33 @@ def test_scanned_windows_let_a_new_threshold_or_action_rerun_without_embedding(g
     scanned = scan(table, p.scan_params(), index_url)
     monkeypatch.setattr(tasks.decontam, "window_scores", lambda *a, **k: pytest.fail("re-embedded a scanned table"))
     from_scan = run(scanned, p, index_url).kept
-    strict = run(scanned, p.model_copy(update={"semantic": semantic.model_copy(update={"threshold": 0.99})}), index_url)
+    strict = run(
+        scanned, p.model_copy(update={"semantic": semantic.model_copy(update={"threshold": 0.99})}), index_url
+    )
 
     assert from_scan.equals(direct)  # the scan column is consumed, not passed on
     assert from_scan.column("contam_benchmark").to_pylist() == ["gsm8k", None]
     assert strict.kept.column("contam_benchmark").to_pylist() == [None, None]
-    assert p.scan_params() == params(gsm8k, semantic=semantic.model_copy(update={"threshold": 0.9}), action="drop").scan_params()
+    assert (
+        p.scan_params()
+        == params(gsm8k, semantic=semantic.model_copy(update={"threshold": 0.9}), action="drop").scan_params()
+    )
     assert p.scan_params() != params(gsm8k, semantic=semantic.model_copy(update={"window_words": 48})).scan_params()
 
 
 def test_prefilter_passes_windows_holding_enough_of_one_items_rarer_words():
-    items = [words("Josie grows grapes on her farm and sells barrels of wine"),
-             words("Tracy cuts wire for the tomato plants in her garden"),
-             words("Lloyd sells eggs from his farm every week")]
+    items = [
+        words("Josie grows grapes on her farm and sells barrels of wine"),
+        words("Tracy cuts wire for the tomato plants in her garden"),
+        words("Lloyd sells eggs from his farm every week"),
+    ]
     lexicon = item_lexicon(items)
-    windows = [words("a farm where Josie keeps grapes for wine"),  # 3 of item 0's 8 rarer words (`farm` is in two items)
-               words("Josie with wine"),  # 2 of them
-               words("her farm and the eggs"),  # `her` and `farm` are in two items; one word of each item
-               words("nothing in common here")]
+    windows = [
+        words("a farm where Josie keeps grapes for wine"),  # 3 of item 0's 8 rarer words (`farm` is in two items)
+        words("Josie with wine"),  # 2 of them
+        words("her farm and the eggs"),  # `her` and `farm` are in two items; one word of each item
+        words("nothing in common here"),
+    ]
 
     assert lexical_candidates(windows, lexicon, share=0.3, min_words=3).tolist() == [True, False, False, False]
     assert lexical_candidates(windows, lexicon, share=0.2, min_words=2).tolist() == [True, True, False, False]
@@ -297,15 +355,19 @@ def test_prefilter_passes_windows_holding_enough_of_one_items_rarer_words():
 
 
 def test_prefilter_embeds_only_candidate_windows_and_still_finds_the_paraphrase(gsm8k, tmp_path, monkeypatch):
-    paraphrase = ("Janet has ducks that produce sixteen eggs daily. Each morning she has three of them for breakfast "
-                  "and she uses four to bake muffins for her friends.")
+    paraphrase = (
+        "Janet has ducks that produce sixteen eggs daily. Each morning she has three of them for breakfast "
+        "and she uses four to bake muffins for her friends."
+    )
     table = pa.table({"id": ["para", "weather"], "text": [FILLER * 2 + paraphrase + " " + FILLER * 2, FILLER * 4]})
     semantic = SemanticParams(enabled=True, window_words=32, stride_words=16, prefilter=0.3)
     p = params(gsm8k, semantic=semantic, action="flag")
     index_url = saved_index(tmp_path, p)
     embedded = []
     real_embed = tasks.decontam.embed
-    monkeypatch.setattr(tasks.decontam, "embed", lambda texts, *a, **k: embedded.extend(texts) or real_embed(texts, *a, **k))
+    monkeypatch.setattr(
+        tasks.decontam, "embed", lambda texts, *a, **k: embedded.extend(texts) or real_embed(texts, *a, **k)
+    )
 
     out = run(table, p, index_url).kept
     filtered = list(embedded)
@@ -331,9 +393,16 @@ def test_report_counts_documents_and_items_per_benchmark(gsm8k):
     per_benchmark = summary["benchmarks"]
     assert per_benchmark["gsm8k"]["documents"] == 2 and per_benchmark["gsm8k"]["documents_rejected"] == 1
     assert per_benchmark["gsm8k"]["items_hit"] == 1 and per_benchmark["gsm8k"]["by_method"] == {"ngram": 2}
-    assert [(d["doc_id"], d["outcome"]) for d in summary["documents"]] == [("d0", "flagged, kept whole"), ("d1", "rejected (None)")]
+    assert [(d["doc_id"], d["outcome"]) for d in summary["documents"]] == [
+        ("d0", "flagged, kept whole"),
+        ("d1", "rejected (None)"),
+    ]
     example = per_benchmark["gsm8k"]["examples"][0]
-    assert example["item_id"] == "gsm8k-0" and "ducks" in example["document_span"] and "ducks" in example["benchmark_item"]
+    assert (
+        example["item_id"] == "gsm8k-0"
+        and "ducks" in example["document_span"]
+        and "ducks" in example["benchmark_item"]
+    )
     assert "| gsm8k | 2 | 1 | 1 | ngram 2 |" in markdown
     assert "13-gram overlap only (embedding search off" in markdown
 
@@ -353,16 +422,25 @@ def test_semantic_search_is_on_by_default_only_where_the_encoder_loads_offline(t
     assert SemanticParams(encoder="acme/tiny-encoder").enabled is True  # already in the hub cache
     assert SemanticParams(encoder="acme/not-downloaded").enabled is False
     assert SemanticParams(encoder=str(tmp_path / "missing")).enabled is False
-    assert SemanticParams(encoder="acme/not-downloaded", enabled=True).enabled is True  # explicit wins: load fails loudly
+    assert (
+        SemanticParams(encoder="acme/not-downloaded", enabled=True).enabled is True
+    )  # explicit wins: load fails loudly
     assert SemanticParams(enabled="false").enabled is False  # as a CLI override spells it
 
 
 def test_a_short_question_shown_with_labeled_choices_is_found_whole(tmp_path):
-    record = {"id": "m0", "question": "Which gas do plants absorb?", "choices": ["Oxygen", "Carbon dioxide", "Helium", "Neon"]}
+    record = {
+        "id": "m0",
+        "question": "Which gas do plants absorb?",
+        "choices": ["Oxygen", "Carbon dioxide", "Helium", "Neon"],
+    }
     spec = BenchmarkSpec(name="mmlu", layout="mmlu", path=write_jsonl(tmp_path / "m.jsonl", [record]))
-    page = "Quiz of the day.\nWhich gas do plants absorb?\nA. Oxygen\nB. Carbon dioxide\nC. Helium\nD. Neon\nAnswer below."
+    page = (
+        "Quiz of the day.\nWhich gas do plants absorb?\nA. Oxygen\nB. Carbon dioxide\nC. Helium\nD. Neon\n"
+        "Answer below."
+    )
 
-    row, = detected([page], params(spec))
+    (row,) = detected([page], params(spec))
 
     assert row["contam_items"] == ["m0"] and row["contam_overlap"] == 1.0
 
@@ -371,14 +449,21 @@ def test_a_short_question_and_answer_are_found_together(tmp_path):
     record = {"id": "t0", "question": "Can pigs fly?", "best_answer": "No, pigs cannot fly on their own"}
     spec = BenchmarkSpec(name="tqa", layout="truthfulqa", path=write_jsonl(tmp_path / "t.jsonl", [record]))
 
-    together, apart = detected(["FAQ. Can pigs fly? No, pigs cannot fly on their own. More soon.",
-                                "Can pigs fly? Nobody asked. No, pigs cannot fly on their own."], params(spec))
+    together, apart = detected(
+        [
+            "FAQ. Can pigs fly? No, pigs cannot fly on their own. More soon.",
+            "Can pigs fly? Nobody asked. No, pigs cannot fly on their own.",
+        ],
+        params(spec),
+    )
 
     assert together["contam_items"] == ["t0"] and apart["contam_items"] == []
 
 
-PARAPHRASE = ("Janet has ducks that produce sixteen eggs daily. Each morning she has three of them for breakfast "
-              "and she uses four to bake muffins for her friends.")
+PARAPHRASE = (
+    "Janet has ducks that produce sixteen eggs daily. Each morning she has three of them for breakfast "
+    "and she uses four to bake muffins for her friends."
+)
 
 
 def test_thresholds_are_per_benchmark_configured_then_calibrated_then_global():
@@ -395,8 +480,12 @@ def test_thresholds_are_per_benchmark_configured_then_calibrated_then_global():
 
 
 def test_each_benchmarks_best_item_is_scanned_so_a_strict_benchmark_cannot_hide_another(gsm8k, tmp_path):
-    copy = BenchmarkSpec(name="copies", layout="fields", fields=("text",),
-                         path=write_jsonl(tmp_path / "copies.jsonl", [{"id": "c0", "text": PARAPHRASE}]))
+    copy = BenchmarkSpec(
+        name="copies",
+        layout="fields",
+        fields=("text",),
+        path=write_jsonl(tmp_path / "copies.jsonl", [{"id": "c0", "text": PARAPHRASE}]),
+    )
     semantic = SemanticParams(enabled=True, window_words=32, stride_words=16, thresholds={"copies": 0.9999})
     p = params(gsm8k, copy, semantic=semantic, action="flag")
     table = pa.table({"id": ["para"], "text": [FILLER * 2 + PARAPHRASE + " " + FILLER * 2]})
@@ -407,8 +496,12 @@ def test_each_benchmarks_best_item_is_scanned_so_a_strict_benchmark_cannot_hide_
 
     best = max(windows, key=lambda w: w["score"])
     assert best["item"] == 2 and best["score"] < 0.9999  # the copy is the closest item, under its own threshold
-    near = [s for s in out.column("contam_spans")[0].as_py() if s["method"] == "semantic"]  # (the copy is an n-gram hit)
-    assert {(s["benchmark"], s["item_id"]) for s in near} == {("gsm8k", "gsm8k-0")} and min(s["score"] for s in near) >= 0.6
+    near = [
+        s for s in out.column("contam_spans")[0].as_py() if s["method"] == "semantic"
+    ]  # (the copy is an n-gram hit)
+    assert {(s["benchmark"], s["item_id"]) for s in near} == {("gsm8k", "gsm8k-0")} and min(
+        s["score"] for s in near
+    ) >= 0.6
 
 
 def test_embedding_only_hits_are_flagged_by_default_and_ngram_hits_excised(gsm8k, tmp_path):
@@ -438,7 +531,12 @@ def test_report_says_why_each_document_was_flagged(gsm8k, tmp_path):
     summary, markdown = contamination_report(rows, tasks.decontam.load_index(index_url), p)
 
     [why] = summary["documents"]
-    assert (why["doc_id"], why["item_id"], why["method"], why["outcome"]) == ("para", "gsm8k-0", "semantic", "flagged, kept whole")
+    assert (why["doc_id"], why["item_id"], why["method"], why["outcome"]) == (
+        "para",
+        "gsm8k-0",
+        "semantic",
+        "flagged, kept whole",
+    )
     assert re.fullmatch(r"cosine 0\.\d{3} >= 0\.60", why["evidence"])
     assert "embedding-only hits flag" in markdown and "cosine >= gsm8k 0.60" in markdown
     assert f"| `para` | gsm8k `gsm8k-0` | semantic: {why['evidence']} | flagged, kept whole |" in markdown

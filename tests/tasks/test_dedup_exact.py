@@ -1,6 +1,13 @@
 import pyarrow as pa
 
-from tasks.dedup_exact import CLUSTER_SCHEMA, DedupExactParams, apply, position, signatures, text_hash
+from tasks.dedup_exact import (
+    CLUSTER_SCHEMA,
+    DedupExactParams,
+    apply,
+    position,
+    signatures,
+    text_hash,
+)
 
 
 def test_hash_ignores_case_and_spacing_by_default():
@@ -12,7 +19,9 @@ def test_hash_ignores_case_and_spacing_by_default():
 
 def test_positions_sort_in_input_order():
     assert sorted([position("b", 0), position("a", 10), position("a", 2)]) == [
-        position("a", 2), position("a", 10), position("b", 0),
+        position("a", 2),
+        position("a", 10),
+        position("b", 0),
     ]
 
 
@@ -20,9 +29,7 @@ def test_every_copy_but_the_first_is_rejected_with_its_cluster():
     table = pa.table({"id": ["x", "y", "z"], "text": ["same text", "other", "Same  text"]})
     hashes = signatures(table, DedupExactParams(), "s0")
     duplicated = hashes.column("text_hash")[0].as_py()
-    clusters = pa.table(
-        {"text_hash": [duplicated], "keeper": [position("s0", 0)], "size": [2]}, schema=CLUSTER_SCHEMA
-    )
+    clusters = pa.table({"text_hash": [duplicated], "keeper": [position("s0", 0)], "size": [2]}, schema=CLUSTER_SCHEMA)
 
     out = apply(table, DedupExactParams(), hashes, clusters)
 

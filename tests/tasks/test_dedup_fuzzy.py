@@ -12,8 +12,8 @@ from datasketch.lsh import _optimal_param
 from pydantic import ValidationError
 
 from tasks import dedup_fuzzy as fz
-from tasks.dedup_fuzzy import s_curve
 from tasks.dedup_exact import position
+from tasks.dedup_fuzzy import s_curve
 from tasks.errors import InputError
 
 P = fz.DedupFuzzyParams()
@@ -79,8 +79,14 @@ def test_s_curve_matches_a_monte_carlo_of_agreeing_minhash_values():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"bands": 20, "rows": 8}, {"threshold": 0.8, "bands": 10}, {"rows": 8}, {"verify": False}, {"threshold": 0.02},
-     {"bandz": 3}],
+    [
+        {"bands": 20, "rows": 8},
+        {"threshold": 0.8, "bands": 10},
+        {"rows": 8},
+        {"verify": False},
+        {"threshold": 0.02},
+        {"bandz": 3},
+    ],
 )
 def test_inconsistent_params_fail_to_load(kwargs):
     with pytest.raises(ValidationError):
@@ -225,8 +231,10 @@ def test_lsh_finds_planted_near_duplicates_with_the_defaults(planted):
 
     candidate_recall = len(positives & candidates) / len(positives)
     precision, recall = len(found & truth) / len(found), len(found & positives) / len(positives)
-    print(f"pairs J>=0.8: {len(positives)}; candidate recall {candidate_recall:.3f}; "
-          f"clusters: precision {precision:.3f}, recall {recall:.3f} ({len(found)} pairs)")
+    print(
+        f"pairs J>=0.8: {len(positives)}; candidate recall {candidate_recall:.3f}; "
+        f"clusters: precision {precision:.3f}, recall {recall:.3f} ({len(found)} pairs)"
+    )
     # 17 x 4 misses a J=0.8 pair with probability (1-0.8**4)**17 = 0.013%, a J=0.9 pair with 1e-8
     assert {pair for pair, j in jaccard.items() if j >= 0.9} <= candidates
     assert candidate_recall >= 0.95
@@ -249,7 +257,10 @@ def test_pairs_at_0_72_jaccard_are_removed_under_the_default():
     for pair in range(40):  # 200 distinct words; the variant replaces a 27-word span: 5-gram Jaccard 165/227
         words = [f"w{pair}x{i}" for i in range(200)]
         start = 5 + 7 * pair % 140  # inside the text: the span ends 27 + 4 shingles
-        texts += [" ".join(words), " ".join(words[:start] + [f"new{pair}x{i}" for i in range(27)] + words[start + 27:])]
+        texts += [
+            " ".join(words),
+            " ".join(words[:start] + [f"new{pair}x{i}" for i in range(27)] + words[start + 27 :]),
+        ]
     assert fz.shingle_jaccard(texts[::2], texts[1::2], P) == [pytest.approx(165 / 227)] * 40
 
     default = _removed_share(texts, P)
@@ -361,8 +372,12 @@ def test_union_find_labels_every_node_with_its_smallest_member():
     labels = fz.union_find_components(edges)
 
     assert dict(zip(labels.column("position").to_pylist(), labels.column("component").to_pylist())) == {
-        position("s", 1): position("s", 1), position("s", 2): position("s", 1), position("s", 3): position("s", 1),
-        position("s", 7): position("s", 7), position("s", 8): position("s", 7), position("s", 9): position("s", 7),
+        position("s", 1): position("s", 1),
+        position("s", 2): position("s", 1),
+        position("s", 3): position("s", 1),
+        position("s", 7): position("s", 7),
+        position("s", 8): position("s", 7),
+        position("s", 9): position("s", 7),
     }
 
 
@@ -380,8 +395,13 @@ def _packed(*agreeing: int) -> pa.Array:
 
 
 MEMBERS = pa.table(
-    {"position": ["s\t1", "s\t2", "s\t3", "t\t0"], "component": ["s\t1"] * 3 + ["t\t0"], "n_chars": [5, 9, 9, 4],
-     "keeper_score": [0.2, None, 0.7, 0.1], "minhash": _packed(112, 112, 112, 112)},
+    {
+        "position": ["s\t1", "s\t2", "s\t3", "t\t0"],
+        "component": ["s\t1"] * 3 + ["t\t0"],
+        "n_chars": [5, 9, 9, 4],
+        "keeper_score": [0.2, None, 0.7, 0.1],
+        "minhash": _packed(112, 112, 112, 112),
+    },
     schema=fz.member_schema(P),
 )
 
@@ -429,7 +449,9 @@ def test_without_verification_a_whole_component_is_one_cluster():
 
 
 def test_signatures_carry_the_keeper_column_with_nan_as_missing():
-    table = pa.table({"text": ["a b", "c d", "e f"], "quality_score": pa.array([0.5, float("nan"), 2.0], pa.float32())})
+    table = pa.table(
+        {"text": ["a b", "c d", "e f"], "quality_score": pa.array([0.5, float("nan"), 2.0], pa.float32())}
+    )
 
     scored = fz.signatures(table, fz.DedupFuzzyParams(keeper="highest_score"), "s0")
     unscored = fz.signatures(table, P, "s0")
@@ -449,8 +471,12 @@ def test_apply_rejects_all_but_the_keeper_and_names_it():
     table = pa.table({"id": ["x", "y", "z"], "text": ["a", "b", "c"]})
     shard = fz.signatures(table, P, "s1")
     clusters = pa.table(
-        {"position": ["s0\t000000000004", position("s1", 2)], "component": ["s0\t000000000004"] * 2,
-         "keeper": ["s0\t000000000004"] * 2, "size": [2, 2]},
+        {
+            "position": ["s0\t000000000004", position("s1", 2)],
+            "component": ["s0\t000000000004"] * 2,
+            "keeper": ["s0\t000000000004"] * 2,
+            "size": [2, 2],
+        },
         schema=fz.CLUSTER_SCHEMA,
     )
 
@@ -496,9 +522,7 @@ def _curate(tables: list[pa.Table], params: fz.DedupFuzzyParams, partitions: int
     sigs = [fz.signatures(t, params, name) for t, name in zip(tables, names)]
     bands = pa.concat_tables([fz.band_rows(s, params) for s in sigs])
     part = (bands.column("band_hash").to_numpy() % partitions).astype(int)
-    edges = pa.concat_tables(
-        [fz.candidate_edges(bands.filter(pa.array(part == k))) for k in range(partitions)]
-    )
+    edges = pa.concat_tables([fz.candidate_edges(bands.filter(pa.array(part == k))) for k in range(partitions)])
     all_sigs = pa.concat_tables(sigs)
     labels = fz.union_find_components(fz.verify_edges(edges, all_sigs, params))
     clusters = fz.choose_keepers(fz.cluster_members(labels, all_sigs, params), params)
@@ -537,8 +561,13 @@ def test_shingle_jaccard_is_exact_on_word_5_grams():
 @pytest.mark.parametrize("keeper", ["first", "longest", "highest_score"])
 def test_an_indexed_document_is_always_the_keeper(keeper):
     members = pa.table(
-        {"position": ["a\t0", f"{fz.INDEX_PREFIX}b1/z\t7"], "component": ["a\t0"] * 2, "n_chars": [900, 10],
-         "keeper_score": [0.9, 0.1], "minhash": _packed(112, 112)},
+        {
+            "position": ["a\t0", f"{fz.INDEX_PREFIX}b1/z\t7"],
+            "component": ["a\t0"] * 2,
+            "n_chars": [900, 10],
+            "keeper_score": [0.9, 0.1],
+            "minhash": _packed(112, 112),
+        },
         schema=fz.member_schema(P),
     )
 

@@ -33,17 +33,22 @@ PAGE = f"""<!DOCTYPE html><html lang="en-GB"><head><title>Sea wall</title></head
 
 # Legal (under max_html_chars) but slow: trafilatura's time grows quadratically with linked paragraphs
 # (measured on a 2-core CI box: 16k paragraphs 5.2 s, 32k 23 s, 48k 57 s), so these 90k take minutes.
-SLOW_PAGE = PAGE.replace("<article>", "<article>" + "".join(
-    f'<p>Item {i} <a href="/{i}">of the archive</a>.</p>' for i in range(90_000)
-))
+SLOW_PAGE = PAGE.replace(
+    "<article>", "<article>" + "".join(f'<p>Item {i} <a href="/{i}">of the archive</a>.</p>' for i in range(90_000))
+)
 QUICK_TIMEOUT_SECONDS = 0.5  # PAGE extracts in ~5 ms: 100x below; SLOW_PAGE runs minutes: far above
 
 
 def docs(texts: list[str], sources: list[str | None]) -> pa.Table:
     n = len(texts)
     return pa.Table.from_arrays(
-        [pa.array([f"d{i}" for i in range(n)]), pa.array(texts), pa.array([None] * n, pa.string()),
-         pa.array(sources, pa.string()), pa.array([None] * n, pa.string())],
+        [
+            pa.array([f"d{i}" for i in range(n)]),
+            pa.array(texts),
+            pa.array([None] * n, pa.string()),
+            pa.array(sources, pa.string()),
+            pa.array([None] * n, pa.string()),
+        ],
         schema=DOC_SCHEMA,
     )
 

@@ -56,7 +56,9 @@ def test_sentence_accuracy_on_lingua_test_data(shared_data):
     from tasks import models
 
     known = {label.removeprefix("__label__") for label in models.load_fasttext(models.default_lid_path()).get_labels()}
-    records = [json.loads(line) for line in (shared_data / "langid" / "lingua_langid_eval.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (shared_data / "langid" / "lingua_langid_eval.jsonl").read_text().splitlines()
+    ]
     sentences = [r for r in records if r["kind"] == "sentence" and r["lang"] in known]
 
     out = run(table_of([r["text"] for r in sentences]), LangidParams(min_score=0.0))

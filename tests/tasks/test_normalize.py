@@ -5,11 +5,19 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tasks.normalize import FTFY_CONFIG, NormalizeParams, normalize_text, repair_unicode, run
+from tasks.normalize import (
+    FTFY_CONFIG,
+    NormalizeParams,
+    normalize_text,
+    repair_unicode,
+    run,
+)
 
 
 def test_mojibake_is_repaired():
-    text, repaired = normalize_text("The caf\u00c3\u00a9 served cr\u00c3\u00a8me br\u00c3\u00bbl\u00c3\u00a9e", NormalizeParams())
+    text, repaired = normalize_text(
+        "The caf\u00c3\u00a9 served cr\u00c3\u00a8me br\u00c3\u00bbl\u00c3\u00a9e", NormalizeParams()
+    )
 
     assert text == "The café served crème brûlée"
     assert repaired

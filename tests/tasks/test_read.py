@@ -136,8 +136,13 @@ def test_other_fields_go_to_meta_as_compact_sorted_json(tmp_path):
     docs, _ = read(path)
 
     assert docs.to_pylist() == [
-        {"id": "a.jsonl:1", "text": "t", "url": "https://a.example/", "source": "cc",
-         "meta": '{"a":{"b":null},"z":[1,"é"]}'},
+        {
+            "id": "a.jsonl:1",
+            "text": "t",
+            "url": "https://a.example/",
+            "source": "cc",
+            "meta": '{"a":{"b":null},"z":[1,"é"]}',
+        },
     ]
 
 
@@ -202,7 +207,7 @@ def test_parquet_without_the_text_column_is_an_input_error(tmp_path):
 
 
 def test_text_file_is_one_document(tmp_path):
-    path = write(tmp_path / "notes.txt", "line one\nline two\n".encode())
+    path = write(tmp_path / "notes.txt", b"line one\nline two\n")
 
     docs, quarantine = read(path)
 
@@ -253,8 +258,11 @@ def test_expand_inputs_on_a_glob_is_relative_to_its_root(tmp_path):
 
     pairs = expand_inputs([f"{tmp_path}/*/*.jsonl"])
 
-    assert pairs == [(f"{tmp_path}/a/x.jsonl", "a/x.jsonl"), (f"{tmp_path}/a/y.jsonl", "a/y.jsonl"),
-                     (f"{tmp_path}/b/z.jsonl", "b/z.jsonl")]
+    assert pairs == [
+        (f"{tmp_path}/a/x.jsonl", "a/x.jsonl"),
+        (f"{tmp_path}/a/y.jsonl", "a/y.jsonl"),
+        (f"{tmp_path}/b/z.jsonl", "b/z.jsonl"),
+    ]
 
 
 def test_expand_inputs_walks_a_directory_and_skips_hidden_files(tmp_path):
@@ -299,10 +307,26 @@ def test_real_crawl_sample_reads_without_quarantine():
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=400) | st.lists(
-    st.sampled_from([b'{"text": "a"}', b'{"id": 1, "text": "b"}', b"\xff", b"[]", b"", b" ", b'{"text": 1}',
-                     b'{"text": "\\ud800"}', b"NaN", b'{"text": "c", "u": 1e999}']),
-    max_size=8).map(b"\n".join))
+@given(
+    data=st.binary(max_size=400)
+    | st.lists(
+        st.sampled_from(
+            [
+                b'{"text": "a"}',
+                b'{"id": 1, "text": "b"}',
+                b"\xff",
+                b"[]",
+                b"",
+                b" ",
+                b'{"text": 1}',
+                b'{"text": "\\ud800"}',
+                b"NaN",
+                b'{"text": "c", "u": 1e999}',
+            ]
+        ),
+        max_size=8,
+    ).map(b"\n".join)
+)
 def test_arbitrary_bytes_never_raise_and_every_record_is_accounted_for(tmp_path, data):
     path = write(tmp_path / "fuzz.jsonl", data)
     n_records = sum(1 for line in data.removeprefix(b"\xef\xbb\xbf").split(b"\n") if line.strip())

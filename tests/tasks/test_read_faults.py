@@ -32,7 +32,7 @@ COMPRESS = {
 
 def members(suffix: str, per_member: int = 10) -> list[bytes]:
     """LINES as gzip members / zstd frames of `per_member` records each (concatenated shards)."""
-    return [COMPRESS[suffix](b"".join(LINES[i:i + per_member])) for i in range(0, len(LINES), per_member)]
+    return [COMPRESS[suffix](b"".join(LINES[i : i + per_member])) for i in range(0, len(LINES), per_member)]
 
 
 def starts(parts: list[bytes]) -> list[int]:
@@ -144,7 +144,7 @@ def test_cut_text_file_is_quarantined_whole_not_read_as_a_shorter_document(tmp_p
     assert breaks(quarantine) == [(1, "read:truncated_stream", len(data) // 2)]
 
 
-WHOLE_GZ = b"".join(COMPRESS[".gz"](b"".join(LINES[i:i + 15])) for i in range(0, 45, 15))  # 3 members
+WHOLE_GZ = b"".join(COMPRESS[".gz"](b"".join(LINES[i : i + 15])) for i in range(0, 45, 15))  # 3 members
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -15,7 +15,9 @@ from tasks.read import REASONS, ReadParams, run
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)  # NULs, controls, astral planes
-ids = st.one_of(st.none(), st.sampled_from(["a", "b", "1"]), st.integers(-2, 2), st.floats(allow_nan=True), st.booleans())
+ids = st.one_of(
+    st.none(), st.sampled_from(["a", "b", "1"]), st.integers(-2, 2), st.floats(allow_nan=True), st.booleans()
+)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | texts,
     lambda children: st.lists(children, max_size=3) | st.dictionaries(texts, children, max_size=3),
@@ -43,14 +45,17 @@ def hostile_line(draw) -> bytes:
         line = good_record(draw)
         return line[: draw(st.integers(0, max(len(line) - 1, 0)))]
     if kind == "latin1":  # mixed encodings: the same record in Latin-1 (invalid UTF-8 when non-ASCII)
-        return json.dumps({"text": draw(st.text(alphabet="aéøß€ü", min_size=1, max_size=10))}, ensure_ascii=False).encode(
-            draw(st.sampled_from(["latin-1", "cp1252", "utf-16-le"])), errors="replace")
+        return json.dumps(
+            {"text": draw(st.text(alphabet="aéøß€ü", min_size=1, max_size=10))}, ensure_ascii=False
+        ).encode(draw(st.sampled_from(["latin-1", "cp1252", "utf-16-le"])), errors="replace")
     if kind == "nul":
         return b'{"text": "a\x00b"}' if draw(st.booleans()) else b'{"text": "a\\u0000b", "id": "\x00"}'
     if kind == "bytes":
         return draw(st.binary(max_size=60))
     if kind == "deep":  # deeply nested meta: past what the encoders handle, and within it
-        return f'{{"text": "x", "meta": {nested(draw(st.sampled_from([5, 254, 255, 600, 1023, 1024, 5000])))}}}'.encode()
+        return (
+            f'{{"text": "x", "meta": {nested(draw(st.sampled_from([5, 254, 255, 600, 1023, 1024, 5000])))}}}'.encode()
+        )
     if kind == "not_object":
         return json.dumps(draw(json_values)).encode()
     return json.dumps({"body": draw(texts)}).encode()

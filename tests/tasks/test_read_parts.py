@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import test_warc as warc
 import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,15 +19,15 @@ from tasks.contract import DOC_SCHEMA, QUARANTINE_SCHEMA
 from tasks.errors import InputError
 from tasks.read import ReadParams, read_parts, run
 
-import test_warc as warc
-
 ONE_PART = 1 << 40  # a budget no test file reaches: the unsplit read
 
 _rng = random.Random(14)
 _WORDS = ["crawl", "shard", "part", "bound", "mémoire", "文字", "record", "x" * 30]
 LINES = [
-    json.dumps({"text": " ".join(_rng.choice(_WORDS) for _ in range(_rng.randint(0, 80)))},
-               ensure_ascii=i % 2 == 0).encode() + b"\n"
+    json.dumps(
+        {"text": " ".join(_rng.choice(_WORDS) for _ in range(_rng.randint(0, 80)))}, ensure_ascii=i % 2 == 0
+    ).encode()
+    + b"\n"
     for i in range(400)
 ]
 LINES[7] = b'{"text": "cut\n'  # invalid_json
@@ -37,7 +38,7 @@ LINES[121] = b"\n"  # blank: skipped, still counted in line numbers
 
 
 def gz_members(data: list[bytes], per_member: int) -> bytes:
-    chunks = (data[i:i + per_member] for i in range(0, len(data), per_member))
+    chunks = (data[i : i + per_member] for i in range(0, len(data), per_member))
     return b"".join(gzip.compress(b"".join(chunk), mtime=0) for chunk in chunks)
 
 
@@ -53,11 +54,13 @@ def warc_with_skips() -> bytes:
 
 def parquet_bytes() -> bytes:
     n = 2500  # past one 1024-row batch, in 700-row row groups
-    table = pa.table({
-        "text": [None if i % 97 == 5 else f"row {i} " * (i % 30) for i in range(n)],
-        "id": [4 if i == 2400 else (i if i % 3 else None) for i in range(n)],  # 2400 repeats row 4's
-        "n": list(range(n)),
-    })
+    table = pa.table(
+        {
+            "text": [None if i % 97 == 5 else f"row {i} " * (i % 30) for i in range(n)],
+            "id": [4 if i == 2400 else (i if i % 3 else None) for i in range(n)],  # 2400 repeats row 4's
+            "n": list(range(n)),
+        }
+    )
     buffer = io.BytesIO()
     pq.write_table(table, buffer, row_group_size=700)
     return buffer.getvalue()
@@ -79,7 +82,7 @@ FILES = {  # name -> content: every format, clean and broken
     "a.warc.gz": warc_with_skips(),
     "cut.warc.gz": cut(b"".join(warc.html_members(".gz")), 0.7),
     "small.warc": warc.small_warc(gzipped=False),
-    "a.txt": "one document, whatever the budget\n".encode(),
+    "a.txt": b"one document, whatever the budget\n",
 }
 REAL = [warc.RAW / "dolma_sample-0000.warc.gz", warc.RAW / "whirlwind.warc.wet.gz"]
 
@@ -115,15 +118,18 @@ def any_file(request, tmp_path) -> Path:
     return warc.RAW / request.param
 
 
-@pytest.mark.parametrize(("name", "reasons"), [
-    ("a.jsonl", {"read:invalid_json", "read:invalid_utf8", "read:duplicate_id"}),
-    ("cut.jsonl.gz", {"read:truncated_stream"}),
-    ("bad_member.jsonl.gz", {"read:corrupt_member"}),
-    ("a.jsonl.zst", {"read:corrupt_member"}),
-    ("a.parquet", {"read:text_not_string", "read:duplicate_id"}),
-    ("a.warc.gz", {"read:warc_record_type", "read:warc_content_type", "read:duplicate_id"}),
-    ("cut.warc.gz", {"read:truncated_stream"}),
-])
+@pytest.mark.parametrize(
+    ("name", "reasons"),
+    [
+        ("a.jsonl", {"read:invalid_json", "read:invalid_utf8", "read:duplicate_id"}),
+        ("cut.jsonl.gz", {"read:truncated_stream"}),
+        ("bad_member.jsonl.gz", {"read:corrupt_member"}),
+        ("a.jsonl.zst", {"read:corrupt_member"}),
+        ("a.parquet", {"read:text_not_string", "read:duplicate_id"}),
+        ("a.warc.gz", {"read:warc_record_type", "read:warc_content_type", "read:duplicate_id"}),
+        ("cut.warc.gz", {"read:truncated_stream"}),
+    ],
+)
 def test_the_test_files_hold_the_faults_they_stand_for(tmp_path, name, reasons):
     path = tmp_path / name
     path.write_bytes(FILES[name])
@@ -170,10 +176,10 @@ def test_quarantine_rows_go_with_the_part_open_when_they_were_met(tmp_path):
     path.write_bytes(
         b'{"id": "a", "text": "aaaaaaaaaa"}\n'  # 1 + 10 bytes
         b'{"id": "b", "text": "bbbbbbbbbb"}\n'  # 22
-        b"not json\n"                           # 8 more: 30 fits
+        b"not json\n"  # 8 more: 30 fits
         b'{"id": "c", "text": "cccccccccc"}\n'  # 41 would not: a new part
         b'{"id": "d", "text": "' + b"d" * 40 + b'"}\n'  # larger than the budget: a part of its own
-        b"[]\n"                                 # after it nothing fits: a part of quarantine rows only
+        b"[]\n"  # after it nothing fits: a part of quarantine rows only
     )
 
     parts = parts_of(path, 30)
@@ -181,13 +187,18 @@ def test_quarantine_rows_go_with_the_part_open_when_they_were_met(tmp_path):
     assert ids(parts) == [["a", "b"], ["c"], ["d"], []]
     assert lines(parts) == [[3], [], [], [6]]
     assert [q.column("reason").to_pylist() for _, q in parts] == [
-        ["read:invalid_json"], [], [], ["read:not_an_object"]]
+        ["read:invalid_json"],
+        [],
+        [],
+        ["read:not_an_object"],
+    ]
 
 
 def test_a_document_larger_than_the_budget_is_a_part_of_its_own(tmp_path):
     path = tmp_path / "a.jsonl"
-    path.write_bytes(b'{"id": "s", "text": "x"}\n{"id": "b", "text": "' + b"y" * 100 + b'"}\n'
-                     b'{"id": "t", "text": "z"}\n')
+    path.write_bytes(
+        b'{"id": "s", "text": "x"}\n{"id": "b", "text": "' + b"y" * 100 + b'"}\n{"id": "t", "text": "z"}\n'
+    )
 
     parts = parts_of(path, 10)
 
@@ -206,8 +217,7 @@ def test_ids_and_line_numbers_count_from_the_start_of_the_file_not_the_part(tmp_
 
 def test_a_duplicate_id_in_a_later_part_is_quarantined_and_the_first_wins(tmp_path):
     path = tmp_path / "a.jsonl"
-    path.write_bytes(b'{"id": "x", "text": "first"}\n{"id": "y", "text": "other"}\n'
-                     b'{"id": "x", "text": "again"}\n')
+    path.write_bytes(b'{"id": "x", "text": "first"}\n{"id": "y", "text": "other"}\n{"id": "x", "text": "again"}\n')
 
     parts = parts_of(path, 6)
 
@@ -240,10 +250,12 @@ def test_parquet_rows_past_the_first_batch_keep_their_file_row_numbers(tmp_path)
     assert [(r["line"], r["reason"]) for r in quarantine.select(["line", "reason"]).to_pylist()] == (
         [(i + 1, "read:text_not_string") for i in range(n) if i % 97 == 5 and i < 2400]
         + [(2401, "read:duplicate_id")]
-        + [(i + 1, "read:text_not_string") for i in range(n) if i % 97 == 5 and i > 2400])
+        + [(i + 1, "read:text_not_string") for i in range(n) if i % 97 == 5 and i > 2400]
+    )
 
 
 # ---- laziness: a part comes out before the rest of the file is read ----------------------------
+
 
 @pytest.mark.parametrize("name", ["cut.jsonl.gz", "cut.warc.gz"])
 def test_the_first_part_is_read_before_a_cut_at_the_end_of_the_file(tmp_path, name):
@@ -264,7 +276,7 @@ def test_the_first_parquet_part_is_read_before_a_corrupt_last_row_group(tmp_path
     pq.write_table(table, buffer, row_group_size=1000, compression="none", use_dictionary=False)
     data = bytearray(buffer.getvalue())
     at = data.index(b"row-02500")
-    data[at - 4:at] = b"\xff\xff\xff\x7f"  # the length before a string of the last row group
+    data[at - 4 : at] = b"\xff\xff\xff\x7f"  # the length before a string of the last row group
     path = tmp_path / "a.parquet"
     path.write_bytes(bytes(data))
     parts = read_parts(str(path), "a.parquet", ReadParams(max_shard_bytes=100))
@@ -278,12 +290,25 @@ def test_the_first_parquet_part_is_read_before_a_corrupt_last_row_group(tmp_path
 
 # ---- any input, any budget ---------------------------------------------------------------------
 
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    records=st.lists(st.sampled_from([
-        b'{"text": "a"}', b'{"id": "k", "text": "bb"}', b'{"id": 1, "text": "ccc"}', b"\xff", b"[]", b"",
-        b'{"text": 1}', b'{"text": "' + b"long " * 60 + b'"}', b'{"text": "\xc3\xa9t\xc3\xa9", "u": [1, 2]}',
-    ]), max_size=30),
+    records=st.lists(
+        st.sampled_from(
+            [
+                b'{"text": "a"}',
+                b'{"id": "k", "text": "bb"}',
+                b'{"id": 1, "text": "ccc"}',
+                b"\xff",
+                b"[]",
+                b"",
+                b'{"text": 1}',
+                b'{"text": "' + b"long " * 60 + b'"}',
+                b'{"text": "\xc3\xa9t\xc3\xa9", "u": [1, 2]}',
+            ]
+        ),
+        max_size=30,
+    ),
     max_shard_bytes=st.integers(1, 400),
     compress=st.booleans(),
     keep=st.floats(0.3, 1.0),

@@ -9,8 +9,19 @@ from pydantic import TypeAdapter, ValidationError
 
 from tasks import models, quality, toxicity
 from tasks.errors import ConfigError, ModelError
-from tasks.models import EmbeddingHeadSpec, FastTextSpec, HFSpec, ProfanitySpec, ScorerSpec
-from tasks.train import EmbeddingHeadTrainParams, FastTextTrainParams, train_embedding_head, train_fasttext
+from tasks.models import (
+    EmbeddingHeadSpec,
+    FastTextSpec,
+    HFSpec,
+    ProfanitySpec,
+    ScorerSpec,
+)
+from tasks.train import (
+    EmbeddingHeadTrainParams,
+    FastTextTrainParams,
+    train_embedding_head,
+    train_fasttext,
+)
 
 NEUTRAL = "We walked along the river and had a picnic in the park with the children."
 TOXIC = "You are a worthless fucking idiot, shut up you stupid piece of shit."
@@ -28,20 +39,32 @@ def table_of(texts: list[str], chunks: int = 1) -> pa.Table:
 @pytest.fixture(scope="session")
 def fasttext_model(tmp_path_factory, separable) -> str:
     texts, labels = separable(200)
-    return str(train_fasttext(texts, labels, FastTextTrainParams(label="toxic", epoch=25), tmp_path_factory.mktemp("ft")))
+    return str(
+        train_fasttext(texts, labels, FastTextTrainParams(label="toxic", epoch=25), tmp_path_factory.mktemp("ft"))
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_hf_model(tmp_path_factory) -> str:
     """A real, randomly initialised 1-layer BERT classifier with a 35-entry vocabulary, saved locally."""
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        BertTokenizerFast,
+    )
 
     path = tmp_path_factory.mktemp("hf")
     (path / "vocab.txt").write_text("\n".join(VOCAB))
     BertTokenizerFast(vocab_file=str(path / "vocab.txt")).save_pretrained(path)
     config = BertConfig(
-        vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-        max_position_embeddings=64, num_labels=3, id2label={0: "ok", 1: "toxic", 2: "obscene"},
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        num_labels=3,
+        id2label={0: "ok", 1: "toxic", 2: "obscene"},
         label2id={"ok": 0, "toxic": 1, "obscene": 2},
     )
     import torch
@@ -54,7 +77,9 @@ def tiny_hf_model(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def embedding_head(tmp_path_factory, separable) -> str:
     texts, labels = separable(60)
-    return str(train_embedding_head(texts, labels, EmbeddingHeadTrainParams(label="toxic"), tmp_path_factory.mktemp("head")))
+    return str(
+        train_embedding_head(texts, labels, EmbeddingHeadTrainParams(label="toxic"), tmp_path_factory.mktemp("head"))
+    )
 
 
 def scores_one_by_one(spec, texts):
@@ -63,7 +88,9 @@ def scores_one_by_one(spec, texts):
 
 
 def test_specs_are_a_union_discriminated_on_backend():
-    spec = TypeAdapter(ScorerSpec).validate_python({"backend": "fasttext", "name": "dclm", "model_path": "m.bin", "label": "hq"})
+    spec = TypeAdapter(ScorerSpec).validate_python(
+        {"backend": "fasttext", "name": "dclm", "model_path": "m.bin", "label": "hq"}
+    )
 
     assert isinstance(spec, FastTextSpec) and spec.column == "dclm_score"
     with pytest.raises(ValidationError):
@@ -152,10 +179,12 @@ def test_embedding_head_scores_keep_input_order(embedding_head):
 
 @pytest.mark.parametrize("chunks", [1, 3])
 def test_quality_adds_one_typed_column_per_scorer_and_drops_nothing(fasttext_model, chunks):
-    params = quality.QualityParams(scorers=(
-        FastTextSpec(name="dclm", model_path=fasttext_model, label="toxic"),
-        ProfanitySpec(name="profanity"),
-    ))
+    params = quality.QualityParams(
+        scorers=(
+            FastTextSpec(name="dclm", model_path=fasttext_model, label="toxic"),
+            ProfanitySpec(name="profanity"),
+        )
+    )
 
     out = quality.run(table_of(MIXED, chunks), params)
 

@@ -23,7 +23,9 @@ def test_rows_outside_bounds_are_rejected_with_the_column_as_reason():
 
     assert out.kept.column("id").to_pylist() == ["d"]
     assert dict(zip(out.rejected.column("id").to_pylist(), out.rejected.column("reason").to_pylist())) == {
-        "a": "select:lang_score", "b": "select:lang_score", "c": "select:lang_score",
+        "a": "select:lang_score",
+        "b": "select:lang_score",
+        "c": "select:lang_score",
     }
 
 

@@ -5,7 +5,12 @@ import pytest
 
 from tasks.select import ColumnThreshold, SelectParams
 from tasks.select import run as select_run
-from tasks.thresholds import ThresholdReportParams, score_columns, threshold_markdown, threshold_report
+from tasks.thresholds import (
+    ThresholdReportParams,
+    score_columns,
+    threshold_markdown,
+    threshold_report,
+)
 
 
 def scored(values, langs=None, column="quality_score") -> pa.Table:
@@ -16,8 +21,15 @@ def scored(values, langs=None, column="quality_score") -> pa.Table:
 
 
 def test_only_floating_score_columns_are_reported():
-    schema = pa.schema([("lang_score", pa.float32()), ("toxicity_score", pa.float64()), ("n_score", pa.int64()),
-                        ("gopher_quality_word_count", pa.float32()), ("text", pa.string())])
+    schema = pa.schema(
+        [
+            ("lang_score", pa.float32()),
+            ("toxicity_score", pa.float64()),
+            ("n_score", pa.int64()),
+            ("gopher_quality_word_count", pa.float32()),
+            ("text", pa.string()),
+        ]
+    )
 
     assert score_columns(schema) == ["lang_score", "toxicity_score"]
 
@@ -63,7 +75,9 @@ def test_missing_scores_are_counted_not_used():
 def test_per_language_quantiles_for_the_most_frequent_languages():
     table = scored([0.1, 0.2, 0.3, 0.9, 0.8, 0.5], langs=["de", "de", "de", "en", "en", "fr"])
 
-    by_language = threshold_report(table, ThresholdReportParams(quantiles=(0.5,), top_languages=2))["quality_score"]["by_language"]
+    by_language = threshold_report(table, ThresholdReportParams(quantiles=(0.5,), top_languages=2))["quality_score"][
+        "by_language"
+    ]
 
     assert by_language == {"de": {"n": 3, "quantiles": {"p50": 0.2}}, "en": {"n": 2, "quantiles": {"p50": 0.85}}}
 
@@ -96,10 +110,12 @@ def test_markdown_lists_every_candidate_with_its_kept_share():
 
 
 def test_histograms_count_every_finite_score_overall_and_per_language():
-    table = pa.table({
-        "quality_score": pa.array([0.0, 0.25, 0.5, 1.0, float("nan"), None], pa.float32()),
-        "lang": ["en", "en", "de", "de", "en", "de"],
-    })
+    table = pa.table(
+        {
+            "quality_score": pa.array([0.0, 0.25, 0.5, 1.0, float("nan"), None], pa.float32()),
+            "lang": ["en", "en", "de", "de", "en", "de"],
+        }
+    )
 
     hist = threshold_report(table, ThresholdReportParams(histogram_bins=4))["quality_score"]["histogram"]
 

@@ -17,6 +17,7 @@ from tasks.train import (
     train_fasttext,
 )
 
+
 def test_metrics_of_a_perfect_ranking():
     metrics = classifier_metrics([False, False, True, True], [0.1, 0.2, 0.8, 0.9])
 
@@ -86,17 +87,26 @@ def test_fasttext_learns_unspaced_scripts_only_with_script_tokens(tmp_path, toke
 def test_embedding_head_training_beats_chance_and_loads_as_a_scorer(tmp_path, separable):
     texts, labels = separable(60)
 
-    out = train_embedding_head(texts, labels, EmbeddingHeadTrainParams(label="toxic", head="mlp", hidden_dim=16), tmp_path)
+    out = train_embedding_head(
+        texts, labels, EmbeddingHeadTrainParams(label="toxic", head="mlp", hidden_dim=16), tmp_path
+    )
 
     card = json.loads((out / "model_card.json").read_text())
     assert card["metrics"]["roc_auc"] > 0.9 and card["head"]["input_dim"] == 384
-    scores = models.load_scorer(models.EmbeddingHeadSpec.model_validate(card["scorer"])).score(["you are a stupid idiot", "the river museum"])
+    scores = models.load_scorer(models.EmbeddingHeadSpec.model_validate(card["scorer"])).score(
+        ["you are a stupid idiot", "the river museum"]
+    )
     assert scores[0] > scores[1]
 
 
 def docs_with_meta(*metas):
-    return pa.table({"id": [str(i) for i in range(len(metas))], "text": ["t"] * len(metas),
-                     "meta": [None if m is None else json.dumps(m) for m in metas]})
+    return pa.table(
+        {
+            "id": [str(i) for i in range(len(metas))],
+            "text": ["t"] * len(metas),
+            "meta": [None if m is None else json.dumps(m) for m in metas],
+        }
+    )
 
 
 def test_labels_match_positive_values_by_type():
@@ -108,11 +118,17 @@ def test_labels_match_positive_values_by_type():
 
 
 def test_records_without_a_usable_label_are_rejected_with_a_reason():
-    docs = docs_with_meta({"label": "hate"}, None, {"label": None}, {"label": 0.5}, {"label": ["a"]}, {"label": "idk"}, {"label": "ok"})
+    docs = docs_with_meta(
+        {"label": "hate"}, None, {"label": None}, {"label": 0.5}, {"label": ["a"]}, {"label": "idk"}, {"label": "ok"}
+    )
 
     kept, rejected = label_examples(docs, LabelParams(positive=("hate",), negative=("ok",)))
 
     assert kept.column("label").to_pylist() == [True, False]
     assert rejected.column("reason").to_pylist() == [
-        "train:missing_label", "train:missing_label", "train:label_type", "train:label_type", "train:unlisted_label",
+        "train:missing_label",
+        "train:missing_label",
+        "train:label_type",
+        "train:label_type",
+        "train:unlisted_label",
     ]

@@ -13,8 +13,13 @@ from tasks.url_filter import REASONS, UrlFilterParams, run, url_hosts
 def docs(urls: list[str | None]) -> pa.Table:
     n = len(urls)
     return pa.Table.from_arrays(
-        [pa.array([f"d{i}" for i in range(n)]), pa.array(["text"] * n), pa.array(urls, pa.string()),
-         pa.array([None] * n, pa.string()), pa.array([None] * n, pa.string())],
+        [
+            pa.array([f"d{i}" for i in range(n)]),
+            pa.array(["text"] * n),
+            pa.array(urls, pa.string()),
+            pa.array([None] * n, pa.string()),
+            pa.array([None] * n, pa.string()),
+        ],
         schema=DOC_SCHEMA,
     )
 
@@ -31,8 +36,14 @@ def test_reason_codes_are_unique_and_well_formed():
 
 
 def test_blocked_domain_and_its_subdomains_are_rejected_but_lookalikes_pass():
-    table = docs(["https://example.com/a", "http://news.EXAMPLE.com./b", "https://example.community/",
-                  "https://notexample.com/"])
+    table = docs(
+        [
+            "https://example.com/a",
+            "http://news.EXAMPLE.com./b",
+            "https://example.community/",
+            "https://notexample.com/",
+        ]
+    )
 
     result = verdicts(table, UrlFilterParams(blocked_domains=("Example.com",)))
 
@@ -48,8 +59,10 @@ def test_blocked_substring_is_rejected_ignoring_case():
 
 
 def test_domain_reason_wins_over_substring():
-    result = verdicts(docs(["https://casino.example.com/"]),
-                      UrlFilterParams(blocked_domains=("example.com",), blocked_substrings=("casino",)))
+    result = verdicts(
+        docs(["https://casino.example.com/"]),
+        UrlFilterParams(blocked_domains=("example.com",), blocked_substrings=("casino",)),
+    )
 
     assert result == {"d0": "url_filter:domain"}
 
@@ -66,8 +79,10 @@ def test_blocklist_file_adds_domains(tmp_path):
     path = tmp_path / "domains"
     path.write_text("# adult\nbad.example\n\n  Worse.Example  \n")
 
-    result = verdicts(docs(["https://www.bad.example/", "https://worse.example/", "https://good.example/"]),
-                      UrlFilterParams(blocklist_path=str(path)))
+    result = verdicts(
+        docs(["https://www.bad.example/", "https://worse.example/", "https://good.example/"]),
+        UrlFilterParams(blocklist_path=str(path)),
+    )
 
     assert result == {"d0": "url_filter:domain", "d1": "url_filter:domain", "d2": None}
 

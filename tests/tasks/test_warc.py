@@ -98,8 +98,12 @@ def offsets(parts: list[bytes]) -> list[int]:
 def rows(quarantine: pa.Table) -> list[tuple[int, str, int | None]]:
     """(line, reason, offset) per row; offset from a break's `offset=<byte>:` raw, else None."""
     found = [re.match(rb"offset=(\d+): ", raw) for raw in quarantine.column("raw").to_pylist()]
-    return [(line, reason, int(m.group(1)) if m else None) for line, reason, m in zip(
-        quarantine.column("line").to_pylist(), quarantine.column("reason").to_pylist(), found)]
+    return [
+        (line, reason, int(m.group(1)) if m else None)
+        for line, reason, m in zip(
+            quarantine.column("line").to_pylist(), quarantine.column("reason").to_pylist(), found
+        )
+    ]
 
 
 @pytest.mark.parametrize("name", ["a.warc", "a.warc.gz", "a.wet", "a.warc.wet.gz", "a.wet.gz"])
@@ -195,7 +199,8 @@ def test_gzip_truncated_in_the_middle_keeps_every_whole_record(tmp_path):
     assert docs.num_rows + quarantine.num_rows == n_whole + 1
     assert quarantine.column("line").to_pylist()[-1] == n_whole + 1
     assert reason_counts(quarantine) == {
-        "read:warc_record_type": n_whole - docs.num_rows, "read:truncated_stream": 1,
+        "read:warc_record_type": n_whole - docs.num_rows,
+        "read:truncated_stream": 1,
     }
     assert quarantine.column("raw").to_pylist()[-1].startswith(f"offset={cut}: ".encode())
 

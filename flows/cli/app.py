@@ -1,0 +1,265 @@
+"""`winnow`: run, inspect, train, calibrate and demo from the terminal; runs are Prefect flows (`curate`,
+`train-classifier`, `calibrate`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tasks.errors import WinnowError
+
+DEMO_ROOT = Path(".winnow/demo")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
+
+InputOption = Annotated[Optional[list[str]], typer.Option("--input", "-i", help="Input files, globs or URLs.")]
+OutputOption = Annotated[Optional[str], typer.Option("--output", "-o", help="Output directory or URL.")]
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")]
+SetOption = Annotated[list[str], typer.Option("--set", help="Override a config value: section.key=value.")]
+StoreOption = Annotated[Optional[str], typer.Option(help="Artifact store (default <output>/.winnow-store).")]
+
+
+def _curation_base(input: list[str] | None, output: str | None, store: str | None) -> dict:
+    """The curation config the input/output/store options set, under the YAML and --set."""
+    return {"input": {"paths": input} if input else None, "output": output, "store": store}
+
+
+def _quiet_prefect() -> None:
+    """Telemetry calls fail offline and fill the logs (docs/operations/stack.md); the user can still override."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    # the ephemeral API server's default 20 s start-up limit fails `winnow run` on busy cores
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _fail(exc: WinnowError) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def run(
+    input: InputOption = None,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    set_: SetOption = [],
+    store: StoreOption = None,
+    from_run: Annotated[
+        Optional[str],
+        typer.Option(
+            "--from-run",
+            help="Rerun an earlier run's config (its run id, a prefix, or its dataset version), with "
+            "--set changes on top: only the stages a change touches recompute. Looked up in --output (default out), "
+            "else in Prefect when PREFECT_API_URL is set.",
+        ),
+    ] = None,
+) -> None:
+    """Curate a corpus with the full flow."""
+    from flows.cli.runs import config_of_run
+    from flows.config import load_config
+
+    _quiet_prefect()
+    try:
+        start = config_of_run(from_run, output or "out") if from_run else None
+        cfg = load_config(config, set_, base=_curation_base(input, output, store), start=start)
+        _run_flow(cfg)
+    except WinnowError as exc:
+        _fail(exc)
+
+
+def _run_flow(cfg) -> dict:
+    """Inputs and models are checked before Prefect or Dask start, so a typo costs nothing."""
+    from flows.engine.context import discover_inputs
+    from flows.orchestration.curate import curate
+
+    discover_inputs(cfg.input.paths)
+    return curate(cfg)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option(help="Where the demo corpus, model, store and output go.")] = DEMO_ROOT,
+    ui: Annotated[
+        bool,
+        typer.Option(
+            "--ui",
+            help="Run it through a local Prefect server and the served "
+            "deployments (curate/adhoc), and keep them up for the UI until Ctrl-C.",
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="With --ui: the Prefect server's port on 127.0.0.1.")] = 4200,
+    set_: SetOption = [],
+) -> None:
+    """Write the seeded demo corpus, train its quality classifier and curate it with the full flow on a
+    local Dask cluster; prints where each result is."""
+    from flows.cli.demo_run import run_demo, run_demo_ui
+
+    _quiet_prefect()
+    try:
+        if ui:
+            with contextlib.suppress(KeyboardInterrupt):
+                run_demo_ui(directory, port)
+        else:
+            run_demo(directory, set_)
+    except WinnowError as exc:
+        _fail(exc)
+
+
+@app.command()
+def inspect(
+    output: Annotated[str, typer.Argument(help="An output directory or URL with a run_summary.json.")],
+    stage: Annotated[str, typer.Option(help="Stage whose rejected documents to show (read = quarantine).")],
+    reason: Annotated[Optional[str], typer.Option(help="Only this reason code.")] = None,
+    n: Annotated[int, typer.Option("-n", help="How many documents.")] = 5,
+    chars: Annotated[int, typer.Option(help="Characters of text to show per document.")] = 400,
+) -> None:
+    """Why was this dropped? Show rejected documents with their reason and measured value."""
+    from flows.report.rejections import rejected_examples
+
+    try:
+        examples = rejected_examples(output, stage, reason, n)
+    except WinnowError as exc:
+        _fail(exc)
+    for example in examples:
+        typer.secho(f"── {example['id']}  {example['reason']}  value={example['value']}", bold=True)
+        typer.echo(example["text"][:chars] + ("…" if len(example["text"]) > chars else ""))
+    if not examples:
+        typer.echo(f"no rejected documents for stage {stage!r}" + (f" and reason {reason!r}" if reason else ""))
+
+
+@app.command()
+def train(
+    labeled: Annotated[Optional[list[str]], typer.Option("--labeled", help="Labeled files, globs or URLs.")] = None,
+    positive: Annotated[
+        Optional[list[str]], typer.Option("--positive", help="Files of positive documents (DCLM: the reference set).")
+    ] = None,
+    negative: Annotated[
+        Optional[list[str]], typer.Option("--negative", help="Files of negative documents (DCLM: raw corpus).")
+    ] = None,
+    kind: Annotated[Optional[str], typer.Option(help="fasttext or embedding_head.")] = None,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    set_: SetOption = [],
+) -> None:
+    """Train a classifier (the train-classifier flow) and print the scorer config that plugs it in."""
+    from flows.config import load_config
+    from flows.orchestration.train import TrainConfig, resolve_inputs, train_classifier
+
+    _quiet_prefect()
+    try:
+        cfg = load_config(
+            config,
+            set_,
+            schema=TrainConfig,
+            base={
+                "labeled": labeled,
+                "positive": positive,
+                "negative": negative,
+                "kind": kind,
+                "output": output,
+            },
+        )
+        resolve_inputs(cfg)
+        train_classifier(cfg)
+    except WinnowError as exc:
+        _fail(exc)
+
+
+@app.command()
+def calibrate(
+    input: InputOption = None,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    set_: SetOption = [],
+    store: StoreOption = None,
+    method: Annotated[
+        str,
+        typer.Option(
+            help="corpus (CulturaX: fences of the input's own distribution) or "
+            "reference (FineWeb-2: the input is good text to keep)."
+        ),
+    ] = "corpus",
+    min_docs: Annotated[int, typer.Option(help="Languages with fewer documents keep the global thresholds.")] = 100,
+    to: Annotated[Path, typer.Option(help="Directory for the YAML, JSON and HTML it writes.")] = Path("calibration"),
+) -> None:
+    """Choose per-language `clean` thresholds from a corpus (the calibrate flow); prints the YAML to feed back."""
+    from pydantic import ValidationError
+
+    from flows.config import load_config
+    from flows.engine.context import discover_inputs
+    from flows.orchestration.calibrate_clean import CalibrateConfig, calibrate_clean
+    from tasks.clean.calibrate import CalibrationParams
+    from tasks.errors import ConfigError
+
+    _quiet_prefect()
+    try:
+        curation = load_config(config, set_, base=_curation_base(input, output, store))
+        discover_inputs(curation.input.paths)
+        calibration = CalibrationParams(method=method, min_docs=min_docs)
+        calibrate_clean(CalibrateConfig(curation=curation, calibration=calibration, output=str(to)))
+    except WinnowError as exc:
+        _fail(exc)
+    except ValidationError as exc:
+        _fail(ConfigError(str(exc)))
+
+
+@app.command()
+def ui(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4200) -> None:
+    """Start the Prefect server and UI on 127.0.0.1 (SQLite by default; Postgres by
+    PREFECT_API_DATABASE_CONNECTION_URL). Runs started with PREFECT_API_URL set report to it."""
+    from flows.orchestration.deployments import prefect_server
+
+    with prefect_server(port) as api:
+        typer.echo(f"Prefect UI: http://127.0.0.1:{port}   (Ctrl-C stops it)")
+        typer.echo(f"point runs at it: export PREFECT_API_URL={api}")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+
+
+@app.command()
+def serve(
+    input: InputOption = None,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    set_: SetOption = [],
+    cron: Annotated[str, typer.Option(help="Schedule of curate/recurate-nightly.")] = "0 3 * * *",
+) -> None:
+    """Serve the deployments curate/adhoc and curate/recurate-nightly from this process
+    (needs PREFECT_API_URL, e.g. from `winnow ui`)."""
+    from prefect import serve as serve_deployments
+
+    from flows.config import load_config
+    from flows.orchestration.deployments import deployments
+
+    _quiet_prefect()
+    try:
+        cfg = load_config(config, set_, base={"input": {"paths": input} if input else None, "output": output})
+    except WinnowError as exc:
+        _fail(exc)
+    serve_deployments(*deployments(cfg, cron))
+
+
+@app.command()
+def schema(
+    markdown: Annotated[
+        bool, typer.Option(help="A reference table (as in the docs' config reference) instead of JSON schema.")
+    ] = False,
+) -> None:
+    """Print the config's JSON schema (the Prefect UI form of the curate flow) or its reference table."""
+    from flows.config import CurationConfig, reference_markdown
+
+    typer.echo(reference_markdown() if markdown else json.dumps(CurationConfig.model_json_schema(), indent=1))
+
+
+def main() -> None:
+    """The `winnow` console script; in-process callers (tests) use `app` and run unsupervised."""
+    from flows.cli.supervise import main as supervised_main
+
+    supervised_main(app, long_running={"run", "demo", "train", "serve"})

@@ -1,0 +1,87 @@
+"""The Dask cluster a run uses: a LocalCluster by default, the address of a running scheduler, or a
+cluster class (Kubernetes, Slurm: `infra/`) the run creates, optionally adaptive, and closes."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+from collections.abc import Iterator
+
+from distributed import Client, LocalCluster
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from flows.options import ClusterOptions
+from tasks.errors import ConfigError
+
+# distribution to install for a cluster class's top-level module, where the names differ
+CLUSTER_PACKAGES = {"dask_kubernetes": "dask-kubernetes", "dask_jobqueue": "dask-jobqueue"}
+
+
+class WarmModels(WorkerPlugin):
+    """Per worker, before the first shard: torch's thread count (one worker per core must not
+    oversubscribe them, docs/operations/stack.md) and the language-ID model every run needs. Scorer models load on
+    first use (once per worker, `tasks.models.load_scorer`), so a rerun whose scoring stages are
+    cached loads none."""
+
+    name = "winnow-warm-models"
+    idempotent = True
+
+    def __init__(self, fasttext_paths: tuple[str, ...], torch_threads: int | None):
+        self.fasttext_paths = fasttext_paths
+        self.torch_threads = torch_threads
+
+    def setup(self, worker) -> None:
+        from tasks import models
+
+        if self.torch_threads is not None:  # only runs with torch scorers pay for importing torch
+            models.set_torch_threads(self.torch_threads)
+        for path in self.fasttext_paths:
+            models.load_fasttext(path)
+
+
+@contextlib.contextmanager
+def dask_client(options: ClusterOptions, warm: WorkerPlugin | None = None) -> Iterator[Client]:
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # in-process scheduler chatter
+    # Arrow joins on buffers that came from pandas warn once per call that they are unaligned; the
+    # warning is about speed only. LocalCluster workers inherit this; set it on remote workers too.
+    os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "ignore")
+    if options.address:
+        cluster_cm = contextlib.nullcontext(options.address)
+    elif options.cluster_class:
+        cluster_cm = cluster_type(options.cluster_class)(**options.cluster_kwargs)
+    else:
+        cluster_cm = LocalCluster(
+            n_workers=options.n_workers,
+            threads_per_worker=options.threads_per_worker,
+            memory_limit=options.memory_limit,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
+        )
+    with cluster_cm as cluster, Client(cluster, set_as_default=False) as client:
+        if options.adapt_maximum is not None:
+            cluster.adapt(minimum=options.adapt_minimum, maximum=options.adapt_maximum)
+        if warm is not None:
+            client.register_plugin(warm)
+        yield client
+
+
+def cluster_type(import_path: str) -> type:
+    """The class at `module.Class`; a missing optional package is a ConfigError naming what to install."""
+    module_name, _, class_name = import_path.rpartition(".")
+    if not module_name:
+        raise ConfigError(f"run.cluster.cluster_class {import_path!r}: expected module.Class")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        top = module_name.partition(".")[0]
+        package = CLUSTER_PACKAGES.get(top, top.replace("_", "-"))
+        raise ConfigError(
+            f"run.cluster.cluster_class {import_path!r}: module {exc.name!r} is not installed; pip install {package}"
+        ) from exc
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type):
+        raise ConfigError(f"run.cluster.cluster_class {import_path!r}: {module_name} has no class {class_name!r}")
+    return cls
