@@ -25,20 +25,25 @@ def reference(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return dict(zip(table.column("position").to_pylist(), table.column("component").to_pylist()))
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_random_sparse_graph_matches_union_find(dask_client, tmp_path, seed):
+def random_sparse_graph(seed: int, prefix: str) -> list[tuple[str, str]]:
     rng = np.random.default_rng(seed)
-    pairs = [(f"n{a:04d}", f"n{b:04d}") for a, b in rng.integers(0, 600, size=(400, 2))]
-
-    assert components_on_dask(dask_client, pairs, 3, tmp_path) == reference(pairs)
+    return [(f"{prefix}{a:04d}", f"{prefix}{b:04d}") for a, b in rng.integers(0, 600, size=(400, 2))]
 
 
-def test_long_shuffled_chain_converges_to_its_smallest_node(dask_client, tmp_path):
-    """Regression: moving only a node's own label took 307 rounds for this chain (64 allowed); a
-    200-node chain already took 48 to 91, by its order."""
-    order = np.random.default_rng(1).permutation(1000)
-    pairs = [(f"n{a:04d}", f"n{b:04d}") for a, b in zip(order[:-1], order[1:])]
+def shuffled_chain(n: int, prefix: str) -> list[tuple[str, str]]:
+    order = np.random.default_rng(1).permutation(n)
+    return [(f"{prefix}{a:04d}", f"{prefix}{b:04d}") for a, b in zip(order[:-1], order[1:])]
 
-    labels = components_on_dask(dask_client, pairs, 4, tmp_path)
 
-    assert set(labels.values()) == {"n0000"} and len(labels) == 1000
+def test_components_match_union_find_on_random_graphs_and_a_long_shuffled_chain(dask_client, tmp_path):
+    """Two random sparse graphs and a 1,000-node shuffled chain, disjoint, in one run (each round of label
+    propagation is several shuffles: one run for all three). Regression for the chain: moving only a
+    node's own label took 307 rounds for it (64 allowed); a 200-node chain already took 48 to 91."""
+    graphs = {"r": random_sparse_graph(0, "r"), "s": random_sparse_graph(1, "s"), "c": shuffled_chain(1000, "c")}
+
+    labels = components_on_dask(dask_client, [pair for pairs in graphs.values() for pair in pairs], 4, tmp_path)
+
+    for prefix in ("r", "s"):
+        assert {node: label for node, label in labels.items() if node.startswith(prefix)} == reference(graphs[prefix])
+    chain = {node: label for node, label in labels.items() if node.startswith("c")}
+    assert set(chain.values()) == {"c0000"} and len(chain) == 1000
