@@ -47,8 +47,8 @@ INTEGRATION_FIXTURES = frozenset(
         "dask_client",
         "prefect_harness",
         "prefect_api",
-        "threaded_client",  # tests/flows/test_store_faults.py: an in-process 2-worker LocalCluster
-        "cli_cluster",  # tests/flows/test_distributed.py: `dask scheduler` + `dask worker` processes
+        "threaded_client",  # tests/flows/engine/test_store_faults.py: an in-process 2-worker LocalCluster
+        "cli_cluster",  # tests/flows/engine/test_distributed.py: `dask scheduler` + `dask worker` processes
         "s3_server",  # a local S3 HTTP API (moto server mode)
     }
 )

@@ -20,7 +20,7 @@ import pyarrow.dataset as ds
 from pydantic import BaseModel
 
 from flows.engine.context import RunContext
-from flows.engine.index import DedupIndex, IndexEntry, IndexRecord, prefix
+from flows.engine.index import CorpusIndex, IndexEntry, IndexRecord, prefix
 from flows.engine.store import ArtifactStore, StageRef, digest
 from tasks.clusters import marks
 from tasks.contract import StageOutput
@@ -112,7 +112,7 @@ class Batch:
     new: StageRef  # the rest
     entries: list[IndexEntry]  # the index entries they meet
     key: str  # names the clusters; salts the stage key
-    index: DedupIndex | None
+    index: CorpusIndex | None
 
 
 class CorpusStage(Protocol):
@@ -153,7 +153,7 @@ def _batch(stage: CorpusStage, ctx: RunContext, params: BaseModel, upstream: Sta
         return Batch({}, upstream, [], batch_key([upstream.key]), None)
     index = ctx.indexes.get((stage.name, name))
     if index is None:
-        index = ctx.indexes[(stage.name, name)] = DedupIndex(
+        index = ctx.indexes[(stage.name, name)] = CorpusIndex(
             ctx.store, stage.name, name, params, stage.corpus.index_file
         )
     decided, new = index.split(upstream)
@@ -197,7 +197,7 @@ def _commit(
     salts: list[str],
     clusters_dir: str,
 ) -> None:
-    """The kept documents' signature rows of the batch's shards, then the records (`DedupIndex.commit`).
+    """The kept documents' signature rows of the batch's shards, then the records (`CorpusIndex.commit`).
     Only signatures: a later run derives what else it needs under its own params."""
     index, shards = batch.index, batch.new.shards
     targets = [index.entry_path(batch.key, shard.name) for shard in shards]

@@ -1,4 +1,5 @@
-"""The persistent dedup index: what earlier runs decided, so a re-curation dedups only new shards.
+"""The persistent index of a corpus-wide stage: what earlier runs decided, so a re-curation decides only new
+shards (for dedup: dedups them against everything kept before).
 
 Layout, `<store>/<stage>/index/<name>/<batch>/`, one batch per run that added shards:
 
@@ -57,7 +58,7 @@ def prefix(batch: str) -> str:
     return f"{INDEX_PREFIX}{batch}/"
 
 
-class DedupIndex:
+class CorpusIndex:
     """One named index of one dedup stage; the committed batches are read once, on first use."""
 
     def __init__(self, store: ArtifactStore, stage: str, name: str, params: BaseModel, signature_file: str):

@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # The work: two grandchildren that would outlive it (as Prefect's server and Dask's workers would), then wait.
 WORK = (
     "import subprocess, sys, time; from flows.cli.supervise import watch_parent; watch_parent(); "

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from flows.config import load_config
 from flows.engine.context import open_context
-from flows.engine.index import DedupIndex, IndexRecord
+from flows.engine.index import CorpusIndex, IndexRecord
 from flows.engine.store import ArtifactStore, ShardRef, StageRef, digest
 from flows.stages import STAGES
 from tasks.dedup_exact import DedupExactParams
@@ -19,8 +19,8 @@ from tasks.dedup_exact import DedupExactParams
 PARAMS = DedupExactParams(index="main")
 
 
-def index_of(store: ArtifactStore, params=PARAMS) -> DedupIndex:
-    return DedupIndex(store, "dedup_exact", "main", params, "hashes")
+def index_of(store: ArtifactStore, params=PARAMS) -> CorpusIndex:
+    return CorpusIndex(store, "dedup_exact", "main", params, "hashes")
 
 
 def record(path: str, upstream: str, batch: str = "b1", params=PARAMS) -> IndexRecord:

@@ -41,7 +41,7 @@ def test_work_pool_deployments_validate_against_the_flow_parameters():
 
     from flows.config import CurationConfig
 
-    spec = yaml.safe_load((Path(__file__).resolve().parents[2] / "infra" / "prefect.yaml").read_text())
+    spec = yaml.safe_load((Path(__file__).resolve().parents[3] / "infra" / "prefect.yaml").read_text())
 
     for deployment in spec["deployments"]:
         CurationConfig.model_validate(deployment["parameters"]["cfg"])

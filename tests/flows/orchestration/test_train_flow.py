@@ -70,7 +70,7 @@ def test_metrics_are_published_as_a_prefect_artifact(tmp_path, separable, prefec
 
     card = train(tmp_path, f"labeled=[{path}]", *SMALL_FASTTEXT)["card"]
 
-    with get_client(sync_client=True) as client:  # the REST filter, as in tests/flows/test_curate.py
+    with get_client(sync_client=True) as client:  # the REST filter, as in tests/flows/orchestration/test_curate.py
         response = client.request(
             "POST",
             "/artifacts/filter",
