@@ -115,6 +115,9 @@ class Batch:
     index: CorpusIndex | None
 
 
+Step = Callable[..., StageRef]  # one phase over one upstream (`flows.engine.stage.MapCall`) -> its ref
+
+
 class CorpusStage(Protocol):
     """What the engine reads of a corpus-wide `flows.engine.stage.Stage` (typed here, not imported:
     the stage module imports this one)."""
@@ -128,9 +131,6 @@ class CorpusStage(Protocol):
     def params(self, cfg: BaseModel) -> BaseModel: ...
 
     def chain(self, ctx: RunContext, upstream: StageRef | None, step: Step) -> tuple[StageRef, ...]: ...
-
-
-Step = Callable[..., StageRef]  # one phase over one upstream (`flows.engine.stage.MapCall`) -> its ref
 
 
 def corpus_refs(

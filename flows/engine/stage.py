@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from flows.engine.context import RunContext
-from flows.engine.corpus import CorpusSteps, corpus_refs, run_corpus
+from flows.engine.corpus import CorpusSteps, Step, corpus_refs, run_corpus
 from flows.engine.store import StageRef
 from flows.parallel.cluster import WarmModels
 
@@ -89,9 +89,6 @@ class MapCall:
             reads=self.phase.reads(params),
             key_params=None if self.phase.key_params is None else self.phase.key_params(params),
         )
-
-
-Step = Callable[[MapCall], StageRef]
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import tasks.quality
 from flows.engine.stage import Stage, reads_text
+from tasks import models
 
 STAGE = Stage(
     "quality",
     tasks.quality,
     tasks.quality.QualityParams,
     reads=reads_text,
-    uses_torch=lambda params: any(spec.uses_torch for spec in params.scorers),
+    uses_torch=lambda params: models.uses_torch(params.scorers),
 )

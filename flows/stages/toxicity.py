@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import tasks.toxicity
 from flows.engine.stage import Stage, reads_text
+from tasks import models
 
 STAGE = Stage(
     "toxicity",
     tasks.toxicity,
     tasks.toxicity.ToxicityParams,
     reads=reads_text,
-    uses_torch=lambda params: any(spec.uses_torch for spec in params.scorers),
+    uses_torch=lambda params: models.uses_torch(params.scorers),
 )

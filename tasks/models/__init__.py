@@ -38,6 +38,7 @@ from tasks.models.specs import (
     ProfanitySpec,
     ScorerSpec,
     unique_names,
+    uses_torch,
 )
 from tasks.models.training import (
     FASTTEXT_MODEL,
@@ -49,6 +50,7 @@ from tasks.models.training import (
 
 __all__ = [
     "unique_names",
+    "uses_torch",
     "CHARS_PER_TOKEN_BOUND",
     "FASTTEXT_MODEL",
     "HEAD_WEIGHTS",

@@ -107,3 +107,8 @@ def unique_names(scorers: tuple[ScorerSpec, ...]) -> tuple[ScorerSpec, ...]:
     if duplicates:
         raise ValueError(f"scorer names must be unique (each is a column): {duplicates} repeat")
     return scorers
+
+
+def uses_torch(scorers: tuple[ScorerSpec, ...]) -> bool:
+    """Whether any of a stage's scorers runs a torch model (its workers then set torch's threads)."""
+    return any(spec.uses_torch for spec in scorers)
