@@ -9,6 +9,10 @@ own label took 307 (the minimum crept a few hops per round, and chains of a few 
 the round limit). Each step is written to Parquet and read back, so a step holds at most a
 partition per worker and the task graph never grows with the number of rounds. The component id is
 the smallest node of the component: independent of partitioning and of edge order.
+
+An edge list that fits one worker (`IN_MEMORY_EDGES`) skips the rounds: one task gathers it and labels
+it with scipy's connected components, the same labels in one step instead of a few shuffles per
+round, each of which costs the cluster a fixed ~0.1-0.3 s however few edges there are.
 """
 
 from __future__ import annotations
@@ -16,8 +20,17 @@ from __future__ import annotations
 import uuid
 
 import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 MAX_ROUNDS = 64  # hooking rounds, and shortcut passes per round: both ~log2 of the largest component
+# Edges one worker labels at once: two ~40-byte positions per edge, held as pandas strings and as Arrow
+# (~0.3 GB at this size), well inside a worker's memory limit.
+IN_MEMORY_EDGES = 2_000_000
+_LABELS = pa.schema([("node", pa.string()), ("component", pa.string())])
+_LABEL_META = _LABELS.empty_table().to_pandas()
 
 
 def smaller(a: dd.Series, b: dd.Series) -> dd.Series:
@@ -25,8 +38,14 @@ def smaller(a: dd.Series, b: dd.Series) -> dd.Series:
     return a.where(b.isna() | (a <= b), b)
 
 
-def connected_components(client, edges: dd.DataFrame, spill_dir: str, filesystem=None) -> dd.DataFrame:
-    """`edges` has string columns `src`, `dst`; returns (`node`, `component`) for every node in an edge."""
+def connected_components(
+    client, edges: dd.DataFrame, spill_dir: str, filesystem=None, in_memory_edges: int = IN_MEMORY_EDGES
+) -> dd.DataFrame:
+    """`edges` has string columns `src`, `dst`; returns (`node`, `component`) for every node in an edge.
+    Up to `in_memory_edges` edges are labelled by one task, more by rounds of label propagation."""
+    if client.compute(edges.map_partitions(len).sum()).result() <= in_memory_edges:
+        gathered = edges[["src", "dst"]].repartition(npartitions=1)
+        return spill(client, gathered.map_partitions(components_partition, meta=_LABEL_META), spill_dir, filesystem)
     both = dd.concat([edges[["src", "dst"]], edges.rename(columns={"src": "dst", "dst": "src"})[["src", "dst"]]])
     nodes = both[["src"]].drop_duplicates().rename(columns={"src": "node"})
     labels = spill(client, nodes.assign(label=nodes["node"]), spill_dir, filesystem)
@@ -41,6 +60,24 @@ def connected_components(client, edges: dd.DataFrame, spill_dir: str, filesystem
             return labels.rename(columns={"label": "component"})
         labels = shortcut(client, hooked[["node", "new"]].rename(columns={"new": "label"}), spill_dir, filesystem)
     raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
+
+
+def components_partition(edges: pd.DataFrame) -> pd.DataFrame:
+    """Worker side, the whole edge list: every node with its component's smallest node (scipy labels the
+    components; nodes are numbered in sorted order, so a component's smallest number is its smallest node)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as label_components
+
+    table = pa.Table.from_pandas(edges[["src", "dst"]], preserve_index=False)
+    src, dst = (table.column(end).combine_chunks().cast(pa.string()) for end in ("src", "dst"))
+    nodes = pc.unique(pa.concat_arrays([src, dst]))
+    nodes = nodes.take(pc.array_sort_indices(nodes))
+    ends = [pc.index_in(end, value_set=nodes).to_numpy(zero_copy_only=False) for end in (src, dst)]
+    graph = coo_matrix((np.ones(len(src), np.int8), tuple(ends)), shape=(len(nodes), len(nodes)))
+    _, labels = label_components(graph, directed=False)
+    smallest = np.full(labels.max(initial=-1) + 1, len(nodes))
+    np.minimum.at(smallest, labels, np.arange(len(nodes)))
+    return pa.table([nodes, nodes.take(smallest[labels])], schema=_LABELS).to_pandas()
 
 
 def shortcut(client, labels: dd.DataFrame, spill_dir: str, filesystem=None) -> dd.DataFrame:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow  # each round of label propagation is several shuf
 
 def components_on_dask(client, pairs: list[tuple[str, str]], partitions: int, tmp_path) -> dict[str, str]:
     edges = dd.from_pandas(pd.DataFrame(pairs, columns=["src", "dst"]), npartitions=partitions)
-    labels = client.compute(connected_components(client, edges, str(tmp_path / "spill"))).result()
+    labels = client.compute(connected_components(client, edges, str(tmp_path / "spill"), in_memory_edges=0)).result()
     return dict(zip(labels["node"], labels["component"]))
 
 
@@ -47,3 +47,18 @@ def test_components_match_union_find_on_random_graphs_and_a_long_shuffled_chain(
         assert {node: label for node, label in labels.items() if node.startswith(prefix)} == reference(graphs[prefix])
     chain = {node: label for node, label in labels.items() if node.startswith("c")}
     assert set(chain.values()) == {"c0000"} and len(chain) == 1000
+
+
+def test_one_task_labels_a_small_edge_list_as_union_find_does(dask_client, tmp_path):
+    """Below `in_memory_edges` one task labels the whole list (scipy): the same labels as the rounds give."""
+    graphs = {"r": random_sparse_graph(2, "r"), "c": shuffled_chain(300, "c")}
+    pairs = [pair for pairs in graphs.values() for pair in pairs]
+    edges = dd.from_pandas(pd.DataFrame(pairs, columns=["src", "dst"]), npartitions=3)
+
+    labels = dask_client.compute(
+        connected_components(dask_client, edges, str(tmp_path / "spill"), in_memory_edges=len(pairs))
+    ).result()
+
+    assert dict(zip(labels["node"], labels["component"])) == reference(pairs)
+    assert len(labels) == len({node for pair in pairs for node in pair})
+    assert len(list((tmp_path / "spill").iterdir())) == 1  # one step written, no propagation rounds
