@@ -63,6 +63,7 @@ import tasks.decontam  # noqa: E402
 from tasks import models  # noqa: E402
 from tasks.decontam import (  # noqa: E402
     DecontamParams,
+    MultilingualParams,
     SemanticParams,
     build_index,
     detect,
@@ -300,7 +301,9 @@ def main() -> None:
     models.set_torch_threads(args.threads)
     device = args.device or models.default_device()
     args.cache.mkdir(parents=True, exist_ok=True)
-    params = DecontamParams(benchmarks=SPECS, semantic=SemanticParams(enabled=True), action="flag")
+    # English pages and the English encoder only: bench/decontam_crosslingual.py measures the multilingual path
+    english = SemanticParams(enabled=True, multilingual=MultilingualParams(enabled=False))
+    params = DecontamParams(benchmarks=SPECS, semantic=english, action="flag")
     index_url = cached_index(args.cache, params.semantic)
     index = load_index(index_url)
 

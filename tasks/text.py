@@ -52,3 +52,5 @@ _SPACED_WORD = rf"{_SPACED}+(?:[-'’]{_SPACED}+)*(?:[.,:]\d+)*"
 _TSHEG = "\u0f0b\u0f0c"
 CHARACTER_TOKEN_RE = regex.compile(f"{_CHARACTER}|{_SPACED_WORD}|{_punct(_INVISIBLE + _TSHEG)}")
 CHARACTER_WORD_RE = regex.compile(f"{_CHARACTER}|{_SPACED_WORD}")
+# The same tokens, with group `character` set for a character token (decontamination weighs them apart)
+KIND_TOKEN_RE = regex.compile(f"(?P<character>{_CHARACTER})|{_SPACED_WORD}")

@@ -185,22 +185,46 @@ def calibrate(
             "reference (FineWeb-2: the input is good text to keep)."
         ),
     ] = "corpus",
-    min_docs: Annotated[int, typer.Option(help="Languages with fewer documents keep the global thresholds.")] = 100,
+    min_docs: Annotated[
+        int,
+        typer.Option(help="Languages (clean) or encoder paths (decontam) with fewer documents keep their thresholds."),
+    ] = 100,
+    stage: Annotated[
+        str,
+        typer.Option(
+            help="clean: per-language rule thresholds; decontam: per-benchmark cosine thresholds of the embedding "
+            "search, from an input of pages that copy no benchmark item."
+        ),
+    ] = "clean",
+    target_fpr: Annotated[
+        float, typer.Option(help="decontam: share of the input all benchmarks together may flag, per encoder.")
+    ] = 0.005,
     to: Annotated[Path, typer.Option(help="Directory for the YAML, JSON and HTML it writes.")] = Path("calibration"),
 ) -> None:
-    """Choose per-language `clean` thresholds from a corpus (the calibrate flow); prints the YAML to feed back."""
+    """Choose `clean` thresholds per language, or `decontam` thresholds per benchmark, from a corpus (the
+    calibrate flows); prints the YAML to feed back with --config."""
     from pydantic import ValidationError
 
     from flows.config import load_config
     from flows.engine.context import discover_inputs
-    from flows.orchestration.calibrate_clean import CalibrateConfig, calibrate_clean
-    from tasks.clean.calibrate import CalibrationParams
     from tasks.errors import ConfigError
 
     _quiet_prefect()
     try:
         curation = load_config(config, set_, base=_curation_base(input, output, store))
         discover_inputs(curation.input.paths)
+        if stage == "decontam":
+            from flows.orchestration.calibrate_decontam import DecontamCalibrateConfig, calibrate_decontam
+            from tasks.decontam.calibrate import DecontamCalibration
+
+            how = DecontamCalibration(target_fpr=target_fpr, min_docs=min_docs)
+            calibrate_decontam(DecontamCalibrateConfig(curation=curation, calibration=how, output=str(to)))
+            return
+        if stage != "clean":
+            raise ConfigError(f"--stage must be clean or decontam, not {stage!r}")
+        from flows.orchestration.calibrate_clean import CalibrateConfig, calibrate_clean
+        from tasks.clean.calibrate import CalibrationParams
+
         calibration = CalibrationParams(method=method, min_docs=min_docs)
         calibrate_clean(CalibrateConfig(curation=curation, calibration=calibration, output=str(to)))
     except WinnowError as exc:

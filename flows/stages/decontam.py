@@ -11,19 +11,20 @@ windows) is keyed without the threshold and the action: a new one re-embeds noth
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 
 import pyarrow.compute as pc
 
 import tasks.decontam
 from flows.engine.context import RunContext
-from flows.engine.stage import Phase, Stage, reads_text
+from flows.engine.stage import Phase, Stage
 from flows.engine.store import ArtifactStore, StageRef, digest
 from flows.report.section import Section
 from tasks.decontam.report import contamination_report
 
 SUCCESS = "_SUCCESS"
-REPORT_COLUMNS = ["id", "url", "contam_benchmark", "contam_items", "contam_spans", "n_contam_chars_cut"]
+REPORT_COLUMNS = ["id", "url", "lang", "contam_benchmark", "contam_items", "contam_spans", "n_contam_chars_cut"]
 
 
 def index_key(params: tasks.decontam.DecontamParams) -> str:
@@ -73,16 +74,18 @@ def report_section(ctx: RunContext, upstream: StageRef, ref: StageRef) -> Sectio
             "### Decontamination\n\nNo benchmark configured (`decontam.benchmarks`): nothing was checked.",
         )
     store = ctx.store
-    rows = []
+    rows, coverage = [], collections.Counter()
     for shard in ref.shards:  # the report never reads the text
-        kept = store.read_view(ref.stage, shard, REPORT_COLUMNS)
-        rejected = store.read_rejected(ref.stage, shard, REPORT_COLUMNS + ["reason"])
+        kept = store.read_view(ref.stage, shard, REPORT_COLUMNS + [tasks.decontam.PATH.name])
+        rejected = store.read_rejected(ref.stage, shard, REPORT_COLUMNS + [tasks.decontam.PATH.name, "reason"])
         for table, is_kept in ((kept, True), (rejected, False)):
             if table is not None:
+                langs = table.column("lang").to_pylist() if "lang" in table.column_names else [None] * table.num_rows
+                coverage.update(zip(langs, table.column(tasks.decontam.PATH.name).to_pylist()))
                 table = table.filter(pc.is_valid(table.column("contam_benchmark")))
                 rows += [row | {"kept": is_kept} for row in table.to_pylist()]
     index = tasks.decontam.load_index(index_url(ctx, params)) if rows else None
-    data, markdown = contamination_report(rows, index, params)
+    data, markdown = contamination_report(rows, index, params, dict(coverage))
     return Section("decontam", "decontamination-report", data, markdown, contamination_html(data, markdown))
 
 
@@ -106,8 +109,14 @@ def contamination_html(report: dict, markdown: str) -> str:
     return (f"<figure>{plot}</figure>" if plot else "") + markdown_html(markdown)
 
 
-def scan_reads(params: tasks.decontam.DecontamParams) -> tuple[str, ...]:
-    return ("text",) + ((tasks.decontam.WINDOWS.name,) if scans_windows(params) else ())
+def scan_reads(params: tasks.decontam.ScanParams) -> tuple[str, ...]:
+    """The scan reads the text, and each document's `lang` when it routes them to two encoders."""
+    return ("text", "lang") if params.multilingual else ("text",)
+
+
+def run_reads(params: tasks.decontam.DecontamParams) -> tuple[str, ...]:
+    scanned = (tasks.decontam.WINDOWS.name, tasks.decontam.PATH.name)
+    return ("text",) + (scanned if scans_windows(params) else ())
 
 
 STAGE = Stage(
@@ -121,9 +130,9 @@ STAGE = Stage(
             params=lambda params: params.scan_params(),
             when=scans_windows,
             shard_args=index_args,
-            reads=reads_text,
+            reads=scan_reads,
         ),
-        Phase("decontam", tasks.decontam.run, shard_args=index_args, reads=scan_reads),
+        Phase("decontam", tasks.decontam.run, shard_args=index_args, reads=run_reads),
     ),
     uses_torch=scans_windows,
     report=report_section,

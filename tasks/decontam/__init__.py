@@ -11,6 +11,8 @@ cosine threshold of an item (paraphrases, Yang et al. 2023; thresholds per bench
     contam_overlap         largest share of one item segment's n-grams found in the document (1.0: a whole rendering)
     contam_semantic_score  best window-to-item cosine (null when no window was embedded: search off, or
                            no window passed `semantic.prefilter`)
+    contam_semantic_path   which encoder embedded the document's windows: `english`, `multilingual` (its
+                           `lang` is not English), or null (no search, or a language neither encoder covers)
     contam_spans           the matched spans of the original text: benchmark, item, method, offsets, score
     n_contam_chars_cut     characters excised (0 unless action=excise)
 
@@ -48,10 +50,15 @@ from tasks.decontam.index import (
 )
 from tasks.decontam.ngrams import find_matches, word_spans, words
 from tasks.decontam.semantic import (
+    ENGLISH,
+    MULTILINGUAL,
+    MultilingualParams,
+    MultilingualScan,
     SemanticParams,
     embed,
     lexical_candidates,
     nearest_items,
+    segment_windows,
     window_ranges,
 )
 
@@ -61,6 +68,7 @@ __all__ = [
     "BenchmarkSpec",
     "NgramParams",
     "SemanticParams",
+    "MultilingualParams",
     "ScanParams",
     "Index",
     "build_index",
@@ -75,7 +83,7 @@ __all__ = [
     "COLUMNS",
 ]
 
-VERSION = 4
+VERSION = 5
 WINDOW_BLOCK = 4096  # windows embedded and compared at once: bounds a shard's memory, not its output
 
 REASONS = ("decontam:ngram_overlap", "decontam:semantic_similarity", "decontam:n_pieces", "decontam:remaining_chars")
@@ -93,6 +101,7 @@ SPAN_TYPE = pa.struct(
 )
 WINDOW_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("item", pa.int32()), ("score", pa.float32())])
 WINDOWS = pa.field("contam_windows", pa.list_(WINDOW_TYPE))  # the scan's column: every window's best item
+PATH = pa.field("contam_semantic_path", pa.string())  # the scan's other column: which encoder embedded the document
 COLUMNS = pa.schema(
     [
         ("contam_benchmark", pa.string()),
@@ -100,6 +109,7 @@ COLUMNS = pa.schema(
         ("n_contam_ngrams", pa.int32()),
         ("contam_overlap", pa.float32()),
         ("contam_semantic_score", pa.float32()),
+        PATH,
         ("contam_spans", pa.list_(SPAN_TYPE)),
         ("n_contam_chars_cut", pa.int32()),
     ]
@@ -136,17 +146,26 @@ class DecontamParams(BaseModel):
             raise ValueError(f"benchmark names must be unique: {names}")
         return benchmarks
 
-    def semantic_thresholds(self) -> dict[str, float]:
-        """The cosine each benchmark's windows must reach (`SemanticParams.threshold_for`)."""
-        return {spec.name: self.semantic.threshold_for(spec.name, spec.layout) for spec in self.benchmarks}
+    def semantic_thresholds(self, path: str = ENGLISH) -> dict[str, float]:
+        """The cosine each benchmark's windows must reach on that path (`threshold_for` of its encoder)."""
+        encoder = self.semantic if path == ENGLISH else self.semantic.multilingual
+        return {spec.name: encoder.threshold_for(spec.name, spec.layout) for spec in self.benchmarks}
 
     def index_params(self) -> tuple:
         """What the index depends on: a changed action or threshold reuses it."""
-        return self.benchmarks, self.ngram, self.semantic.model_dump(include={"enabled", "encoder", "max_tokens"})
+        english = self.semantic.model_dump(include={"enabled", "encoder", "max_tokens"})
+        multilingual = self.semantic.multilingual
+        if not multilingual.enabled:  # the key of an index built before the multilingual path
+            return self.benchmarks, self.ngram, english
+        return self.benchmarks, self.ngram, english, multilingual.model_dump(include={"encoder", "max_tokens"})
 
     def scan_params(self) -> ScanParams:
-        window_fields = set(ScanParams.model_fields) - {"benchmarks"}
-        return ScanParams(benchmarks=self.benchmarks, **self.semantic.model_dump(include=window_fields))
+        window_fields = set(ScanParams.model_fields) - {"benchmarks", "multilingual"}
+        return ScanParams(
+            benchmarks=self.benchmarks,
+            multilingual=self.semantic.multilingual.scan(),
+            **self.semantic.model_dump(include=window_fields),
+        )
 
 
 class ScanParams(BaseModel):
@@ -164,6 +183,7 @@ class ScanParams(BaseModel):
     item_block: int
     prefilter: float | None
     prefilter_min_words: int
+    multilingual: MultilingualScan | None = None  # None: one encoder for every document, as before it existed
 
 
 def merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -218,23 +238,41 @@ def overlap(hit: ItemHit, index: Index) -> float:
 
 
 def window_scores(
-    texts: list[str], index: Index, params: ScanParams | SemanticParams, device: str | None = None
-) -> list[list[dict]]:
-    """Per document, every window's best item of each benchmark and its cosine: {start, end, item, score}.
+    texts: list[str],
+    index: Index,
+    params: ScanParams | SemanticParams,
+    device: str | None = None,
+    langs: list[str | None] | None = None,
+) -> tuple[list[list[dict]], list[str | None]]:
+    """Per document, every window's best item of each benchmark and its cosine ({start, end, item,
+    score}), and the path that embedded it (`semantic_path`).
 
     Per benchmark, not overall: thresholds differ by benchmark, so a window's best MMLU item under
     MMLU's threshold must not hide a GSM8K item over GSM8K's.
     """
-    from tasks import models
-
-    device = device or models.default_device()
-    items = index.embeddings(device)
+    multilingual = params.multilingual.scan() if isinstance(params, SemanticParams) else params.multilingual
+    paths = [semantic_path(lang, multilingual) for lang in (langs or [None] * len(texts))]
     scores: list[list[dict]] = [[] for _ in texts]
-    if items is None:
-        return scores
-    groups = list(index.benchmark_rows().values())
+    english = [d for d, path in enumerate(paths) if path == ENGLISH]
+    if english:
+        bounds = english_windows(texts, english, params, index)
+        score_windows(texts, bounds, index, "embedding", params, params.item_block, device, scores)
+    foreign = [d for d, path in enumerate(paths) if path == MULTILINGUAL]
+    if foreign:
+        bounds = [(d, s, e) for d in foreign for s, e in segment_windows(texts[d], multilingual)]
+        score_windows(texts, bounds, index, "embedding_multilingual", multilingual, params.item_block, device, scores)
+    return scores, paths
+
+
+def semantic_path(lang: str | None, multilingual: MultilingualScan | None) -> str | None:
+    return ENGLISH if multilingual is None else multilingual.embeds(lang)
+
+
+def english_windows(texts: list[str], docs: list[int], params, index: Index) -> list[tuple[int, int, int]]:
+    """(document, start, end) of the English path's word windows, those `params.prefilter` keeps."""
     bounds, window_words = [], []
-    for d, text in enumerate(texts):
+    for d in docs:
+        text = texts[d]
         spans = word_spans(text)
         ranges = window_ranges(len(spans), params.window_words, params.stride_words)
         bounds += [(d, spans[first][0], spans[stop - 1][1]) for first, stop in ranges]
@@ -244,29 +282,47 @@ def window_scores(
     if params.prefilter is not None:
         keep = lexical_candidates(window_words, index.lexicon, params.prefilter, params.prefilter_min_words)
         bounds = [bound for bound, kept in zip(bounds, keep) if kept]
+    return bounds
+
+
+def score_windows(
+    texts, bounds, index: Index, column: str, encoder, item_block: int, device, scores: list[list[dict]]
+) -> None:
+    """Embed the windows `bounds` with `encoder`, compare them with the items' `column` embeddings and add
+    each window's best item per benchmark to `scores`."""
+    from tasks import models
+
+    device = device or models.default_device()
+    items = index.embeddings(device, column)
+    if items is None:  # an index of no items has no embeddings: nothing to be near
+        return
+    groups = list(index.benchmark_rows().values())
     for start in range(0, len(bounds), WINDOW_BLOCK):
         block = bounds[start : start + WINDOW_BLOCK]
-        queries = embed([texts[d][s:e] for d, s, e in block], params, device)
-        best, nearest = nearest_items(queries, items, groups, params.item_block)
+        queries = embed([texts[d][s:e] for d, s, e in block], encoder, device)
+        best, nearest = nearest_items(queries, items, groups, item_block)
         for (d, s, e), window_best, window_items in zip(block, best.tolist(), nearest.tolist()):
             scores[d] += [
                 {"start": s, "end": e, "item": item, "score": score} for score, item in zip(window_best, window_items)
             ]
-    return scores
 
 
-def item_thresholds(index: Index, params: DecontamParams) -> np.ndarray:
-    """The semantic threshold of each item: its benchmark's."""
-    limits, by_benchmark = np.empty(index.items.num_rows, np.float32), params.semantic_thresholds()
+def item_thresholds(index: Index, params: DecontamParams, path: str = ENGLISH) -> np.ndarray:
+    """The semantic threshold of each item on that path: its benchmark's under that path's encoder."""
+    limits, by_benchmark = np.empty(index.items.num_rows, np.float32), params.semantic_thresholds(path)
     for name, (lo, hi) in index.benchmark_rows().items():
         limits[lo:hi] = by_benchmark[name]
     return limits
 
 
 def scan(table: pa.Table, params: ScanParams, index_url: str) -> pa.Table:
-    """The scan phase: `table` with `contam_windows` (text untouched)."""
+    """The scan phase: `table` with `contam_windows` and `contam_semantic_path` (text untouched); without a
+    `lang` column every document takes the English path."""
     texts = table.column("text").to_pylist() if table.num_rows else []
-    return table.append_column(WINDOWS, pa.array(window_scores(texts, load_index(index_url), params), WINDOWS.type))
+    langs = table.column("lang").to_pylist() if params.multilingual and "lang" in table.column_names else None
+    scores, paths = window_scores(texts, load_index(index_url), params, langs=langs)
+    table = table.append_column(WINDOWS, pa.array(scores, WINDOWS.type))
+    return table.append_column(PATH, pa.array(paths, PATH.type))
 
 
 def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | None = None) -> pa.Table:
@@ -274,15 +330,17 @@ def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | 
     texts = table.column("text").to_pylist() if table.num_rows else []
     grams = ngram_hits(texts, index)
     if WINDOWS.name in table.column_names:  # scanned by the `scan` phase
-        scanned = table.column(WINDOWS.name).to_pylist()
-        table = table.drop_columns([WINDOWS.name])
+        scanned, paths = table.column(WINDOWS.name).to_pylist(), table.column(PATH.name).to_pylist()
+        table = table.drop_columns([WINDOWS.name, PATH.name])
     elif params.semantic.enabled and index.items.num_rows:
-        scanned = window_scores(texts, index, params.semantic, device)
-    else:  # no search: contam_semantic_score stays null
-        scanned = None
-    limits = item_thresholds(index, params)
+        routed = params.semantic.multilingual.enabled and "lang" in table.column_names
+        langs = table.column("lang").to_pylist() if routed else None
+        scanned, paths = window_scores(texts, index, params.semantic, device, langs)
+    else:  # no search: contam_semantic_score and contam_semantic_path stay null
+        scanned, paths = None, [None] * len(texts)
+    limits = {path: item_thresholds(index, params, path) for path in (ENGLISH, MULTILINGUAL)}
     near = (
-        [[w for w in doc if w["score"] >= limits[w["item"]]] for doc in scanned]
+        [[w for w in doc if w["score"] >= limits[path][w["item"]]] for doc, path in zip(scanned, paths)]
         if scanned is not None
         else [[] for _ in texts]
     )
@@ -296,7 +354,8 @@ def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | 
         spans = [  # the score of an n-gram span is its item's overlap
             (item, "ngram", s, e, overlap(hit, index)) for item, hit in found.items() for s, e in merge(hit.spans)
         ]
-        spans += [(w["item"], "semantic", w["start"], w["end"], w["score"]) for w in near[d]]
+        method = "crosslingual" if paths[d] == MULTILINGUAL else "semantic"
+        spans += [(w["item"], method, w["start"], w["end"], w["score"]) for w in near[d]]
         if found:
             strongest = max(found, key=lambda item: (len(found[item].grams), -item))
         else:
@@ -306,6 +365,7 @@ def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | 
         rows["n_contam_ngrams"].append(len(matched))
         rows["contam_overlap"].append(max((overlap(hit, index) for hit in found.values()), default=0.0))
         rows["contam_semantic_score"].append(max((w["score"] for w in scanned[d]), default=None) if scanned else None)
+        rows[PATH.name].append(paths[d])
         rows["contam_spans"].append(
             [
                 {
@@ -329,23 +389,22 @@ def detect(table: pa.Table, params: DecontamParams, index: Index, device: str | 
 def run(table: pa.Table, params: DecontamParams, index_url: str) -> StageOutput:
     """The stage: detect against the index saved at `index_url`, then flag, drop or excise.
 
-    A document with an n-gram hit takes `action`, one hit by embeddings only `semantic_action`; excision
-    cuts the spans of the method that decided it. A rejected document keeps its original text, so
-    `winnow inspect` shows what matched.
+    A document with an n-gram hit takes `action`, one hit by embeddings only (`semantic` or
+    `crosslingual` spans) `semantic_action`; excision cuts the spans of the evidence that decided it. A
+    rejected document keeps its original text, so `winnow inspect` shows what matched.
     """
     detected = detect(table, params, load_index(index_url))
     texts, cut = detected.column("text").to_pylist(), detected.column("n_contam_chars_cut").to_pylist()
     reasons: list[str | None] = []
     for d, doc_spans in enumerate(detected.column("contam_spans").to_pylist()):
-        method = "ngram" if any(s["method"] == "ngram" for s in doc_spans) else "semantic"
-        action = params.action if method == "ngram" else params.semantic_action
+        by_ngram = any(s["method"] == "ngram" for s in doc_spans)
+        action = params.action if by_ngram else params.semantic_action
         reason = None
         if doc_spans and action != "flag":
-            reason = "decontam:ngram_overlap" if method == "ngram" else "decontam:semantic_similarity"
+            reason = "decontam:ngram_overlap" if by_ngram else "decontam:semantic_similarity"
         if reason and action == "excise":
-            pieces, cut[d] = excise(
-                texts[d], [(s["start"], s["end"]) for s in doc_spans if s["method"] == method], params
-            )
+            deciding = [(s["start"], s["end"]) for s in doc_spans if (s["method"] == "ngram") == by_ngram]
+            pieces, cut[d] = excise(texts[d], deciding, params)
             reason = (
                 "decontam:n_pieces"
                 if len(pieces) > params.max_pieces

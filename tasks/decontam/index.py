@@ -80,12 +80,13 @@ class Index:
         """The items' words for the semantic prefilter, built on first use (once per loaded index)."""
         return item_lexicon([words(text) for text in self.items.column("text").to_pylist()])
 
-    def embeddings(self, device: str):
+    def embeddings(self, device: str, column: str = "embedding"):
+        """The items' embeddings by one encoder (`embedding`: the English one, `embedding_multilingual`)."""
         import torch
 
-        if "embedding" not in self.items.column_names:
+        if column not in self.items.column_names:
             return None
-        flat = self.items.column("embedding").combine_chunks().values.to_numpy()
+        flat = self.items.column(column).combine_chunks().values.to_numpy()
         return torch.from_numpy(flat.reshape(self.items.num_rows, -1).copy()).to(device)
 
 
@@ -125,11 +126,11 @@ def build_index(benchmarks: tuple[BenchmarkSpec, ...], params: NgramParams, sema
             "n_ngrams": pa.array(n_ngrams, pa.int32()),
         }
     )
-    if semantic.enabled and items:
-        emb = embed([i.semantic_text for i in items], semantic).cpu().numpy().astype(np.float32)
-        table = table.append_column(
-            "embedding", pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), emb.shape[1])
-        )
+    encoders = {"embedding": semantic, "embedding_multilingual": semantic.multilingual}
+    for column, encoder in encoders.items() if semantic.enabled and items else ():
+        if encoder.enabled:
+            emb = embed([i.semantic_text for i in items], encoder).cpu().numpy().astype(np.float32)
+            table = table.append_column(column, pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), emb.shape[1]))
     stats = {
         "items": len(items),
         "items_unindexed": int((n_ngrams == 0).sum()),

