@@ -43,15 +43,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from scipy.stats import beta
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import tasks.decontam  # noqa: E402
+from bench.decontam import SPECS, read_jsonl, upper95  # noqa: E402
 from tasks import models  # noqa: E402
 from tasks.decontam import DecontamParams, MultilingualParams, SemanticParams, detect, load_index, scan  # noqa: E402
-from tasks.decontam.benchmarks import BenchmarkSpec  # noqa: E402
 from tasks.decontam.calibrate import DecontamCalibration, calibrate  # noqa: E402
 from tasks.decontam.index import build_index, index_tables  # noqa: E402
 from tasks.decontam.semantic import MULTILINGUAL_CALIBRATED_THRESHOLDS, embed  # noqa: E402
@@ -62,16 +61,6 @@ BENCH = DATA / "benchmarks"
 SEED = 0
 LANGUAGES = ("de", "es", "fr", "ja", "zh")
 say = functools.partial(print, flush=True)
-SPECS = (
-    BenchmarkSpec(name="gsm8k", layout="gsm8k", path=str(BENCH / "gsm8k_test.jsonl")),
-    BenchmarkSpec(name="humaneval", layout="humaneval", path=str(BENCH / "humaneval_test.jsonl")),
-    BenchmarkSpec(name="mmlu", layout="mmlu", path=str(BENCH / "mmlu_test.jsonl")),
-    BenchmarkSpec(name="truthfulqa", layout="truthfulqa", path=str(BENCH / "truthfulqa.jsonl")),
-)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def cut(text: str, words: int) -> str:
@@ -160,10 +149,6 @@ def scanned(name: str, langs: list[str], texts: list[str], params: DecontamParam
     seconds = time.perf_counter() - started
     pq.write_table(out, path)
     return out, seconds
-
-
-def upper95(k: int, n: int) -> float:
-    return 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
 
 
 def rate(k: int, n: int) -> str:

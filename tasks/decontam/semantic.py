@@ -68,6 +68,19 @@ COMMON_ITEM_SHARE = 0.05
 PREFILTER_BLOCK = 1024  # windows per sparse product: bounds memory, not output
 
 
+def resolve_auto(enabled: bool | str, info: ValidationInfo) -> bool:
+    """`enabled: auto` of an encoder, resolved when the config is validated (so a run's saved config says
+    what it did): on when the encoder loads without the network."""
+    if enabled != "auto":
+        return enabled
+    return "encoder" in info.data and models.encoder_available(info.data["encoder"])
+
+
+def check_cosines(thresholds: dict[str, float], knob: str) -> None:
+    if bad := {name: t for name, t in thresholds.items() if not -1.0 <= t <= 1.0}:
+        raise ValueError(f"{knob} must be cosines in [-1, 1]: {bad}")
+
+
 class MultilingualScan(BaseModel):
     """What the multilingual path's window scan depends on (its cache key): not its thresholds."""
 
@@ -134,14 +147,11 @@ class MultilingualParams(MultilingualScan):
     @field_validator("enabled")
     @classmethod
     def _resolve_auto(cls, enabled: bool | str, info: ValidationInfo) -> bool:
-        if enabled != "auto":
-            return enabled
-        return "encoder" in info.data and models.encoder_available(info.data["encoder"])
+        return resolve_auto(enabled, info)
 
     @model_validator(mode="after")
     def _cosines(self) -> MultilingualParams:
-        if bad := {name: t for name, t in self.thresholds.items() if not -1.0 <= t <= 1.0}:
-            raise ValueError(f"decontam.semantic.multilingual.thresholds must be cosines in [-1, 1]: {bad}")
+        check_cosines(self.thresholds, "decontam.semantic.multilingual.thresholds")
         return self
 
     def threshold_for(self, name: str, layout: str) -> float:
@@ -213,16 +223,13 @@ class SemanticParams(BaseModel):
     @field_validator("enabled")
     @classmethod
     def _resolve_auto(cls, enabled: bool | str, info: ValidationInfo) -> bool:
-        if enabled != "auto":
-            return enabled
-        return "encoder" in info.data and models.encoder_available(info.data["encoder"])
+        return resolve_auto(enabled, info)
 
     @model_validator(mode="after")
     def _stride_within_window(self) -> SemanticParams:
         if self.stride_words > self.window_words:
             raise ValueError("decontam.semantic.stride_words must not exceed window_words (text would be skipped)")
-        if bad := {name: t for name, t in self.thresholds.items() if not -1.0 <= t <= 1.0}:
-            raise ValueError(f"decontam.semantic.thresholds must be cosines in [-1, 1]: {bad}")
+        check_cosines(self.thresholds, "decontam.semantic.thresholds")
         return self
 
     def threshold_for(self, name: str, layout: str) -> float:

@@ -73,16 +73,20 @@ def inputs(tmp_path_factory) -> tuple[Path, Path]:
     return corpus, benchmark
 
 
+def run_overrides(corpus: Path, benchmark: Path, out: Path, cluster) -> list[str]:
+    return [
+        f"input.paths=[{corpus}]",
+        f"output={out}",
+        f"run.cluster.address={cluster.scheduler_address}",
+        f"decontam.benchmarks=[{{name: gsm8k, layout: gsm8k, path: '{benchmark}'}}]",
+    ]
+
+
 def test_index_and_window_scan_are_computed_once_and_reused_across_runs(
     inputs, tmp_path, dask_cluster, prefect_harness
 ):
     corpus, benchmark = inputs
-    overrides = [
-        f"input.paths=[{corpus}]",
-        f"output={tmp_path / 'out'}",
-        f"run.cluster.address={dask_cluster.scheduler_address}",
-        f"decontam.benchmarks=[{{name: gsm8k, layout: gsm8k, path: '{benchmark}'}}]",
-    ]
+    overrides = run_overrides(corpus, benchmark, tmp_path / "out", dask_cluster)
     index_root = tmp_path / "out" / ".winnow-store" / "decontam" / "index"
     scan_shards = tmp_path / "out" / ".winnow-store" / "decontam.scan" / "shards"
 
@@ -136,12 +140,7 @@ def test_calibration_scans_with_the_runs_keys_and_its_yaml_reruns_only_the_decis
     from tasks.decontam.calibrate import DecontamCalibration
 
     corpus, benchmark = inputs
-    overrides = [
-        f"input.paths=[{corpus}]",
-        f"output={tmp_path / 'out'}",
-        f"run.cluster.address={dask_cluster.scheduler_address}",
-        f"decontam.benchmarks=[{{name: gsm8k, layout: gsm8k, path: '{benchmark}'}}]",
-    ]
+    overrides = run_overrides(corpus, benchmark, tmp_path / "out", dask_cluster)
     curation = load_config(overrides=overrides)
     how = DecontamCalibration(target_fpr=0.05, floor=0.3, min_docs=10)
 
