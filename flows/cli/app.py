@@ -214,6 +214,11 @@ def calibrate(
         curation = load_config(config, set_, base=_curation_base(input, output, store))
         discover_inputs(curation.input.paths)
         if stage == "decontam":
+            if not curation.decontam.benchmarks or not curation.decontam.semantic.enabled:
+                raise ConfigError(
+                    "calibrate --stage decontam scans for embedding neighbours: set decontam.benchmarks "
+                    "(--set or --config) and keep decontam.semantic.enabled on"
+                )
             from flows.orchestration.calibrate_decontam import DecontamCalibrateConfig, calibrate_decontam
             from tasks.decontam.calibrate import DecontamCalibration
 

@@ -50,3 +50,16 @@ def test_from_run_names_the_runs_it_knows(tmp_path):
 
     assert result.exit_code == 2
     assert "no run 'abc'" in result.output
+
+
+def test_calibrate_names_its_stages_and_what_decontam_calibration_needs(tmp_path):
+    (tmp_path / "pages.jsonl").write_text('{"text": "a page"}\n')
+    common = ["calibrate", "--input", str(tmp_path / "pages.jsonl"), "--output", str(tmp_path / "out")]
+    common += ["--to", str(tmp_path / "cal")]
+
+    unknown = runner.invoke(app, [*common, "--stage", "dedup"])
+    no_benchmark = runner.invoke(app, [*common, "--stage", "decontam"])
+
+    assert unknown.exit_code == 2 and "--stage must be clean or decontam" in unknown.output
+    assert no_benchmark.exit_code == 2 and "set decontam.benchmarks" in no_benchmark.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cal").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -82,15 +83,26 @@ def run_overrides(corpus: Path, benchmark: Path, out: Path, cluster) -> list[str
     ]
 
 
-def test_index_and_window_scan_are_computed_once_and_reused_across_runs(
-    inputs, tmp_path, dask_cluster, prefect_harness
-):
+@pytest.fixture(scope="module")
+def cold(inputs, tmp_path_factory, dask_cluster, prefect_harness) -> dict:
+    """One cold curation of the inputs, shared: its summary and output folder. A test that runs again
+    starts from a copy (`shutil.copytree`), as if it had run it."""
     corpus, benchmark = inputs
+    output = tmp_path_factory.mktemp("cold") / "out"
+    return {
+        "summary": curate(load_config(overrides=run_overrides(corpus, benchmark, output, dask_cluster))),
+        "output": output,
+    }
+
+
+def test_index_and_window_scan_are_computed_once_and_reused_across_runs(inputs, cold, tmp_path, dask_cluster):
+    corpus, benchmark = inputs
+    shutil.copytree(cold["output"], tmp_path / "out")
     overrides = run_overrides(corpus, benchmark, tmp_path / "out", dask_cluster)
     index_root = tmp_path / "out" / ".winnow-store" / "decontam" / "index"
     scan_shards = tmp_path / "out" / ".winnow-store" / "decontam.scan" / "shards"
 
-    first = curate(load_config(overrides=overrides))
+    first = cold["summary"]
     output = pq.read_table(
         tmp_path / "out" / "data",
         columns=["id", "contam_semantic_score", "contam_semantic_path", "contam_spans", "n_contam_chars_cut"],
@@ -132,14 +144,18 @@ def test_index_and_window_scan_are_computed_once_and_reused_across_runs(
 
 
 def test_calibration_scans_with_the_runs_keys_and_its_yaml_reruns_only_the_decision(
-    inputs, tmp_path, dask_cluster, prefect_harness
+    inputs, cold, tmp_path, dask_cluster
 ):
-    """`winnow calibrate --stage decontam`'s flow: thresholds per path from the pages it scanned, which a
-    curation with the YAML reuses, embedding nothing again."""
+    """`winnow calibrate --stage decontam`'s flow over a store `curate` filled: thresholds per path from
+    the windows curate scanned, and a curation with the YAML after it embeds nothing again."""
     from flows.orchestration.calibrate_decontam import DecontamCalibrateConfig, calibrate_decontam
     from tasks.decontam.calibrate import DecontamCalibration
 
     corpus, benchmark = inputs
+    shutil.copytree(cold["output"], tmp_path / "out")
+    scanned = {
+        p: p.stat().st_mtime_ns for p in (tmp_path / "out" / ".winnow-store" / "decontam.scan").rglob("*.parquet")
+    }
     overrides = run_overrides(corpus, benchmark, tmp_path / "out", dask_cluster)
     curation = load_config(overrides=overrides)
     how = DecontamCalibration(target_fpr=0.05, floor=0.3, min_docs=10)
@@ -147,17 +163,16 @@ def test_calibration_scans_with_the_runs_keys_and_its_yaml_reruns_only_the_decis
     result = calibrate_decontam(
         DecontamCalibrateConfig(curation=curation, calibration=how, output=str(tmp_path / "cal"))
     )
-    scanned = {
-        p: p.stat().st_mtime_ns for p in (tmp_path / "out" / ".winnow-store" / "decontam.scan").rglob("*.parquet")
-    }
     yaml_path = tmp_path / "cal" / "decontam_thresholds.yaml"
     calibrated = load_config(yaml_path, overrides)
     rerun = curate(calibrated)
 
-    # the plants (an English quote, a German translation) are among the negatives here: the cut lies above them
     assert result["english"]["documents"] > 10 and result["multilingual"]["documents"] > 10
     for path in ("english", "multilingual"):
         assert calibrated.decontam.semantic_thresholds(path)["gsm8k"] == result[path]["thresholds"]["gsm8k"] >= 0.3
     rows = {row["stage"]: row for row in rerun["funnel"]}
     assert all(rows[stage]["cached"] for stage in ("read", "langid", "dedup_fuzzy", "toxicity"))
-    assert scanned and {p: p.stat().st_mtime_ns for p in scanned} == scanned  # the scan reused: nothing re-embedded
+    assert not rows["decontam"]["cached"]  # the new thresholds: its decision step alone runs again
+    assert (
+        scanned and {p: p.stat().st_mtime_ns for p in scanned} == scanned
+    )  # curate's scan serves both: nothing re-embedded

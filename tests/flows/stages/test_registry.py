@@ -238,6 +238,7 @@ def test_every_stage_and_phase_writes_the_key_it_planned(corpus, tmp_path, dask_
         f"decontam.benchmarks=[{{name: gsm8k, layout: gsm8k, path: '{benchmark}'}}]",
         "decontam.semantic.enabled=true",
         "decontam.semantic.prefilter=0.3",  # the scan phase runs and writes its key; it embeds (almost) nothing
+        "decontam.semantic.multilingual.enabled=false",  # which has no prefilter (test_decontam_stage.py runs it)
     ]
     with_index = [stage for stage in STAGES if stage.corpus is not None and stage.corpus.index_param]
     indexed = load_config(overrides=[*base, *(f"{s.section}.{s.corpus.index_param}=main" for s in with_index)])
