@@ -72,6 +72,7 @@ from tasks.decontam import (  # noqa: E402
     scan,
 )
 from tasks.decontam.benchmarks import BenchmarkSpec  # noqa: E402
+from tasks.decontam.calibrate import best_per_benchmark  # noqa: E402
 from tasks.decontam.semantic import CALIBRATED_THRESHOLDS, nearest_items  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -164,14 +165,20 @@ def cached_index(cache: Path, semantic: SemanticParams) -> str:
 
 
 def scanned(
-    name: str, texts: list[str], params: DecontamParams, index_url: str, cache: Path
+    name: str,
+    texts: list[str],
+    params: DecontamParams,
+    index_url: str,
+    cache: Path,
+    langs: list[str] | None = None,
 ) -> tuple[pa.Table, float | None]:
-    """`texts` through the stage's scan phase, cached by texts and scan parameters; (table, seconds or None)."""
-    key = hashlib.sha256(
-        json.dumps([tasks.decontam.VERSION, params.scan_params().model_dump_json(), texts]).encode()
-    ).hexdigest()[:16]
+    """`texts` (with their `langs`, which route them to an encoder) through the stage's scan phase, cached
+    by texts, languages and scan parameters; (table, seconds or None)."""
+    keyed = [tasks.decontam.VERSION, params.scan_params().model_dump_json(), texts]
+    key = hashlib.sha256(json.dumps(keyed if langs is None else [*keyed, langs]).encode()).hexdigest()[:16]
     path = cache / f"scan-{name}-{key}.parquet"
-    table = pa.table({"id": [str(i) for i in range(len(texts))], "text": texts})
+    columns = {"id": [str(i) for i in range(len(texts))], "text": texts}
+    table = pa.table(columns if langs is None else {**columns, "lang": langs})
     if path.exists():
         return pq.read_table(path), None
     started = time.perf_counter()
@@ -188,17 +195,6 @@ def upper95(k: int, n: int) -> float:
 def rate(flags: np.ndarray) -> str:
     k, n = int(flags.sum()), len(flags)
     return f"{k / n:6.2%} ({k}/{n}, 95% upper {upper95(k, n):.2%})"
-
-
-def best_per_benchmark(table: pa.Table, rows: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
-    """Per benchmark, every document's best window cosine against its items (-1 without windows)."""
-    out = {name: np.full(table.num_rows, -1.0) for name in rows}
-    for d, doc in enumerate(table.column("contam_windows").to_pylist()):
-        for w in doc:
-            for name, (lo, hi) in rows.items():
-                if lo <= w["item"] < hi:
-                    out[name][d] = max(out[name][d], w["score"])
-    return out
 
 
 def calibrate(negatives: list[dict[str, np.ndarray]], target_fpr: float, floor: float) -> dict[str, float]:
@@ -337,8 +333,10 @@ def main() -> None:
     )
     say(f"n-gram search alone, all {len(verbatim)} verbatim plants: recall {found.mean():.1%}")
 
-    rows = index.benchmark_rows()
-    best = {name: best_per_benchmark(sets[name]["scanned"], rows) for name in ("news", "web")}
+    best = {
+        name: best_per_benchmark(sets[name]["scanned"].column("contam_windows").to_pylist(), index)
+        for name in ("news", "web")
+    }
     even = slice(0, None, 2)
     calib = calibrate(
         [{b: v[even] for b, v in best[n].items()} for n in ("news", "web")], args.target_fpr, params.semantic.threshold

@@ -2,7 +2,7 @@
 positives on non-English pages, per-benchmark thresholds of the multilingual encoder, and its cost.
 
     .venv/bin/python bench/decontam_crosslingual.py [--page-words 300] [--per-language 1000]
-        [--target-fpr 0.005] [--threads 2] [--cache DIR] [--window-words 64 --stride-words 32]
+        [--target-fpr 0.005] [--threads 2] [--cache DIR] [--window-words 64 --stride-words 32] [--inline]
 
 About 20 minutes on 2 CPU cores the first time (the index embeds 16,342 items with the multilingual
 encoder, the scan ~25,000 windows); both are cached in DIR, keyed by their inputs, so a rerun with
@@ -48,9 +48,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import tasks.decontam  # noqa: E402
-from bench.decontam import SPECS, read_jsonl, upper95  # noqa: E402
+from bench.decontam import SPECS, read_jsonl, scanned, upper95  # noqa: E402
 from tasks import models  # noqa: E402
-from tasks.decontam import DecontamParams, MultilingualParams, SemanticParams, detect, load_index, scan  # noqa: E402
+from tasks.decontam import DecontamParams, MultilingualParams, SemanticParams, detect, load_index  # noqa: E402
 from tasks.decontam.calibrate import DecontamCalibration, calibrate  # noqa: E402
 from tasks.decontam.index import build_index, index_tables  # noqa: E402
 from tasks.decontam.semantic import MULTILINGUAL_CALIBRATED_THRESHOLDS, embed  # noqa: E402
@@ -95,8 +95,10 @@ def pages(per_language: int, words: int, per_page: int = 10) -> list[tuple[str, 
     return [(lang, text) for lang in sorted(by_lang) for text in by_lang[lang]]
 
 
-def plants(negatives: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """(lang, page with a translated GSM8K problem inserted at a line boundary, source item id)."""
+def plants(negatives: list[tuple[str, str]], inline: bool = False) -> list[tuple[str, str, str]]:
+    """(lang, page with a translated GSM8K problem inserted at a line boundary, source item id); `inline`:
+    spliced into the middle of the page's longest line instead, so it shares its block with other text
+    (the case line windows do not isolate)."""
     rng = random.Random(SEED)
     hosts = collections.defaultdict(list)
     for lang, text in negatives:
@@ -105,8 +107,16 @@ def plants(negatives: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
     for lang in LANGUAGES:
         for record in read_jsonl(BENCH / "translated" / f"mgsm_{lang}.jsonl"):
             lines = rng.choice(hosts[lang]).split("\n")
-            at = rng.randrange(1, len(lines) + 1)
-            out.append((lang, "\n".join(lines[:at] + [record["text"]] + lines[at:]), record["source_item"]))
+            if inline:
+                at = max(range(len(lines)), key=lambda i: len(lines[i]))
+                line = lines[at]
+                cut = line.find(" ", len(line) // 2)
+                cut = len(line) // 2 if cut < 0 else cut
+                lines[at] = f"{line[:cut]} {record['text']} {line[cut:]}"
+            else:
+                at = rng.randrange(1, len(lines) + 1)
+                lines = lines[:at] + [record["text"]] + lines[at:]
+            out.append((lang, "\n".join(lines), record["source_item"]))
     return out
 
 
@@ -133,22 +143,6 @@ def cached_index(cache: Path, params: DecontamParams) -> str:
         seconds = time.perf_counter() - started
         say(f"index: {len(texts):,} items embedded in {seconds:.0f} s ({len(texts) / seconds:.1f} items/s)")
     return str(directory)
-
-
-def scanned(name: str, langs: list[str], texts: list[str], params: DecontamParams, index_url: str, cache: Path):
-    """The pages through the stage's scan phase, cached by pages and scan parameters; (table, seconds or None)."""
-    key = hashlib.sha256(
-        json.dumps([tasks.decontam.VERSION, params.scan_params().model_dump_json(), langs, texts]).encode()
-    ).hexdigest()[:16]
-    path = cache / f"scan-{name}-{key}.parquet"
-    if path.exists():
-        return pq.read_table(path), None
-    table = pa.table({"id": [str(i) for i in range(len(texts))], "lang": langs, "text": texts})
-    started = time.perf_counter()
-    out = scan(table, params.scan_params(), index_url)
-    seconds = time.perf_counter() - started
-    pq.write_table(out, path)
-    return out, seconds
 
 
 def rate(k: int, n: int) -> str:
@@ -196,6 +190,7 @@ def main() -> None:
     parser.add_argument("--window-words", type=int, default=64)
     parser.add_argument("--stride-words", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--inline", action="store_true", help="plants spliced into a line, not a line of their own")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/winnow-decontam-bench"))
     args = parser.parse_args()
     models.set_torch_threads(args.threads)
@@ -208,14 +203,14 @@ def main() -> None:
     index = load_index(index_url)
 
     negatives = pages(args.per_language, args.page_words)
-    planted = plants(negatives)
+    planted = plants(negatives, args.inline)
     sets = {
         "pages": ([lang for lang, _ in negatives], [text for _, text in negatives]),
         "plants": ([lang for lang, _, _ in planted], [text for _, text, _ in planted]),
     }
     scans = {}
     for name, (langs, texts) in sets.items():
-        table, seconds = scanned(name, langs, texts, params, index_url, args.cache)
+        table, seconds = scanned(name, texts, params, index_url, args.cache, langs)
         scans[name] = table
         paths = collections.Counter(table.column("contam_semantic_path").to_pylist())
         windows = sum(map(len, table.column("contam_windows").to_pylist())) // len(SPECS)

@@ -127,8 +127,8 @@ def build_index(benchmarks: tuple[BenchmarkSpec, ...], params: NgramParams, sema
         }
     )
     encoders = {"embedding": semantic, "embedding_multilingual": semantic.multilingual}
-    for column, encoder in encoders.items() if semantic.enabled and items else ():
-        if encoder.enabled:
+    for column, encoder in encoders.items():
+        if semantic.enabled and encoder.enabled and items:  # the multilingual path rides on the search
             emb = embed([i.semantic_text for i in items], encoder).cpu().numpy().astype(np.float32)
             table = table.append_column(column, pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), emb.shape[1]))
     stats = {
