@@ -41,7 +41,7 @@ def test_components_match_union_find_on_random_graphs_and_a_long_shuffled_chain(
     node's own label took 307 rounds for it (64 allowed); a 200-node chain already took 48 to 91."""
     graphs = {"r": random_sparse_graph(0, "r"), "s": random_sparse_graph(1, "s"), "c": shuffled_chain(1000, "c")}
 
-    labels = components_on_dask(dask_client, [pair for pairs in graphs.values() for pair in pairs], 4, tmp_path)
+    labels = components_on_dask(dask_client, [pair for pairs in graphs.values() for pair in pairs], 2, tmp_path)
 
     for prefix in ("r", "s"):
         assert {node: label for node, label in labels.items() if node.startswith(prefix)} == reference(graphs[prefix])
