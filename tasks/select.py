@@ -6,6 +6,8 @@ cheap stage (NeMo Curator's score/keep split).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,6 +24,8 @@ class ColumnThreshold(BaseModel):
     column: str = Field(description="A numeric column written by an earlier stage, e.g. lang_score.")
     min: float | None = Field(None, description="Keep rows with value >= min.")
     max: float | None = Field(None, description="Keep rows with value <= max.")
+    # A null is a score nobody computed (a multi-head toxicity model outside its languages), not a bad one.
+    missing: Literal["keep", "reject"] = Field("keep", description="Rows whose value is null: kept or rejected.")
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> ColumnThreshold:
@@ -51,6 +55,6 @@ def run(table: pa.Table, params: SelectParams) -> StageOutput:
             ok = pc.and_kleene(ok, pc.greater_equal(values, threshold.min))
         if threshold.max is not None:
             ok = pc.and_kleene(ok, pc.less_equal(values, threshold.max))
-        failing = pc.invert(pc.fill_null(ok, False))
+        failing = pc.invert(pc.fill_null(ok, threshold.missing == "keep"))
         reasons = pc.if_else(failing, pa.scalar(f"select:{threshold.column}"), reasons)
     return split_by_reason(table, reasons)

@@ -54,3 +54,15 @@ CHARACTER_TOKEN_RE = regex.compile(f"{_CHARACTER}|{_SPACED_WORD}|{_punct(_INVISI
 CHARACTER_WORD_RE = regex.compile(f"{_CHARACTER}|{_SPACED_WORD}")
 # The same tokens, with group `character` set for a character token (decontamination weighs them apart)
 KIND_TOKEN_RE = regex.compile(f"(?P<character>{_CHARACTER})|{_SPACED_WORD}")
+
+# Spans a classifier trained on sentences and posts scores one at a time (toxicity scorers, span
+# cutting): a non-blank line, or a sentence up to its terminal punctuation (Latin or CJK) or line end.
+SPAN_PATTERNS = {
+    "paragraph": regex.compile(r"[^\n]*\S[^\n]*"),
+    "sentence": regex.compile(r"\S[^\n.!?。！？]*(?:[.!?。！？]+|$)", regex.MULTILINE),
+}
+
+
+def span_bounds(text: str, unit: str) -> list[tuple[int, int]]:
+    """(start, end) of each `unit` ("sentence" or "paragraph") of `text`, in order."""
+    return [m.span() for m in SPAN_PATTERNS[unit].finditer(text)]

@@ -64,8 +64,11 @@ def _quantiles(values: np.ndarray, quantiles: tuple[float, ...]) -> dict[str, fl
     return {_label(q): round(float(v), DIGITS) for q, v in zip(quantiles, np.quantile(values, quantiles))}
 
 
-def _candidates(values: np.ndarray, params: ThresholdReportParams, mean: float, std: float) -> list[dict]:
-    """(rule, threshold) pairs with the documents each bound would keep; sorted by threshold."""
+def _candidates(
+    values: np.ndarray, params: ThresholdReportParams, mean: float, std: float, n_null: int = 0
+) -> list[dict]:
+    """(rule, threshold) pairs with the documents each bound would keep, the `n_null` documents without
+    a value included (a bound keeps them unless its `missing` is reject); sorted by threshold."""
     cuts = [(_label(q), float(t)) for q, t in zip(params.quantiles, np.quantile(values, params.quantiles))]
     for k in params.sigmas:
         cuts += [(f"mean-{k:g}sigma", mean - k * std), (f"mean+{k:g}sigma", mean + k * std)]
@@ -76,7 +79,8 @@ def _candidates(values: np.ndarray, params: ThresholdReportParams, mean: float, 
         # Counted at the rounded threshold, the value a user would type into select.thresholds.
         below = int(np.searchsorted(ordered, t, side="left"))
         above = int(np.searchsorted(ordered, t, side="right"))
-        rows.append({"rule": rule, "threshold": t, "kept_if_min": len(ordered) - below, "kept_if_max": above})
+        kept_if_min, kept_if_max = len(ordered) - below + n_null, above + n_null
+        rows.append({"rule": rule, "threshold": t, "kept_if_min": kept_if_min, "kept_if_max": kept_if_max})
     return rows
 
 
@@ -96,7 +100,8 @@ def threshold_report(table: pa.Table, params: ThresholdReportParams = ThresholdR
     Returns:
         `{column: {n, n_missing, mean, std, min, max, quantiles, by_language, candidates}}`; a column
         with no finite value has `None` statistics and no candidates. `n_missing` counts null or
-        non-finite scores, which every `select` bound rejects.
+        non-finite scores: a `select` bound keeps the null ones (unless its `missing` is reject) and
+        rejects the non-finite ones, and the candidates' kept counts say so.
 
     Example:
         >>> threshold_report(pa.table({"toxicity_score": pa.array([0.1, 0.9], pa.float32())}))["toxicity_score"]["n"]
@@ -124,7 +129,9 @@ def threshold_report(table: pa.Table, params: ThresholdReportParams = ThresholdR
             "max": round(float(values.max()), DIGITS) if len(values) else None,
             "quantiles": _quantiles(values, params.quantiles),
             "by_language": by_language,
-            "candidates": _candidates(values, params, mean, std) if len(values) else [],
+            "candidates": _candidates(values, params, mean, std, table.column(column).null_count)
+            if len(values)
+            else [],
             "histogram": _histogram(table.column(column), masks, params.histogram_bins) if len(values) else None,
         }
     return report

@@ -1,6 +1,7 @@
 """Train binary document classifiers that plug into `quality`/`toxicity` scorers, with honest metrics.
 
-Two recipes, both with a seeded, stratified held-out validation split:
+Two recipes, both with a seeded, stratified held-out validation split (and `train_heads`, either recipe
+with several binary heads, such as toxicity and its axes, some labels unknown):
 - `train_fasttext`: a supervised fastText classifier (Joulin et al. 2017), the DCLM quality recipe
   (Li et al. 2024: reference "good" documents vs a sample of the raw pool, word bigrams). Writes
   `model.bin`; scorer: `FastTextSpec(model_path=<dir>/model.bin, label=<params.label>)`.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -79,6 +80,33 @@ def label_examples(docs: pa.Table, params: LabelParams) -> StageOutput:
     return split_by_reason(labeled, pa.array(reasons, pa.string()))
 
 
+def label_heads(docs: pa.Table, heads: dict[str, LabelParams]) -> StageOutput:
+    """Documents -> kept rows with a nullable bool column per head, rejected rows with a reason.
+
+    Each head reads its own field; a missing or null value is unknown for that head (a multi-head
+    model masks it), a value of another type is unknown too. A record unknown for every head is
+    rejected as `train:missing_label`.
+    """
+    metas = [json.loads(m) if m else {} for m in docs.column("meta").to_pylist()]
+    columns = {}
+    for head, params in heads.items():
+        values = [meta.get(params.field) for meta in metas]
+        columns[head] = [
+            None
+            if v is None
+            or type(v) not in (bool, int, str)
+            or (params.negative and not _same(v, params.positive + params.negative))
+            else _same(v, params.positive)
+            for v in values
+        ]
+    reasons = [
+        None if any(columns[h][i] is not None for h in heads) else "train:missing_label" for i in range(len(metas))
+    ]
+    for head, values in columns.items():
+        docs = docs.append_column(head, pa.array(values, pa.bool_()))
+    return split_by_reason(docs, pa.array(reasons, pa.string()))
+
+
 class SplitParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -101,6 +129,15 @@ class FastTextTrainParams(SplitParams):
     bucket: int = Field(
         2_000_000, ge=1, description="Hash buckets for word n-grams; sets the model size (bucket x dim x 4 bytes)."
     )
+    # fastText's supervised default is no character n-grams (minn = maxn = 0); 3-5 lets a head match an
+    # inflection or a misspelling it never saw (Bojanowski et al. 2017 use 3-6 for word vectors).
+    minn: int = Field(0, ge=0, description="Shortest character n-gram (0 with maxn 0: words only).")
+    maxn: int = Field(0, ge=0, description="Longest character n-gram (0: none).")
+    balance: float = Field(
+        1.0,
+        ge=1.0,
+        description="Multi-head models: repeat a head's positives up to this many times toward class balance.",
+    )
     tokens: models.FastTextTokens = Field("script", description=models.TOKENS_DESCRIPTION)
     # One thread: fastText's Hogwild updates make multi-threaded training non-deterministic.
     threads: int = Field(1, ge=1, description="Training threads (1 = reproducible).")
@@ -112,7 +149,12 @@ class EmbeddingHeadTrainParams(SplitParams):
     )
     head: Literal["logistic", "mlp"] = Field("logistic", description="Head on the frozen embeddings.")
     hidden_dim: int = Field(64, ge=1, description="MLP hidden units (ignored by logistic).")
-    epochs: int = Field(200, ge=1, description="Full-batch Adam steps over the training split embeddings.")
+    epochs: int = Field(200, ge=1, description="Passes over the training split's embeddings.")
+    minibatch: int | None = Field(
+        None,
+        ge=1,
+        description="Examples per Adam step; empty: the whole split, one step per pass (multi-head models).",
+    )
     lr: float = Field(1e-2, gt=0.0, description="Adam learning rate.")
     weight_decay: float = Field(1e-4, ge=0.0, description="L2 penalty (AdamW decoupled).")
     max_tokens: int = Field(256, ge=1, description="Encoder truncation; the scorer must use the same (MiniLM: 256).")
@@ -187,6 +229,32 @@ def _write_card(out_dir: Path, card: dict) -> None:
     tmp.replace(out_dir / models.MODEL_CARD)  # the card comes last: a directory with one is complete
 
 
+def train_supervised(lines: Iterable[str], params: FastTextTrainParams, scratch: Path):
+    """A supervised fastText model from `__label__<class> <text>` lines (written to a file in
+    `scratch`, which fastText reads, then removed)."""
+    import fasttext
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", dir=scratch, delete=False) as fh:
+        fh.writelines(f"{line}\n" for line in lines)
+    try:
+        return fasttext.train_supervised(
+            input=fh.name,
+            lr=params.lr,
+            epoch=params.epoch,
+            wordNgrams=params.word_ngrams,
+            minn=params.minn,
+            maxn=params.maxn,
+            dim=params.dim,
+            minCount=params.min_count,
+            bucket=params.bucket,
+            thread=params.threads,
+            seed=params.seed,
+            verbose=0,
+        )
+    finally:
+        Path(fh.name).unlink()
+
+
 def train_fasttext(
     texts: Sequence[str],
     labels: Sequence[bool],
@@ -198,7 +266,6 @@ def train_fasttext(
 
     `inputs` (files read, records excluded by reason) goes into the model card as provenance.
     """
-    import fasttext
 
     y = _check(texts, labels)
     out = Path(out_dir)
@@ -206,26 +273,13 @@ def train_fasttext(
     train_idx, val_idx = split_indices(y, params.validation_fraction, params.seed)
     pos, neg = f"__label__{params.label}", f"__label__not_{params.label}"
     started = time.perf_counter()
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", dir=out, delete=False) as fh:
-        # fastText reads its file in order while the learning rate decays: a file sorted by class
-        # (positive files, then negative files) would bias the model, so the order is shuffled (seeded).
-        for i in np.random.default_rng(params.seed).permutation(train_idx):
-            fh.write(f"{pos if y[i] else neg} {models.fasttext_line(texts[i], params.tokens)}\n")
-    try:
-        model = fasttext.train_supervised(
-            input=fh.name,
-            lr=params.lr,
-            epoch=params.epoch,
-            wordNgrams=params.word_ngrams,
-            dim=params.dim,
-            minCount=params.min_count,
-            bucket=params.bucket,
-            thread=params.threads,
-            seed=params.seed,
-            verbose=0,
-        )
-    finally:
-        Path(fh.name).unlink()
+    # fastText reads its file in order while the learning rate decays: a file sorted by class
+    # (positive files, then negative files) would bias the model, so the order is shuffled (seeded).
+    lines = (
+        f"{pos if y[i] else neg} {models.fasttext_line(texts[i], params.tokens)}"
+        for i in np.random.default_rng(params.seed).permutation(train_idx)
+    )
+    model = train_supervised(lines, params, out)
     path = out / models.FASTTEXT_MODEL
     model.save_model(str(path.with_suffix(".tmp")))
     path.with_suffix(".tmp").replace(path)
@@ -312,3 +366,135 @@ def _sizes(y: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray) -> dict:
         "n_train_positive": int(y[train_idx].sum()),
         "n_validation_positive": int(y[val_idx].sum()),
     }
+
+
+def _head_labels(labels: dict[str, Sequence[bool | None]], n: int) -> tuple[list[str], np.ndarray]:
+    """Head names and an (examples, heads) float matrix: 1, 0, or NaN where a head's label is unknown."""
+    heads = list(labels)
+    if not heads:
+        raise InputError("a multi-head model needs at least one head")
+    y = np.full((n, len(heads)), np.nan)
+    for j, head in enumerate(heads):
+        column = list(labels[head])
+        if len(column) != n:
+            raise InputError(f"head {head!r}: {len(column)} labels for {n} texts")
+        y[:, j] = [np.nan if v is None else float(v) for v in column]
+        known = y[~np.isnan(y[:, j]), j]
+        if min(known.sum(), len(known) - known.sum()) < 2:
+            raise InputError(
+                f"head {head!r}: need at least 2 examples of each class to train and validate "
+                f"(got {int(known.sum())} positive, {int(len(known) - known.sum())} negative)"
+            )
+    return heads, y
+
+
+def _head_metrics(heads: list[str], y: np.ndarray, scores: np.ndarray) -> dict[str, dict]:
+    """Validation metrics per head, over the examples that head has a label for."""
+    metrics = {}
+    for j, head in enumerate(heads):
+        known = ~np.isnan(y[:, j])
+        metrics[head] = classifier_metrics(y[known, j] == 1, scores[known, j])
+    return metrics
+
+
+def train_heads(
+    texts: Sequence[str],
+    labels: dict[str, Sequence[bool | None]],
+    params: FastTextTrainParams | EmbeddingHeadTrainParams,
+    out_dir: str | Path,
+    inputs: dict | None = None,
+    languages: Sequence[str] = (),
+) -> Path:
+    """Train a multi-head model (one binary head per `labels` key; None = unknown, masked) and save it
+    with its card; returns `out_dir`. The first head is the model's main score. `params` picks the
+    path: fastText models, one per head, or one torch head over frozen sentence embeddings.
+
+    One seeded split, stratified by the first head, validates every head. `languages` (the training
+    data's) goes into the card: the scorer leaves documents in other languages unscored.
+    """
+    heads, y = _head_labels(labels, len(texts))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_idx, val_idx = split_indices(y[:, 0] == 1, params.validation_fraction, params.seed)
+    started = time.perf_counter()
+    if isinstance(params, FastTextTrainParams):
+        kind, extra = "fasttext_heads", _fit_fasttext_heads(texts, heads, y, train_idx, params, out)
+    else:
+        kind, extra = "embedding_heads", _fit_embedding_heads(texts, heads, y, train_idx, params, out)
+    spec = models.HeadsSpec(name=params.label, model_path=str(out))
+    card = {"kind": kind, "label": params.label, "heads": heads, "languages": sorted(languages)}
+    card |= {"params": params.model_dump(), **extra}
+    models.load_fasttext.cache_clear()  # a retrain to the same path must not score with the old files
+    val_scores = models.HeadsScorer(spec, "cpu", card).score_spans([texts[i] for i in val_idx])
+    _write_card(
+        out,
+        {
+            **card,
+            "data": {
+                head: _sizes(y[:, j] == 1, *(idx[~np.isnan(y[idx, j])] for idx in (train_idx, val_idx)))
+                for j, head in enumerate(heads)
+            },
+            "train_seconds": round(time.perf_counter() - started, 3),
+            "metrics": _head_metrics(heads, y[val_idx], val_scores),
+            "scorer": spec.model_dump(exclude_computed_fields=True),
+            "inputs": inputs or {},
+        },
+    )
+    return out
+
+
+def _fit_fasttext_heads(texts, heads, y, train_idx, params: FastTextTrainParams, out: Path) -> dict:
+    """One fastText model per head on the examples that head has a label for, lower-cased; positives
+    repeated up to `balance` times toward the negatives' count (fastText has no class weights)."""
+
+    lines = {i: models.fasttext_line(texts[i].lower(), params.tokens) for i in train_idx}
+    rng = np.random.default_rng(params.seed)
+    for j, head in enumerate(heads):
+        known = train_idx[~np.isnan(y[train_idx, j])]
+        pos, neg = known[y[known, j] == 1], known[y[known, j] == 0]
+        repeat = int(min(params.balance, max(1, round(len(neg) / len(pos)))))
+        rows = [f"{models.POSITIVE} {lines[i]}" for i in pos] * repeat + [f"__label__0 {lines[i]}" for i in neg]
+        model = train_supervised((rows[k] for k in rng.permutation(len(rows))), params, out)
+        tmp = out / f".{head}.tmp"
+        model.save_model(str(tmp))
+        tmp.replace(out / f"{head}.bin")
+    return {}
+
+
+def _fit_embedding_heads(texts, heads, y, train_idx, params: EmbeddingHeadTrainParams, out: Path) -> dict:
+    """Embed the training split, fit the head, save its weights; returns what the card adds."""
+    import torch
+
+    encoder = models.load_encoder(params.encoder, "cpu")
+    emb = models.encode(encoder, [texts[i] for i in train_idx], params.max_tokens, params.batch_size).cpu()
+    head = fit_embedding_heads(emb, y[train_idx], params)
+    tmp = out / f"{models.HEAD_WEIGHTS}.tmp"
+    torch.save(head.state_dict(), tmp)
+    tmp.replace(out / models.HEAD_WEIGHTS)
+    return {
+        "encoder": params.encoder,
+        "head": {"kind": params.head, "input_dim": int(emb.shape[1]), "hidden_dim": params.hidden_dim},
+    }
+
+
+def fit_embedding_heads(emb, y: np.ndarray, params: EmbeddingHeadTrainParams):
+    """A torch head with an output per column of `y` (1, 0, NaN = unknown) over embeddings `emb`:
+    minibatch AdamW on a masked, class-weighted binary cross-entropy (an unknown label adds no loss)."""
+    import torch
+
+    target = torch.as_tensor(np.nan_to_num(y), dtype=torch.float32)
+    known = torch.as_tensor(~np.isnan(y))
+    n_pos = (target * known).sum(0)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=(known.sum(0) - n_pos) / n_pos.clamp(min=1), reduction="none")
+    torch.manual_seed(params.seed)
+    head = models.build_head(params.head, emb.shape[1], params.hidden_dim, y.shape[1])
+    opt = torch.optim.AdamW(head.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    order = torch.Generator().manual_seed(params.seed)
+    for _ in range(params.epochs):
+        for batch in torch.randperm(len(emb), generator=order).split(params.minibatch or len(emb)):
+            opt.zero_grad()
+            mask = known[batch]
+            loss = (loss_fn(head(emb[batch]), target[batch]) * mask).sum() / mask.sum().clamp(min=1)
+            loss.backward()
+            opt.step()
+    return head.eval()

@@ -67,6 +67,7 @@ MODULE_SECONDS = {
     "tests/flows/stages/test_decontam_stage.py": 71,
     "tests/flows/orchestration/test_train_flow.py": 37,
     "tests/tasks/test_scoring.py": 26,
+    "tests/tasks/test_toxicity_heads.py": 20,  # measured alone, 2026-12-07
     "tests/tasks/test_decontam.py": 23,
     "tests/tasks/test_normalize.py": 21,
     "tests/tasks/test_extract.py": 13,
@@ -89,9 +90,9 @@ def pytest_collection_modifyitems(config, items):
     full-flow, by that marker's definition) too. Tests starting their own are marked in their module.
 
     Then order modules longest first (`MODULE_SECONDS`, else the estimate). `make test` hands whole
-    modules to two pytest-xdist processes in this order (`--dist loadfile --no-loadscope-reorder`),
+    modules to three pytest-xdist processes in this order (`--dist loadfile --no-loadscope-reorder`),
     each next module to whichever process runs dry, so the long ones start first and the short ones
-    fill in: both end at about the same time.
+    fill in: all end at about the same time.
     """
     for item in items:
         if INTEGRATION_FIXTURES.intersection(item.fixturenames) or item.get_closest_marker("slow"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -34,14 +35,17 @@ from tasks import models
 from tasks.contract import RAW_PREFIX_BYTES, REASON
 from tasks.errors import ModelError
 from tasks.io import expand_inputs, file_fingerprint
+from tasks.models import SCORER_NAME
 from tasks.read import ReadParams
 from tasks.train import (
     EmbeddingHeadTrainParams,
     FastTextTrainParams,
     LabelParams,
     label_examples,
+    label_heads,
     train_embedding_head,
     train_fasttext,
+    train_heads,
 )
 
 EXCLUDED_FILE = "excluded.parquet"
@@ -65,6 +69,17 @@ class TrainConfig(BaseModel):
         (), description="Labeled files (paths, globs, directories, URLs); `labels` says how to read the class."
     )
     labels: LabelParams = LabelParams()
+    heads: dict[str, LabelParams] = Field(
+        {},
+        description="A multi-head model instead of one classifier: head name -> how its label is read from "
+        "`labeled` files. A record whose field is missing or null is unknown for that head (masked, not "
+        "negative). The first head writes `<stage's scorer name>_score`, each other `<name>_<head>_score`.",
+    )
+    languages: tuple[str, ...] = Field(
+        (),
+        description="Multi-head models: the languages the training data covers (`lang` codes); the scorer "
+        "leaves documents in other languages unscored. Empty: it scores every document.",
+    )
     positive: tuple[str, ...] = Field(
         (), description="Files whose documents are all positive (DCLM: the reference 'good' set)."
     )
@@ -93,6 +108,11 @@ class TrainConfig(BaseModel):
         if not self.labeled and not (self.positive and self.negative):
             raise ValueError("positive and negative files go together")
         consumed = {self.read.text_field, self.read.id_field, self.read.url_field, self.read.source_field}
+        if self.heads and not self.labeled:
+            raise ValueError("heads read their labels from labeled files")
+        for head in self.heads:
+            if not re.fullmatch(SCORER_NAME, head):
+                raise ValueError(f"head {head!r}: a head names a score column (lower case, digits, _)")
         if self.labeled and self.labels.field in consumed:
             raise ValueError(
                 f"labels.field {self.labels.field!r} is a field read consumes as text/id/url/source; "
@@ -137,7 +157,7 @@ def read_role(files: list[tuple[str, str]], cfg: TrainConfig, role: str) -> tupl
             )
         )
         if role == "labeled":
-            kept, rejected = label_examples(docs, cfg.labels)
+            kept, rejected = label_heads(docs, cfg.heads) if cfg.heads else label_examples(docs, cfg.labels)
             excluded.append(
                 _excluded(
                     path,
@@ -148,7 +168,7 @@ def read_role(files: list[tuple[str, str]], cfg: TrainConfig, role: str) -> tupl
             )
         else:
             kept = docs.append_column("label", pa.array([role == "positive"] * docs.num_rows, pa.bool_()))
-        examples.append(kept.select(["text", "label"]))
+        examples.append(kept.select(["text", *(cfg.heads or ["label"])]))
     return pa.concat_tables(examples), pa.concat_tables(excluded)
 
 
@@ -168,12 +188,13 @@ def read_examples(cfg: TrainConfig) -> tuple[pa.Table, pa.Table, dict]:
     parts = [read_role(paths, cfg, role) for role, paths in files.items()]
     examples = pa.concat_tables([p[0] for p in parts])
     excluded = pa.concat_tables([p[1] for p in parts])
-    examples = pa.concat_tables(
-        [
-            sample_class(examples, True, cfg.max_positives, cfg.sample_seed),
-            sample_class(examples, False, cfg.max_negatives, cfg.sample_seed + 1),
-        ]
-    )
+    if not cfg.heads:  # a multi-head model's classes differ by head: all examples are kept
+        examples = pa.concat_tables(
+            [
+                sample_class(examples, True, cfg.max_positives, cfg.sample_seed),
+                sample_class(examples, False, cfg.max_negatives, cfg.sample_seed + 1),
+            ]
+        )
     reasons = pc.value_counts(excluded.column(REASON)).to_pylist() if excluded.num_rows else []
     inputs = {
         "files": {role: [path for path, _ in paths] for role, paths in files.items()},
@@ -187,8 +208,13 @@ def read_examples(cfg: TrainConfig) -> tuple[pa.Table, pa.Table, dict]:
 @task(name="fit", cache_policy=NO_CACHE)
 def fit(cfg: TrainConfig, examples: pa.Table, inputs: dict, out_dir: Path) -> dict:
     """Train the configured kind; returns its model card."""
-    train = train_fasttext if cfg.kind == "fasttext" else train_embedding_head
-    train(examples.column("text").to_pylist(), examples.column("label").to_pylist(), cfg.params, out_dir, inputs)
+    texts = examples.column("text").to_pylist()
+    if cfg.heads:
+        labels = {head: examples.column(head).to_pylist() for head in cfg.heads}
+        train_heads(texts, labels, cfg.params, out_dir, inputs, cfg.languages)
+    else:
+        train = train_fasttext if cfg.kind == "fasttext" else train_embedding_head
+        train(texts, examples.column("label").to_pylist(), cfg.params, out_dir, inputs)
     return models.read_model_card(out_dir)
 
 
@@ -205,6 +231,20 @@ def _auc(value: float | None) -> str:
 def metrics_markdown(card: dict, snippet: str) -> str:
     m, data = card["metrics"], card["data"]
     excluded = ", ".join(f"{k}={v}" for k, v in card["inputs"].get("excluded", {}).items()) or "none"
+    if "heads" in card:
+        rows = "".join(
+            f"| {head} | {data[head]['n_train']:,} ({data[head]['n_train_positive']:,}) | "
+            f"{data[head]['n_validation']:,} | {m[head]['accuracy']:.3f} | {_auc(m[head]['roc_auc'])} | "
+            f"{_auc(m[head]['pr_auc'])} |\n"
+            for head in card["heads"]
+        )
+        return (
+            f"### {card['kind']} model `{card['label']}`: {len(card['heads'])} heads\n\n"
+            f"Languages: {', '.join(card['languages']) or 'all'}. Excluded records: {excluded}.\n\n"
+            "| head | trained on (positive) | validated on | accuracy | ROC-AUC | PR-AUC |\n"
+            "|---|---|---|---|---|---|\n"
+            f"{rows}\nPlug it in:\n\n```yaml\n{snippet}\n```"
+        )
     return (
         f"### {card['kind']} classifier `{card['label']}`\n\n"
         f"Trained on {data['n_train']:,} examples ({data['n_train_positive']:,} positive), validated on "

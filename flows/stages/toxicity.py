@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import tasks.toxicity
-from flows.engine.stage import Stage, reads_text
+from flows.engine.stage import Stage
 from tasks import models
+
+
+def reads(params: tasks.toxicity.ToxicityParams) -> tuple[str, ...]:
+    """The text, and each document's `lang` when a multi-head scorer covers some languages only."""
+    return ("text", "lang") if any(spec.backend == "heads" for spec in params.scorers) else ("text",)
+
 
 STAGE = Stage(
     "toxicity",
     tasks.toxicity,
     tasks.toxicity.ToxicityParams,
-    reads=reads_text,
+    reads=reads,
     uses_torch=lambda params: models.uses_torch(params.scorers),
 )

@@ -4,6 +4,7 @@ trained files."""
 from tasks.models.backends import (
     EmbeddingHeadScorer,
     FastTextScorer,
+    HeadsScorer,
     HFScorer,
     ProfanityScorer,
     Scorer,
@@ -12,6 +13,7 @@ from tasks.models.backends import (
     fasttext_line,
     load_scorer,
     set_torch_threads,
+    text_spans,
 )
 from tasks.models.encoders import (
     CHARS_PER_TOKEN_BOUND,
@@ -30,15 +32,18 @@ from tasks.models.lid import (
     load_fasttext,
 )
 from tasks.models.specs import (
+    PACKAGED_PREFIX,
     SCORER_NAME,
     TOKENS_DESCRIPTION,
     TORCH_BACKENDS,
     EmbeddingHeadSpec,
     FastTextSpec,
     FastTextTokens,
+    HeadsSpec,
     HFSpec,
     ProfanitySpec,
     ScorerSpec,
+    resolve_model_path,
     unique_names,
     uses_torch,
 )
@@ -46,6 +51,7 @@ from tasks.models.training import (
     FASTTEXT_MODEL,
     HEAD_WEIGHTS,
     MODEL_CARD,
+    POSITIVE,
     build_head,
     read_model_card,
 )
@@ -59,6 +65,8 @@ __all__ = [
     "LID_PACKAGE",
     "LID_RESOURCE",
     "MODEL_CARD",
+    "PACKAGED_PREFIX",
+    "POSITIVE",
     "PACKAGED_MINILM",
     "PACKAGED_USE",
     "USE_LANGUAGES",
@@ -70,6 +78,8 @@ __all__ = [
     "FastTextScorer",
     "FastTextSpec",
     "FastTextTokens",
+    "HeadsScorer",
+    "HeadsSpec",
     "HFScorer",
     "HFSpec",
     "ProfanityScorer",
@@ -88,5 +98,7 @@ __all__ = [
     "load_fasttext",
     "load_scorer",
     "read_model_card",
+    "resolve_model_path",
     "set_torch_threads",
+    "text_spans",
 ]

@@ -21,12 +21,14 @@ from tasks.models.lid import load_fasttext
 from tasks.models.specs import (
     EmbeddingHeadSpec,
     FastTextSpec,
+    HeadsSpec,
     HFSpec,
     ProfanitySpec,
     ScorerSpec,
+    resolve_model_path,
 )
-from tasks.models.training import HEAD_WEIGHTS, build_head, read_model_card
-from tasks.text import CHARACTER_TOKEN_RE
+from tasks.models.training import HEAD_WEIGHTS, POSITIVE, build_head, read_model_card
+from tasks.text import CHARACTER_TOKEN_RE, span_bounds
 
 
 class Scorer(Protocol):
@@ -53,6 +55,7 @@ def _load_scorer(spec: ScorerSpec, device: str) -> Scorer:
         "fasttext": FastTextScorer,
         "hf": HFScorer,
         "embedding_head": EmbeddingHeadScorer,
+        "heads": HeadsScorer,
     }
     return builders[spec.backend](spec, device)
 
@@ -238,12 +241,100 @@ class EmbeddingHeadScorer:
             return self._head(emb).squeeze(-1).sigmoid().cpu().numpy().astype(np.float32)
 
 
-def append_scores(table: pa.Table, specs: tuple[ScorerSpec, ...], device: str | None = None) -> pa.Table:
-    """One float32 `<name>_score` column per spec; an empty table gets empty columns and loads nothing."""
+HEADS_KINDS = ("fasttext_heads", "embedding_heads")
+
+
+def text_spans(text: str, unit: str, span_words: int) -> list[str]:
+    """The spans a multi-head model scores in a document: each `unit`, cut into pieces of at most
+    `span_words` whitespace words; a text without any span is one empty span."""
+    spans = []
+    for start, end in span_bounds(text, unit):
+        words = text[start:end].split()
+        spans.extend(" ".join(words[i : i + span_words]) for i in range(0, len(words), span_words))
+    return spans or [""]
+
+
+class HeadsScorer:
+    """A multi-head model: fastText models (one file per head) or one torch head over sentence
+    embeddings with an output per head. Scores spans; a document's score per head is its top span's."""
+
+    def __init__(self, spec: HeadsSpec, device: str, card: dict | None = None):
+        """`card`: the model card when it is not written yet (training validates before it writes one)."""
+        self.spec = spec
+        root = Path(resolve_model_path(spec.model_path))
+        card = card or read_model_card(root)
+        if card.get("kind") not in HEADS_KINDS:
+            raise ModelError(
+                f"{spec.model_path}: a {card.get('kind')!r} model, not a multi-head one ({', '.join(HEADS_KINDS)}); "
+                f"use its own backend in the {spec.name!r} scorer"
+            )
+        self.heads: tuple[str, ...] = tuple(card["heads"])
+        self.languages = frozenset(card.get("languages") or ())
+        self.columns = [spec.column] + [f"{spec.name}_{head}_score" for head in self.heads[1:]]
+        self._kind = card["kind"]
+        if self._kind == "fasttext_heads":
+            self._tokens = card["params"]["tokens"]
+            self._models = [load_fasttext(str(root / f"{head}.bin")).f for head in self.heads]
+            return
+        import torch
+
+        self._encoder = load_encoder(card["encoder"], device)
+        self._max_tokens = card["params"]["max_tokens"]
+        head = card["head"]
+        self._head = build_head(head["kind"], head["input_dim"], head["hidden_dim"], len(self.heads))
+        self._head.load_state_dict(torch.load(root / HEAD_WEIGHTS, map_location="cpu", weights_only=True))
+        self._head = self._head.to(self._encoder.device).eval()
+
+    def score_spans(self, spans: list[str]) -> np.ndarray:
+        """(spans, heads) float32 probabilities."""
+        if self._kind == "fasttext_heads":
+            out = np.zeros((len(spans), len(self.heads)), np.float32)
+            lines = [fasttext_line(span.lower(), self._tokens) + "\n" for span in spans]
+            for j, model in enumerate(self._models):
+                for i, line in enumerate(lines):
+                    out[i, j] = next(
+                        (p for p, name in model.predict(line, -1, 0.0, "strict") if name == POSITIVE), 0.0
+                    )
+            return np.clip(out, 0.0, 1.0)
+        import torch
+
+        parts = []
+        for s in _batches(len(spans), self.spec.batch_size):
+            emb = encode(self._encoder, spans[s], self._max_tokens, self.spec.batch_size)
+            with torch.inference_mode():
+                parts.append(self._head(emb).sigmoid().float().cpu().numpy())
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.heads)), np.float32)
+
+    def score(self, texts: list[str], langs: list[str | None] | None = None) -> np.ndarray:
+        """(texts, heads): each head's highest span score; NaN rows for a `lang` outside the card's languages."""
+        out = np.full((len(texts), len(self.heads)), np.nan, np.float32)
+        rows = [i for i in range(len(texts)) if not (self.languages and langs and langs[i] not in self.languages)]
+        spans = [text_spans(texts[i], self.spec.unit, self.spec.span_words) for i in rows]
+        if not rows:
+            return out
+        scores = self.score_spans([span for doc in spans for span in doc])
+        ends = np.cumsum([len(doc) for doc in spans])
+        out[rows] = np.maximum.reduceat(scores, ends - [len(doc) for doc in spans], axis=0)
+        return out
+
+
+def append_scores(
+    table: pa.Table, specs: tuple[ScorerSpec, ...], device: str | None = None, langs: list[str | None] | None = None
+) -> pa.Table:
+    """One float32 `<name>_score` column per spec (a multi-head spec: one per head); an empty table gets
+    empty columns of its single-head specs and loads nothing. `langs` lets a multi-head scorer leave
+    documents outside its languages null."""
     texts = table.column("text").to_pylist() if table.num_rows else []
     for spec in specs:
-        if spec.column in table.column_names:
-            raise ConfigError(f"scorer {spec.name!r}: column {spec.column!r} already exists; rename the scorer")
-        scores = load_scorer(spec, device).score(texts) if texts else _empty_scores()
-        table = table.append_column(pa.field(spec.column, pa.float32()), pa.array(scores, pa.float32()))
+        scorer = load_scorer(spec, device) if texts or spec.backend == "heads" else None
+        if isinstance(scorer, HeadsScorer):
+            columns, scores = scorer.columns, scorer.score(texts, langs).T
+        else:
+            columns, scores = [spec.column], [scorer.score(texts) if texts else _empty_scores()]
+        for column, values in zip(columns, scores):
+            if column in table.column_names:
+                raise ConfigError(f"scorer {spec.name!r}: column {column!r} already exists; rename the scorer")
+            table = table.append_column(
+                pa.field(column, pa.float32()), pa.array(values, pa.float32(), from_pandas=True)
+            )
     return table

@@ -5,10 +5,13 @@ A `ScorerSpec` is frozen, so `tasks.models.backends.load_scorer` caches the scor
   fasttext        a supervised fastText file (DCLM's quality classifier, Dolma's Jigsaw taggers)
   hf              a transformers sequence classifier (FineWeb-Edu, toxic-bert, Celadon), CUDA if present
   embedding_head  MiniLM sentence embeddings + a small torch head trained by `tasks/train.py`
+  heads           a multi-head model trained by `tasks/train.py` (fastText per head, or one torch head
+                  over sentence embeddings): one column per head, e.g. toxicity and its five axes
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -41,11 +44,15 @@ class _ScorerBase(RecomputedOnLoad):
     def model_fingerprint(self) -> str | None:
         """Part of the stage's cache key beside the path (a hub id is keyed by its name alone)."""
         location = getattr(self, "model_path", None) or getattr(self, "model", None)
-        path = Path(location) if location else None
-        if path is None or not path.exists():
-            return None
-        files = sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
-        return ";".join(f"{f.relative_to(path.parent)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+        return fingerprint(Path(location)) if location else None
+
+
+def fingerprint(path: Path) -> str | None:
+    """Size and mtime of every file of a model path (a file or a directory); None if it is not there."""
+    if not path.exists():
+        return None
+    files = sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
+    return ";".join(f"{f.relative_to(path.parent)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
 
 
 class ProfanitySpec(_ScorerBase):
@@ -97,7 +104,47 @@ class EmbeddingHeadSpec(_ScorerBase):
     batch_size: int = Field(128, ge=1, description="Texts per encoder call.")
 
 
-ScorerSpec = Annotated[ProfanitySpec | FastTextSpec | HFSpec | EmbeddingHeadSpec, Field(discriminator="backend")]
+# Models that ship inside this package: `winnow:<name>` in a model_path is `tasks/models/packaged/<name>`.
+PACKAGED_PREFIX = "winnow:"
+PACKAGED_DIR = Path(__file__).parent / "packaged"
+
+
+def resolve_model_path(path: str) -> str:
+    """A model_path as a filesystem path: `winnow:<name>` is a model this package ships."""
+    return str(PACKAGED_DIR / path.removeprefix(PACKAGED_PREFIX)) if path.startswith(PACKAGED_PREFIX) else path
+
+
+class HeadsSpec(_ScorerBase):
+    """A multi-head model (`winnow train` with `heads`): its first head writes `<name>_score`, every
+    other head `<name>_<head>_score`. Documents are scored span by span, as the heads were trained on
+    sentences and posts, and a document's score per head is its highest span's; a document whose
+    `lang` is outside the model card's languages gets null scores."""
+
+    backend: Literal["heads"] = "heads"
+    model_path: str = Field(
+        description="Directory written by `winnow train` with heads, or `winnow:<name>`: a model this package ships."
+    )
+    unit: Literal["sentence", "paragraph"] = Field("sentence", description="The span each score is computed on.")
+    # A tweet or a forum sentence, the heads' training unit, is well under 64 words; a longer span is
+    # scored in 64-word pieces so one long run-on line does not dilute a toxic clause.
+    span_words: int = Field(64, ge=8, description="Longest span in words; longer spans are scored in pieces.")
+    batch_size: int = Field(512, ge=1, description="Spans per model call.")
+
+    @property
+    def uses_torch(self) -> bool:
+        """An embedding model runs torch; the card says which kind, so the directory is read."""
+        path = Path(resolve_model_path(self.model_path)) / MODEL_CARD
+        return not path.is_file() or json.loads(path.read_text()).get("kind") != "fasttext_heads"
+
+    @computed_field(description="Size and mtime of the local model files: a retrained model reruns the stage.")
+    @property
+    def model_fingerprint(self) -> str | None:
+        return fingerprint(Path(resolve_model_path(self.model_path)))
+
+
+ScorerSpec = Annotated[
+    ProfanitySpec | FastTextSpec | HFSpec | EmbeddingHeadSpec | HeadsSpec, Field(discriminator="backend")
+]
 
 
 def unique_names(scorers: tuple[ScorerSpec, ...]) -> tuple[ScorerSpec, ...]:

@@ -17,7 +17,7 @@ def test_no_thresholds_keeps_everything():
 
 
 def test_rows_outside_bounds_are_rejected_with_the_column_as_reason():
-    params = SelectParams(thresholds=(ColumnThreshold(column="lang_score", min=0.5, max=0.8),))
+    params = SelectParams(thresholds=(ColumnThreshold(column="lang_score", min=0.5, max=0.8, missing="reject"),))
 
     out = run(scored(), params)
 
@@ -27,6 +27,13 @@ def test_rows_outside_bounds_are_rejected_with_the_column_as_reason():
         "b": "select:lang_score",
         "c": "select:lang_score",
     }
+
+
+def test_a_row_without_a_value_passes_a_bound_unless_missing_values_are_rejected():
+    """A null is a score nobody computed (a toxicity model outside its languages), not a failing one."""
+    out = run(scored(), SelectParams(thresholds=(ColumnThreshold(column="lang_score", min=0.5),)))
+
+    assert out.kept.column("id").to_pylist() == ["a", "c", "d"]
 
 
 def test_first_failing_threshold_names_the_reason():

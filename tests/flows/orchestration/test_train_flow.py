@@ -17,6 +17,7 @@ from flows.orchestration.train import EXCLUDED_FILE, TrainConfig, train_classifi
 from tasks.errors import ConfigError
 from tasks.toxicity import ToxicityParams
 from tasks.toxicity import run as toxicity_run
+from tasks.toxicity.axes import record_labels
 from tasks.train import classifier_metrics
 
 SMALL_FASTTEXT = ["fasttext.bucket=20000", "fasttext.epoch=25"]  # 20k buckets: an 8 MB model, not 800 MB
@@ -186,3 +187,42 @@ def test_missing_input_fails_before_any_flow_runs(tmp_path):
 
     assert result.exit_code == 2 and "matches no file" in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_winnow_train_with_heads_masks_unknown_labels_and_prints_a_heads_scorer(
+    shared_data, tmp_path, prefect_harness
+):
+    """HateCheck cases with their axis labels (tasks/toxicity/axes.py) plus Davidson tweets whose axes
+    are unknown: each head trains on the records that label it, and the snippet plugs in all heads."""
+    lines = (shared_data / "toxicity" / "hatecheck_en.jsonl").read_text(encoding="utf-8").splitlines()
+    cases = [json.loads(line) for line in lines[::6]]
+    records = [
+        {"text": r["text"], **record_labels(r["toxic"], r["target_ident"], r["functionality"])} for r in cases
+    ] + [{"text": r["text"], **record_labels(r["toxic"])} for r in davidson(shared_data, 0, 600, 3)]
+    path = write_jsonl(tmp_path / "labelled.jsonl", records)
+    heads = "{toxicity: {field: toxicity}, gender_sexuality: {field: gender_sexuality}, violence: {field: violence}}"
+
+    result = train(
+        tmp_path,
+        f"labeled=[{path}]",
+        f"heads={heads}",
+        "languages=[en]",
+        "stage=toxicity",
+        "fasttext.label=toxicity",
+        "fasttext.minn=3",
+        "fasttext.maxn=5",
+        "fasttext.balance=4",
+        *SMALL_FASTTEXT,
+    )
+
+    card = result["card"]
+    assert card["kind"] == "fasttext_heads" and card["heads"] == ["toxicity", "gender_sexuality", "violence"]
+    sizes = {head: card["data"][head]["n_train"] + card["data"][head]["n_validation"] for head in card["heads"]}
+    assert sizes["toxicity"] == len(records)
+    assert sizes["violence"] == len(records) - sum(r["violence"] is None for r in records) < len(records)
+    assert all(card["metrics"][head]["roc_auc"] > 0.6 for head in card["heads"])  # beats chance
+    scorer = yaml.safe_load(result["snippet"].split("\nor:")[0])["toxicity"]["scorers"][0]
+    assert scorer["backend"] == "heads" and Path(scorer["model_path"]) == tmp_path / "model"
+    table = pa.table({"id": ["a"], "text": ["I will kill all women."], "lang": ["en"]})
+    scored = toxicity_run(table, ToxicityParams(scorers=(scorer,))).kept
+    assert {"toxicity_score", "toxicity_gender_sexuality_score", "toxicity_violence_score"} <= set(scored.column_names)

@@ -3,6 +3,8 @@
 The default scorer is alt-profanity-check's shipped model (a linear SVM over TF-IDF trained on
 labeled tweets), so the demo runs offline; a Hugging Face classifier (toxic-bert, Celadon: `hf`
 backend) or a head trained by `tasks/train.py` replaces it in config. Thresholds live in `select`.
+`winnow:toxicity-use` (the `heads` backend) is the packaged multilingual model: `toxicity_score` plus
+one column per Celadon axis (`axes.py`), from heads over multilingual USE embeddings.
 
 Optional span-level mode (Dolma, Soldaini et al. 2024, removes toxic spans rather than documents):
 the text is split into paragraphs or sentences, each span is scored by the first scorer, spans at or
@@ -13,7 +15,6 @@ runs before the scores it feeds.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 import numpy as np
@@ -22,14 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tasks import models
 from tasks.contract import StageOutput, split_by_reason
+from tasks.errors import ConfigError
 from tasks.models import ProfanitySpec, ScorerSpec, unique_names
+from tasks.text import span_bounds
 
 VERSION = 1
-
-SPAN_PATTERNS = {
-    "paragraph": re.compile(r"[^\n]*\S[^\n]*"),  # a non-blank line
-    "sentence": re.compile(r"\S[^\n.!?]*(?:[.!?]+|$)", re.MULTILINE),  # up to terminal punctuation or line end
-}
 
 
 class ToxicityParams(BaseModel):
@@ -46,6 +44,11 @@ class ToxicityParams(BaseModel):
     span_unit: Literal["paragraph", "sentence"] = Field("sentence", description="What a span is in span-level mode.")
     # Dolma v1 removes spans its Jigsaw fastText taggers score >= 0.4 (Soldaini et al. 2024, sec. 3).
     span_threshold: float = Field(0.4, ge=0.0, le=1.0, description="Spans scoring at or above this are cut.")
+    span_heads: tuple[str, ...] = Field(
+        (),
+        description="A multi-head first scorer: the heads whose score cuts a span (e.g. [violence]); "
+        "empty: its first head.",
+    )
 
     _unique = field_validator("scorers")(unique_names)
 
@@ -54,10 +57,6 @@ class ToxicityParams(BaseModel):
         if self.span_level and not self.scorers:
             raise ValueError("toxicity.span_level needs at least one scorer")
         return self
-
-
-def span_bounds(text: str, unit: str) -> list[tuple[int, int]]:
-    return [m.span() for m in SPAN_PATTERNS[unit].finditer(text)]
 
 
 def cut_spans(text: str, bounds: list[tuple[int, int]], toxic: list[bool]) -> str:
@@ -73,12 +72,32 @@ def cut_spans(text: str, bounds: list[tuple[int, int]], toxic: list[bool]) -> st
     return "".join(pieces)
 
 
-def cut_toxic_spans(texts: list[str], params: ToxicityParams) -> tuple[list[str], list[int]]:
+def span_scores(spans: list[str], params: ToxicityParams) -> np.ndarray:
+    """The first scorer's score of each span; a multi-head scorer's highest over `span_heads`."""
     scorer = models.load_scorer(params.scorers[0])
-    bounds = [span_bounds(text, params.span_unit) for text in texts]
+    if not isinstance(scorer, models.HeadsScorer):
+        return scorer.score(spans) if spans else np.empty(0, np.float32)
+    unknown = sorted(set(params.span_heads) - set(scorer.heads))
+    if unknown:
+        raise ConfigError(f"toxicity.span_heads: {unknown} are not heads of the first scorer ({list(scorer.heads)})")
+    columns = [scorer.heads.index(head) for head in params.span_heads] or [0]
+    scores = scorer.score_spans(spans) if spans else np.empty((0, len(scorer.heads)), np.float32)
+    return scores[:, columns].max(axis=1, initial=0.0)
+
+
+def cut_toxic_spans(
+    texts: list[str], params: ToxicityParams, langs: list[str | None] | None = None
+) -> tuple[list[str], list[int]]:
+    """Texts with their toxic spans cut, and how many each lost; a document a multi-head scorer does not
+    cover (`lang` outside its languages) is left whole."""
+    scorer = models.load_scorer(params.scorers[0])
+    covered = getattr(scorer, "languages", None)
+    bounds = [
+        span_bounds(text, params.span_unit) if not (covered and langs and langs[i] not in covered) else []
+        for i, text in enumerate(texts)
+    ]
     spans = [text[s:e] for text, doc in zip(texts, bounds) for s, e in doc]
-    scores = scorer.score(spans) if spans else np.empty(0, np.float32)
-    toxic = (scores >= params.span_threshold).tolist()
+    toxic = (span_scores(spans, params) >= params.span_threshold).tolist()
     out_texts, counts, pos = [], [], 0
     for text, doc in zip(texts, bounds):
         flags = toxic[pos : pos + len(doc)]
@@ -89,10 +108,11 @@ def cut_toxic_spans(texts: list[str], params: ToxicityParams) -> tuple[list[str]
 
 
 def run(table: pa.Table, params: ToxicityParams) -> StageOutput:
+    langs = table.column("lang").to_pylist() if "lang" in table.column_names else None
     if params.span_level:
-        texts, counts = cut_toxic_spans(table.column("text").to_pylist(), params)
+        texts, counts = cut_toxic_spans(table.column("text").to_pylist(), params, langs)
         index = table.column_names.index("text")
         table = table.set_column(index, table.schema.field("text"), pa.array(texts, pa.string()))
         table = table.append_column(pa.field("n_toxic_spans_cut", pa.int32()), pa.array(counts, pa.int32()))
-    scored = models.append_scores(table, params.scorers)
+    scored = models.append_scores(table, params.scorers, langs=langs)
     return split_by_reason(scored, pa.nulls(scored.num_rows, pa.string()))
