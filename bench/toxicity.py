@@ -4,6 +4,7 @@ a trained head per axis), the fastText path (a fastText model per head) and alt-
 
     .venv/bin/python bench/toxicity.py [--paths use,fasttext,profanity] [--build] [--out FILE]
     .venv/bin/python bench/toxicity.py --cost 2000   # docs/s on one thread, bench corpus documents
+    .venv/bin/python bench/toxicity.py --winnow-run 50000   # the toxicity stage in `winnow run`, per path
 
 Data (../shared/data/toxicity/): four families, Davidson (tweets; toxic = hate or offensive),
 Stormfront (forum sentences; toxic = hate), HateCheck (English functional tests) and MHC (its German,
@@ -19,8 +20,11 @@ same functions `winnow train` uses, on everything but the held-out part:
 - functionalities: accuracy at 0.5 per HateCheck functionality with HateCheck left out.
 USE embeddings are cached in /tmp/winnow-toxicity-bench. `--cost N` times each scorer on the first N
 documents of the bench corpus (`bench/corpus.py`) in this process, on one thread (torch and BLAS):
-docs/s/core, model loading excluded. `--build` trains the packaged model on all of
-it through `winnow train` and writes these figures beside it (`evaluation.json`).
+docs/s/core, model loading excluded. `--winnow-run N` runs `winnow run` on an N-document bench corpus
+once per scorer, sharing one store (the stages before `toxicity` are computed once), and prints the
+toxicity stage's seconds from each run summary as docs/s/core over the run's workers. `--build`
+trains the packaged model on all of it through `winnow train` and writes these figures beside it
+(`evaluation.json`).
 """
 
 from __future__ import annotations
@@ -236,16 +240,8 @@ def cost(n_docs: int) -> dict[str, float]:
         paths = build_corpus(n_docs, Path(tmp), n_shards=1)
         with paths[0].open(encoding="utf-8") as lines:  # not splitlines(): texts hold U+2028 and friends
             texts = [json.loads(line)["text"] for line in lines]
-    fasttext_dir = tempfile.mkdtemp(prefix="winnow-toxicity-ft-")
-    rows = load()
-    train_heads([r["text"] for r in rows], {h: [r[h] for r in rows] for h in HEADS}, FASTTEXT, fasttext_dir)
-    specs = {
-        "profanity (today's default)": models.ProfanitySpec(name="toxicity"),
-        "heads, fastText path": models.HeadsSpec(name="toxicity", model_path=fasttext_dir),
-        "heads, USE path (winnow:toxicity-use)": models.HeadsSpec(name="toxicity", model_path="winnow:toxicity-use"),
-    }
     rates = {}
-    for name, spec in specs.items():
+    for name, spec in scorer_specs(fasttext_heads_model()).items():
         scorer = models.load_scorer(spec, "cpu")
         scorer.score(texts[:8])  # warm: first-call allocations
         started = time.perf_counter()
@@ -257,13 +253,66 @@ def cost(n_docs: int) -> dict[str, float]:
     return rates
 
 
+def scorer_specs(fasttext_dir: str) -> dict[str, models.ScorerSpec]:
+    return {
+        "profanity (today's default)": models.ProfanitySpec(name="toxicity"),
+        "heads, fastText path": models.HeadsSpec(name="toxicity", model_path=fasttext_dir),
+        "heads, USE path (winnow:toxicity-use)": models.HeadsSpec(name="toxicity", model_path="winnow:toxicity-use"),
+    }
+
+
+def fasttext_heads_model() -> str:
+    """The fastText path's model, trained on every dev record into a temporary directory."""
+    out = tempfile.mkdtemp(prefix="winnow-toxicity-ft-")
+    rows = load()
+    train_heads([r["text"] for r in rows], {h: [r[h] for r in rows] for h in HEADS}, FASTTEXT, out)
+    return out
+
+
+def winnow_runs(n_docs: int) -> dict[str, float]:
+    """Docs/s/core of the toxicity stage in `winnow run` on an `n_docs` bench corpus, per scorer."""
+    from bench.corpus import build_corpus
+    from flows.options import ClusterOptions
+
+    work = Path(tempfile.mkdtemp(prefix="winnow-toxicity-run-"))
+    build_corpus(n_docs, work / "input")
+    workers = ClusterOptions().n_workers  # the default LocalCluster, one single-threaded worker per core
+    rates = {}
+    for name, spec in scorer_specs(fasttext_heads_model()).items():
+        scorer = json.dumps([spec.model_dump(exclude_computed_fields=True)])
+        output = work / f"out-{len(rates)}"
+        command = [str(Path(sys.executable).with_name("winnow")), "run", "--set", f"input.paths=[{work / 'input'}]"]
+        command += [
+            "--set",
+            f"output={output}",
+            "--set",
+            f"store={work / 'store'}",
+            "--set",
+            f"toxicity.scorers={scorer}",
+        ]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        summary = json.loads((output / "run_summary.json").read_text())
+        row = next(r for r in summary["funnel"] if r["stage"] == "toxicity")
+        rates[name] = round(row["docs_in"] / (row["seconds"] * workers), 1)
+        print(
+            f"{name}: toxicity {row['seconds']} s for {row['docs_in']:,} documents on {workers} workers = "
+            f"{rates[name]} docs/s/core; whole run {summary['seconds']} s",
+            flush=True,
+        )
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paths", default="use,fasttext,profanity")
     parser.add_argument("--build", action="store_true", help="train the packaged model and write its evaluation")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--cost", type=int, metavar="N", help="only time the scorers on N bench-corpus documents")
+    parser.add_argument("--winnow-run", type=int, metavar="N", help="only time the toxicity stage in winnow run")
     args = parser.parse_args()
+    if args.winnow_run:
+        winnow_runs(args.winnow_run)
+        return
     if args.cost:
         cost(args.cost)
         return
