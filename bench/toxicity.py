@@ -64,8 +64,8 @@ FAMILIES = {
     "mhc": [f"mhc_{lang}" for lang in ("de", "es", "fr", "it", "pt")],
 }
 MHC_LANGUAGES = ("de", "es", "fr", "it", "pt")
-# The fastText path: word bigrams and 3-5 character n-grams, 200k buckets (80 MB per head at dim 100,
-# 26 MB at 32), positives repeated up to 4 times toward balance.
+# The fastText path: word bigrams and 3-5 character n-grams, 200k buckets at dim 32, positives
+# repeated up to 4 times toward balance.
 FASTTEXT = FastTextTrainParams(
     label="toxicity", dim=32, epoch=5, lr=0.5, word_ngrams=2, minn=3, maxn=5, bucket=200_000, balance=4, threads=2
 )

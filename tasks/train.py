@@ -66,18 +66,22 @@ def label_examples(docs: pa.Table, params: LabelParams) -> StageOutput:
     """
     labels, reasons = [], []
     for meta in docs.column("meta").to_pylist():
-        value = json.loads(meta).get(params.field) if meta else None
-        reason = None
-        if value is None:
-            reason = "train:missing_label"
-        elif type(value) not in (bool, int, str):
-            reason = "train:label_type"
-        elif params.negative and not _same(value, params.positive + params.negative):
-            reason = "train:unlisted_label"
-        labels.append(None if reason else _same(value, params.positive))
+        label, reason = read_label(json.loads(meta).get(params.field) if meta else None, params)
+        labels.append(label)
         reasons.append(reason)
     labeled = docs.append_column("label", pa.array(labels, pa.bool_()))
     return split_by_reason(labeled, pa.array(reasons, pa.string()))
+
+
+def read_label(value, params: LabelParams) -> tuple[bool | None, str | None]:
+    """A field's value as a label: (True/False, None), or (None, the `REASONS` key saying why not)."""
+    if value is None:
+        return None, "train:missing_label"
+    if type(value) not in (bool, int, str):
+        return None, "train:label_type"
+    if params.negative and not _same(value, params.positive + params.negative):
+        return None, "train:unlisted_label"
+    return _same(value, params.positive), None
 
 
 def label_heads(docs: pa.Table, heads: dict[str, LabelParams]) -> StageOutput:
@@ -88,17 +92,7 @@ def label_heads(docs: pa.Table, heads: dict[str, LabelParams]) -> StageOutput:
     rejected as `train:missing_label`.
     """
     metas = [json.loads(m) if m else {} for m in docs.column("meta").to_pylist()]
-    columns = {}
-    for head, params in heads.items():
-        values = [meta.get(params.field) for meta in metas]
-        columns[head] = [
-            None
-            if v is None
-            or type(v) not in (bool, int, str)
-            or (params.negative and not _same(v, params.positive + params.negative))
-            else _same(v, params.positive)
-            for v in values
-        ]
+    columns = {head: [read_label(meta.get(p.field), p)[0] for meta in metas] for head, p in heads.items()}
     reasons = [
         None if any(columns[h][i] is not None for h in heads) else "train:missing_label" for i in range(len(metas))
     ]

@@ -125,15 +125,21 @@ class FastTextScorer:
             )
 
     def score(self, texts: list[str]) -> np.ndarray:
-        # Per-text low-level calls: fasttext-wheel 0.9.2's list `predict` under numpy 2 repeats the top
-        # probability for every rank when k > 1 (tests/tasks/test_scoring.py), and the label we want may
-        # rank last. `predict()` appends the newline itself; the low-level call needs it (docs/operations/stack.md).
-        predict, label = self._model.f.predict, self._label
-        out = np.zeros(len(texts), np.float32)
-        for i, text in enumerate(texts):
-            pairs = predict(fasttext_line(text, self.spec.tokens) + "\n", -1, 0.0, "strict")
-            out[i] = next((prob for prob, name in pairs if name == label), 0.0)
-        return np.clip(out, 0.0, 1.0)  # fastText's softmax can exceed 1 by float error
+        return label_probabilities(self._model.f, [fasttext_line(t, self.spec.tokens) for t in texts], self._label)
+
+
+def label_probabilities(model, lines: list[str], label: str) -> np.ndarray:
+    """float32 probability of `label` for each line, from a fastText model's low-level `predict`.
+
+    Per-line low-level calls: fasttext-wheel 0.9.2's list `predict` under numpy 2 repeats the top
+    probability for every rank when k > 1 (tests/tasks/test_scoring.py), and the label we want may rank
+    last. `predict()` appends the newline itself; the low-level call needs it (docs/operations/stack.md).
+    """
+    out = np.zeros(len(lines), np.float32)
+    for i, line in enumerate(lines):
+        pairs = model.predict(line + "\n", -1, 0.0, "strict")
+        out[i] = next((prob for prob, name in pairs if name == label), 0.0)
+    return np.clip(out, 0.0, 1.0)  # fastText's softmax can exceed 1 by float error
 
 
 class HFScorer:
@@ -288,14 +294,9 @@ class HeadsScorer:
     def score_spans(self, spans: list[str]) -> np.ndarray:
         """(spans, heads) float32 probabilities."""
         if self._kind == "fasttext_heads":
-            out = np.zeros((len(spans), len(self.heads)), np.float32)
-            lines = [fasttext_line(span.lower(), self._tokens) + "\n" for span in spans]
-            for j, model in enumerate(self._models):
-                for i, line in enumerate(lines):
-                    out[i, j] = next(
-                        (p for p, name in model.predict(line, -1, 0.0, "strict") if name == POSITIVE), 0.0
-                    )
-            return np.clip(out, 0.0, 1.0)
+            lines = [fasttext_line(span.lower(), self._tokens) for span in spans]
+            columns = [label_probabilities(model, lines, POSITIVE) for model in self._models]
+            return np.stack(columns, axis=1) if spans else np.zeros((0, len(self.heads)), np.float32)
         import torch
 
         parts = []
@@ -313,8 +314,8 @@ class HeadsScorer:
         if not rows:
             return out
         scores = self.score_spans([span for doc in spans for span in doc])
-        ends = np.cumsum([len(doc) for doc in spans])
-        out[rows] = np.maximum.reduceat(scores, ends - [len(doc) for doc in spans], axis=0)
+        starts = np.cumsum([0] + [len(doc) for doc in spans[:-1]])  # every document has >= 1 span
+        out[rows] = np.maximum.reduceat(scores, starts, axis=0)
         return out
 
 
