@@ -54,24 +54,26 @@ INTEGRATION_FIXTURES = frozenset(
 )
 
 
-# Seconds per module, summed from `pytest --durations=0` of a `make test` run on 2 cores (2026-12-06,
-# 39d0d7e), for ordering alone: a module missing here (new or renamed) is estimated per test below.
-# Refresh after a large change to the suite; a stale figure costs balance, never correctness.
+# Seconds per module, summed per test (setup, call and teardown) over a `make test` run on 2 cores
+# (2026-12-07, 8f6a3cb plus the shared Prefect server and the module's CLI cluster), for ordering alone:
+# a module missing here (new or renamed) is estimated per test below. Refresh after a large change to
+# the suite; a stale figure costs balance, never correctness.
 MODULE_SECONDS = {
-    "tests/flows/orchestration/test_curate.py": 383,
-    "tests/flows/engine/test_distributed.py": 315,
-    "tests/flows/cli/test_demo_run.py": 232,
-    "tests/flows/engine/test_s3.py": 144,
-    "tests/flows/stages/test_registry.py": 85,
-    "tests/flows/parallel/test_components.py": 78,
-    "tests/flows/stages/test_decontam_stage.py": 71,
-    "tests/flows/orchestration/test_train_flow.py": 37,
-    "tests/tasks/test_scoring.py": 26,
-    "tests/tasks/test_toxicity_heads.py": 20,  # measured alone, 2026-12-07
-    "tests/tasks/test_decontam.py": 23,
-    "tests/tasks/test_normalize.py": 21,
-    "tests/tasks/test_extract.py": 13,
-    "tests/flows/cli/test_supervise.py": 10,
+    "tests/flows/orchestration/test_curate.py": 391,
+    "tests/flows/engine/test_distributed.py": 274,
+    "tests/flows/cli/test_demo_run.py": 235,
+    "tests/flows/engine/test_s3.py": 208,
+    "tests/flows/stages/test_registry.py": 83,
+    "tests/flows/orchestration/test_train_flow.py": 67,
+    "tests/flows/stages/test_decontam_stage.py": 55,
+    "tests/flows/parallel/test_components.py": 51,
+    "tests/tasks/test_scoring.py": 30,
+    "tests/tasks/test_decontam.py": 26,
+    "tests/tasks/test_normalize.py": 24,
+    "tests/tasks/test_extract.py": 15,
+    "tests/tasks/test_read_fuzz.py": 12,
+    "tests/flows/cli/test_supervise.py": 11,
+    "tests/test_imports.py": 10,
 }
 
 
@@ -183,12 +185,64 @@ def s3_bucket(s3_server):
     fs.rm(name, recursive=True)
 
 
+SHARED_PREFECT_API = "prefect_api_url"  # xdist workerinput key: the controller's Prefect test server
+
+
+def pytest_configure_node(node):
+    """pytest-xdist controller, per worker it starts: one Prefect test server for all of them (a server
+    start costs ~18 s of CPU; one per worker was three). Stopped in `pytest_unconfigure`."""
+    config = node.config
+    if not hasattr(config, "_winnow_prefect"):
+        import contextlib
+
+        from prefect.settings import PREFECT_API_URL
+        from prefect.testing.utilities import prefect_test_harness
+
+        config._winnow_prefect = contextlib.ExitStack()
+        config._winnow_prefect.enter_context(prefect_test_harness(server_startup_timeout=120))
+        config._winnow_prefect_url = PREFECT_API_URL.value()
+    node.workerinput[SHARED_PREFECT_API] = config._winnow_prefect_url
+
+
+def pytest_unconfigure(config):
+    if stack := getattr(config, "_winnow_prefect", None):
+        stack.close()
+
+
 @pytest.fixture(scope="session")
-def prefect_harness():
+def prefect_harness(request):
+    """A Prefect API for flows: under pytest-xdist the controller's shared test server, else a test
+    harness of this process's own. Tests filter what they read back by their own run's id."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    url = getattr(request.config, "workerinput", {}).get(SHARED_PREFECT_API)
+    if url is None:
+        with prefect_test_harness(server_startup_timeout=120):
+            yield
+        return
+    from prefect.context import _temporary_global_settings_context, get_settings_context
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    with temporary_settings({PREFECT_API_URL: url}), _temporary_global_settings_context(get_settings_context()):
         yield
+        run_coro_as_sync(_drain_prefect_workers())
+
+
+async def _drain_prefect_workers() -> None:
+    """Send what this process still holds (logs, events) before the session ends, as the harness does."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        if inspect.isawaitable(result := APILogWorker.instance().drain()):
+            await result
+    except RuntimeError:  # the log worker never started
+        pass
+    if inspect.isawaitable(result := EventsWorker.drain_all()):
+        await result
 
 
 @pytest.fixture(scope="session")

@@ -79,6 +79,7 @@ class RunContext:
         shard_args: Callable[[int], tuple] = lambda i: (),
         reads: tuple[str, ...] | None = None,
         key_params: BaseModel | None = None,
+        manifest_extra: dict | None = None,
     ) -> StageRef:
         """Run a shard function over `upstream`'s shards (or the inputs) on Dask (`executor.map_shards`)."""
         return map_shards(
@@ -95,6 +96,7 @@ class RunContext:
             shard_args=shard_args,
             reads=reads,
             key_params=key_params,
+            manifest_extra=manifest_extra,
             retries=self.cfg.run.shard_retries,
             on_progress=self._progress(stage),
         )

@@ -182,6 +182,7 @@ def run_corpus(stage: CorpusStage, ctx: RunContext, upstream: StageRef, step: St
         shard_salts=salts,
         shard_args=lambda i: (ctx.store.url, signature_paths[i], clusters_dir),
         reads=(),
+        manifest_extra=clusters_extra(clusters_dir, batch.new.shards),  # the same key as _merge's, unindexed
     )
     if batch.index is not None and batch.new.shards:
         _commit(stage, ctx, batch, signature_paths, marked, salts, clusters_dir)
@@ -261,8 +262,13 @@ def _merge(
         )
         shards.append(ref.shards[0])
     ref = StageRef(stage.name, key, tuple(shards), marked.computed)
-    ctx.store.write_manifest(ref, stage.version, params, extra={"clusters": clusters_dir if marked.shards else None})
+    ctx.store.write_manifest(ref, stage.version, params, extra=clusters_extra(clusters_dir, marked.shards))
     return ref
+
+
+def clusters_extra(clusters_dir: str, marked_shards: tuple) -> dict:
+    """The manifest's pointer to the batch's clusters; None when no shard was marked in this batch."""
+    return {"clusters": clusters_dir if marked_shards else None}
 
 
 def shard_salts(ctx: RunContext, clusters: Clusters, signature_paths: list[str], clusters_dir: str) -> list[str]:

@@ -71,6 +71,7 @@ def map_shards(
     key_params: BaseModel | None = None,
     retries: int = 0,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
+    manifest_extra: dict | None = None,
 ) -> StageRef:
     """Run `fn` over every unfinished shard on Dask; return at once when the stage is complete.
 
@@ -85,6 +86,9 @@ def map_shards(
 
     Every shard is attempted even when one fails, so a rerun resumes from all that finished;
     the first error is raised afterwards with the stage and shard in its notes.
+
+    `manifest_extra` goes into the manifest with the rest: a stage that writes its manifest again
+    under the same key afterwards (`corpus._merge`) never shows a reader one without it.
     """
     ref = store.plan(stage, version, params, sources, salt, shard_salts)
     manifest = store.manifest(stage, ref.key)
@@ -122,7 +126,7 @@ def map_shards(
         parts = [(s, [ShardRef(**part) for part in store.shard_stats(stage, s)["parts"]]) for s in ref.shards]
         computed = {part.name for s, group in parts if s.name in computed for part in group}
         ref = StageRef(ref.stage, ref.key, tuple(part for _, group in parts for part in group))
-    store.write_manifest(ref, version, params)
+    store.write_manifest(ref, version, params, extra=manifest_extra)
     return StageRef(ref.stage, ref.key, ref.shards, tuple(s.name for s in ref.shards if s.name in computed))
 
 

@@ -81,12 +81,14 @@ class KillOnTask(WorkerPlugin):
             time.sleep(0.05)
 
 
-@pytest.fixture
-def cli_cluster(tmp_path):
-    """`dask scheduler` + two `dask worker --nthreads 1`, each its own process group; always stopped."""
+@pytest.fixture(scope="module")
+def cli_processes(tmp_path_factory):
+    """`dask scheduler` + two `dask worker --nthreads 1`, each its own process group; always stopped.
+    One per module: a killed worker is restarted by its nanny, so each test gets both back (`cli_cluster`)
+    and leaves behind only its plugin, inert once its marker is taken."""
     address = f"tcp://127.0.0.1:{free_port()}"
     env = {**os.environ, "ACERO_ALIGNMENT_HANDLING": "ignore", "PYTHONPATH": os.getcwd()}
-    log = open(tmp_path / "cluster.log", "wb")
+    log = open(tmp_path_factory.mktemp("cli-cluster") / "cluster.log", "wb")
     commands = [
         [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"]
     ]
@@ -125,6 +127,14 @@ def cli_cluster(tmp_path):
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
+
+
+@pytest.fixture
+def cli_cluster(cli_processes):
+    """The module's CLI cluster with both workers up and nothing left running from an earlier test."""
+    _, client = cli_processes
+    wait_until_idle(client)
+    return cli_processes
 
 
 @pytest.fixture(scope="module")

@@ -212,9 +212,9 @@ def test_calibrated_thresholds_feed_back_and_rerun_only_the_decision(config, aft
     )
     with get_client(sync_client=True) as client:
         artifacts = client.request(
-            "POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": ["clean-calibration"]}}}
+            "POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": ["clean-calibration"]}}, "limit": 50}
         ).json()
-    assert artifacts and "clean_languages.yaml" in artifacts[0]["data"]
+    assert any(str(tmp_path) in a["description"] and "clean_languages.yaml" in a["data"] for a in artifacts)
 
 
 @pytest.mark.parametrize("column, bound", [("lang_score", "min"), ("toxicity_score", "max")])
@@ -592,20 +592,19 @@ def test_a_failing_shard_is_retried_then_reported_with_its_shard_and_attempts(co
     with pytest.raises(StoreError, match="unreadable artifact"):
         curate(config("run.shard_retries=0", "run.stage_retries_by_stage={clean: {retries: 1, delay_seconds: 0}}"))
 
-    with get_client(sync_client=True) as client:
-        artifact = client.request(
-            "POST",
-            "/artifacts/filter",
-            json={
-                "artifacts": {"key": {"any_": ["curation-failure"]}},
-                "sort": "CREATED_DESC",
-                "limit": 1,
-            },
-        ).json()[0]
+    with get_client(sync_client=True) as client:  # this run's: other test processes share the server
+        [artifact] = [
+            a
+            for a in client.request(
+                "POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": ["curation-failure"]}}, "limit": 50}
+            ).json()
+            if str(tmp_path) in a["data"]
+        ]
         task_runs = client.request(
             "POST",
             "/task_runs/filter",
             json={
+                "flow_runs": {"id": {"any_": [artifact["flow_run_id"]]}},
                 "task_runs": {"name": {"like_": "clean"}},
                 "sort": "EXPECTED_START_TIME_DESC",
                 "limit": 1,
@@ -614,6 +613,31 @@ def test_a_failing_shard_is_retried_then_reported_with_its_shard_and_attempts(co
     assert f"shard '{victim['name']}'" in artifact["data"]
     assert "1 per shard (Dask) x 2 of the stage (Prefect)" in artifact["data"]
     assert task_runs[0]["run_count"] == 2 and task_runs[0]["state"]["type"] == "FAILED"
+
+
+def test_fuzzy_marks_manifest_names_its_clusters_before_the_merge_writes_it_again(
+    config, after_cold, tmp_path, monkeypatch
+):
+    """Regression: two runs on one store raced. The marks map wrote the stage's manifest without its
+    clusters pointer, the merge wrote it again with it, and the other run's report read in between
+    (KeyError 'clusters'). A run stopped right after the marks map leaves a manifest that names them."""
+    import flows.engine.corpus
+
+    store = tmp_path / "out" / ".winnow-store"
+    manifest = store / "dedup_fuzzy" / funnel(after_cold)["dedup_fuzzy"]["key"] / "manifest.json"
+    cold = json.loads(manifest.read_text())
+    manifest.unlink()
+    (store / "dedup_fuzzy" / "shards" / cold["shards"][0]["key"] / "stats.json").unlink()
+
+    def stop(*args, **kwargs):
+        raise RuntimeError("stopped before the merge")
+
+    monkeypatch.setattr(flows.engine.corpus, "_merge", stop)
+    with pytest.raises(RuntimeError, match="stopped before the merge"):
+        curate(config("run.stage_retries={retries: 0, delay_seconds: 0}"))
+
+    batch = Path(cold["clusters"]).parent.name  # the cold run's store, copied here
+    assert json.loads(manifest.read_text())["clusters"] == str(store / "dedup_fuzzy" / batch / "clusters")
 
 
 def test_html_report_is_self_contained_with_its_plots(cold):
