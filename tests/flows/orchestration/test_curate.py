@@ -533,20 +533,10 @@ def test_a_tighter_threshold_publishes_a_version_whose_delta_names_the_reason(co
     }
 
 
-def test_from_run_reruns_an_earlier_config_with_one_change(tmp_path, dask_cluster, prefect_api):
-    """The first run in-process; the rerun through the real `winnow` command, as a user types it
-    (reporting to a running Prefect server, as after `winnow ui`)."""
-    write_demo_corpus(tmp_path / "in", n_docs=100)
-    out = tmp_path / "out"
-    first = curate(
-        load_config(
-            overrides=[
-                f"input.paths=[{tmp_path / 'in'}]",
-                f"output={out}",
-                f"run.cluster.address={dask_cluster.scheduler_address}",
-            ]
-        )
-    )
+def test_from_run_reruns_an_earlier_config_with_one_change(corpus, after_cold, tmp_path, prefect_api):
+    """The cold run, then a rerun through the real `winnow` command, as a user types it (reporting to
+    a running Prefect server, as after `winnow ui`)."""
+    first, out = after_cold, tmp_path / "out"
 
     winnow = Path(sys.executable).parent / "winnow"
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
@@ -572,7 +562,7 @@ def test_from_run_reruns_an_earlier_config_with_one_change(tmp_path, dask_cluste
     rows = {row["stage"]: row for row in summary["funnel"]}
     assert [stage for stage, row in rows.items() if not row["cached"]] == ["select", "write"]
     assert rows["select"]["why"] == "parameters changed: select.thresholds"
-    assert summary["config"]["input"]["paths"] == [str(tmp_path / "in")]
+    assert summary["config"]["input"]["paths"] == [str(corpus)]
     assert summary["run_id"] != first["run_id"]
 
 
