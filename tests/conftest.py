@@ -212,7 +212,7 @@ def pytest_unconfigure(config):
 @pytest.fixture(scope="session")
 def prefect_harness(request):
     """A Prefect API for flows: under pytest-xdist the controller's shared test server, else a test
-    harness of this process's own. Tests filter what they read back by their own run's id."""
+    harness of this process's own. Tests that read artifacts or task runs back pick their own run's."""
     from prefect.testing.utilities import prefect_test_harness
 
     url = getattr(request.config, "workerinput", {}).get(SHARED_PREFECT_API)

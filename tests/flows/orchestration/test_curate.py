@@ -212,7 +212,9 @@ def test_calibrated_thresholds_feed_back_and_rerun_only_the_decision(config, aft
     )
     with get_client(sync_client=True) as client:
         artifacts = client.request(
-            "POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": ["clean-calibration"]}}, "limit": 50}
+            "POST",
+            "/artifacts/filter",
+            json={"artifacts": {"key": {"any_": ["clean-calibration"]}}, "sort": "CREATED_DESC", "limit": 50},
         ).json()
     assert any(str(tmp_path) in a["description"] and "clean_languages.yaml" in a["data"] for a in artifacts)
 
@@ -586,7 +588,9 @@ def test_a_failing_shard_is_retried_then_reported_with_its_shard_and_attempts(co
         [artifact] = [
             a
             for a in client.request(
-                "POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": ["curation-failure"]}}, "limit": 50}
+                "POST",
+                "/artifacts/filter",
+                json={"artifacts": {"key": {"any_": ["curation-failure"]}}, "sort": "CREATED_DESC", "limit": 50},
             ).json()
             if str(tmp_path) in a["data"]
         ]

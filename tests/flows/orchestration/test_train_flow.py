@@ -73,7 +73,9 @@ def test_metrics_are_published_as_a_prefect_artifact(tmp_path, separable, prefec
 
     with get_client(sync_client=True) as client:  # the REST filter, as in tests/flows/orchestration/test_curate.py
         response = client.request(
-            "POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": ["classifier-metrics"]}}, "limit": 50}
+            "POST",
+            "/artifacts/filter",
+            json={"artifacts": {"key": {"any_": ["classifier-metrics"]}}, "sort": "CREATED_DESC", "limit": 50},
         )
     # this run's (other test processes share the server): its description names the model directory
     [markdown] = [a["data"] for a in response.json() if str(tmp_path) in a["description"]]
