@@ -188,6 +188,7 @@ def s3_bucket(s3_server):
 SHARED_PREFECT_API = "prefect_api_url"  # xdist workerinput key: the controller's Prefect test server
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: `-p no:xdist` runs without it
 def pytest_configure_node(node):
     """pytest-xdist controller, per worker it starts: one Prefect test server for all of them (a server
     start costs ~18 s of CPU; one per worker was three). Stopped in `pytest_unconfigure`."""

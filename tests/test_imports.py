@@ -78,6 +78,7 @@ def test_modules_workers_import_load_neither_prefect_nor_plotting():
         "flows.stages.decontam",
         "flows.parallel.components",
         "flows.engine.store",
+        "flows.engine.publish",
         "flows.stages",
     ]
     code = (
@@ -88,3 +89,31 @@ def test_modules_workers_import_load_neither_prefect_nor_plotting():
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
     assert loaded.strip() == "[]"
+
+
+def test_no_function_sent_to_workers_is_defined_in_a_module_that_imports_prefect():
+    """Dask pickles a module-level function by reference: a worker running one imports its module. One
+    defined beside a Prefect task would make every worker import Prefect (seconds of CPU and ~100 MB per
+    worker process). Regression: `write`'s shard writer lived in flows/orchestration/curate.py."""
+    offenders = []
+    for path in sorted((ROOT / "flows").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        imports_prefect = any(
+            (isinstance(node, ast.Import) and any(a.name.split(".")[0] == "prefect" for a in node.names))
+            or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "prefect")
+            for node in tree.body
+        )
+        defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        for node in ast.walk(tree):
+            if (
+                imports_prefect
+                and isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"map", "submit"}
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+                and node.args[0].id in defined
+            ):
+                offenders.append(f"{module_name(path)}.{node.args[0].id} (line {node.lineno})")
+
+    assert offenders == [], f"sent to Dask workers from a module that imports Prefect: {offenders}"

@@ -132,18 +132,34 @@ def run_demo_ui(directory: Path, port: int) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.orchestration.deployments import prefect_server
+    from flows.parallel.cluster import dask_client
 
     directory = directory.resolve()
-    with prefect_server(port, home=str(directory / "prefect-home")) as api, temporary_settings({PREFECT_API_URL: api}):
+    with (
+        contextlib.ExitStack() as stack,
+        prefect_server(port, home=str(directory / "prefect-home")) as api,
+        temporary_settings({PREFECT_API_URL: api}),
+    ):
         print(
             f"Prefect server on http://127.0.0.1:{port} (its database and log: {directory / 'prefect-home'})",
             flush=True,
         )
         config, _ = prepare(directory)
+        # One local cluster for every run triggered while the demo is up: a run started from the UI
+        # starts no cluster of its own, and its workers have the models loaded already.
+        address = stack.enter_context(dask_client(load_config(config).run.cluster)).scheduler.address
+        print(f"Dask cluster at {address}, used by every run of the served deployments", flush=True)
         log = directory / "serve.log"
         with open(log, "ab") as serve_log:
             serving = subprocess.Popen(
-                [str(Path(sys.executable).with_name("winnow")), "serve", "--config", str(config)],
+                [
+                    str(Path(sys.executable).with_name("winnow")),
+                    "serve",
+                    "--config",
+                    str(config),
+                    "--set",
+                    f"run.cluster.address={address}",
+                ],
                 env={**os.environ, "PREFECT_API_URL": api},
                 stdout=serve_log,
                 stderr=subprocess.STDOUT,

@@ -15,7 +15,8 @@ manifest (a version without one is not listed), then the pointer, conditionally 
 (`OutputDir.advance_latest`: the newest version wins, `latest` never moves back). Either way a reader
 of `latest.json` or `data` never sees a half-written version, and a crash leaves the previous one
 current. `write.keep_versions` prunes old versions after a run (`OutputDir.prune`).
-No Prefect or Dask here: `flows/orchestration/curate.py` writes the shards on Dask and calls these.
+No Prefect or Dask here: `flows/orchestration/curate.py` maps `write_version_shard` over the shards on Dask
+and calls the rest.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 
+import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flows.engine.store import ArtifactStore, Folder, StageRef
+from flows.engine.store import ArtifactStore, Folder, ShardRef, StageRef
 
 LATEST = "latest.json"
 MANIFEST = "manifest.json"
@@ -179,6 +181,22 @@ def new_version_id(run_id: str) -> str:
     now = time.time()
     stamp = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z"
     return f"{stamp}-{run_id.replace('-', '')[:8]}"
+
+
+def write_version_shard(shard: ShardRef, target: str, store_url: str, stage: str, output_url: str, jsonl: bool) -> int:
+    """Worker side: materialize one selected shard's documents (its view) in a version being written, as
+    Parquet (and JSONL when asked). Here, not beside the `write` task, so a worker unpickling it imports
+    no Prefect."""
+    table = ArtifactStore(store_url).read_view(stage, shard)
+    out_fs, _ = fsspec.core.url_to_fs(output_url)
+    out_fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+    with out_fs.open(f"{target}.parquet", "wb") as f:
+        pq.write_table(table, f, compression="zstd")
+    if jsonl:
+        with out_fs.open(f"{target}.jsonl.gz", "wb", compression="gzip") as f:
+            for row in table.to_pylist():
+                f.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
+    return table.num_rows
 
 
 def _lost_race(exc: OSError) -> bool:

@@ -6,14 +6,11 @@ needs no Prefect API on a worker.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import fsspec
-import pyarrow.parquet as pq
 from prefect import Flow, Task, flow, task
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -27,9 +24,9 @@ from pydantic import BaseModel
 
 from flows.config import CurationConfig
 from flows.engine.context import RunContext, open_context
-from flows.engine.publish import OutputDir, new_version_id, version_manifest
+from flows.engine.publish import OutputDir, new_version_id, version_manifest, write_version_shard
 from flows.engine.stage import Registry, Stage
-from flows.engine.store import ArtifactStore, ShardRef, StageRef, digest
+from flows.engine.store import ArtifactStore, StageRef, digest
 from flows.report.section import delta_section
 from flows.stages import STAGES
 from tasks.errors import ConfigError
@@ -154,7 +151,7 @@ def write(ctx: RunContext, final: StageRef, run_id: str) -> dict:
     version = new_version_id(run_id)
     staging = out.staging_dir(version)
     futures = ctx.client.map(
-        write_output_shard,
+        write_version_shard,
         final.shards,
         [f"{staging}/data/{s.name}" for s in final.shards],
         store_url=ctx.store.url,
@@ -166,21 +163,6 @@ def write(ctx: RunContext, final: StageRef, run_id: str) -> dict:
     rows = dict(zip((s.name for s in final.shards), ctx.client.gather(futures)))
     manifest = version_manifest(version, key, out.data_url(version), rows, previous, run_id)
     return out.commit(staging, manifest) | {"cached": False}
-
-
-def write_output_shard(shard: ShardRef, target: str, store_url: str, stage: str, output_url: str, jsonl: bool) -> int:
-    """Worker side: materialize one selected shard's documents (its view) in the output as Parquet
-    (and JSONL when asked)."""
-    table = ArtifactStore(store_url).read_view(stage, shard)
-    out_fs, _ = fsspec.core.url_to_fs(output_url)
-    out_fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-    with out_fs.open(f"{target}.parquet", "wb") as f:
-        pq.write_table(table, f, compression="zstd")
-    if jsonl:
-        with out_fs.open(f"{target}.jsonl.gz", "wb", compression="gzip") as f:
-            for row in table.to_pylist():
-                f.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
-    return table.num_rows
 
 
 def curation_flow(stages: Registry, config: type[BaseModel]) -> Flow:

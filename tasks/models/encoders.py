@@ -24,6 +24,10 @@ USE_LANGUAGES = ("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt
 # of 100 kB documents. A token spans >= 1 character, so this only matters when the average token of
 # the kept prefix is longer than 16 characters (runs of [UNK]-sized "words").
 CHARS_PER_TOKEN_BOUND = 16
+# Texts per forward pass on a CPU, whatever the caller's batch: a transformer on CPU runs fastest on a
+# few dozen texts at a time (a large batch pads every text to its longest and outgrows the caches);
+# bench/encoder_batch.py measures it. On CUDA the caller's batch is the forward pass.
+CPU_FORWARD_BATCH = 8
 
 
 def encoder_available(encoder: str) -> bool:
@@ -101,7 +105,7 @@ def encode(encoder, texts: list[str], max_tokens: int, batch_size: int):
     with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
         emb = encoder.encode(
             [t[: max_tokens * CHARS_PER_TOKEN_BOUND] for t in texts],
-            batch_size=batch_size,
+            batch_size=batch_size if cuda else min(batch_size, CPU_FORWARD_BATCH),
             convert_to_tensor=True,
             normalize_embeddings=True,
             show_progress_bar=False,
