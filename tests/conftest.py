@@ -55,25 +55,23 @@ INTEGRATION_FIXTURES = frozenset(
 
 
 # Seconds per module, summed per test (setup, call and teardown) over a `make test` run on 2 cores
-# (2026-12-07, 8f6a3cb plus the shared Prefect server and the module's CLI cluster), for ordering alone:
+# (2026-12-07, 53af439: workers import no Prefect), for ordering alone:
 # a module missing here (new or renamed) is estimated per test below. Refresh after a large change to
 # the suite; a stale figure costs balance, never correctness.
 MODULE_SECONDS = {
-    "tests/flows/orchestration/test_curate.py": 391,
-    "tests/flows/engine/test_distributed.py": 274,
-    "tests/flows/cli/test_demo_run.py": 235,
-    "tests/flows/engine/test_s3.py": 208,
-    "tests/flows/stages/test_registry.py": 83,
-    "tests/flows/orchestration/test_train_flow.py": 67,
-    "tests/flows/stages/test_decontam_stage.py": 55,
-    "tests/flows/parallel/test_components.py": 51,
-    "tests/tasks/test_scoring.py": 30,
-    "tests/tasks/test_decontam.py": 26,
-    "tests/tasks/test_normalize.py": 24,
-    "tests/tasks/test_extract.py": 15,
-    "tests/tasks/test_read_fuzz.py": 12,
-    "tests/flows/cli/test_supervise.py": 11,
-    "tests/test_imports.py": 10,
+    "tests/flows/orchestration/test_curate.py": 165,
+    "tests/flows/cli/test_demo_run.py": 161,
+    "tests/flows/engine/test_distributed.py": 149,
+    "tests/flows/engine/test_s3.py": 83,
+    "tests/flows/stages/test_registry.py": 40,
+    "tests/flows/stages/test_decontam_stage.py": 35,
+    "tests/flows/orchestration/test_train_flow.py": 31,
+    "tests/flows/parallel/test_components.py": 21,
+    "tests/tasks/test_normalize.py": 14,
+    "tests/tasks/test_scoring.py": 11,
+    "tests/flows/cli/test_supervise.py": 10,
+    "tests/tasks/test_toxicity_heads.py": 10,
+    "tests/tasks/test_extract.py": 9,
 }
 
 
