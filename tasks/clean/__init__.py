@@ -1,9 +1,9 @@
-"""Rule-based cleaning: Gopher quality and repetition, C4 and FineWeb rules, PII redaction.
+"""Rule-based cleaning: Gopher quality and repetition, C4 and FineWeb rules.
 
 Two phases per shard (tasks/clean/rule.py says why they are apart):
-- `measure` (`clean.signals`): the text transforms (C4 line removal, then PII redaction) rewrite
-  `text`, then every enabled rule measures the rewritten text. Each value becomes a float32 signal
-  column named for its reason code (`gopher_quality:word_count` -> `gopher_quality_word_count`).
+- `measure` (`clean.signals`): the text transform (C4 line removal) rewrites `text`, then every
+  enabled rule measures the rewritten text. Each value becomes a float32 signal column named for
+  its reason code (`gopher_quality:word_count` -> `gopher_quality_word_count`).
   Keyed without any threshold (`CleanParams.signal_params`).
 - `decide` (`clean`): reads `lang` and the signals only, and sends a document to `rejected` with
   `reason` = the first failing rule in `RULES` order.
@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from tasks.clean import c4, fineweb, gopher, pii
+from tasks.clean import c4, fineweb, gopher
 from tasks.clean.c4 import C4Params
 from tasks.clean.doc import Doc, base_language
 from tasks.clean.fineweb import FineWebParams
@@ -40,7 +40,6 @@ from tasks.clean.gopher import (
     GopherRepetitionParams,
     stop_words_of,
 )
-from tasks.clean.pii import PiiParams
 from tasks.clean.rule import Rule
 from tasks.contract import StageOutput, split_by_reason
 
@@ -59,7 +58,7 @@ __all__ = [
     "signal_column",
 ]
 
-VERSION = 3  # bump when the same input + params give different output
+VERSION = 4  # bump when the same input + params give different output
 
 UNSEGMENTED_LANGUAGES = (  # written without spaces between words: tokenised by character
     "zh", "ja", "th", "lo", "km", "my", "bo", "dz", "yue", "wuu", "gan", "hak", "nan", "cdo", "lzh",
@@ -101,7 +100,7 @@ FineWebOverride = override_model(FineWebParams)
 
 
 class LanguageOverride(BaseModel):
-    """What one language changes; PII redaction is the same in every language."""
+    """What one language changes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -128,7 +127,6 @@ class CleanParams(BaseModel):
     )
     c4: C4Params = Field(default_factory=C4Params, description="C4 line removal and page rules (Raffel et al. 2020).")
     fineweb: FineWebParams = Field(default_factory=FineWebParams, description="FineWeb rules (Penedo et al. 2024).")
-    pii: PiiParams = Field(default_factory=PiiParams, description="E-mail and public IP redaction.")
     # fastText lid.176 labels of scripts without word spacing (ISO 639-1/3); our list
     unsegmented_languages: tuple[str, ...] = Field(
         UNSEGMENTED_LANGUAGES,
@@ -143,6 +141,16 @@ class CleanParams(BaseModel):
         "unset ones keep the values above. `winnow calibrate` writes them from data.",
     )
     _resolved: dict[str, CleanParams] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pii_moved(cls, data: object) -> object:
+        if isinstance(data, dict) and "pii" in data:
+            raise ValueError(
+                "clean.pii moved to its own stage: set `pii` at the top level of the config (its `types`, "
+                "`action` and `placeholders`; docs/stages/pii.md)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _check_languages(self) -> CleanParams:
@@ -190,10 +198,7 @@ class CleanParams(BaseModel):
 
 
 # (count column, family, transform), run in this order before the rules
-TRANSFORMS = (
-    ("n_lines_removed", "c4", c4.remove_lines),
-    ("n_pii_redacted", "pii", pii.redact_pii),
-)
+TRANSFORMS = (("n_lines_removed", "c4", c4.remove_lines),)
 
 
 def signal_column(code: str) -> str:

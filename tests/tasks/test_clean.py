@@ -6,6 +6,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from tasks.clean import (
     RULES,
@@ -26,7 +27,6 @@ from tasks.clean.gopher import (
     GopherRepetitionParams,
     dup_ngram_char_frac,
 )
-from tasks.clean.pii import PiiParams, redact_pii
 from tasks.contract import REASON
 
 P = CleanParams()
@@ -540,34 +540,6 @@ def test_list_ratio_keeps_three_newlines_in_ten_tokens():
     assert rule("fineweb:list_ratio", text) == Verdict(True, pytest.approx(0.3))
 
 
-# --- PII --------------------------------------------------------------------------------------------
-
-
-def test_redact_pii_replaces_emails():
-    assert redact_pii("Write to jane.doe+news@mail.example.org today.", "en", P) == (
-        "Write to <EMAIL> today.",
-        1,
-    )
-
-
-def test_redact_pii_replaces_public_ipv4_and_ipv6():
-    text = "Hosts 8.8.8.8 and 2001:4860:4860::8888 answer."
-
-    assert redact_pii(text, "en", P) == ("Hosts <IP_ADDRESS> and <IP_ADDRESS> answer.", 2)
-
-
-def test_redact_pii_keeps_private_loopback_and_non_addresses():
-    text = "Router 192.168.1.1, host 127.0.0.1, ::1, 10.0.0.7, version 1.2.3.4.5, time 12:30:45, 999.1.1.1"
-
-    assert redact_pii(text, "en", P) == (text, 0)
-
-
-def test_redact_pii_uses_configured_replacements():
-    params = CleanParams(pii=PiiParams(email_replacement="[mail]", ip_replacement="[ip]"))
-
-    assert redact_pii("a@b.io from 1.1.1.1", "en", params) == ("[mail] from [ip]", 2)
-
-
 # --- the stage ----------------------------------------------------------------------------------------
 
 
@@ -591,9 +563,13 @@ def test_run_rewrites_text_and_counts_transforms():
 
     out = run(table([text]), P)
 
-    assert out.kept.column("text").to_pylist() == [GOOD_TEXT + "\nMail the editor at <EMAIL> today."]
+    assert out.kept.column("text").to_pylist() == [GOOD_TEXT + "\nMail the editor at ed@news.example.com today."]
     assert out.kept.column("n_lines_removed").to_pylist() == [1]
-    assert out.kept.column("n_pii_redacted").to_pylist() == [1]
+
+
+def test_clean_pii_config_names_the_stage_it_moved_to():
+    with pytest.raises(ValidationError, match="clean.pii moved to its own stage"):
+        CleanParams.model_validate({"pii": {"redact_emails": False}})
 
 
 def test_run_rejects_a_doc_emptied_by_line_removal():
@@ -654,13 +630,12 @@ def test_disabling_a_family_removes_its_rejections_and_nulls_its_columns():
 
 
 def test_disabled_transforms_keep_null_count_columns():
-    params = CleanParams(c4=C4Params(enabled=False), pii=PiiParams(enabled=False))
+    params = CleanParams(c4=C4Params(enabled=False))
 
     out = run(table([GOOD_TEXT + "\nmail a@b.io"]), params)
 
     rows = pa.concat_tables([out.kept, out.rejected.drop_columns([REASON])])
     assert rows.column("n_lines_removed").null_count == 1
-    assert rows.column("n_pii_redacted").null_count == 1
     assert rows.column("text").to_pylist() == [GOOD_TEXT + "\nmail a@b.io"]
 
 
@@ -670,7 +645,6 @@ def test_schema_does_not_depend_on_params():
         gopher_repetition=GopherRepetitionParams(enabled=False),
         c4=C4Params(enabled=False),
         fineweb=FineWebParams(enabled=False),
-        pii=PiiParams(enabled=False),
     )
 
     assert run(table([GOOD_TEXT]), everything_off).kept.schema == run(table([GOOD_TEXT]), P).kept.schema
@@ -700,7 +674,7 @@ def test_signal_columns_are_named_from_reason_codes():
     names = [field.name for field in added_fields()]
 
     assert names[: len(RULES)] == [signal_column(code) for code in RULES]
-    assert "gopher_quality_mean_word_length" in names and names[-2:] == ["n_lines_removed", "n_pii_redacted"]
+    assert "gopher_quality_mean_word_length" in names and names[-1:] == ["n_lines_removed"]
 
 
 def test_params_reject_unknown_fields():

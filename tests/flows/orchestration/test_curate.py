@@ -134,10 +134,24 @@ def test_a_clean_threshold_change_reruns_clean_and_what_follows_but_measures_no_
     assert [s for s in STAGES if second[s]["cached"]] == STAGES[: STAGES.index("clean")]
     assert second["clean"]["docs_out"] < first["clean"]["docs_out"]
     assert second["clean"]["why"] == "parameters changed: clean.gopher_quality.min_doc_words, clean.languages.en"
-    assert second["dedup_exact"]["why"] == "its input from clean changed"
+    assert second[STAGES[STAGES.index("clean") + 1]]["why"] == "its input from clean changed"
     assert second["langid"]["why"] == "unchanged"
     with pytest.raises(TypeError):  # a measure knob does need the signals: the control
         unable_to_measure(config("clean.fineweb.short_line_max_chars=20"))
+
+
+def test_a_pii_placeholder_change_rewrites_the_text_but_detects_nothing_again(config, after_cold, tmp_path):
+    pii = REGISTRY["pii"]
+    unable_to_detect = replace(pii, phases=(replace(pii.phases[0], fn=int), *pii.phases[1:]))
+    flow = curation_flow(Registry(tuple(unable_to_detect if s.name == "pii" else s for s in REGISTRY)), CurationConfig)
+
+    second = funnel(flow(config("pii.placeholders={email: '[mail]'}")))
+
+    assert [s for s in STAGES if second[s]["cached"]] == STAGES[: STAGES.index("pii")]
+    assert second["pii"]["why"] == "parameters changed: pii.placeholders.email"
+    texts = pq.read_table(tmp_path / "out" / "data", columns=["text", "pii_email"])
+    redacted = [t for t, n in zip(*texts.to_pydict().values()) if n]
+    assert redacted and all("[mail]" in t and "<EMAIL>" not in t and "@example.org" not in t for t in redacted)
 
 
 def test_a_threshold_change_reruns_later_stages_only_on_shards_whose_verdicts_changed(config, after_cold, tmp_path):
@@ -248,7 +262,8 @@ def test_output_preserves_input_order_and_carries_stage_columns(cold, corpus):
         "exact_cluster",
         "dup_cluster",
         "dup_cluster_size",
-        "n_pii_redacted",
+        "pii_email",
+        "pii_spans",
         "toxicity_score",
     } <= set(output.column_names)
 
