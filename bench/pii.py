@@ -1,7 +1,7 @@
 """PII detection: span-level precision and recall per entity type on the dev set, false redactions on
 real web and news pages against a labelled sample, and the cost of `clean` plus PII against today's.
 
-    .venv/bin/python bench/pii.py [--data ../shared/data] [--cost-docs 2000] [--list-web]
+    .venv/bin/python bench/pii.py [--data ../shared/data] [--cost-docs 2000] [--list-web] [--ner-model M]
 
 - Dev set: presidio-research's synthetic sentences (`pii/presidio_synth_dev.jsonl`). A found span is
   right when it overlaps a gold span its type maps to; "exact" counts those with the same boundaries.
@@ -11,6 +11,8 @@ real web and news pages against a labelled sample, and the cost of `clean` plus 
   `--list-web` prints the spans to label). A page is falsely redacted when one of its spans is labelled
   not PII; unlabelled spans are printed and fail the run, so a detector change cannot hide behind
   stale labels.
+- With `--ner-model` (a spaCy pipeline, installed or a directory): `person` against the gold PERSON
+  spans and `location` against STREET_ADDRESS and GPE, the same way, and the recognizer's docs/s.
 - Cost: one thread, `clean` (both phases) then the PII detection of today's types (e-mail and IP) or
   of the default types, on the same documents in one process; docs/s and the ratio.
 """
@@ -163,16 +165,55 @@ def cost(pages: list[dict], n_docs: int) -> None:
     print(f"  default / today: {best['default'] / best['today']:.3f}x the time")
 
 
+def ner_scores(rows: list[dict], model: str) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    params = PiiParams(types=("person", "location"), ner_model=model)
+    gold_of = {"person": ("PERSON",), "location": ("STREET_ADDRESS", "GPE")}
+    texts = [row["text"] for row in rows]
+    tasks.pii.detect(pa.table({"text": texts[:5]}), params)  # load the pipeline outside the clock
+    start = time.process_time()
+    found = tasks.pii.detect(pa.table({"text": texts}), params).kept.column(tasks.pii.FOUND_COLUMN).to_pylist()
+    seconds = time.process_time() - start
+    print(f"\nNER backend {model!r}: {len(rows) / seconds:,.0f} sentences/s on one thread")
+    print("| type | gold types | gold | found | precision | recall |\n|---|---|---:|---:|---:|---:|")
+    for kind, gold_types in gold_of.items():
+        n_gold = hits = n_found = right = 0
+        for row, spans in zip(rows, found):
+            gold = [(s["start"], s["end"]) for s in row["spans"] if s["entity_type"] in gold_types]
+            mine = [(s["start"], s["end"]) for s in spans if s["type"] == kind]
+            n_gold, n_found = n_gold + len(gold), n_found + len(mine)
+            hits += sum(any(a < e and s < b for s, e in mine) for a, b in gold)
+            right += sum(any(a < e and s < b for a, b in gold) for s, e in mine)
+        precision = right / n_found if n_found else float("nan")
+        print(f"| {kind} | {', '.join(gold_types)} | {n_gold} | {n_found} | {precision:.3f} | {hits / n_gold:.3f} |")
+    for gold_type in ("PERSON", "STREET_ADDRESS", "GPE"):
+        kind = "person" if gold_type == "PERSON" else "location"
+        spans_of = [[(s["start"], s["end"]) for s in spans if s["type"] == kind] for spans in found]
+        gold = [
+            (i, s["start"], s["end"])
+            for i, row in enumerate(rows)
+            for s in row["spans"]
+            if s["entity_type"] == gold_type
+        ]
+        hits = sum(any(a < e and s < b for s, e in spans_of[i]) for i, a, b in gold)
+        print(f"  recall of {gold_type}: {hits}/{len(gold)} ({hits / len(gold):.3f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--cost-docs", type=int, default=2000)
     parser.add_argument("--list-web", action="store_true", help="print every span found on the web pages")
+    parser.add_argument("--ner-model", help="also score person and location with this spaCy pipeline")
     args = parser.parse_args()
     params = PiiParams()
     with open(args.data / "pii" / "presidio_synth_dev.jsonl", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     dev_scores(rows, params)
+    if args.ner_model:
+        ner_scores(rows, args.ner_model)
     pages = web_pages(args.data)
     web_scores(pages, params, args.list_web)
     if args.cost_docs:

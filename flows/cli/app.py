@@ -115,17 +115,31 @@ def demo(
 def inspect(
     output: Annotated[str, typer.Argument(help="An output directory or URL with a run_summary.json.")],
     stage: Annotated[str, typer.Option(help="Stage whose rejected documents to show (read = quarantine).")],
-    reason: Annotated[Optional[str], typer.Option(help="Only this reason code.")] = None,
+    reason: Annotated[Optional[str], typer.Option(help="Only this reason code (with --spans: this type).")] = None,
     n: Annotated[int, typer.Option("-n", help="How many documents.")] = 5,
     chars: Annotated[int, typer.Option(help="Characters of text to show per document.")] = 400,
+    spans: Annotated[
+        bool, typer.Option("--spans", help="Show the spans the stage marked in kept documents (pii: pii_spans).")
+    ] = False,
 ) -> None:
-    """Why was this dropped? Show rejected documents with their reason and measured value."""
-    from flows.report.rejections import rejected_examples
+    """Why was this dropped? Show rejected documents with their reason and measured value, or with
+    --spans, what a stage marked (`winnow inspect out/ --stage pii --spans --reason phone`)."""
+    from flows.report.rejections import rejected_examples, span_examples
 
     try:
-        examples = rejected_examples(output, stage, reason, n)
+        if spans:
+            marked = span_examples(output, stage, reason, n, max(chars // 2, 20))
+        else:
+            examples = rejected_examples(output, stage, reason, n)
     except WinnowError as exc:
         _fail(exc)
+    if spans:
+        for example in marked:
+            typer.secho(f"── {example['id']}  {example['type']}", bold=True)
+            typer.echo(example["text"])
+        if not marked:
+            typer.echo(f"no spans for stage {stage!r}" + (f" of type {reason!r}" if reason else ""))
+        return
     for example in examples:
         typer.secho(f"── {example['id']}  {example['reason']}  value={example['value']}", bold=True)
         typer.echo(example["text"][:chars] + ("…" if len(example["text"]) > chars else ""))

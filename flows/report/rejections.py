@@ -1,4 +1,5 @@
-"""Rejected documents of a finished run, with the reason and the value the rule measured (`winnow inspect`).
+"""Rejected documents of a finished run, with the reason and the value the rule measured, and the spans
+a stage marked in the documents it kept (`winnow inspect`).
 
 Not named `inspect.py`: Prefect puts the flow file's folder on `sys.path` when it runs a deployment,
 where such a module would shadow the standard library's `inspect` in the Dask workers it starts.
@@ -26,6 +27,42 @@ def signal_columns(reason: str) -> tuple[str, str]:
 
 def rejected_examples(output: str | Path, stage: str, reason: str | None, n: int) -> list[dict]:
     """Up to `n` documents `stage` rejected in the last run on `output` (a folder or URL)."""
+    store, manifest = _stage_artifacts(output, stage)
+    examples: list[dict] = []
+    for shard in manifest["shards"]:
+        table = store.read_rejected(stage, ShardRef(shard["name"], shard["key"])) if len(examples) < n else None
+        if table is None:
+            continue
+        if reason:
+            table = table.filter(pc.equal(table.column("reason"), reason))
+        examples.extend(_describe(table.slice(0, n - len(examples))))
+    return examples
+
+
+def span_examples(output: str | Path, stage: str, kind: str | None, n: int, chars: int) -> list[dict]:
+    """Up to `n` spans of the `<stage>_spans` column (`{type, start, end}` lists, such as `pii_spans`) in
+    the documents `stage` kept, each with `chars` characters of text around it; `kind`: one type only."""
+    store, manifest = _stage_artifacts(output, stage)
+    column = f"{stage}_spans"
+    examples: list[dict] = []
+    for shard in manifest["shards"]:
+        if len(examples) >= n:
+            break
+        ref = ShardRef(shard["name"], shard["key"])
+        if column not in store.view(stage, ref).columns:
+            raise InputError(f"stage {stage!r} marks no spans (no {column} column)")
+        table = store.read_view(stage, ref, ["id", "text", column])
+        for doc_id, text, spans in zip(*(table.column(c).to_pylist() for c in ("id", "text", column))):
+            for span in spans or ():
+                if len(examples) < n and kind in (None, span["type"]):
+                    start, end = span["start"], span["end"]
+                    context = f"{text[max(0, start - chars) : start]}«{text[start:end]}»{text[end : end + chars]}"
+                    examples.append({"id": doc_id, "type": span["type"], "text": " ".join(context.split())})
+    return examples
+
+
+def _stage_artifacts(output: str | Path, stage: str) -> tuple[ArtifactStore, dict]:
+    """The store of the last run on `output` and `stage`'s manifest in it; a clear error when missing."""
     summary = OutputDir(str(output)).last_summary()
     if summary is None:
         raise InputError(f"{output}: no run summary ({SUMMARY}); run `winnow run --output {output}` first")
@@ -36,15 +73,7 @@ def rejected_examples(output: str | Path, stage: str, reason: str | None, n: int
     manifest = store.manifest(stage, rows[stage]["key"])
     if manifest is None:
         raise InputError(f"stage {stage!r} artifacts are gone from {summary['store']}; rerun to rebuild them")
-    examples: list[dict] = []
-    for shard in manifest["shards"]:
-        table = store.read_rejected(stage, ShardRef(shard["name"], shard["key"])) if len(examples) < n else None
-        if table is None:
-            continue
-        if reason:
-            table = table.filter(pc.equal(table.column("reason"), reason))
-        examples.extend(_describe(table.slice(0, n - len(examples))))
-    return examples
+    return store, manifest
 
 
 def _describe(table: pa.Table) -> list[dict]:

@@ -12,7 +12,8 @@ Two phases per shard, as `clean` has (`flows/stages/pii.py`):
 What runs offline, in every language: e-mail and public IP (as Dolma and FineWeb), phone numbers
 (libphonenumber), payment cards (Luhn and issuer ranges), IBANs (mod-97), US SSNs and national
 identifiers (python-stdnum validators), credentials and API keys (detect-secrets' patterns) and
-credentials in URLs. Names and addresses need a model, which no detector here has.
+credentials in URLs. Names and places (`person`, `location`) need a model: opt-in, through a spaCy
+pipeline the user names (`tasks.pii.ner`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tasks.contract import StageOutput
-from tasks.pii import network, numbers, secrets
+from tasks.errors import ConfigError
+from tasks.pii import ner, network, numbers, secrets
 from tasks.pii.spans import Span, replace, resolve
 
 __all__ = [
@@ -65,11 +67,24 @@ ENTITY_TYPES: dict[str, EntityType] = {
     "national_id": EntityType("<NATIONAL_ID>", lambda text, p: numbers.national_ids(text, p.national_ids)),
     "phone": EntityType("<PHONE>", lambda text, p: numbers.phones(text, p.phone_regions)),
     "ip_address": EntityType("<IP_ADDRESS>", lambda text, p: network.ip_addresses(text)),
+    "person": EntityType("<PERSON>", lambda text, p: _named(text, p, "person")),
+    "location": EntityType("<LOCATION>", lambda text, p: _named(text, p, "location")),
 }
 PRIORITY = {name: rank for rank, name in enumerate(ENTITY_TYPES)}
 EntityName = Literal[
-    "secret", "url_credential", "email", "iban", "payment_card", "us_ssn", "national_id", "phone", "ip_address"
+    "secret",
+    "url_credential",
+    "email",
+    "iban",
+    "payment_card",
+    "us_ssn",
+    "national_id",
+    "phone",
+    "ip_address",
+    "person",
+    "location",
 ]
+OFFLINE_TYPES = tuple(name for name in ENTITY_TYPES if name not in ner.NER_TYPES)  # the default
 
 # Regions whose national formats are tried for a phone number written without "+": the EU's larger
 # members and their neighbours, North America, and the other large English-, Spanish- and
@@ -100,8 +115,10 @@ class PiiParams(BaseModel):
 
     enabled: bool = Field(True, description="Find PII (the count columns stay, null, when off).")
     types: tuple[EntityName, ...] = Field(
-        tuple(ENTITY_TYPES),
-        description="Entity types to find: " + ", ".join(ENTITY_TYPES) + ". Every one runs offline.",
+        OFFLINE_TYPES,
+        description="Entity types to find: "
+        + ", ".join(OFFLINE_TYPES)
+        + " run offline with no model; person and location need `ner_model`.",
     )
     action: Literal["redact", "tag"] = Field(
         "redact",
@@ -118,6 +135,11 @@ class PiiParams(BaseModel):
         PHONE_REGIONS,
         description="ISO 3166 regions whose national phone formats are tried (libphonenumber); "
         "numbers written with + are read in any region.",
+    )
+    ner_model: str | None = Field(
+        None,
+        description="spaCy pipeline for person and location: an installed package name (en_core_web_lg) "
+        "or a pipeline directory. Needs the `ner` extra; nothing is downloaded.",
     )
     national_ids: tuple[str, ...] = Field(
         NATIONAL_IDS,
@@ -144,6 +166,19 @@ class PiiParams(BaseModel):
         return formats
 
     @model_validator(mode="after")
+    def _ner_model_when_named_types(self) -> PiiParams:
+        named = [entity for entity in self.types if entity in ner.NER_TYPES]
+        if named and self.enabled:
+            if self.ner_model is None:
+                verb = "needs" if len(named) == 1 else "need"
+                raise ValueError(f"{' and '.join(named)} {verb} `ner_model`, a spaCy pipeline")
+            try:
+                ner.check_model(self.ner_model)
+            except ConfigError as error:
+                raise ValueError(str(error)) from None
+        return self
+
+    @model_validator(mode="after")
     def _placeholders_of_enabled_types(self) -> PiiParams:
         unused = sorted(set(self.placeholders) - set(self.types))
         if unused:
@@ -158,12 +193,21 @@ class PiiParams(BaseModel):
         return self.model_copy(update={"action": "redact", "placeholders": {}})
 
 
-def find(text: str, params: PiiParams) -> list[Span]:
-    """The PII spans of one text, in text order, none overlapping."""
+def find(text: str, params: PiiParams, named: list[tuple[str, int, int]] | None = None) -> list[Span]:
+    """The PII spans of one text, in text order, none overlapping. `named`: its person and location
+    spans, when the caller ran the recognizer over many texts at once."""
     spans = [
-        Span(entity, start, end) for entity in params.types for start, end in ENTITY_TYPES[entity].detect(text, params)
+        Span(entity, start, end)
+        for entity in params.types
+        if named is None or entity not in ner.NER_TYPES
+        for start, end in ENTITY_TYPES[entity].detect(text, params)
     ]
+    spans += [Span(*span) for span in named or ()]
     return resolve(spans, PRIORITY)
+
+
+def _named(text: str, params: PiiParams, entity: str) -> list[tuple[int, int]]:
+    return [(start, end) for _, start, end in ner.entities([text], params.ner_model, (entity,))[0]]
 
 
 FOUND_COLUMN = "pii_found"  # the spans in the text as `pii` was given it
@@ -177,8 +221,10 @@ def detected_fields() -> list[pa.Field]:
 
 def detect(table: pa.Table, params: PiiParams) -> StageOutput:
     """The `pii.spans` phase: every document's spans and counts per type; rejects nothing."""
-    texts = table.column("text").to_pylist()
-    found = [find(text or "", params) if params.enabled else [] for text in texts]
+    texts = [text or "" for text in table.column("text").to_pylist()]
+    wanted = tuple(entity for entity in params.types if entity in ner.NER_TYPES)
+    named = ner.entities(texts, params.ner_model, wanted) if wanted and params.enabled else [None] * len(texts)
+    found = [find(text, params, spans) if params.enabled else [] for text, spans in zip(texts, named)]
     columns = {FOUND_COLUMN: [[span._asdict() for span in spans] for spans in found]}
     for entity in ENTITY_TYPES:
         on = params.enabled and entity in params.types

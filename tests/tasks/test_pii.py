@@ -234,3 +234,55 @@ def test_types_turned_off_are_null_and_the_schema_does_not_change():
 def test_unknown_phone_regions_are_refused():
     with pytest.raises(ValidationError, match="not regions libphonenumber knows"):
         PiiParams(phone_regions=("XX",))
+
+
+# --- names and places through a spaCy pipeline --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ner_pipeline(tmp_path_factory) -> str:
+    """A spaCy pipeline saved to disk whose recognizer is a rule list: what `ner_model` loads, offline."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns(
+        [
+            {"label": "PERSON", "pattern": "Ada Lovelace"},
+            {"label": "GPE", "pattern": "London"},
+            {"label": "ORG", "pattern": "Acme"},
+        ]
+    )
+    path = tmp_path_factory.mktemp("ner") / "pipeline"
+    nlp.to_disk(path)
+    return str(path)
+
+
+def test_person_and_location_come_from_the_named_pipeline(ner_pipeline):
+    params = PiiParams(types=("email", "person", "location"), ner_model=ner_pipeline)
+    texts = ["Ada Lovelace of Acme moved to London; write to ada@acme.example.", "Nobody here."]
+
+    out = tasks.pii.run(table(texts), params)
+
+    assert out.kept.column("text").to_pylist() == ["<PERSON> of Acme moved to <LOCATION>; write to <EMAIL>.", texts[1]]
+    assert out.kept.column("pii_person").to_pylist() == [1, 0]
+    assert found(texts[0], params) == [
+        ("person", "Ada Lovelace"),
+        ("location", "London"),
+        ("email", "ada@acme.example"),
+    ]
+
+
+def test_the_ner_model_is_required_checked_and_keyed(ner_pipeline, tmp_path):
+    with pytest.raises(ValidationError, match="person needs `ner_model`"):
+        PiiParams(types=("person",))
+    with pytest.raises(ValidationError, match="neither an installed spaCy pipeline nor a directory"):
+        PiiParams(types=("person",), ner_model=str(tmp_path / "missing"))
+    keyed = PiiParams(types=("person",), ner_model=ner_pipeline).detection_params()
+    assert keyed != PiiParams(types=("person",), ner_model=str(tmp_path)).detection_params()
+
+
+def test_long_texts_are_cut_into_pieces_with_offsets_kept(ner_pipeline):
+    text = ("filler line\n" * 3000) + "Ada Lovelace\n"  # over one piece of `ner.CHUNK_CHARS`
+
+    assert found(text, PiiParams(types=("person",), ner_model=ner_pipeline)) == [("person", "Ada Lovelace")]

@@ -295,6 +295,21 @@ def test_inspect_shows_rejected_documents_with_reason_and_value(cold):
     assert "value=" in result.output and "value=-" not in result.output
 
 
+def test_inspect_shows_the_pii_spans_as_placeholders_in_context(cold):
+    from typer.testing import CliRunner
+
+    from flows.cli.app import app
+
+    result = CliRunner().invoke(
+        app, ["inspect", str(cold["output"]), "--stage", "pii", "--spans", "--reason", "email", "-n", "2"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.output.count("«<EMAIL>»") == 2 and "@example.org" not in result.output
+    refused = CliRunner().invoke(app, ["inspect", str(cold["output"]), "--stage", "clean", "--spans"])
+    assert refused.exit_code != 0 and "marks no spans" in refused.output
+
+
 def test_inspect_shows_quarantined_records_of_read(cold):
     from flows.report.rejections import rejected_examples
 
