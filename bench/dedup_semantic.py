@@ -17,6 +17,9 @@ space are compared. A document is removed when an earlier one is at or above the
   only, as the paraphrases are written (`final`).
 - Distinct documents: `web_raw/news_en_dev.jsonl` and `html_pages_wetlike.jsonl`. A pair at word-5-gram
   Jaccard >= 0.7 is left to fuzzy dedup and not counted; any other removal is a false one.
+
+Then the same at one cosine, with pairs compared only inside k-means clusters (`tasks.dedup_semantic`,
+as the stage will): what clusters of a given size lose against comparing every pair.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import pyarrow as pa
 
 import tasks.clean
 import tasks.langid
+from tasks.dedup_semantic import assign, fit_centroids, n_clusters, nearest_earlier
 from tasks.models.encoders import PACKAGED_MINILM, PACKAGED_USE, USE_LANGUAGES, encode, load_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +98,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--gsm8k-form", choices=("worked", "final"), default="worked")
+    parser.add_argument("--cosine", type=float, default=0.85, help="the cut the clustered runs use")
+    parser.add_argument("--cluster-sizes", type=int, nargs="*", default=[50, 200, 1000])
     args = parser.parse_args()
     import torch
 
@@ -156,10 +162,57 @@ def main() -> None:
             f"| {threshold:.2f} | {np.mean(rewrite_cos >= threshold):.3f} | {np.mean(gsm_cos >= threshold):.3f} | "
             f"{np.mean(he_cos >= threshold):.3f} | {k} ({k / n:.2%}) | {wilson_upper(k, n):.2%} |"
         )
+    clustered(keys, space, vectors, texts, low, paraphrases, distinct, args.cosine, args.cluster_sizes)
     print("\ndistinct pairs at cosine >= 0.85 (the later one would be removed):")
     for cos, a, b in sorted(similar_pairs, reverse=True):
         if cos >= 0.85:
             print(f"  {cos:.3f} {a} | {b}: {texts[a][:70]!r} | {texts[b][:70]!r}")
+
+
+def group(key: str) -> str:
+    """The dev set a document belongs to: rewrites, paraphrases or distinct documents."""
+    prefix = key.split(":", 1)[0]
+    return "paraphrase" if prefix in ("gsm", "gsm-r", "he", "he-r") else prefix
+
+
+def clustered(keys, space, vectors, texts, rewrites, paraphrases, distinct, cosine, cluster_sizes) -> None:
+    """Removals when each space is cut into k-means clusters of about `size` documents and documents
+    are compared with those before them in their cluster only (`size` 0: one cluster, every pair). A
+    removal counts for a dev set when its nearest earlier neighbour is in the same set."""
+    print(f"\nat cosine >= {cosine}, pairs compared inside k-means clusters of about this many documents:")
+    print("| cluster size | clusters | rewrites | GSM8K | HumanEval | distinct removed |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    distinct_set = set(distinct)
+    for size in [0, *cluster_sizes]:
+        removed, n_total_clusters = set(), 0
+        for name in ("minilm", "use"):
+            members = [k for k in keys if space[k] == name]
+            matrix = np.stack([vectors[k] for k in members])
+            k = 1 if size == 0 else n_clusters(len(members), size)
+            labels = np.zeros(len(members), dtype=np.int32)
+            if k > 1:
+                labels, _ = assign(matrix, fit_centroids(matrix, k, seed=0, iterations=25))
+            n_total_clusters += len(set(labels.tolist()))
+            for label in set(labels.tolist()):
+                rows = np.flatnonzero(labels == label)
+                best, of = nearest_earlier(matrix[rows])
+                for row, score, neighbour in zip(rows, best, of):
+                    if score < cosine:
+                        continue
+                    doc, other = members[row], members[rows[neighbour]]
+                    if group(doc) != group(other):
+                        continue  # the dev sets share pages (near_dup_dev's originals are web pages)
+                    if doc in distinct_set and jaccard(texts[doc], texts[other]) >= FUZZY_JACCARD:
+                        continue  # fuzzy dedup's pair
+                    removed.add(doc)
+        found = [any(d in removed for d in pair) for pair in rewrites]
+        gsm = [any(d in removed for d in pair) for pair in paraphrases if pair[0].startswith("gsm:")]
+        he = [any(d in removed for d in pair) for pair in paraphrases if pair[0].startswith("he:")]
+        false = len(removed & distinct_set)
+        print(
+            f"| {size or 'all pairs'} | {n_total_clusters} | {np.mean(found):.3f} | {np.mean(gsm):.3f} | "
+            f"{np.mean(he):.3f} | {false} ({false / len(distinct):.2%}) |"
+        )
 
 
 if __name__ == "__main__":
