@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flows.engine.store import ArtifactStore, Folder, ShardRef, StageRef
+from flows.engine.store import ArtifactStore, Folder, ShardRef, StageRef, write_parquet
 
 LATEST = "latest.json"
 MANIFEST = "manifest.json"
@@ -191,7 +191,7 @@ def write_version_shard(shard: ShardRef, target: str, store_url: str, stage: str
     out_fs, _ = fsspec.core.url_to_fs(output_url)
     out_fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
     with out_fs.open(f"{target}.parquet", "wb") as f:
-        pq.write_table(table, f, compression="zstd")
+        write_parquet(table, f)
     if jsonl:
         with out_fs.open(f"{target}.jsonl.gz", "wb", compression="gzip") as f:
             for row in table.to_pylist():

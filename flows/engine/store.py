@@ -41,6 +41,10 @@ from flows.engine.layers import KEPT_FILE, REJECTED_FILE, ROW, View
 from tasks.errors import StoreError
 
 PARQUET_COMPRESSION = "zstd"
+# zstd's level 6 instead of Arrow's default 1, and no dictionary for `text` (every text is distinct, so
+# a dictionary only costs time): docs/benchmarks.md, "Store size and worker memory"
+PARQUET_COMPRESSION_LEVEL = 6
+UNDICTIONARIED = frozenset({"text"})
 LAYOUT = "layers-1"  # in every key: shards of an earlier layout (full copies, no view) are never trusted
 
 
@@ -53,6 +57,18 @@ def digest(*parts: Any) -> str:
         default=str,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def write_parquet(table: pa.Table, sink) -> None:
+    """A table as Parquet, as Winnow writes every store artifact and published shard."""
+    dictionary = [name for name in table.column_names if name not in UNDICTIONARIED]
+    pq.write_table(
+        table,
+        sink,
+        compression=PARQUET_COMPRESSION,
+        compression_level=PARQUET_COMPRESSION_LEVEL,
+        use_dictionary=dictionary,
+    )
 
 
 def tables_digest(tables: dict[str, pa.Table]) -> str:
@@ -256,7 +272,7 @@ class ArtifactStore(Folder):
 
     # writes ------------------------------------------------------------------------------------
     def write_table(self, path: str, table: pa.Table) -> None:
-        self.write_atomic(path, lambda f: pq.write_table(table, f, compression=PARQUET_COMPRESSION))
+        self.write_atomic(path, lambda f: write_parquet(table, f))
 
     def publish_dir(self, tmp: str, final: str) -> None:
         """Move a finished directory to `final`, then mark it complete with `final/_SUCCESS`.
