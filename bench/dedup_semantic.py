@@ -11,12 +11,12 @@ space are compared. A document is removed when an earlier one is at or above the
 (SemDeDup, Abbas et al. 2023, without its k-means: every pair is compared here).
 
 - Rewritten copies: `dedup/near_dup_dev*` pairs whose word-5-gram Jaccard (after cleaning) is below
-  0.7, which fuzzy dedup leaves.
+  fuzzy dedup's target (0.7, measured with its own shingles), which fuzzy dedup leaves.
 - Paraphrases: each GSM8K and HumanEval item and its LLM paraphrase (`benchmarks/rephrased/`). A GSM8K
   item is "Question: ...\\nAnswer: ..." with its worked answer (`worked`), or with the final answer
   only, as the paraphrases are written (`final`).
 - Distinct documents: `web_raw/news_en_dev.jsonl` and `html_pages_wetlike.jsonl`. A pair at word-5-gram
-  Jaccard >= 0.7 is left to fuzzy dedup and not counted; any other removal is a false one.
+  Jaccard at or above that target is left to fuzzy dedup and not counted; any other removal is a false one.
 
 Then the same at one cosine, with pairs compared only inside k-means clusters (`tasks.dedup_semantic`,
 as the stage will): what clusters of a given size lose against comparing every pair.
@@ -25,73 +25,66 @@ as the stage will): what clusters of a given size lose against comparing every p
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import re
+import sys
 import time
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-import tasks.clean
-import tasks.langid
-from tasks.dedup_semantic import assign, fit_centroids, n_clusters, nearest_earlier
-from tasks.models.encoders import PACKAGED_MINILM, PACKAGED_USE, USE_LANGUAGES, encode, load_encoder
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import tasks.clean  # noqa: E402
+import tasks.langid  # noqa: E402
+from bench.decontam import read_jsonl, upper95  # noqa: E402
+from tasks.dedup_fuzzy import DedupFuzzyParams, shingle_jaccard  # noqa: E402
+from tasks.dedup_semantic import assign, fit_centroids, n_clusters, nearest_earlier  # noqa: E402
+from tasks.models.encoders import PACKAGED_MINILM, PACKAGED_USE, USE_LANGUAGES, encode, load_encoder  # noqa: E402
+
 THRESHOLDS = (0.78, 0.80, 0.82, 0.84, 0.85, 0.86, 0.88, 0.90, 0.92)
-FUZZY_JACCARD = 0.7  # dedup_fuzzy's target: pairs at or above it never reach a semantic stage
+FUZZY = DedupFuzzyParams()  # pairs at or above its target Jaccard never reach a semantic stage
 MAX_TOKENS = 256
-WORD_RE = re.compile(r"\w+")
-
-
-def lines(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def corpus(data: Path, gsm8k_form: str) -> tuple[dict[str, str], list, list, list]:
     docs, rewrites, paraphrases = {}, [], []
-    for row in lines(data / "dedup/near_dup_dev.jsonl"):
+    for row in read_jsonl(data / "dedup/near_dup_dev.jsonl"):
         docs[f"nd:{row['id']}"] = row["text"]
-    for row in lines(data / "dedup/near_dup_dev_truth.jsonl"):
+    for row in read_jsonl(data / "dedup/near_dup_dev_truth.jsonl"):
         if row["role"] == "near_duplicate":
             rewrites.append((f"nd:{row['near_duplicate_of']}", f"nd:{row['id']}"))
-    gsm8k = {row["id"]: row for row in lines(data / "benchmarks/gsm8k_test.jsonl")}
-    for row in lines(data / "benchmarks/rephrased/gsm8k_test_llm_rephrased.jsonl"):
+    gsm8k = {row["id"]: row for row in read_jsonl(data / "benchmarks/gsm8k_test.jsonl")}
+    for row in read_jsonl(data / "benchmarks/rephrased/gsm8k_test_llm_rephrased.jsonl"):
         item = gsm8k[row["source_item"]]
         answer = item["answer"] if gsm8k_form == "worked" else "\n#### " + item["answer"].rsplit("####", 1)[-1].strip()
         docs[f"gsm:{item['id']}"] = f"Question: {item['question']}\nAnswer: {answer}"
         docs[f"gsm-r:{row['id']}"] = row["text"]
         paraphrases.append((f"gsm:{item['id']}", f"gsm-r:{row['id']}"))
-    humaneval = {row["id"]: row for row in lines(data / "benchmarks/humaneval_test.jsonl")}
-    for row in lines(data / "benchmarks/rephrased/humaneval_llm_rephrased_python.jsonl"):
+    humaneval = {row["id"]: row for row in read_jsonl(data / "benchmarks/humaneval_test.jsonl")}
+    for row in read_jsonl(data / "benchmarks/rephrased/humaneval_llm_rephrased_python.jsonl"):
         item = humaneval[row["source_item"]]
         docs[f"he:{item['id']}"] = item["prompt"] + item["canonical_solution"]
         docs[f"he-r:{row['id']}"] = row["text"]
         paraphrases.append((f"he:{item['id']}", f"he-r:{row['id']}"))
     distinct = []
     for name in ("web_raw/news_en_dev.jsonl", "web_raw/html_pages_wetlike.jsonl"):
-        for row in lines(data / name):
+        for row in read_jsonl(data / name):
             docs[f"distinct:{row['id']}"] = row["text"]
             distinct.append(f"distinct:{row['id']}")
     return docs, rewrites, paraphrases, distinct
 
 
-def shingles(text: str) -> set:
-    words = WORD_RE.findall(text.lower())
-    return {tuple(words[i : i + 5]) for i in range(max(len(words) - 4, 1))}
+def fuzzy_jaccard(texts: dict[str, str]) -> Callable[[str, str], float]:
+    """The Jaccard dedup_fuzzy would measure for two documents (its own shingling), once per pair."""
 
+    @cache
+    def jaccard(a: str, b: str) -> float:
+        return shingle_jaccard([texts[a]], [texts[b]], FUZZY)[0]
 
-def jaccard(a: str, b: str) -> float:
-    x, y = shingles(a), shingles(b)
-    return len(x & y) / max(len(x | y), 1)
-
-
-def wilson_upper(k: int, n: int, z: float = 1.96) -> float:
-    p = k / n
-    return (p + z * z / (2 * n) + z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+    return jaccard
 
 
 def main() -> None:
@@ -110,6 +103,7 @@ def main() -> None:
     table = tasks.langid.run(table, tasks.langid.LangidParams(min_score=0.0)).kept
     table = tasks.clean.measure(table, tasks.clean.CleanParams()).kept  # C4 line removal; drops nothing
     texts = dict(zip(table.column("id").to_pylist(), table.column("text").to_pylist()))
+    jaccard = fuzzy_jaccard(texts)
     langs = dict(zip(table.column("id").to_pylist(), table.column("lang").to_pylist()))
     space = {}
     for key, lang in langs.items():
@@ -132,7 +126,7 @@ def main() -> None:
             return -1.0
         return float(vectors[a] @ vectors[b])
 
-    low = [(a, b) for a, b in rewrites if jaccard(texts[a], texts[b]) < FUZZY_JACCARD]
+    low = [(a, b) for a, b in rewrites if jaccard(a, b) < FUZZY.threshold]
     rewrite_cos = np.array([cosine(a, b) for a, b in low])
     gsm_cos = np.array([cosine(a, b) for a, b in paraphrases if a.startswith("gsm:")])
     he_cos = np.array([cosine(a, b) for a, b in paraphrases if a.startswith("he:")])
@@ -146,11 +140,11 @@ def main() -> None:
         sims = np.triu(matrix @ matrix.T, 1)
         for i, j in np.argwhere(sims >= min(THRESHOLDS)):
             a, b = members[i], members[j]
-            if jaccard(texts[a], texts[b]) < FUZZY_JACCARD:
+            if jaccard(a, b) < FUZZY.threshold:
                 similar_pairs.append((float(sims[i, j]), a, b))
     n = len(distinct)
     print(
-        f"rewritten copies below Jaccard {FUZZY_JACCARD}: {len(low)}; paraphrase pairs: GSM8K {len(gsm_cos)} "
+        f"rewritten copies below Jaccard {FUZZY.threshold}: {len(low)}; paraphrase pairs: GSM8K {len(gsm_cos)} "
         f"({args.gsm8k_form} answers), HumanEval {len(he_cos)}; distinct documents: {n}\n"
     )
     print("| cosine >= | rewrites | GSM8K paraphrases | HumanEval paraphrases | distinct removed | 95% upper |")
@@ -160,9 +154,9 @@ def main() -> None:
         k = len(removed)
         print(
             f"| {threshold:.2f} | {np.mean(rewrite_cos >= threshold):.3f} | {np.mean(gsm_cos >= threshold):.3f} | "
-            f"{np.mean(he_cos >= threshold):.3f} | {k} ({k / n:.2%}) | {wilson_upper(k, n):.2%} |"
+            f"{np.mean(he_cos >= threshold):.3f} | {k} ({k / n:.2%}) | {upper95(k, n):.2%} |"
         )
-    clustered(keys, space, vectors, texts, low, paraphrases, distinct, args.cosine, args.cluster_sizes)
+    clustered(keys, space, vectors, jaccard, low, paraphrases, distinct, args.cosine, args.cluster_sizes)
     print("\ndistinct pairs at cosine >= 0.85 (the later one would be removed):")
     for cos, a, b in sorted(similar_pairs, reverse=True):
         if cos >= 0.85:
@@ -175,7 +169,7 @@ def group(key: str) -> str:
     return "paraphrase" if prefix in ("gsm", "gsm-r", "he", "he-r") else prefix
 
 
-def clustered(keys, space, vectors, texts, rewrites, paraphrases, distinct, cosine, cluster_sizes) -> None:
+def clustered(keys, space, vectors, jaccard, rewrites, paraphrases, distinct, cosine, cluster_sizes) -> None:
     """Removals when each space is cut into k-means clusters of about `size` documents and documents
     are compared with those before them in their cluster only (`size` 0: one cluster, every pair). A
     removal counts for a dev set when its nearest earlier neighbour is in the same set."""
@@ -202,7 +196,7 @@ def clustered(keys, space, vectors, texts, rewrites, paraphrases, distinct, cosi
                     doc, other = members[row], members[rows[neighbour]]
                     if group(doc) != group(other):
                         continue  # the dev sets share pages (near_dup_dev's originals are web pages)
-                    if doc in distinct_set and jaccard(texts[doc], texts[other]) >= FUZZY_JACCARD:
+                    if doc in distinct_set and jaccard(doc, other) >= FUZZY.threshold:
                         continue  # fuzzy dedup's pair
                     removed.add(doc)
         found = [any(d in removed for d in pair) for pair in rewrites]

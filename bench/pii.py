@@ -21,18 +21,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
 
-import tasks.clean
-import tasks.pii
-from tasks.pii import PiiParams, find
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import tasks.clean  # noqa: E402
+import tasks.pii  # noqa: E402
+from bench.decontam import read_jsonl, upper95  # noqa: E402
+from tasks.pii import PiiParams, find  # noqa: E402
+
 LABELS = ROOT / "bench" / "pii_web_labels.json"
 GOLD_TYPES = {  # presidio-research entity type -> Winnow's
     "EMAIL_ADDRESS": "email",
@@ -45,15 +48,6 @@ GOLD_TYPES = {  # presidio-research entity type -> Winnow's
 WEB_FILES = ("web_raw/news_en_dev.jsonl", "web_raw/html_pages_wetlike.jsonl", "web_raw/cc_text_docs.jsonl")
 CONTEXT = 30
 MIN_REPORTED = 20  # types with fewer gold spans are reported as counts, not rates
-
-
-def wilson_upper(k: int, n: int, z: float = 1.96) -> float:
-    if n == 0:
-        return 1.0
-    p = k / n
-    centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (centre + spread) / (1 + z * z / n)
 
 
 def dev_scores(rows: list[dict], params: PiiParams) -> None:
@@ -101,8 +95,7 @@ def dev_scores(rows: list[dict], params: PiiParams) -> None:
 def web_pages(data: Path) -> list[dict]:
     pages = []
     for name in WEB_FILES:
-        with open(data / name, encoding="utf-8") as f:
-            pages += [json.loads(line) for line in f if line.strip()]
+        pages += read_jsonl(data / name)
     return pages
 
 
@@ -132,7 +125,7 @@ def web_scores(pages: list[dict], params: PiiParams, list_all: bool) -> None:
         print(f"  {kind:15} {label or 'UNLABELLED':10} {count}")
     print(
         f"pages with a false redaction: {false_pages} of {n} ({false_pages / n:.2%}; "
-        f"95% upper bound {wilson_upper(false_pages, n):.2%})"
+        f"95% upper bound {upper95(false_pages, n):.2%}, Clopper-Pearson)"
     )
     if unlabelled:
         for key, doc_id, context in unlabelled:
@@ -209,8 +202,7 @@ def main() -> None:
     parser.add_argument("--ner-model", help="also score person and location with this spaCy pipeline")
     args = parser.parse_args()
     params = PiiParams()
-    with open(args.data / "pii" / "presidio_synth_dev.jsonl", encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+    rows = read_jsonl(args.data / "pii" / "presidio_synth_dev.jsonl")
     dev_scores(rows, params)
     if args.ner_model:
         ner_scores(rows, args.ner_model)

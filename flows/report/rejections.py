@@ -48,10 +48,10 @@ def span_examples(output: str | Path, stage: str, kind: str | None, n: int, char
     for shard in manifest["shards"]:
         if len(examples) >= n:
             break
-        ref = ShardRef(shard["name"], shard["key"])
-        if column not in store.view(stage, ref).columns:
+        view = store.view(stage, ShardRef(shard["name"], shard["key"]))  # the shard's stats read once
+        if column not in view.columns:
             raise InputError(f"stage {stage!r} marks no spans (no {column} column)")
-        table = store.read_view(stage, ref, ["id", "text", column])
+        table = view.read(store, ["id", "text", column])
         for doc_id, text, spans in zip(*(table.column(c).to_pylist() for c in ("id", "text", column))):
             for span in spans or ():
                 if len(examples) < n and kind in (None, span["type"]):

@@ -36,7 +36,8 @@ def report_section(ctx: RunContext, upstream: StageRef | None, ref: StageRef) ->
         for entity, found in tasks.pii.report.samples(table, missing).items():
             examples.setdefault(entity, []).extend(found)
     n_docs = sum(table.num_rows for table in counts)
-    data, markdown = tasks.pii.report.summary(totals, examples, n_docs, params)
+    data, head, table = tasks.pii.report.summary(totals, examples, n_docs, params)
+    markdown = "### PII\n\n" + head + (f"\n\n{table}" if table else "")
     rows = [
         {
             "type": entity,
@@ -46,9 +47,8 @@ def report_section(ctx: RunContext, upstream: StageRef | None, ref: StageRef) ->
         }
         for entity, entry in data["types"].items()
     ]
-    body = markdown_html(markdown.split("\n\n| type")[0]) + (
-        html_table(rows, ["type", "documents", "spans", "examples"]) if params.enabled else ""
-    )
+    columns = ["type", "documents", "spans", "examples"]
+    body = markdown_html(head) + (html_table(rows, columns) if params.enabled else "")
     return Section("pii", "pii-report", data, markdown, body)
 
 

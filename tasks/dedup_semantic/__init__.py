@@ -11,8 +11,8 @@ their own:
 - `cluster_complexity` / `density_quotas`: density-based pruning (Abbas et al. 2024): each cluster's
   complexity (its spread times its distance to the nearest other clusters) sets, through a softmax,
   how many of its documents are kept.
-Every decision reads cached columns (the neighbour's cosine, the cluster, the complexities): a new
-threshold or share embeds nothing and fits no k-means again.
+Every decision is a function of the neighbour's cosine, the cluster and the complexities, so the stage
+can keep those as cached columns and take a new threshold or share without embedding or fitting again.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ USE_LANGUAGES = ("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt
 # the kept prefix is longer than 16 characters (runs of [UNK]-sized "words").
 CHARS_PER_TOKEN_BOUND = 16
 # Texts per forward pass on a CPU, whatever the caller's batch: a transformer on CPU runs fastest on a
-# few dozen texts at a time (a large batch pads every text to its longest and outgrows the caches);
+# handful of texts at a time (a large batch pads every text to its longest and outgrows the caches);
 # bench/encoder_batch.py measures it. On CUDA the caller's batch is the forward pass.
 CPU_FORWARD_BATCH = 8
 

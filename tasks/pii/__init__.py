@@ -25,7 +25,7 @@ import phonenumbers
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tasks.contract import StageOutput
+from tasks.contract import StageOutput, split_by_reason
 from tasks.errors import ConfigError
 from tasks.pii import ner, network, numbers, secrets
 from tasks.pii.spans import Span, replace, resolve
@@ -55,7 +55,7 @@ class EntityType(NamedTuple):
     detect: Callable[[str, PiiParams], Iterable[tuple[int, int]]]
 
 
-# The one registry, in priority order: where spans overlap, the earlier type wins (`spans.resolve`).
+# The one registry. Where spans of equal length overlap, the earlier type wins (`spans.resolve`).
 # Placeholders in the manner of Dolma's |||EMAIL_ADDRESS||| masks.
 ENTITY_TYPES: dict[str, EntityType] = {
     "secret": EntityType("<SECRET>", lambda text, p: secrets.secrets(text)),
@@ -71,19 +71,7 @@ ENTITY_TYPES: dict[str, EntityType] = {
     "location": EntityType("<LOCATION>", lambda text, p: _named(text, p, "location")),
 }
 PRIORITY = {name: rank for rank, name in enumerate(ENTITY_TYPES)}
-EntityName = Literal[
-    "secret",
-    "url_credential",
-    "email",
-    "iban",
-    "payment_card",
-    "us_ssn",
-    "national_id",
-    "phone",
-    "ip_address",
-    "person",
-    "location",
-]
+EntityName = Literal[tuple(ENTITY_TYPES)]  # the config accepts the registry's names, and only them
 OFFLINE_TYPES = tuple(name for name in ENTITY_TYPES if name not in ner.NER_TYPES)  # the default
 
 # Regions whose national formats are tried for a phone number written without "+": the EU's larger
@@ -233,7 +221,7 @@ def detect(table: pa.Table, params: PiiParams) -> StageOutput:
         )
     for field in detected_fields():
         table = table.append_column(field, pa.array(columns[field.name], field.type))
-    return StageOutput(table, _no_rows(table))
+    return _nothing_rejected(table)
 
 
 def apply(table: pa.Table, params: PiiParams) -> StageOutput:
@@ -241,7 +229,7 @@ def apply(table: pa.Table, params: PiiParams) -> StageOutput:
     `pii_spans` as found). Reads `text` and `pii_found` only."""
     found = table.column(FOUND_COLUMN)
     if params.action == "tag" or not params.enabled:
-        return StageOutput(table.append_column(SPANS_COLUMN, found), _no_rows(table))
+        return _nothing_rejected(table.append_column(SPANS_COLUMN, found))
     placeholders = {entity: params.placeholder(entity) for entity in ENTITY_TYPES}
     texts, spans_out = [], []
     for text, spans in zip(table.column("text").to_pylist(), found.to_pylist()):
@@ -252,9 +240,7 @@ def apply(table: pa.Table, params: PiiParams) -> StageOutput:
         spans_out.append(spans)
     index = table.schema.get_field_index("text")
     table = table.set_column(index, table.schema.field(index), pa.array(texts, table.schema.field(index).type))
-    return StageOutput(
-        table.append_column(pa.field(SPANS_COLUMN, SPAN_TYPE), pa.array(spans_out, SPAN_TYPE)), _no_rows(table)
-    )
+    return _nothing_rejected(table.append_column(pa.field(SPANS_COLUMN, SPAN_TYPE), pa.array(spans_out, SPAN_TYPE)))
 
 
 def run(table: pa.Table, params: PiiParams) -> StageOutput:
@@ -262,5 +248,5 @@ def run(table: pa.Table, params: PiiParams) -> StageOutput:
     return apply(detect(table, params.detection_params()).kept, params)
 
 
-def _no_rows(table: pa.Table) -> pa.Table:
-    return table.slice(0, 0).append_column("reason", pa.array([], pa.string()))
+def _nothing_rejected(table: pa.Table) -> StageOutput:
+    return split_by_reason(table, pa.nulls(table.num_rows, pa.string()))

@@ -110,8 +110,9 @@ def phones(text: str, regions: tuple[str, ...]) -> Iterator[tuple[int, int]]:
         for start, end in _pieces(match):
             candidate = text[start:end]
             if candidate.startswith("(") and ")" not in candidate:  # "( 2012-06-04 09:20:26 )"
-                start, candidate = start + 1, candidate[1:]
-                start, candidate = start + len(candidate) - len(candidate.lstrip()), candidate.lstrip()
+                opened = candidate
+                candidate = candidate[1:].lstrip()
+                start += len(opened) - len(candidate)
             core = EXTENSION_RE.sub("", candidate)
             n_digits = sum(c.isdigit() for c in core)
             if not PHONE_DIGITS[0] <= n_digits <= PHONE_DIGITS[1] or not _may_be_phone(core):

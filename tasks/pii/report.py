@@ -46,28 +46,26 @@ def samples(table: pa.Table, wanted: dict[str, int]) -> dict[str, list[str]]:
 
 def summary(
     totals: dict[str, dict[str, int]], examples: dict[str, list[str]], n_docs: int, params: PiiParams
-) -> tuple[dict, str]:
-    """The section's data and Markdown."""
+) -> tuple[dict, str, str]:
+    """The section's data, its headline paragraph and its Markdown table (empty when nothing was found)."""
     data = {
         "documents": n_docs,
         "action": params.action,
         "types": {entity: totals[entity] | {"examples": examples.get(entity, [])} for entity in params.types},
     }
     if not params.enabled:
-        return data, "### PII\n\nPII detection is off (`pii.enabled`)."
+        return data, "PII detection is off (`pii.enabled`).", ""
     with_any = {entity: t for entity, t in totals.items() if t["spans"]}
     verb = "replaced by placeholders" if params.action == "redact" else "tagged in `pii_spans`, text kept"
+    head = (
+        f"Of {n_docs:,} documents, spans of {len(with_any)} of {len(params.types)} entity types "
+        f"were found and {verb} (`pii.action`: {params.action})."
+    )
     lines = [
         f"| {entity} | {t['documents']:,} | {t['spans']:,} | "
         + (f"`{examples[entity][0]}`" if examples.get(entity) else "-")
         + " |"
         for entity, t in with_any.items()
     ]
-    head = (
-        f"### PII\n\nOf {n_docs:,} documents, spans of {len(with_any)} of {len(params.types)} entity types "
-        f"were found and {verb} (`pii.action`: {params.action})."
-    )
-    if not lines:
-        return data, head
-    table = "| type | documents | spans | example |\n|---|---:|---:|---|\n" + "\n".join(lines)
-    return data, f"{head}\n\n{table}"
+    table = "| type | documents | spans | example |\n|---|---:|---:|---|\n" + "\n".join(lines) if lines else ""
+    return data, head, table
