@@ -41,7 +41,7 @@ import tasks.clean  # noqa: E402
 import tasks.langid  # noqa: E402
 from bench.decontam import read_jsonl, upper95  # noqa: E402
 from tasks.dedup_fuzzy import DedupFuzzyParams, shingle_jaccard  # noqa: E402
-from tasks.dedup_semantic import assign, fit_centroids, n_clusters, nearest_earlier  # noqa: E402
+from tasks.dedup_semantic.geometry import assign, fit_centroids, n_clusters, nearest_earlier  # noqa: E402
 from tasks.models.encoders import PACKAGED_MINILM, PACKAGED_USE, USE_LANGUAGES, encode, load_encoder  # noqa: E402
 
 THRESHOLDS = (0.78, 0.80, 0.82, 0.84, 0.85, 0.86, 0.88, 0.90, 0.92)

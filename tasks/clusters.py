@@ -13,6 +13,8 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tasks.errors import InputError
+
 INDEX_PREFIX = "!index/"
 
 
@@ -43,3 +45,20 @@ def marks(
     keeper = pc.coalesce(clusters.column("keeper").combine_chunks().take(found), positions)
     size = pc.coalesce(clusters.column("size").combine_chunks().take(found).cast(pa.int32()), pa.scalar(1, pa.int32()))
     return Marks(found, keeper, size, pc.not_equal(keeper, positions))
+
+
+def keeper_scores(table: pa.Table, keeper: str, column: str, section: str) -> pa.Array:
+    """The column a dedup stage ranks keepers by, as float64 (NaN as null, so it ranks last); all null
+    unless `keeper` is highest_score. `section` names the stage's config section in errors."""
+    if keeper != "highest_score":
+        return pa.nulls(table.num_rows, pa.float64())
+    if column not in table.column_names:
+        raise InputError(
+            f"{section}.keeper_column {column!r} is not a column of the documents "
+            f"(columns: {', '.join(table.column_names)}); name a quality scorer's column or a clean signal"
+        )
+    try:
+        scores = table.column(column).combine_chunks().cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputError(f"{section}.keeper_column {column!r} is not numeric ({exc})") from exc
+    return pc.if_else(pc.is_nan(scores), pa.nulls(len(scores), pa.float64()), scores)

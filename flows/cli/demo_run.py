@@ -59,6 +59,7 @@ def demo_settings(directory: Path, scorer: dict) -> dict:
         "input": {"paths": [str(directory / "input")]},
         "output": str(directory / "out"),
         "quality": {"scorers": [scorer]},
+        "dedup_semantic": {"enabled": True},
         "decontam": {
             "benchmarks": [{"name": "gsm8k", "layout": "gsm8k", "path": str(DEMO_BENCHMARK)}],
             "semantic": {"prefilter": DEMO_PREFILTER},
@@ -110,6 +111,18 @@ def guide(directory: Path, config: Path, cfg: CurationConfig, summary: dict, car
     lines += [
         f"                {h['doc_id']}  {h['item_id']}  {h['method']}: {h['evidence']}; {h['outcome']}" for h in hits
     ]
+    semantic = summary.get("dedup_semantic") or {}
+    if semantic.get("embedded"):
+        lines.append(
+            f"  semantic    dedup_semantic removed {semantic['removed_copies']:,} of {semantic['embedded']:,} "
+            f"embedded documents at cosine >= {semantic['threshold']}: the demo composes its documents from a few "
+            "dozen template sentences per language, so many say nearly the same thing"
+        )
+        for pair in semantic.get("pairs", [])[:1]:
+            lines.append(
+                f"              {pair['removed_id']} removed, {pair['kept_id']} kept (cosine {pair['cosine']}): "
+                f"winnow inspect {out} --stage dedup_semantic -n 5"
+            )
     lines.append(f"  rejected    winnow inspect {out} --stage clean -n 5   (any stage; --reason narrows it)")
     quality = summary.get("score_thresholds", {}).get("quality_score", {})  # absent when --set drops the scorer
     for candidate in (c for c in quality.get("candidates", []) if c["rule"] == "p10"):

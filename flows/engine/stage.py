@@ -106,6 +106,7 @@ class Stage:
     reads: Callable[[BaseModel], tuple[str, ...] | None] = lambda params: None  # of the default phase
     corpus: CorpusSteps | None = None
     needs: Callable[[BaseModel], tuple[str, ...]] = lambda cfg: ()  # stages to run first under this config
+    active: Callable[[BaseModel], bool] = _always  # from the params: false leaves the stage out of the run
     uses_torch: Callable[[BaseModel], bool] = _never  # from the params
     fasttext_models: Callable[[BaseModel], tuple[str, ...]] = lambda params: ()
     report: Callable[[RunContext, StageRef | None, StageRef], Any] | None = None  # -> flows.report.Section
@@ -173,11 +174,12 @@ class Registry:
         return Registry(self.stages[:at] + (stage,) + self.stages[at:])
 
     def order(self, cfg: BaseModel) -> tuple[Stage, ...]:
-        """The stages after the first, in order, except that a stage's `needs` under `cfg` run before it."""
+        """The active stages after the first, in order, except that a stage's `needs` under `cfg` run
+        before it."""
         ordered: dict[str, Stage] = {}
 
         def add(stage: Stage) -> None:
-            if stage.name in ordered:
+            if stage.name in ordered or not stage.active(stage.params(cfg)):
                 return
             for name in stage.needs(cfg):
                 add(self[name])
@@ -190,7 +192,7 @@ class Registry:
     def warm_models(self, cfg: BaseModel) -> WarmModels:
         """Per worker: the fastText models the stages name (resolved now: a missing one fails before
         any cluster starts), and torch's thread count when a stage runs torch."""
-        params = [(stage, stage.params(cfg)) for stage in self.stages]
+        params = [(stage, stage.params(cfg)) for stage in self.stages if stage.active(stage.params(cfg))]
         fasttext = tuple(path for stage, p in params for path in stage.fasttext_models(p))
         torch = any(stage.uses_torch(p) for stage, p in params)
         return WarmModels(fasttext, cfg.run.cluster.threads_per_worker if torch else None)

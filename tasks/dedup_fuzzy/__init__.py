@@ -39,14 +39,13 @@ import xxhash
 from datasketch import MinHash
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tasks.clusters import INDEX_PREFIX, marks, position
+from tasks.clusters import INDEX_PREFIX, keeper_scores, marks, position
 from tasks.contract import StageOutput, split_by_reason
 from tasks.dedup_fuzzy.s_curve import (
     lsh_layout,
     removal_by_min_matches,
     verification_min_matches,
 )
-from tasks.errors import InputError
 
 VERSION = 3
 REASON = "dedup_fuzzy:jaccard"
@@ -276,11 +275,7 @@ SIGNATURE_CHUNK_ROWS = 5_000  # bench/dedup_scale.py: shingling a 50k-row shard 
 
 def signatures(table: pa.Table, params: DedupFuzzyParams, shard_name: str) -> pa.Table:
     """Position, length, keeper score and MinHash of every row, in row order (computed in chunks of rows)."""
-    if params.keeper == "highest_score" and params.keeper_column not in table.column_names:
-        raise InputError(
-            f"dedup_fuzzy.keeper_column {params.keeper_column!r} is not a column of the documents "
-            f"(columns: {', '.join(table.column_names)}); name a quality scorer's column or a clean signal"
-        )
+    keeper_scores(table.slice(0, 0), params.keeper, params.keeper_column, "dedup_fuzzy")  # a bad column fails first
     chunks = [
         _signature_chunk(table.slice(start, SIGNATURE_CHUNK_ROWS), params, shard_name, start)
         for start in range(0, table.num_rows, SIGNATURE_CHUNK_ROWS)
@@ -296,18 +291,10 @@ def _signature_chunk(table: pa.Table, params: DedupFuzzyParams, shard_name: str,
     positions = pa.array([position(shard_name, row) for row in rows], pa.string())
     minhash = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1), pa.uint32()), params.num_perm)
     n_chars = pc.utf8_length(texts).cast(pa.int64())
-    return pa.table([positions, n_chars, keeper_scores(table, params), minhash], schema=signature_schema(params))
-
-
-def keeper_scores(table: pa.Table, params: DedupFuzzyParams) -> pa.Array:
-    """The keeper column as float64 (NaN as null, so it ranks last); all null unless keeper = highest_score."""
-    if params.keeper != "highest_score":
-        return pa.nulls(table.num_rows, pa.float64())
-    try:
-        scores = table.column(params.keeper_column).combine_chunks().cast(pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise InputError(f"dedup_fuzzy.keeper_column {params.keeper_column!r} is not numeric ({exc})") from exc
-    return pc.if_else(pc.is_nan(scores), pa.nulls(len(scores), pa.float64()), scores)
+    return pa.table(
+        [positions, n_chars, keeper_scores(table, params.keeper, params.keeper_column, "dedup_fuzzy"), minhash],
+        schema=signature_schema(params),
+    )
 
 
 def _matrix(sigs: pa.Table, params: DedupFuzzyParams) -> np.ndarray:

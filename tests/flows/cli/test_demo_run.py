@@ -42,7 +42,7 @@ def planted_ids(directory: Path) -> dict[str, str]:
 def assert_demo_output(directory: Path, summary: dict) -> None:
     """The trained quality scorer scored every document; both planted problems, and nothing else, are
     flagged (the verbatim one by n-grams and cut, the retold one by embeddings and kept whole); the
-    guide names them."""
+    guide names them, and a pair semantic dedup removed."""
     output = pq.read_table(directory / "out" / "data")
     assert output.schema.field("quality_score").type == pa.float32()
     assert output.column("quality_score").null_count == 0
@@ -61,6 +61,9 @@ def assert_demo_output(directory: Path, summary: dict) -> None:
     config = directory / "demo.yaml"
     text = guide(directory, config, load_config(config), summary, card)
     assert all(doc in text for doc in planted.values()) and str(DEMO_BENCHMARK.name) in text
+    pair = summary["dedup_semantic"]["pairs"][0]  # the guide names a pair semantic dedup removed
+    assert f"{pair['removed_id']} removed, {pair['kept_id']} kept" in text
+    assert pair["kept_id"] in rows and pair["removed_id"] not in rows
     assert f"winnow run --config {config}" in text
 
 

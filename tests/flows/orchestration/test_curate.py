@@ -25,7 +25,8 @@ from tasks.clean.calibrate import CalibrationParams, Cut, language_overrides
 from tasks.dedup_fuzzy import INDEX_PREFIX
 from tasks.read import ReadParams
 
-STAGES = [*REGISTRY.names, "write"]  # the funnel rows, in order: every stage, then the write
+# the funnel rows, in order: the first stage, every stage the default config runs, then the write
+STAGES = ["read", *(stage.name for stage in REGISTRY.order(load_config(overrides=["input.paths=[x]"]))), "write"]
 
 
 @pytest.fixture(scope="module")

@@ -193,11 +193,24 @@ def test_a_stage_that_needs_another_under_a_config_runs_after_it():
     moved = [stage.name for stage in STAGES.order(keeper_by_score)]
     unmoved = [stage.name for stage in STAGES.order(default)]
 
-    assert unmoved == list(STAGES.names[1:])
+    assert unmoved == [stage.name for stage in STAGES.stages[1:] if stage.active(stage.params(default))]
     assert moved.index("quality") == moved.index("dedup_fuzzy") - 1 and moved.index("dedup_exact") < moved.index(
         "quality"
     )
     assert sorted(moved) == sorted(unmoved)
+
+
+def test_a_stage_off_under_a_config_is_left_out_of_the_run_and_its_models():
+    off = load_config(overrides=["input.paths=[x]"])
+    on = load_config(overrides=["input.paths=[x]", "dedup_semantic.enabled=true"])
+
+    ran_off = [stage.name for stage in STAGES.order(off)]
+    ran_on = [stage.name for stage in STAGES.order(on)]
+
+    assert "dedup_semantic" not in ran_off
+    assert ran_on.index("dedup_semantic") == ran_on.index("dedup_fuzzy") + 1
+    assert [name for name in ran_on if name != "dedup_semantic"] == ran_off
+    assert STAGES.warm_models(on).torch_threads is not None
 
 
 def test_registry_refuses_two_stages_of_one_name():
@@ -239,6 +252,7 @@ def test_every_stage_and_phase_writes_the_key_it_planned(corpus, tmp_path, dask_
         "decontam.semantic.enabled=true",
         "decontam.semantic.prefilter=0.3",  # the scan phase runs and writes its key; it embeds (almost) nothing
         "decontam.semantic.multilingual.enabled=false",  # which has no prefilter (test_decontam_stage.py runs it)
+        "dedup_semantic.enabled=true",  # off by default: on, so its phases and its index run too
     ]
     with_index = [stage for stage in STAGES if stage.corpus is not None and stage.corpus.index_param]
     indexed = load_config(overrides=[*base, *(f"{s.section}.{s.corpus.index_param}=main" for s in with_index)])
