@@ -343,3 +343,24 @@ def test_keeper_scores_name_the_stage_whose_column_is_missing_or_not_numeric():
         sem.embed(table, by_score.model_copy(update={"keeper_column": "missing"}), "s")
     with pytest.raises(InputError, match="dedup_fuzzy.keeper_column 'words' is not numeric"):
         keeper_scores(table, "highest_score", "words", "dedup_fuzzy")
+
+
+def test_other_languages_go_through_the_multilingual_encoder_in_a_space_of_their_own():
+    table = pa.table(
+        {
+            "text": [
+                "Die Zentralbank erhöhte am Dienstag die Zinsen um einen halben Punkt, um die Inflation zu dämpfen.",
+                "Am Dienstag erhöhte die Notenbank den Leitzins um 0,5 Punkte im Kampf gegen die Teuerung.",
+                "Für ein Sauerteigbrot braucht man Mehl, Wasser, Salz und einen Anstellgut.",
+                "Ni ndoto ya kila mtoto kusoma vitabu vingi shuleni.",
+            ],
+            "lang": ["de", "de", "de", "sw"],
+        }
+    )
+
+    out = sem.embed(table, sem.DedupSemanticParams().embedding_params(), "s")
+
+    assert out.column("space").to_pylist() == [sem.MULTILINGUAL] * 3 + [None]  # Swahili: USE does not cover it
+    vectors = sem.matrix(out.column("embedding").slice(0, 3))
+    assert vectors.shape[1] == 512  # USE's, not MiniLM's 384
+    assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2]) + 0.2
