@@ -398,6 +398,12 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, str]]:
     return sorted(((path, relpath) for relpath, path in by_relpath.items()), key=lambda pair: pair[0])
 
 
+def fingerprint_bytes(fingerprint: str) -> int | None:
+    """The size a `file_fingerprint` records (None when the filesystem reported none)."""
+    size = fingerprint.split(";", 1)[0].removeprefix("size=")
+    return int(size) if size.isdigit() else None
+
+
 def file_fingerprint(path: str) -> str:
     """A stable string that changes when the file's content does: the cache key of an input file.
 

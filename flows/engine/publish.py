@@ -4,6 +4,7 @@ Layout under the output (a local folder or any fsspec URL):
 
     versions/<version>/data/<shard>.parquet   that version's dataset; older versions stay readable
     versions/<version>/manifest.json          rows per shard, the write key, the version it replaced, its run
+    versions/<version>/README.md              its dataset card (Hugging Face format: `load_dataset` reads it)
     latest.json                               the pointer: {"version", "data", ...}, replaced atomically, written last
     data -> versions/<version>/data           local outputs only: a symlink, swapped atomically
     runs/<run id>.json, runs/<run id>.html    every run's summary (config, inputs, funnel, sections) and report
@@ -37,6 +38,7 @@ from flows.engine.store import ArtifactStore, Folder, ShardRef, StageRef, write_
 
 LATEST = "latest.json"
 MANIFEST = "manifest.json"
+CARD = "README.md"  # the version's dataset card (flows/report/card.py), in the Hugging Face format
 SUMMARY = "run_summary.json"
 REPORT = "report.html"
 EXAMPLES = 5  # ids shown per kind of change in the delta report
@@ -183,10 +185,12 @@ def new_version_id(run_id: str) -> str:
     return f"{stamp}-{run_id.replace('-', '')[:8]}"
 
 
-def write_version_shard(shard: ShardRef, target: str, store_url: str, stage: str, output_url: str, jsonl: bool) -> int:
+def write_version_shard(
+    shard: ShardRef, target: str, store_url: str, stage: str, output_url: str, jsonl: bool
+) -> dict:
     """Worker side: materialize one selected shard's documents (its view) in a version being written, as
-    Parquet (and JSONL when asked). Here, not beside the `write` task, so a worker unpickling it imports
-    no Prefect."""
+    Parquet (and JSONL when asked); returns its rows and documents per `lang` (for the dataset card).
+    Here, not beside the `write` task, so a worker unpickling it imports no Prefect."""
     table = ArtifactStore(store_url).read_view(stage, shard)
     out_fs, _ = fsspec.core.url_to_fs(output_url)
     out_fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
@@ -196,7 +200,12 @@ def write_version_shard(shard: ShardRef, target: str, store_url: str, stage: str
         with out_fs.open(f"{target}.jsonl.gz", "wb", compression="gzip") as f:
             for row in table.to_pylist():
                 f.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
-    return table.num_rows
+    languages = (
+        {r["values"] or "": r["counts"] for r in pc.value_counts(table.column("lang")).to_pylist()}
+        if "lang" in table.column_names
+        else {}
+    )
+    return {"rows": table.num_rows, "languages": languages}
 
 
 def _lost_race(exc: OSError) -> bool:

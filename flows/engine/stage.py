@@ -107,6 +107,7 @@ class Stage:
     corpus: CorpusSteps | None = None
     needs: Callable[[BaseModel], tuple[str, ...]] = lambda cfg: ()  # stages to run first under this config
     active: Callable[[BaseModel], bool] = _always  # from the params: false leaves the stage out of the run
+    limits: Callable[[BaseModel], tuple[str, ...]] = lambda params: ()  # what it does not do: the dataset card
     uses_torch: Callable[[BaseModel], bool] = _never  # from the params
     fasttext_models: Callable[[BaseModel], tuple[str, ...]] = lambda params: ()
     report: Callable[[RunContext, StageRef | None, StageRef], Any] | None = None  # -> flows.report.Section

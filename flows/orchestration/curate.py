@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from prefect import Flow, Task, flow, task
@@ -24,12 +27,14 @@ from pydantic import BaseModel
 
 from flows.config import CurationConfig
 from flows.engine.context import RunContext, open_context
-from flows.engine.publish import OutputDir, new_version_id, version_manifest, write_version_shard
+from flows.engine.publish import CARD, OutputDir, new_version_id, version_manifest, write_version_shard
 from flows.engine.stage import Registry, Stage
 from flows.engine.store import ArtifactStore, StageRef, digest
-from flows.report.section import delta_section
+from flows.report.card import Source, StageCard, dataset_card
+from flows.report.section import Section, delta_section
 from flows.stages import STAGES
 from tasks.errors import ConfigError
+from tasks.io import fingerprint_bytes
 
 # Prefect persists a stage task's result (a pickled StageRef) under its cache key; a new version here
 # when that class's module moves, so no run reads a result it cannot unpickle (the store's keys hold).
@@ -137,11 +142,13 @@ def prefect_result_storage(store: ArtifactStore) -> Path | None:
 
 
 @task(name="write", cache_policy=NO_CACHE)
-def write(ctx: RunContext, final: StageRef, run_id: str) -> dict:
+def write(ctx: RunContext, final: StageRef, run_id: str, card: Callable[..., str]) -> dict:
     """Publish the selected shards as a new dataset version, unless the latest version holds them already.
 
     The version is staged aside and renamed whole before `latest` moves; on an object store its data is
-    written in place and its manifest, then `latest`, last (flows/engine/publish.py).
+    written in place and its manifest, then `latest`, last (flows/engine/publish.py). Its dataset card
+    (`README.md`, `card(version=, previous=, rows=, languages=)`) is written with the data, before the
+    version becomes visible, and goes to the Prefect UI as an artifact.
     """
     out = OutputDir(ctx.cfg.output)
     key = digest("write", final.key, ctx.cfg.write.content())
@@ -160,9 +167,49 @@ def write(ctx: RunContext, final: StageRef, run_id: str) -> dict:
         jsonl=ctx.cfg.write.jsonl,
         pure=False,
     )
-    rows = dict(zip((s.name for s in final.shards), ctx.client.gather(futures)))
+    written = dict(zip((s.name for s in final.shards), ctx.client.gather(futures)))
+    rows = {name: shard["rows"] for name, shard in written.items()}
+    languages: Counter = Counter()
+    for shard in written.values():
+        languages.update(shard["languages"])
+    text = card(
+        version=version,
+        previous=previous["version"] if previous else None,
+        rows=sum(rows.values()),
+        languages=dict(languages),
+    )
+    out.write_atomic(f"{staging}/{CARD}", lambda f: f.write(text.encode()))
+    create_markdown_artifact(key="dataset-card", markdown=text, description=f"Dataset card of version {version}")
     manifest = version_manifest(version, key, out.data_url(version), rows, previous, run_id)
     return out.commit(staging, manifest) | {"cached": False}
+
+
+def version_card(ctx: RunContext, stages: Registry, funnel: list[FunnelRow], sections: list[Section]):
+    """The dataset card of the version this run writes, from what the run knows (`flows/report/card.py`)."""
+    config = ctx.cfg.model_dump(mode="json")
+    by_name = {stage.name: stage for stage in stages}
+    cards = [
+        StageCard(
+            row.stage,
+            by_name[row.stage].version,
+            row.docs_in,
+            row.docs_out,
+            row.drops,
+            config.get(by_name[row.stage].section),
+            row.cached,
+        )
+        for row in funnel
+    ]
+    limits = [(stage.name, text) for stage in stages for text in stage.limits(stage.params(ctx.cfg))]
+    sources = [Source(f.relpath, fingerprint_bytes(f.fingerprint), f.fingerprint) for f in ctx.inputs]
+    return partial(
+        dataset_card,
+        title=Path(ctx.cfg.output.rstrip("/")).name or "dataset",
+        sources=sources,
+        stages=cards,
+        results=[section.markdown for section in sections],
+        limits=limits,
+    )
 
 
 def curation_flow(stages: Registry, config: type[BaseModel]) -> Flow:
@@ -191,7 +238,7 @@ def curation_flow(stages: Registry, config: type[BaseModel]) -> Flow:
                 if stage.report is not None:
                     sections.append(stage.report(ctx, upstream, ref))
             start = time.perf_counter()
-            output = write(ctx, ref, run_id)
+            output = write(ctx, ref, run_id, version_card(ctx, stages, funnel, sections))
             funnel.append(
                 FunnelRow(
                     "write",

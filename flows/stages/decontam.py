@@ -119,6 +119,16 @@ def run_reads(params: tasks.decontam.DecontamParams) -> tuple[str, ...]:
     return ("text",) + (scanned if scans_windows(params) else ())
 
 
+def limits(params: tasks.decontam.DecontamParams) -> tuple[str, ...]:
+    """What decontamination leaves, for the dataset card."""
+    if not params.benchmarks:
+        return ("no benchmark was checked (`decontam.benchmarks` is empty)",)
+    notes = [f"checked against {', '.join(spec.name for spec in params.benchmarks)} only"]
+    if not params.semantic.enabled:
+        notes.append("paraphrases were not searched: n-gram overlap only")
+    return tuple(notes)
+
+
 STAGE = Stage(
     "decontam",
     tasks.decontam,
@@ -135,5 +145,6 @@ STAGE = Stage(
         Phase("decontam", tasks.decontam.run, shard_args=index_args, reads=run_reads),
     ),
     uses_torch=scans_windows,
+    limits=limits,
     report=report_section,
 )

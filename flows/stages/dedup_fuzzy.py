@@ -310,6 +310,13 @@ def scores_keeper(cfg) -> tuple[str, ...]:
     return ("quality",) if keeper_column in {spec.column for spec in cfg.quality.scorers} else ()
 
 
+def limits(params) -> tuple[str, ...]:
+    """What fuzzy dedup leaves, for the dataset card."""
+    if not params.enabled:
+        return ("off: near-duplicates were marked, not removed",)
+    return (f"near-duplicates below word 5-gram Jaccard {params.threshold} to their keeper were kept",)
+
+
 STAGE = Stage(
     "dedup_fuzzy",
     tasks.dedup_fuzzy,
@@ -327,5 +334,6 @@ STAGE = Stage(
         index_param="index",
     ),
     needs=scores_keeper,
+    limits=limits,
     report=fuzzy_quality,
 )

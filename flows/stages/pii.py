@@ -56,6 +56,17 @@ def _holds(counts: pa.Table, entity: str) -> bool:
     return (pc.sum(counts.column(tasks.pii.count_column(entity))).as_py() or 0) > 0
 
 
+def limits(params: tasks.pii.PiiParams) -> tuple[str, ...]:
+    """What PII detection leaves, for the dataset card."""
+    if not params.enabled:
+        return ("off: personal data was neither detected nor redacted",)
+    missing = [name for name in tasks.pii.ENTITY_TYPES if name not in params.types]
+    notes = [f"not detected: {', '.join(missing)}"] if missing else []
+    if params.action == "tag":
+        notes.append("found spans were tagged (`pii_spans`), not redacted: the text still holds them")
+    return tuple(notes)
+
+
 STAGE = Stage(
     "pii",
     tasks.pii,
@@ -64,5 +75,6 @@ STAGE = Stage(
         Phase("pii.spans", tasks.pii.detect, params=tasks.pii.PiiParams.detection_params, reads=reads_text),
         Phase("pii", tasks.pii.apply, reads=lambda params: ("text", tasks.pii.FOUND_COLUMN)),
     ),
+    limits=limits,
     report=report_section,
 )

@@ -12,10 +12,22 @@ def reads(params: tasks.toxicity.ToxicityParams) -> tuple[str, ...]:
     return ("text", "lang") if any(spec.backend == "heads" for spec in params.scorers) else ("text",)
 
 
+def limits(params: tasks.toxicity.ToxicityParams) -> tuple[str, ...]:
+    """What toxicity scoring leaves, for the dataset card: scores are columns; `select` removes."""
+    notes = [
+        f"scored by {', '.join(f'{spec.name} ({spec.backend})' for spec in params.scorers)}; documents are "
+        "removed only by `select.thresholds` on those columns"
+    ]
+    if any(spec.backend == "profanity" for spec in params.scorers):
+        notes.append("the profanity scorer (alt-profanity-check) measures English profanity only")
+    return tuple(notes)
+
+
 STAGE = Stage(
     "toxicity",
     tasks.toxicity,
     tasks.toxicity.ToxicityParams,
     reads=reads,
     uses_torch=lambda params: models.uses_torch(params.scorers),
+    limits=limits,
 )

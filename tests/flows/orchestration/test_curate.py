@@ -354,6 +354,38 @@ def test_funnel_is_published_as_a_prefect_table_artifact(cold):
     assert rows[-1]["docs_out"] == summary["rows"]
 
 
+def test_a_version_carries_its_card_which_the_hub_datasets_and_duckdb_read(cold):
+    import datasets
+    import duckdb
+    from huggingface_hub import DatasetCard
+    from prefect import get_client
+
+    summary = cold["summary"]
+    version_dir = Path(summary["output"]).parent
+
+    card = DatasetCard.load(version_dir / "README.md")
+    loaded = datasets.load_dataset(str(version_dir), split="train")
+    counted = duckdb.sql(f"select count(*) from read_parquet('{version_dir}/data/*.parquet')")
+
+    metadata = card.data.to_dict()
+    assert metadata["configs"] == [
+        {"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}
+    ]
+    assert metadata["size_categories"] == ["n<1K"] and metadata["license"] == ["unknown"]
+    assert {"en", "de", "fr", "es"} <= set(metadata["language"])
+    assert loaded.num_rows == summary["rows"] == counted.fetchall()[0][0]
+    for row in summary["funnel"][:-1]:  # every stage, its documents in and out (the write row is not a stage)
+        assert f"| {row['stage']} |" in card.text and f"{row['docs_out']:,}" in card.text
+    assert "dedup_semantic**: off" in card.text  # a stage left out still says what that leaves
+    with get_client(sync_client=True) as client:
+        response = client.request(
+            "POST",
+            "/artifacts/filter",
+            json={"artifacts": {"key": {"any_": ["dataset-card"]}, "flow_run_id": {"any_": [summary["run_id"]]}}},
+        )
+    assert response.json()[0]["data"] == (version_dir / "README.md").read_text()
+
+
 def test_jsonl_output_matches_parquet_output(config, after_cold, tmp_path):
     import gzip
 
