@@ -3,7 +3,7 @@
     .venv/bin/python bench/dataset_card.py [--docs 50000] [--shards 8] [--card out/data/../README.md]
 
 `write` materializes each shard's documents as Parquet; the card adds two things and reads nothing:
-- per shard, the documents per `lang`, counted on the table `write` already holds in memory;
+- per shard, the documents per `lang` and per `license`, counted on the table `write` already holds;
 - once, the card's text, from the run's funnel, sections and inputs.
 Both are timed here beside the Parquet writing they ride on, in one process on one core, on
 generated documents (~2,000 characters, 30 languages). The stages and results are a real run's card's
@@ -35,7 +35,15 @@ def shard(rows: int, seed: int) -> pa.Table:
     rng = np.random.default_rng(seed)
     words = np.array([f"w{i}" for i in range(5000)])
     texts = [" ".join(rng.choice(words, 350)) for _ in range(rows)]
-    return pa.table({"id": [f"{seed}-{i}" for i in range(rows)], "text": texts, "lang": rng.choice(LANGS, rows)})
+    licenses = rng.choice(["cc-by-4.0", "cc-by-sa-3.0", None, None, None, None], rows).tolist()
+    return pa.table(
+        {
+            "id": [f"{seed}-{i}" for i in range(rows)],
+            "text": texts,
+            "lang": rng.choice(LANGS, rows),
+            "license": licenses,
+        }
+    )
 
 
 def real_run(card: Path) -> tuple[list[StageCard], list[str]]:
@@ -69,6 +77,7 @@ def main() -> None:
     tables = [shard(args.docs // args.shards, seed) for seed in range(args.shards)]
     write_s = count_s = 0.0
     languages: dict[str, int] = {}
+    licenses: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, table in enumerate(tables):
             start = time.process_time()
@@ -76,8 +85,9 @@ def main() -> None:
                 write_parquet(table, f)
             write_s += time.process_time() - start
             start = time.process_time()
-            for row in pc.value_counts(table.column("lang")).to_pylist():
-                languages[row["values"]] = languages.get(row["values"], 0) + row["counts"]
+            for column, counts in (("lang", languages), ("license", licenses)):
+                for row in pc.value_counts(table.column(column)).to_pylist():
+                    counts[row["values"] or ""] = counts.get(row["values"] or "", 0) + row["counts"]
             count_s += time.process_time() - start
         stages, results = real_run(args.card.resolve())
         sources = [Source(f"part-{i}.jsonl.gz", 10_000_000, f"size=10000000;md5={i}") for i in range(args.shards)]
@@ -92,12 +102,13 @@ def main() -> None:
             results=results,
             languages=languages,
             limits=[("pii", "not detected: person, location")],
+            licenses=licenses,
         )
         Path(f"{tmp}/README.md").write_text(text)
         card_s = time.process_time() - start
     print(f"{args.docs:,} documents in {args.shards} shards, one core:")
     print(f"  Parquet writing (what `write` does anyway): {write_s:.3f} s")
-    print(f"  documents per language, on the tables in memory: {count_s * 1000:.1f} ms")
+    print(f"  documents per language and per licence, on the tables in memory: {count_s * 1000:.1f} ms")
     print(f"  the card's text ({len(text):,} characters) and its file: {card_s * 1000:.1f} ms")
     print(
         f"  the card on top of write: {(count_s + card_s) * 1000:.1f} ms = {100 * (count_s + card_s) / write_s:.2f}%"

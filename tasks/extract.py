@@ -2,9 +2,10 @@
 
 Runs after `read` (and `url_filter`) on rows whose `source` is `tasks.contract.HTML_SOURCE`
 ("warc:response"); every other row (WET text, JSONL, ...) passes through untouched with nulls in the
-new columns. For HTML rows `text` becomes the extracted main content and two columns keep what the
-HTML said before it is gone: `html_chars` (int64, the HTML's length) and `html_lang` (the page's
-declared `<html lang>`, lowercased, for comparison with `langid`'s `lang`).
+new columns. For HTML rows `text` becomes the extracted main content and columns keep what the
+HTML said before it is gone: `html_chars` (int64, the HTML's length), `html_lang` (the page's
+declared `<html lang>`, lowercased, for comparison with `langid`'s `lang`) and `license` (the licence
+the page declares; for other rows, the one their record's metadata names: `tasks/licenses.py`).
 
 Extraction decides much of the final quality: boilerplate kept here is what Gopher/C4 rules later
 fight (FineWeb, Penedo et al. 2024, §3.2: trafilatura over WET text). Both extractors are measured by
@@ -39,9 +40,10 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
 from tasks.contract import HTML_SOURCE, StageOutput, split_by_reason
+from tasks.licenses import declared_license, metadata_license
 from tasks.timelimit import TIMED_OUT, TimedOut, map_with_timeout
 
-VERSION = 1  # bump when the same input + params give different output
+VERSION = 2  # bump when the same input + params give different output
 
 # `<html ... lang="pt-BR">` in the first bytes of a page; the attribute may be unquoted
 _HTML_LANG = r'(?is)<html\b[^>]*?\blang\s*=\s*["\']?(?P<lang>[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*)'
@@ -147,7 +149,9 @@ def run(table: pa.Table, params: ExtractParams) -> StageOutput:
 
     Returns:
         `StageOutput`: `kept` with `text` replaced for HTML rows and `html_chars` (int64),
-        `html_lang` (string) appended; `rejected` rows keep their HTML `text` and add `reason`.
+        `html_lang` (string) and `license` (string: the page's declared licence, or for other rows
+        the licence field of their record; `tasks.licenses`) appended; `rejected` rows keep their
+        HTML `text` and add `reason`.
     """
     texts = table.column("text").combine_chunks()
     is_html = pc.fill_null(pc.equal(table.column("source"), HTML_SOURCE), False).combine_chunks()
@@ -168,10 +172,16 @@ def run(table: pa.Table, params: ExtractParams) -> StageOutput:
             reasons[i] = "extract:text_chars"
         else:
             new_texts[i] = text
+    metas = table.column("meta").to_pylist() if "meta" in table.column_names else [None] * len(new_texts)
+    html_rows = is_html.to_pylist()
+    licenses = [  # read from the HTML before its text is replaced
+        declared_license(texts[i].as_py()) if html_rows[i] else metadata_license(metas[i]) for i in range(len(metas))
+    ]
     index = table.column_names.index("text")
     field = table.schema.field(index)
     out = table.set_column(index, field, pa.array(new_texts, field.type))
     out = out.append_column(pa.field("html_chars", pa.int64()), html_chars)
     out = out.append_column(pa.field("html_lang", pa.string()), langs)
+    out = out.append_column(pa.field("license", pa.string()), pa.array(licenses, pa.string()))
     kept, rejected = split_by_reason(out, pa.array(reasons, pa.string()))
     return StageOutput(kept, rejected)

@@ -16,6 +16,8 @@ from tasks.contract import StageOutput, split_by_reason
 from tasks.errors import ConfigError
 
 VERSION = 1
+LICENSE_REASON = "select:license"
+UNKNOWN_LICENSE = "unknown"  # what `licenses` calls a document that declares none
 
 
 class ColumnThreshold(BaseModel):
@@ -40,6 +42,16 @@ class SelectParams(BaseModel):
     thresholds: tuple[ColumnThreshold, ...] = Field(
         (), description="Bounds on score columns; a row failing one is rejected as select:<column>."
     )
+    licenses: tuple[str, ...] | None = Field(
+        None,
+        description="Keep only documents whose `license` (extract's column) is one of these ids, e.g. "
+        "[cc-by-4.0, cc-by-sa-4.0, cc0-1.0]; `unknown` keeps those that declare none. Others are rejected "
+        "as select:license. Null: any licence.",
+    )
+
+    def reads(self) -> tuple[str, ...]:
+        """The columns select decides on: never the text."""
+        return tuple(t.column for t in self.thresholds) + (("license",) if self.licenses is not None else ())
 
 
 def run(table: pa.Table, params: SelectParams) -> StageOutput:
@@ -57,4 +69,8 @@ def run(table: pa.Table, params: SelectParams) -> StageOutput:
             ok = pc.and_kleene(ok, pc.less_equal(values, threshold.max))
         failing = pc.invert(pc.fill_null(ok, threshold.missing == "keep"))
         reasons = pc.if_else(failing, pa.scalar(f"select:{threshold.column}"), reasons)
+    if params.licenses is not None:
+        licenses = pc.fill_null(table.column("license"), UNKNOWN_LICENSE)
+        refused = pc.invert(pc.is_in(licenses, value_set=pa.array(params.licenses, pa.string())))
+        reasons = pc.if_else(pc.and_(refused, pc.is_null(reasons)), pa.scalar(LICENSE_REASON), reasons)
     return split_by_reason(table, reasons)

@@ -189,7 +189,8 @@ def write_version_shard(
     shard: ShardRef, target: str, store_url: str, stage: str, output_url: str, jsonl: bool
 ) -> dict:
     """Worker side: materialize one selected shard's documents (its view) in a version being written, as
-    Parquet (and JSONL when asked); returns its rows and documents per `lang` (for the dataset card).
+    Parquet (and JSONL when asked); returns its rows, and documents per `lang` and per `license` (for
+    the dataset card).
     Here, not beside the `write` task, so a worker unpickling it imports no Prefect."""
     table = ArtifactStore(store_url).read_view(stage, shard)
     out_fs, _ = fsspec.core.url_to_fs(output_url)
@@ -200,12 +201,14 @@ def write_version_shard(
         with out_fs.open(f"{target}.jsonl.gz", "wb", compression="gzip") as f:
             for row in table.to_pylist():
                 f.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
-    languages = (
-        {r["values"] or "": r["counts"] for r in pc.value_counts(table.column("lang")).to_pylist()}
-        if "lang" in table.column_names
-        else {}
-    )
-    return {"rows": table.num_rows, "languages": languages}
+    return {"rows": table.num_rows, "languages": _counts(table, "lang"), "licenses": _counts(table, "license")}
+
+
+def _counts(table: pa.Table, column: str) -> dict[str, int]:
+    """Documents per value of a column ("" for null); {} without the column."""
+    if column not in table.column_names:
+        return {}
+    return {r["values"] or "": r["counts"] for r in pc.value_counts(table.column(column)).to_pylist()}
 
 
 def _lost_race(exc: OSError) -> bool:

@@ -147,7 +147,7 @@ def write(ctx: RunContext, final: StageRef, run_id: str, card: Callable[..., str
 
     The version is staged aside and renamed whole before `latest` moves; on an object store its data is
     written in place and its manifest, then `latest`, last (flows/engine/publish.py). Its dataset card
-    (`README.md`, `card(version=, previous=, rows=, languages=)`) is written with the data, before the
+    (`README.md`, `card(version=, previous=, rows=, languages=, licenses=)`) is written with the data, before the
     version becomes visible, and goes to the Prefect UI as an artifact.
     """
     out = OutputDir(ctx.cfg.output)
@@ -170,13 +170,16 @@ def write(ctx: RunContext, final: StageRef, run_id: str, card: Callable[..., str
     written = dict(zip((s.name for s in final.shards), ctx.client.gather(futures)))
     rows = {name: shard["rows"] for name, shard in written.items()}
     languages: Counter = Counter()
+    licenses: Counter = Counter()
     for shard in written.values():
         languages.update(shard["languages"])
+        licenses.update(shard["licenses"])
     text = card(
         version=version,
         previous=previous["version"] if previous else None,
         rows=sum(rows.values()),
         languages=dict(languages),
+        licenses=dict(licenses),
     )
     out.write_atomic(f"{staging}/{CARD}", lambda f: f.write(text.encode()))
     create_markdown_artifact(key="dataset-card", markdown=text, description=f"Dataset card of version {version}")

@@ -60,11 +60,12 @@ def base_language(label: str) -> str:
     return label.split("_")[0].split("-")[0].lower()
 
 
-def card_metadata(title: str, rows: int, languages: Mapping[str, int], licenses: Sequence[str]) -> dict:
-    """The card's YAML header."""
+def card_metadata(title: str, rows: int, languages: Mapping[str, int], licenses: Mapping[str, int]) -> dict:
+    """The card's YAML header: every licence a document declares, and `unknown` for those declaring none."""
+    declared = sorted(lic for lic in licenses if lic)
     return {
         "pretty_name": title,
-        "license": list(licenses) or ["unknown"],
+        "license": declared + (["unknown"] if rows > sum(licenses[lic] for lic in declared) or not declared else []),
         "language": sorted({base_language(lang) for lang in languages if lang}),
         "size_categories": [size_category(rows)],
         "task_categories": ["text-generation"],
@@ -84,10 +85,11 @@ def dataset_card(
     results: Sequence[str],
     languages: Mapping[str, int],
     limits: Sequence[tuple[str, str]],
-    licenses: Sequence[str] = (),
+    licenses: Mapping[str, int],
 ) -> str:
     """README.md of a dataset version. `results` are the report sections' Markdown (dedup,
-    decontamination, ...); `limits` are (stage, what it did not do) pairs."""
+    decontamination, ...); `limits` are (stage, what it did not do) pairs; `languages` and `licenses`
+    count documents per value ("" for none)."""
     header = yaml.safe_dump(card_metadata(title, rows, languages, licenses), sort_keys=False, allow_unicode=True)
     made = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     lines = [
@@ -107,11 +109,12 @@ def dataset_card(
         "## Results",
         *results,
         "## Languages",
-        _languages(languages, rows),
+        _counted(languages, rows, "language", "unknown"),
         "## Licences",
-        "Licences are not read from the documents yet: each document keeps the terms of its source."
-        if not licenses
-        else ", ".join(licenses),
+        "The licence each document declares (`license`: a Creative Commons or other open-licence link in its "
+        "page, or a licence field of its record). Where none is declared, the document keeps the terms of its "
+        "source, which are unknown here.",
+        _counted(licenses, rows, "licence", "none declared"),
         "## Known limitations",
         "\n".join(f"- **{stage}**: {text}" for stage, text in limits) or "- None stated by the stages of this run.",
     ]
@@ -162,7 +165,7 @@ def _yaml(params: Mapping) -> str:
     return yaml.safe_dump(dict(params), sort_keys=False, allow_unicode=True)
 
 
-def _languages(languages: Mapping[str, int], rows: int) -> str:
-    ordered = sorted(languages.items(), key=lambda kv: (-kv[1], kv[0]))
-    table = [f"| {lang or 'unknown'} | {n:,} | {n / max(rows, 1):.1%} |" for lang, n in ordered]
-    return "\n".join(["| language | documents | share |", "|---|---:|---:|", *table])
+def _counted(counts: Mapping[str, int], rows: int, what: str, missing: str) -> str:
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    table = [f"| {value or missing} | {n:,} | {n / max(rows, 1):.1%} |" for value, n in ordered]
+    return "\n".join([f"| {what} | documents | share |", "|---|---:|---:|", *table])

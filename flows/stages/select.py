@@ -68,5 +68,5 @@ STAGE = Stage(
     tasks.select,
     tasks.select.SelectParams,
     report=score_distributions,
-    reads=lambda params: tuple(threshold.column for threshold in params.thresholds),  # never the text
+    reads=tasks.select.SelectParams.reads,  # never the text
 )

@@ -377,6 +377,7 @@ def test_a_version_carries_its_card_which_the_hub_datasets_and_duckdb_read(cold)
     for row in summary["funnel"][:-1]:  # every stage, its documents in and out (the write row is not a stage)
         assert f"| {row['stage']} |" in card.text and f"{row['docs_out']:,}" in card.text
     assert "dedup_semantic**: off" in card.text  # a stage left out still says what that leaves
+    assert f"| none declared | {summary['rows']:,} | 100.0% |" in card.text  # the demo's records name no licence
     with get_client(sync_client=True) as client:
         response = client.request(
             "POST",

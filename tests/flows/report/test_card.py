@@ -21,6 +21,7 @@ def card(**overrides) -> str:
         results=["### Fuzzy dedup\n\n3 clusters."],
         languages={"en": 12_000, "zh": 300, "sr_Latn": 44, "": 1},
         limits=[("pii", "not detected: person, location")],
+        licenses={"": 12_000, "cc-by-4.0": 345},
     )
     return dataset_card(**(arguments | overrides))
 
@@ -28,10 +29,12 @@ def card(**overrides) -> str:
 def test_the_header_is_what_the_hub_reads():
     header = yaml.safe_load(card().split("---\n")[1])
 
-    assert header["size_categories"] == ["10K<n<100K"] and header["license"] == ["unknown"]
+    assert header["size_categories"] == ["10K<n<100K"] and header["license"] == ["cc-by-4.0", "unknown"]
     assert header["language"] == ["en", "sr", "zh"]
     assert header["configs"][0]["data_files"] == [{"split": "train", "path": "data/*.parquet"}]
-    assert yaml.safe_load(card(licenses=["cc-by-4.0"]).split("---\n")[1])["license"] == ["cc-by-4.0"]
+    all_declared = card(licenses={"cc-by-4.0": 12_000, "cc0-1.0": 345})
+    assert yaml.safe_load(all_declared.split("---\n")[1])["license"] == ["cc-by-4.0", "cc0-1.0"]
+    assert yaml.safe_load(card(licenses={}).split("---\n")[1])["license"] == ["unknown"]
 
 
 def test_the_body_lists_sources_stages_reasons_results_languages_and_limits():
@@ -42,6 +45,7 @@ def test_the_body_lists_sources_stages_reasons_results_languages_and_limits():
     assert "<details><summary>read</summary>" in text and "max_shard_bytes: 8" in text
     assert "### Fuzzy dedup" in text and "| sr_Latn | 44 | 0.4% |" in text and "| unknown | 1 |" in text
     assert "- **pii**: not detected: person, location" in text and "replaces `v1`" in text
+    assert "| none declared | 12,000 | 97.2% |" in text and "| cc-by-4.0 | 345 | 2.8% |" in text
 
 
 def test_size_categories_and_language_codes_follow_the_hub():
