@@ -50,8 +50,7 @@ def pages(data: Path) -> dict[str, str]:
         docs, _ = tasks.read.run(str(path), name, ReadParams())
         for doc in docs.to_pylist():
             if doc["source"] == HTML_SOURCE:
-                record = json.loads(doc["meta"]).get("warc_record_id") or doc["id"]
-                out[f"warc:{record.strip('<>')}"] = doc["text"]
+                out[f"warc:{doc['warc_record_id'].strip('<>')}"] = doc["text"]
     return out
 
 

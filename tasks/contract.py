@@ -1,7 +1,8 @@
 """The data contract every stage shares: document columns, rejected rows, quarantined records.
 
 A shard is one Parquet file of documents. `id` and `text` are required; `url`, `source` and `meta`
-(a JSON string of every other input field) are carried as they came. Stages append typed columns and
+(a JSON string of every other input field) are carried as they came, and `source_file`,
+`source_record` and `warc_record_id` say where each record was read. Stages append typed columns and
 never rewrite another stage's. Rejected rows keep every column plus `reason` (`<family>:<measure>`).
 """
 
@@ -23,6 +24,10 @@ DOC_SCHEMA = pa.schema(
         pa.field("url", pa.string()),
         pa.field("source", pa.string()),
         pa.field("meta", pa.string()),
+        # provenance: where the record came from, so any document can be traced back to its input
+        pa.field("source_file", pa.string()),  # the input file's path relative to its input root
+        pa.field("source_record", pa.int64()),  # 1-based: the line (JSONL, text), row (Parquet) or record (WARC)
+        pa.field("warc_record_id", pa.string()),  # a WARC record's WARC-Record-ID; null for other formats
     ]
 )
 
@@ -34,6 +39,16 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("raw", pa.binary(), nullable=False),  # the record's first KiB, as bytes
     ]
 )
+
+
+def doc_table(**columns: list) -> pa.Table:
+    """Documents in DOC_SCHEMA from the columns given (`id`, `text` at least), the others null."""
+    n = len(columns["id"])
+    return pa.table(
+        [pa.array(columns.get(f.name, [None] * n), f.type) for f in DOC_SCHEMA],
+        schema=DOC_SCHEMA,
+    )
+
 
 REASON = "reason"
 RAW_PREFIX_BYTES = 1024

@@ -130,7 +130,8 @@ def _sources(sources: Sequence[Source]) -> str:
     total = sum(s.bytes or 0 for s in sources)
     return "\n".join(
         [
-            f"{len(sources):,} input files, {total:,} bytes.",
+            f"{len(sources):,} input files, {total:,} bytes. Each document names its file, record and WARC "
+            "record id in `source_file`, `source_record` and `warc_record_id`.",
             "",
             "| input | bytes | fingerprint |",
             "|---|---:|---|",

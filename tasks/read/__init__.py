@@ -57,7 +57,7 @@ __all__ = [
     "run",
 ]
 
-VERSION = 2  # bump when the same input + params give different output
+VERSION = 3  # bump when the same input + params give different output
 
 
 class ReadParams(BaseModel):

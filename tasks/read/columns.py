@@ -35,10 +35,11 @@ def _utf8_len(value: str | None) -> int:
 class Columns:
     """The rows of the part being read, filled record by record; full parts are sealed as Arrow.
 
-    A row's bytes are a document's UTF-8 strings (id, text, url, source, meta) or a quarantine row's
-    `raw`. Before a row that would take the part past `max_bytes`, a part holding a row already is
-    sealed into `sealed`, which the readers yield at their next record boundary (`ready`). Rows
-    become Arrow every `_BATCH_ROWS`, so Python objects stay few whatever the documents' sizes. Only
+    A row's bytes are a document's UTF-8 strings (id, text, url, source, meta; its provenance, a few
+    bytes, is not counted) or a quarantine row's `raw`. Before a row that would take
+    the part past `max_bytes`, a part holding a row already is sealed into `sealed`, which the
+    readers yield at their next record boundary (`ready`). Rows become Arrow every `_BATCH_ROWS`, so
+    Python objects stay few whatever the documents' sizes. Only
     `seen` (the ids, for `read:duplicate_id`) and `n_rows` span the whole file. `reasons` is the
     stage's registry of reason codes: a quarantine row's reason must be one of them.
     """
@@ -65,6 +66,8 @@ class Columns:
         self.urls: list[str | None] = []
         self.sources: list[str | None] = []
         self.metas: list[str | None] = []
+        self.records: list[int] = []
+        self.warc_ids: list[str | None] = []
         self.q_lines: list[int] = []
         self.q_reasons: list[str] = []
         self.q_raws: list[bytes] = []
@@ -80,8 +83,15 @@ class Columns:
     def _batch(self) -> None:
         if self.ids:
             columns = (self.ids, self.texts, self.urls, self.sources, self.metas)
+            provenance = [
+                pa.array([self.relpath] * len(self.ids), pa.string()),
+                pa.array(self.records, pa.int64()),
+                pa.array(self.warc_ids, pa.string()),
+            ]
             self.doc_batches.append(
-                pa.RecordBatch.from_arrays([pa.array(column, pa.string()) for column in columns], schema=DOC_SCHEMA)
+                pa.RecordBatch.from_arrays(
+                    [pa.array(column, pa.string()) for column in columns] + provenance, schema=DOC_SCHEMA
+                )
             )
         if self.q_lines:
             self.q_batches.append(
@@ -117,8 +127,18 @@ class Columns:
         if len(self.q_lines) == _BATCH_ROWS:
             self._batch()
 
-    def add(self, doc_id: str, text: str, url: str | None, source: str | None, meta: str | None) -> bool:
-        """Append a document; False (nothing appended) when its id was already seen in this file."""
+    def add(
+        self,
+        doc_id: str,
+        text: str,
+        url: str | None,
+        source: str | None,
+        meta: str | None,
+        record: int,
+        warc_record_id: str | None = None,
+    ) -> bool:
+        """Append a document read from `record` (its line, row or WARC record number, as quarantine rows
+        count them); False (nothing appended) when its id was already seen in this file."""
         if doc_id in self.seen:
             return False
         self.seen.add(doc_id)
@@ -128,6 +148,8 @@ class Columns:
         self.urls.append(url)
         self.sources.append(source)
         self.metas.append(meta)
+        self.records.append(record)
+        self.warc_ids.append(warc_record_id)
         if len(self.ids) == _BATCH_ROWS:
             self._batch()
         return True

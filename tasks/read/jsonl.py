@@ -92,7 +92,7 @@ def read_jsonl(cols: Columns, lines: Iterable[bytes | StreamBreak], path: str, p
         except RecursionError:  # orjson encodes 254 levels, json about the interpreter's recursion limit
             cols.quarantine(number, "read:nesting_depth", line)
             continue
-        if not cols.add(doc_id, text, url, source, meta):
+        if not cols.add(doc_id, text, url, source, meta, number):
             cols.quarantine(number, "read:duplicate_id", line)
     if n_records == 0:
         cols.quarantine(0, "read:empty_file", b"")

@@ -99,5 +99,6 @@ def read_parquet(cols: Columns, path: str, params: ReadParams) -> Iterator[Part]
                     urls[i] if urls else None,
                     sources[i] if sources else None,
                     metas[i] if metas else None,
+                    row,
                 ):
                     cols.quarantine(row, "read:duplicate_id", _row_json(table, i))

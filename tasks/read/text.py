@@ -33,4 +33,4 @@ def read_text(cols: Columns, path: str, params: ReadParams) -> None:
     except UnicodeDecodeError:
         cols.quarantine(1, "read:invalid_utf8", data)
         return
-    cols.add(relpath, text, None, None, None)
+    cols.add(relpath, text, None, None, None, 1)

@@ -4,7 +4,8 @@ text conversion record.
 A `response` record holding HTML gives a document whose `text` is the HTML decoded with the HTTP
 charset, else the detected one, and whose `source` is `HTML_SOURCE`, which tells the `extract` stage
 to turn it into text; a `conversion` record gives its text as is, `source` `TEXT_SOURCE`. `id` is the
-WARC-Record-ID, `url` the WARC-Target-URI; record headers go to `meta`. Every other record (request,
+WARC-Record-ID (also the `warc_record_id` column, brackets kept), `url` the WARC-Target-URI; other
+record headers go to `meta`. Every other record (request,
 metadata, warcinfo, non-HTML responses) is skipped with a counted quarantine row whose `raw` is its
 WARC header; a record cut short or a stream that stops parsing is `read:warc_corrupt`, and reading
 resumes at the next gzip member (Common Crawl writes one per record; an uncompressed file stops there).
@@ -100,14 +101,13 @@ def _add_warc_doc(
     url = headers.get_header("WARC-Target-URI")
     meta = dumps(
         {
-            "warc_record_id": record_id,
             "warc_date": headers.get_header("WARC-Date"),
             "content_type": content_type,
             "http_charset": charset,
             "warc_identified_language": headers.get_header("WARC-Identified-Content-Language"),
         }
     )
-    if not cols.add(doc_id, text, url.strip("<>") if url else None, source, meta):
+    if not cols.add(doc_id, text, url.strip("<>") if url else None, source, meta, number, record_id):
         cols.quarantine(number, "read:duplicate_id", _header_bytes(record))
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.contract import DOC_SCHEMA
+from tasks.contract import doc_table
 from tasks.extract import REASONS, ExtractParams, extract_text, html_lang, run
 from tasks.read import HTML_SOURCE, TEXT_SOURCE
 
@@ -40,17 +40,7 @@ QUICK_TIMEOUT_SECONDS = 0.5  # PAGE extracts in ~5 ms: 100x below; SLOW_PAGE run
 
 
 def docs(texts: list[str], sources: list[str | None]) -> pa.Table:
-    n = len(texts)
-    return pa.Table.from_arrays(
-        [
-            pa.array([f"d{i}" for i in range(n)]),
-            pa.array(texts),
-            pa.array([None] * n, pa.string()),
-            pa.array(sources, pa.string()),
-            pa.array([None] * n, pa.string()),
-        ],
-        schema=DOC_SCHEMA,
-    )
+    return doc_table(id=[f"d{i}" for i in range(len(texts))], text=texts, source=sources)
 
 
 def test_reason_codes_are_unique_and_well_formed():

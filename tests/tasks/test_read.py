@@ -142,6 +142,9 @@ def test_other_fields_go_to_meta_as_compact_sorted_json(tmp_path):
             "url": "https://a.example/",
             "source": "cc",
             "meta": '{"a":{"b":null},"z":[1,"é"]}',
+            "source_file": "a.jsonl",
+            "source_record": 1,
+            "warc_record_id": None,
         },
     ]
 
@@ -151,7 +154,7 @@ def test_custom_field_names_and_non_string_url_stays_in_meta(tmp_path):
 
     docs, _ = read(path, text_field="content", url_field="link", source_field="origin")
 
-    assert docs.to_pylist() == [
+    assert docs.select(["id", "text", "url", "source", "meta"]).to_pylist() == [
         {"id": "a.jsonl:1", "text": "t", "url": None, "source": None, "meta": '{"link":{"href":"x"}}'},
     ]
 
@@ -191,9 +194,9 @@ def test_parquet_is_read_with_ids_and_meta(tmp_path):
 
     docs, quarantine = read(tmp_path / "a.parquet")
 
-    assert docs.to_pylist() == [
-        {"id": "10", "text": "a", "url": None, "source": None, "meta": '{"lang":"en"}'},
-        {"id": "a.parquet:3", "text": "c", "url": None, "source": None, "meta": '{"lang":"de"}'},
+    assert docs.drop_columns(["source_file", "warc_record_id"]).to_pylist() == [
+        {"id": "10", "text": "a", "url": None, "source": None, "meta": '{"lang":"en"}', "source_record": 1},
+        {"id": "a.parquet:3", "text": "c", "url": None, "source": None, "meta": '{"lang":"de"}', "source_record": 3},
     ]
     assert reasons(quarantine) == [(2, "read:text_not_string")]
     assert json.loads(quarantine.column("raw")[0].as_py()) == {"text": None, "id": 11, "lang": "fr"}

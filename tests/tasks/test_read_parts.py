@@ -97,7 +97,8 @@ def joined(parts: list[tuple[pa.Table, pa.Table]]) -> tuple[pa.Table, pa.Table]:
 
 def row_bytes(docs: pa.Table, quarantine: pa.Table) -> list[int]:
     """What each row of a part counts against max_shard_bytes."""
-    strings = [sum(len(v.encode()) for v in row.values() if v is not None) for row in docs.to_pylist()]
+    content = docs.select(["id", "text", "url", "source", "meta"])  # provenance is not counted
+    strings = [sum(len(v.encode()) for v in row.values() if v is not None) for row in content.to_pylist()]
     return strings + [len(raw) for raw in quarantine.column("raw").to_pylist()]
 
 

@@ -5,23 +5,13 @@ import re
 import pyarrow as pa
 import pytest
 
-from tasks.contract import DOC_SCHEMA
+from tasks.contract import doc_table
 from tasks.errors import ConfigError
 from tasks.url_filter import REASONS, UrlFilterParams, run, url_hosts
 
 
 def docs(urls: list[str | None]) -> pa.Table:
-    n = len(urls)
-    return pa.Table.from_arrays(
-        [
-            pa.array([f"d{i}" for i in range(n)]),
-            pa.array(["text"] * n),
-            pa.array(urls, pa.string()),
-            pa.array([None] * n, pa.string()),
-            pa.array([None] * n, pa.string()),
-        ],
-        schema=DOC_SCHEMA,
-    )
+    return doc_table(id=[f"d{i}" for i in range(len(urls))], text=["text"] * len(urls), url=urls)
 
 
 def verdicts(table: pa.Table, params: UrlFilterParams) -> dict[str, str | None]:

@@ -136,8 +136,9 @@ def test_whirlwind_warc_response_carries_url_id_and_meta():
         "http_charset": "utf-8",
         "warc_date": "2024-05-18T01:58:10Z",
         "warc_identified_language": None,
-        "warc_record_id": "<urn:uuid:2aabeff2-67f5-4608-8466-e87c6296e2b6>",
     }
+    assert doc["warc_record_id"] == "<urn:uuid:2aabeff2-67f5-4608-8466-e87c6296e2b6>"
+    assert (doc["source_file"], doc["source_record"]) == ("whirlwind.warc.gz", 3)
     assert reason_counts(quarantine) == {"read:warc_record_type": 3}  # warcinfo, request, metadata
 
 

@@ -1,5 +1,5 @@
 """The extract stage in a run: a record's licence field and a WARC page's licence link reach the
-`license` column, and its report section counts them."""
+`license` column, and its report section counts them; each document says where it was read."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ def test_licences_from_records_and_from_warc_pages_reach_the_column(tmp_path, da
         rows = [
             row
             for shard in extract.shards
-            for row in ctx.store.read_view("extract", shard, ["id", "source", "license"]).to_pylist()
+            for row in ctx.store.read_view(
+                "extract", shard, ["id", "source", "license", "source_file", "source_record", "warc_record_id"]
+            ).to_pylist()
         ]
         section = STAGES["extract"].report(ctx, read, extract)
 
@@ -41,3 +43,7 @@ def test_licences_from_records_and_from_warc_pages_reach_the_column(tmp_path, da
     assert licences["open"] == "cc-by-sa-4.0" and licences["plain"] is None
     assert any(row["source"] == "warc:response" for row in rows)  # the WARC page went through extract
     assert section.data["declared"]["cc-by-sa-4.0"] >= 1 and section.data["documents"] == len(rows)
+    provenance = {row["id"]: (row["source_file"], row["source_record"], row["warc_record_id"]) for row in rows}
+    assert provenance["plain"] == ("records.jsonl", 2, None)
+    page = next(row for row in rows if row["source"] == "warc:response")
+    assert provenance[page["id"]] == ("whirlwind.warc.gz", 3, f"<{page['id']}>")
