@@ -27,7 +27,15 @@ from pydantic import BaseModel
 
 from flows.config import CurationConfig
 from flows.engine.context import RunContext, open_context
-from flows.engine.publish import CARD, OutputDir, new_version_id, version_manifest, write_version_shard
+from flows.engine.publish import (
+    CARD,
+    OutputDir,
+    delta,
+    delta_markdown,
+    new_version_id,
+    version_manifest,
+    write_version_shard,
+)
 from flows.engine.stage import Registry, Stage
 from flows.engine.store import ArtifactStore, StageRef, digest
 from flows.report.card import Source, StageCard, dataset_card
@@ -142,13 +150,17 @@ def prefect_result_storage(store: ArtifactStore) -> Path | None:
 
 
 @task(name="write", cache_policy=NO_CACHE)
-def write(ctx: RunContext, final: StageRef, run_id: str, card: Callable[..., str]) -> dict:
+def write(
+    ctx: RunContext, final: StageRef, run_id: str, card: Callable[..., str], outputs: dict[str, StageRef]
+) -> dict:
     """Publish the selected shards as a new dataset version, unless the latest version holds them already.
 
     The version is staged aside and renamed whole before `latest` moves; on an object store its data is
     written in place and its manifest, then `latest`, last (flows/engine/publish.py). Its dataset card
-    (`README.md`, `card(version=, previous=, rows=, languages=, licenses=)`) is written with the data, before the
-    version becomes visible, and goes to the Prefect UI as an artifact.
+    (`README.md`, `card(version=, previous=, rows=, languages=, licenses=, changes=)`) is written with
+    the data, before the version becomes visible, and goes to the Prefect UI as an artifact. What the
+    version changed (`flows.engine.publish.delta`, against the stages' `outputs`) is measured on the
+    staged data, so the card says it too; the run's delta section reuses it.
     """
     out = OutputDir(ctx.cfg.output)
     key = digest("write", final.key, ctx.cfg.write.content())
@@ -174,17 +186,20 @@ def write(ctx: RunContext, final: StageRef, run_id: str, card: Callable[..., str
     for shard in written.values():
         languages.update(shard["languages"])
         licenses.update(shard["licenses"])
+    staged = {"version": version, "data": f"{staging}/data", "rows": sum(rows.values()), "shards": rows}
+    changes = delta(out, previous, staged, ctx.store, outputs)
     text = card(
         version=version,
         previous=previous["version"] if previous else None,
         rows=sum(rows.values()),
         languages=dict(languages),
         licenses=dict(licenses),
+        changes=delta_markdown(changes).partition("\n\n")[2],
     )
     out.write_atomic(f"{staging}/{CARD}", lambda f: f.write(text.encode()))
     create_markdown_artifact(key="dataset-card", markdown=text, description=f"Dataset card of version {version}")
     manifest = version_manifest(version, key, out.data_url(version), rows, previous, run_id)
-    return out.commit(staging, manifest) | {"cached": False}
+    return out.commit(staging, manifest) | {"cached": False, "delta": changes}
 
 
 def version_card(ctx: RunContext, stages: Registry, funnel: list[FunnelRow], sections: list[Section]):
@@ -241,7 +256,7 @@ def curation_flow(stages: Registry, config: type[BaseModel]) -> Flow:
                 if stage.report is not None:
                     sections.append(stage.report(ctx, upstream, ref))
             start = time.perf_counter()
-            output = write(ctx, ref, run_id, version_card(ctx, stages, funnel, sections))
+            output = write(ctx, ref, run_id, version_card(ctx, stages, funnel, sections), outputs)
             funnel.append(
                 FunnelRow(
                     "write",

@@ -86,10 +86,12 @@ def dataset_card(
     languages: Mapping[str, int],
     limits: Sequence[tuple[str, str]],
     licenses: Mapping[str, int],
+    changes: str = "",
 ) -> str:
     """README.md of a dataset version. `results` are the report sections' Markdown (dedup,
     decontamination, ...); `limits` are (stage, what it did not do) pairs; `languages` and `licenses`
-    count documents per value ("" for none)."""
+    count documents per value ("" for none); `changes` says what this version added and removed against
+    the one it replaces."""
     header = yaml.safe_dump(card_metadata(title, rows, languages, licenses), sort_keys=False, allow_unicode=True)
     made = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     lines = [
@@ -99,6 +101,7 @@ def dataset_card(
         + (f", which replaces `{previous}`." if previous else ", the first of this output."),
         'Load it with `datasets.load_dataset("<this folder>")`, or read `data/*.parquet` with DuckDB, '
         "Polars or pyarrow.",
+        *(["## Changes", changes] if changes else []),
         "## Sources",
         _sources(sources),
         "## Processing",

@@ -73,6 +73,8 @@ def delta_section(ctx, output: dict, stages: dict) -> Section:
     out = OutputDir(ctx.cfg.output)
     if output["cached"]:
         report = {"version": output["version"], "unchanged": True}
+    elif "delta" in output:  # measured by `write` on the staged version, for its dataset card
+        report = output["delta"]
     else:
         previous = out.read_json(f"{out.version_dir(output['previous'])}/{MANIFEST}") if output["previous"] else None
         report = delta(out, previous, output, ctx.store, stages)

@@ -378,6 +378,7 @@ def test_a_version_carries_its_card_which_the_hub_datasets_and_duckdb_read(cold)
         assert f"| {row['stage']} |" in card.text and f"{row['docs_out']:,}" in card.text
     assert "dedup_semantic**: off" in card.text  # a stage left out still says what that leaves
     assert f"| none declared | {summary['rows']:,} | 100.0% |" in card.text  # the demo's records name no licence
+    assert f"## Changes\n\nFirst version: {summary['rows']:,} documents." in card.text
     with get_client(sync_client=True) as client:
         response = client.request(
             "POST",
@@ -591,6 +592,8 @@ def test_a_tighter_threshold_publishes_a_version_whose_delta_names_the_reason(co
     )
     assert delta["added"] == 0
     assert second["version"] != first["version"]
+    card = (tmp_path / "out" / "versions" / second["version"] / "README.md").read_text()  # the card says it too
+    assert f"removed {delta['removed']:,}: `select:lang_score` {delta['removed']:,}." in card.split("## Changes")[1]
     assert pq.read_table(tmp_path / "out" / "versions" / first["version"] / "data").num_rows == first["rows"]
     third = curate(config(f"select.thresholds=[{{column: lang_score, min: {scores[10]}}}]"))
     assert third["version"] == second["version"] and third["delta"] == {
