@@ -26,6 +26,7 @@ from flows.engine.index import IndexEntry
 from flows.engine.stage import Phase, Stage
 from flows.engine.store import ArtifactStore, StageRef, digest
 from flows.report.section import Section, html_table, markdown_html
+from tasks import models
 from tasks.clusters import INDEX_PREFIX
 from tasks.dedup_semantic.geometry import fit_centroids, n_clusters, normalized
 
@@ -291,12 +292,21 @@ def limits(params) -> tuple[str, ...]:
     """What semantic dedup leaves, for the dataset card (figures: docs/benchmarks.md)."""
     if not params.enabled:
         return ("off: rewritten copies and paraphrases that share few words (which MinHash cannot see) were kept",)
-    covered = "English and the 15 other languages of the packaged USE" if params.multilingual_encoder else "English"
-    return (
-        f"documents are compared within one encoder's languages only ({covered}); others are never removed",
+    if params.multilingual_encoder is None:
+        spaces = "only English documents (and those without `lang`) were compared; the others were never removed"
+    elif params.multilingual_encoder == models.PACKAGED_USE:
+        others = len(set(models.USE_LANGUAGES) - set(params.english))
+        spaces = (
+            f"English was compared with English, and the {others} other languages the packaged USE covers with "
+            "each other; documents in other languages were never removed"
+        )
+    else:
+        spaces = "English was compared with English, the other languages with each other"
+    code = (
         "code is compared as text: a renamed, restructured function is not found (HumanEval paraphrases: 0.17 on "
-        "the dev set with the packaged encoders)",
+        "the dev set with the packaged encoders)"
     )
+    return (spaces, code)
 
 
 STAGE = Stage(

@@ -125,3 +125,15 @@ def test_a_new_shard_is_compared_with_what_the_index_kept(pairs, tmp_path, dask_
     assert len(removed) >= N_PAIRS - 1 and all(k.startswith("copy") for k in removed)
     assert all(of.startswith(INDEX_PREFIX) for of in removed.values())
     assert section.data["pairs"] == []  # kept documents of the index keep no text to show
+
+
+def test_the_card_states_which_documents_were_compared_under_each_encoder_choice():
+    limits = STAGES["dedup_semantic"].limits
+
+    assert "off" in limits(sem.DedupSemanticParams())[0]
+    assert "14 other languages" in limits(sem.DedupSemanticParams(enabled=True))[0]
+    assert "only English" in limits(sem.DedupSemanticParams(enabled=True, multilingual_encoder=None))[0]
+    assert (
+        "the other languages with each other"
+        in limits(sem.DedupSemanticParams(enabled=True, multilingual_encoder="sentence-transformers/LaBSE"))[0]
+    )
