@@ -58,13 +58,11 @@ def real_run(card: Path) -> tuple[list[StageCard], list[str]]:
             if line.startswith("| ")
         ]
         stages = [
-            StageCard(
-                name.strip(), 1, int(d_in.replace(",", "")), int(d_out.replace(",", "")), {}, {"threshold": 0.7}, False
-            )
+            StageCard(name.strip(), 1, int(d_in.replace(",", "")), int(d_out.replace(",", "")), {}, {"threshold": 0.7})
             for name, _, d_in, d_out, _ in rows[1:]
         ]
         return stages, results
-    stages = [StageCard(f"stage{i}", 1, 50_000, 50_000, {"a:b": 3}, {"threshold": 0.7}, False) for i in range(14)]
+    stages = [StageCard(f"stage{i}", 1, 50_000, 50_000, {"a:b": 3}, {"threshold": 0.7}) for i in range(14)]
     return stages, ["### Section\n\n" + "| a | b |\n" * 2000]
 
 

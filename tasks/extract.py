@@ -158,6 +158,11 @@ def run(table: pa.Table, params: ExtractParams) -> StageOutput:
     html_chars = pc.if_else(is_html, pc.utf8_length(texts).cast(pa.int64()), None)
     langs = pc.if_else(is_html, html_lang(texts), pa.scalar(None, pa.string()))
     new_texts: list[str] = texts.to_pylist()
+    metas = table.column("meta").to_pylist() if "meta" in table.column_names else [None] * len(new_texts)
+    licenses = [  # read from the HTML before its text is replaced
+        declared_license(text) if html else metadata_license(meta)
+        for text, html, meta in zip(new_texts, is_html.to_pylist(), metas)
+    ]
     reasons: list[str | None] = [None] * len(new_texts)
     todo = []
     for i in pc.indices_nonzero(is_html).to_pylist():
@@ -172,11 +177,6 @@ def run(table: pa.Table, params: ExtractParams) -> StageOutput:
             reasons[i] = "extract:text_chars"
         else:
             new_texts[i] = text
-    metas = table.column("meta").to_pylist() if "meta" in table.column_names else [None] * len(new_texts)
-    html_rows = is_html.to_pylist()
-    licenses = [  # read from the HTML before its text is replaced
-        declared_license(texts[i].as_py()) if html_rows[i] else metadata_license(metas[i]) for i in range(len(metas))
-    ]
     index = table.column_names.index("text")
     field = table.schema.field(index)
     out = table.set_column(index, field, pa.array(new_texts, field.type))

@@ -63,7 +63,8 @@ def license_id(reference: str) -> str | None:
 
 def declared_license(html: str) -> str | None:
     """The licence an HTML page declares for itself (see the module's rules)."""
-    if "license" not in html.lower() and "creativecommons" not in html.lower() and "gnu.org" not in html.lower():
+    lowered = html.lower()
+    if "license" not in lowered and "creativecommons" not in lowered and "gnu.org" not in lowered:
         return None
     declared: Counter = Counter()
     linked: Counter = Counter()

@@ -214,7 +214,6 @@ def version_card(ctx: RunContext, stages: Registry, funnel: list[FunnelRow], sec
             row.docs_out,
             row.drops,
             config.get(by_name[row.stage].section),
-            row.cached,
         )
         for row in funnel
     ]

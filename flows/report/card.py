@@ -41,7 +41,6 @@ class StageCard:
     docs_out: int
     drops: Mapping[str, int]
     params: Mapping | None  # its config section, as JSON
-    cached: bool
 
 
 @dataclass(frozen=True)

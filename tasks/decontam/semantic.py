@@ -62,7 +62,7 @@ CALIBRATED_THRESHOLDS = {"mmlu": 0.79, "truthfulqa": 0.69}
 # bench/decontam_crosslingual.py).
 MULTILINGUAL_CALIBRATED_THRESHOLDS = {"gsm8k": 0.58, "humaneval": 0.50, "mmlu": 0.67, "truthfulqa": 0.59}
 CHARACTER_WEIGHT = 0.5  # words per character token: MGSM's zh/ja problems have 1.5/2.2 per English word
-ENGLISH, MULTILINGUAL = "english", "multilingual"  # the values of `contam_semantic_path`
+ENGLISH, MULTILINGUAL = models.ENGLISH, models.MULTILINGUAL  # the values of `contam_semantic_path`
 # A word in more than 5% of the items (`the`, `how`, `dollars` in GSM8K) does not point to any one of them.
 COMMON_ITEM_SHARE = 0.05
 PREFILTER_BLOCK = 1024  # windows per sparse product: bounds memory, not output
@@ -119,12 +119,7 @@ class MultilingualScan(BaseModel):
 
     def embeds(self, lang: str | None) -> str | None:
         """Which path embeds a document of language `lang`: ENGLISH, MULTILINGUAL, or None (neither)."""
-        if lang is None or lang in self.english:
-            return ENGLISH
-        covered = self.languages
-        if covered is None and self.encoder == models.PACKAGED_USE:
-            covered = models.USE_LANGUAGES
-        return MULTILINGUAL if covered is None or lang in covered else None
+        return models.embedding_space(lang, self.english, self.encoder, self.languages)
 
 
 class MultilingualParams(MultilingualScan):

@@ -39,7 +39,7 @@ from tasks.dedup_semantic.geometry import (
 VERSION = 1
 REASON = "dedup_semantic:cosine"  # within `threshold` of an earlier document of its cluster
 PRUNE_REASON = "dedup_semantic:prune"  # removed to reach `keep_share`
-ENGLISH, MULTILINGUAL = "english", "multilingual"  # the embedding spaces; only one space's documents are compared
+ENGLISH, MULTILINGUAL = models.ENGLISH, models.MULTILINGUAL  # the embedding spaces; only one's documents are compared
 
 EMBEDDING_SCHEMA = pa.schema(
     [
@@ -105,15 +105,8 @@ class EmbeddingParams(BaseModel):
     keeper_column: str
 
     def space(self, lang: str | None) -> str | None:
-        """The space a document of language `lang` is embedded in: ENGLISH (also an unknown language),
-        MULTILINGUAL where that encoder covers the language, else None."""
-        if lang is None or lang in self.english or lang.split("_")[0] in self.english:
-            return ENGLISH
-        if self.multilingual_encoder is None:
-            return None
-        if self.multilingual_encoder == models.PACKAGED_USE and lang.split("_")[0] not in models.USE_LANGUAGES:
-            return None
-        return MULTILINGUAL
+        """The space a document of language `lang` is embedded in (`tasks.models.embedding_space`)."""
+        return models.embedding_space(lang, self.english, self.multilingual_encoder)
 
 
 class NeighbourParams(BaseModel):

@@ -17,9 +17,12 @@ from tasks.models.backends import (
 )
 from tasks.models.encoders import (
     CHARS_PER_TOKEN_BOUND,
+    ENGLISH,
+    MULTILINGUAL,
     PACKAGED_MINILM,
     PACKAGED_USE,
     USE_LANGUAGES,
+    embedding_space,
     encode,
     encoder_available,
     load_encoder,
@@ -70,6 +73,9 @@ __all__ = [
     "PACKAGED_MINILM",
     "PACKAGED_USE",
     "USE_LANGUAGES",
+    "ENGLISH",
+    "MULTILINGUAL",
+    "embedding_space",
     "SCORER_NAME",
     "TOKENS_DESCRIPTION",
     "TORCH_BACKENDS",

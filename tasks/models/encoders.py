@@ -30,6 +30,23 @@ CHARS_PER_TOKEN_BOUND = 16
 CPU_FORWARD_BATCH = 8
 
 
+ENGLISH, MULTILINGUAL = "english", "multilingual"  # the two embedding spaces a multilingual path uses
+
+
+def embedding_space(
+    lang: str | None, english: tuple[str, ...], multilingual: str | None, languages: tuple[str, ...] | None = None
+) -> str | None:
+    """Which encoder embeds a document of language `lang`: ENGLISH for the `english` labels and an
+    unknown language; MULTILINGUAL where the `multilingual` encoder covers it (`languages`; by default
+    the packaged USE's training languages, or every language for another encoder); None otherwise."""
+    if lang is None or lang in english:
+        return ENGLISH
+    if multilingual is None:
+        return None
+    covered = languages if languages is not None else USE_LANGUAGES if multilingual == PACKAGED_USE else None
+    return MULTILINGUAL if covered is None or lang in covered else None
+
+
 def encoder_available(encoder: str) -> bool:
     """Whether `load_encoder` finds the encoder without the network: the packaged MiniLM, a local
     directory, or a hub id already in the Hugging Face cache."""

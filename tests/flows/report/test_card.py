@@ -15,8 +15,8 @@ def card(**overrides) -> str:
         rows=12_345,
         sources=[Source(f"part-{i}.jsonl", 1000, f"size=1000;md5={i}") for i in range(60)],
         stages=[
-            StageCard("read", 2, 20_000, 20_000, {}, {"max_shard_bytes": 8}, False),
-            StageCard("clean", 4, 20_000, 12_345, {"c4:curly_bracket": 5, "fineweb:line_punct_ratio": 900}, {}, True),
+            StageCard("read", 2, 20_000, 20_000, {}, {"max_shard_bytes": 8}),
+            StageCard("clean", 4, 20_000, 12_345, {"c4:curly_bracket": 5, "fineweb:line_punct_ratio": 900}, {}),
         ],
         results=["### Fuzzy dedup\n\n3 clusters."],
         languages={"en": 12_000, "zh": 300, "sr_Latn": 44, "": 1},
