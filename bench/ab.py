@@ -12,6 +12,7 @@ the ratio within one run is the figure to quote.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -23,8 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def timed(tree: Path, command: list[str]) -> tuple[float, str]:
+    # PYTHONPATH too: a bench that starts `winnow` would otherwise import the editable install's
+    # code, the working tree, in both runs.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, *command], cwd=tree, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, *command], cwd=tree, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(f"{' '.join(command)} failed in {tree} (exit {done.returncode}):\n{done.stderr[-3000:]}")

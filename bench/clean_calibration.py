@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import re
 import subprocess
@@ -262,22 +261,17 @@ def main() -> None:
     parser.add_argument("--baseline", default="5d49a94", help="commit whose tasks/clean the signals are timed against")
     args = parser.parse_args()
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from flows.config import load_config
     from flows.orchestration.calibrate_clean import CalibrateConfig, calibrate_clean
     from flows.orchestration.curate import curate
+    from flows.parallel.cluster import local_cluster
     from tasks.clean.calibrate import CalibrationParams
 
     with (
         tempfile.TemporaryDirectory() as name,
-        LocalCluster(
-            n_workers=args.workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.WARNING,
-        ) as cluster,
+        local_cluster(args.workers) as cluster,
         Client(cluster, set_as_default=False),
     ):
         tmp = Path(name)

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import os
 import resource
 import subprocess
@@ -316,12 +315,13 @@ def parquet_rows(path: str) -> int:
 
 
 def run_one(n: int, args) -> None:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     import flows.parallel.components
     import flows.stages.dedup_fuzzy as dedup
     from flows.config import load_config
     from flows.engine.context import open_context
+    from flows.parallel.cluster import local_cluster
     from flows.stages import STAGES
 
     timer = Timer()
@@ -374,13 +374,7 @@ def run_one(n: int, args) -> None:
         )
 
         with (
-            LocalCluster(
-                n_workers=args.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.WARNING,
-            ) as cluster,
+            local_cluster(args.workers) as cluster,
             Client(cluster, set_as_default=False) as client,
         ):
             cfg = load_config(

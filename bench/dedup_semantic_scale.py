@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -144,10 +143,11 @@ def timed_run(stage, ctx, upstream):
 
 
 def run_one(n: int, args) -> dict:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from flows.config import load_config
     from flows.engine.context import open_context
+    from flows.parallel.cluster import local_cluster
     from flows.stages import STAGES
 
     declared = STAGES["dedup_semantic"]
@@ -159,13 +159,7 @@ def run_one(n: int, args) -> dict:
             ids = [f"{n}/{doc}" for doc in range(start, min(start + args.shard_docs, n))]
             pq.write_table(pa.table({"id": ids, "text": ["x"] * len(ids)}), f"{tmp}/input/part-{start:09d}.parquet")
         with (
-            LocalCluster(
-                n_workers=args.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.WARNING,
-            ) as cluster,
+            local_cluster(args.workers) as cluster,
             Client(cluster, set_as_default=False) as client,
         ):
             figures: dict = {"n": n}

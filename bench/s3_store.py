@@ -143,20 +143,15 @@ def main() -> None:
     )
 
     import fsspec
-    from distributed import LocalCluster
     from prefect.testing.utilities import prefect_test_harness
+
+    from flows.parallel.cluster import local_cluster
 
     fs = fsspec.filesystem("s3", use_listings_cache=False)
     fs.mkdir(BUCKET)
     with (
         tempfile.TemporaryDirectory(prefix="winnow-s3-bench-") as tmp,
-        LocalCluster(
-            n_workers=args.workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.WARNING,
-        ) as cluster,
+        local_cluster(args.workers) as cluster,
         prefect_test_harness(server_startup_timeout=120),
     ):
         tmp = Path(tmp)

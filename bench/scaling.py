@@ -28,7 +28,6 @@ grows.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from bench.throughput import phase_seconds  # noqa: E402
 from flows.config import load_config  # noqa: E402
 from flows.engine.store import ArtifactStore  # noqa: E402
 from flows.orchestration.curate import curate  # noqa: E402
+from flows.parallel.cluster import local_cluster  # noqa: E402
 from flows.stages import STAGES  # noqa: E402
 
 CORPUS_STAGES = [stage.name for stage in STAGES if stage.corpus]
@@ -113,18 +113,10 @@ def main() -> None:
     parser.add_argument("--cores-per-node", type=int, default=32)
     args = parser.parse_args()
 
-    from distributed import LocalCluster
-
     runs = []
     with tempfile.TemporaryDirectory(prefix="winnow-scaling-") as tmp:
         for workers in (1, 2):
-            with LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.WARNING,
-            ) as cluster:
+            with local_cluster(workers) as cluster:
                 measure(WARM_UP_DOCS, args.shards, cluster.scheduler_address, workers, Path(tmp))
                 for n_docs in args.sizes:
                     run = measure(n_docs, args.shards, cluster.scheduler_address, workers, Path(tmp))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import logging
 import os
 import sys
 import tempfile
@@ -84,21 +83,16 @@ def store_bytes(store: Path) -> dict[str, Counter]:
 
 
 def run_layout(layout: str, jsonl: list[Path], tmp: Path, workers: int) -> None:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from flows.config import load_config
     from flows.orchestration.curate import curate
+    from flows.parallel.cluster import local_cluster
 
     inputs = tmp / layout / "input"
     input_bytes = gzip_inputs(jsonl, inputs, one_file=layout == "one")
     with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.WARNING,
-        ) as cluster,
+        local_cluster(workers) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
         client.register_plugin(PeakByStage())

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import re
 import subprocess
@@ -34,6 +33,7 @@ from bench.memory import peak_rss_mib  # noqa: E402
 from flows.config import load_config  # noqa: E402
 from flows.engine.store import ArtifactStore  # noqa: E402
 from flows.orchestration.curate import curate  # noqa: E402
+from flows.parallel.cluster import local_cluster  # noqa: E402
 from flows.stages import STAGES  # noqa: E402
 
 CORPUS_STAGES = [stage.name for stage in STAGES if stage.corpus]
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="config override, e.g. langid.languages=[en]")
     args = parser.parse_args()
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     with tempfile.TemporaryDirectory(prefix="winnow-bench-") as tmp:
         start = time.perf_counter()
@@ -89,13 +89,7 @@ def main() -> None:
             f"({time.perf_counter() - start:.1f} s to build)"
         )
         with (
-            LocalCluster(
-                n_workers=args.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.WARNING,
-            ) as cluster,
+            local_cluster(args.workers) as cluster,
             Client(cluster, set_as_default=False) as client,
         ):
             cfg = load_config(
@@ -116,7 +110,8 @@ def main() -> None:
         manifests = {s: store.manifest(s, r["key"]) for s, r in rows.items() if s != "write"}
         seconds = {s: m["shard_seconds"] for s, m in manifests.items()}
         for stage in CORPUS_STAGES:  # their corpus-wide Dask steps (shuffles, components) count as not stage work
-            seconds[stage] += phase_seconds(store, stage)
+            if stage in seconds:  # an opt-in stage (dedup_semantic) is not in a default run
+                seconds[stage] += phase_seconds(store, stage)
 
         print(f"\n{'stage':<12}{'docs in':>10}{'wall s':>9}{'docs/s wall':>13}{'docs/s/core':>13}{'MB/s/core':>11}")
         for stage, manifest in manifests.items():

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,16 @@ from tasks.train import (  # noqa: E402
 )
 
 DATA = ROOT.parent / "shared" / "data" / "toxicity"
+WEB = ROOT.parent / "shared" / "data" / "web_raw"
+# Ordinary web text as negatives on every head: crawled pages with their boilerplate (trafilatura's and
+# htmldate's evaluation pages, mostly German and English), their sentences as the scorer cuts them,
+# deduplicated, a seeded sample. Without them the heads see only tweets, forum posts and test cases,
+# and a clean news article's most heated sentence scores as hate. Never a held-out family.
+BACKGROUND = WEB / "html_pages_wetlike.jsonl"
+BACKGROUND_SENTENCES = 30_000
+# Clean pages the model never saw, for the share of documents it flags: news articles (English) and
+# OSCAR/C4/CC samples (the model's languages among their 166).
+CLEAN_PAGES = {"news": WEB / "news_en_dev.jsonl", "crawl samples": WEB / "cc_text_docs.jsonl"}
 PACKAGED = ROOT / "tasks" / "models" / "packaged" / "toxicity-use"
 CACHE = Path("/tmp/winnow-toxicity-bench")
 FAMILIES = {
@@ -91,7 +102,26 @@ def load() -> list[dict]:
                         **labels,
                     }
                 )
-    return rows
+    return rows + background()
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Records of a JSONL file, line by line: not `splitlines()`, which also splits at the U+2028 and
+    friends that web text holds."""
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]
+
+
+def background() -> list[dict]:
+    """`BACKGROUND_SENTENCES` sentences of `BACKGROUND`, negative on every head (family `web`)."""
+    pages = [page["text"] for page in read_jsonl(BACKGROUND)]
+    sentences = sorted({s for page in pages for s in models.text_spans(page, "sentence", 64) if len(s.split()) >= 3})
+    sample = random.Random(0).sample(sentences, min(BACKGROUND_SENTENCES, len(sentences)))
+    negative = record_labels(False)
+    return [
+        {"id": f"web-{i}", "text": text, "family": "web", "lang": None, "functionality": None, **negative}
+        for i, text in enumerate(sample)
+    ]
 
 
 def label_matrix(rows: list[dict]) -> np.ndarray:
@@ -110,7 +140,7 @@ def use_embeddings(texts: list[str], params: EmbeddingHeadTrainParams) -> np.nda
 
 
 def embedding_path(rows: list[dict], params: EmbeddingHeadTrainParams):
-    """fit(train indices) -> predict(test indices) -> (n, heads) scores, on cached USE embeddings."""
+    """fit(train indices) -> predict(test indices or texts) -> (n, heads) scores, on cached USE embeddings."""
     import torch
 
     emb = torch.from_numpy(use_embeddings([r["text"] for r in rows], params))
@@ -120,8 +150,9 @@ def embedding_path(rows: list[dict], params: EmbeddingHeadTrainParams):
         head = fit_embedding_heads(emb[train], y[train], params)
 
         def predict(test):
+            x = torch.from_numpy(use_embeddings(test, params)) if isinstance(test, list) else emb[test]
             with torch.inference_mode():
-                return head(emb[test]).sigmoid().numpy()
+                return head(x).sigmoid().numpy()
 
         return predict
 
@@ -136,24 +167,43 @@ def fasttext_path(rows: list[dict], params: FastTextTrainParams):
         labels = {h: [rows[i][h] for i in train] for h in HEADS}
         train_heads([texts[i] for i in train], labels, params, out)
         scorer = models.HeadsScorer(models.HeadsSpec(name="toxicity", model_path=out), "cpu")
-        return lambda test: scorer.score_spans([texts[i] for i in test])
+        return lambda test: scorer.score_spans(test if isinstance(test, list) else [texts[i] for i in test])
 
     return fit
 
 
 def profanity_path(rows: list[dict]):
     """alt-profanity-check needs no training: its overall score, no axes (NaN)."""
-    scores = models.load_scorer(models.ProfanitySpec(name="toxicity")).score([r["text"] for r in rows])
+    scorer = models.load_scorer(models.ProfanitySpec(name="toxicity"))
+    scores = scorer.score([r["text"] for r in rows])
 
     def fit(train):
         def predict(test):
             out = np.full((len(test), len(HEADS)), np.nan)
-            out[:, 0] = scores[test]
+            out[:, 0] = scorer.score(test) if isinstance(test, list) else scores[test]
             return out
 
         return predict
 
     return fit
+
+
+def clean_pages(predict, languages: frozenset[str]) -> dict[str, dict]:
+    """Share of clean pages (`CLEAN_PAGES`, in `languages`) whose highest sentence reaches 0.5 and 0.9,
+    on the main head and on any axis, as the scorer computes a document's scores."""
+    result = {}
+    for name, path in CLEAN_PAGES.items():
+        docs = read_jsonl(path)
+        spans = [models.text_spans(d["text"], "sentence", 64) for d in docs if d.get("lang", "en") in languages]
+        scores = predict([span for doc in spans for span in doc])
+        top = np.maximum.reduceat(scores, np.cumsum([0] + [len(doc) for doc in spans[:-1]]), axis=0)
+        result[name] = {"documents": len(spans)}
+        for threshold in (0.5, 0.9):
+            result[name][f"toxicity >= {threshold}"] = float((top[:, 0] >= threshold).mean())
+            axes = top[:, 1:]
+            if not np.isnan(axes).all():
+                result[name][f"any axis >= {threshold}"] = float((axes >= threshold).any(axis=1).mean())
+    return result
 
 
 def auc(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -188,6 +238,8 @@ def evaluate(rows: list[dict], fit) -> dict:
     for name in sorted(set(functionality[test])):
         part = functionality[test] == name
         result["functionalities"][name] = float(((scores[part, 0] >= 0.5) == (y[test][part, 0] == 1)).mean())
+    recipe = yaml.safe_load((PACKAGED / "train.yaml").read_text())
+    result["clean pages"] = clean_pages(fit(everything), frozenset(recipe["languages"]))
     return result
 
 
@@ -201,6 +253,15 @@ def markdown(results: dict[str, dict]) -> str:
     for section, label in (("family", "family"), ("language", "MHC language"), ("axes", "axis (pooled)")):
         for key in next(iter(results.values()))[section]:
             lines.append(f"| {label} {key} | " + " | ".join(fmt(results[p][section].get(key)) for p in paths) + " |")
+    for source in next(iter(results.values()))["clean pages"]:
+        for key in next(iter(results.values()))["clean pages"][source]:
+            if key != "documents":
+                cells = [results[p]["clean pages"][source].get(key) for p in paths]
+                lines.append(
+                    f"| clean {source} ({results[paths[0]]['clean pages'][source]['documents']}): share with {key} | "
+                    + " | ".join("-" if c is None else f"{c:.1%}" for c in cells)
+                    + " |"
+                )
     for path in paths:
         worst = sorted(results[path]["functionalities"].items(), key=lambda kv: kv[1])
         below = [name for name, acc in worst if acc < 0.6]
@@ -223,9 +284,9 @@ def build(rows: list[dict]) -> None:
     # The card as shipped: the scorer is `winnow:<name>`, the inputs the dev files, not this machine's paths.
     card = models.read_model_card(PACKAGED)
     card["scorer"]["model_path"] = f"{models.PACKAGED_PREFIX}{PACKAGED.name}"
-    card["inputs"]["files"] = {
-        "labeled": [f"{DATA.parent.name}/{DATA.name}/{n}.jsonl" for f in FAMILIES.values() for n in f]
-    }
+    labeled = [f"{DATA.parent.name}/{DATA.name}/{n}.jsonl" for f in FAMILIES.values() for n in f]
+    labeled.append(f"{DATA.parent.name}/{WEB.name}/{BACKGROUND.name} ({BACKGROUND_SENTENCES:,} sentences, negative)")
+    card["inputs"]["files"] = {"labeled": labeled}
     (PACKAGED / models.MODEL_CARD).write_text(json.dumps(card, indent=2, sort_keys=True))
 
 
@@ -255,9 +316,11 @@ def cost(n_docs: int) -> dict[str, float]:
 
 def scorer_specs(fasttext_dir: str) -> dict[str, models.ScorerSpec]:
     return {
-        "profanity (today's default)": models.ProfanitySpec(name="toxicity"),
+        "profanity (the cheap option)": models.ProfanitySpec(name="toxicity"),
         "heads, fastText path": models.HeadsSpec(name="toxicity", model_path=fasttext_dir),
-        "heads, USE path (winnow:toxicity-use)": models.HeadsSpec(name="toxicity", model_path="winnow:toxicity-use"),
+        "heads, USE path (winnow:toxicity-use, the default)": models.HeadsSpec(
+            name="toxicity", model_path="winnow:toxicity-use"
+        ),
     }
 
 

@@ -56,10 +56,15 @@ CHARACTER_WORD_RE = regex.compile(f"{_CHARACTER}|{_SPACED_WORD}")
 KIND_TOKEN_RE = regex.compile(f"(?P<character>{_CHARACTER})|{_SPACED_WORD}")
 
 # Spans a classifier trained on sentences and posts scores one at a time (toxicity scorers, span
-# cutting): a non-blank line, or a sentence up to its terminal punctuation (Latin or CJK) or line end.
+# cutting): a non-blank line, or a sentence up to its terminal punctuation or line end. Latin . ! ?
+# end a sentence only before whitespace (after closing quotes or brackets), so "3.2%" and "U.S."
+# inside a sentence do not; nor after a one-letter word ("U.S. states", "J. Smith"). CJK 。！？ end
+# one wherever they stand. A fragment such as "Muslims made up 3." reads like a statement about a
+# group, which a toxicity head scores as hate.
+_TERMINAL = r"(?<![\s(.]\p{L})(?<!^\p{L})[.!?]+[\"'”’)\]]*(?=\s|$)|[。！？]+"
 SPAN_PATTERNS = {
     "paragraph": regex.compile(r"[^\n]*\S[^\n]*"),
-    "sentence": regex.compile(r"\S[^\n.!?。！？]*(?:[.!?。！？]+|$)", regex.MULTILINE),
+    "sentence": regex.compile(rf"\S(?:[^\n]*?(?:{_TERMINAL})|[^\n]*)", regex.MULTILINE),
 }
 
 

@@ -6,7 +6,7 @@ with several binary heads, such as toxicity and its axes, some labels unknown):
   (Li et al. 2024: reference "good" documents vs a sample of the raw pool, word bigrams). Writes
   `model.bin`; scorer: `FastTextSpec(model_path=<dir>/model.bin, label=<params.label>)`.
 - `train_embedding_head`: a logistic or one-hidden-layer MLP head over frozen MiniLM sentence
-  embeddings. Writes `head.pt` (state_dict); scorer: `EmbeddingHeadSpec(model_path=<dir>)`.
+  embeddings. Writes `head.npz` (the head's parameters); scorer: `EmbeddingHeadSpec(model_path=<dir>)`.
 Each writes `model_card.json` beside the model: data sizes, params, validation metrics, scorer spec.
 Labels are booleans (True = the positive class, e.g. toxic or high quality); `label_examples` derives
 them from a label field of read documents, excluding records without a usable label, with a reason.
@@ -331,9 +331,7 @@ def train_embedding_head(
         opt.step()
     with torch.inference_mode():
         val_scores = head(emb[val_idx]).squeeze(-1).sigmoid().numpy()
-    tmp = out / f"{models.HEAD_WEIGHTS}.tmp"
-    torch.save(head.state_dict(), tmp)
-    tmp.replace(out / models.HEAD_WEIGHTS)
+    models.save_head(head, out)
     spec = models.EmbeddingHeadSpec(name=params.label, model_path=str(out), max_tokens=params.max_tokens)
     _write_card(
         out,
@@ -457,14 +455,11 @@ def _fit_fasttext_heads(texts, heads, y, train_idx, params: FastTextTrainParams,
 
 def _fit_embedding_heads(texts, heads, y, train_idx, params: EmbeddingHeadTrainParams, out: Path) -> dict:
     """Embed the training split, fit the head, save its weights; returns what the card adds."""
-    import torch
 
     encoder = models.load_encoder(params.encoder, "cpu")
     emb = models.encode(encoder, [texts[i] for i in train_idx], params.max_tokens, params.batch_size).cpu()
     head = fit_embedding_heads(emb, y[train_idx], params)
-    tmp = out / f"{models.HEAD_WEIGHTS}.tmp"
-    torch.save(head.state_dict(), tmp)
-    tmp.replace(out / models.HEAD_WEIGHTS)
+    models.save_head(head, out)
     return {
         "encoder": params.encoder,
         "head": {"kind": params.head, "input_dim": int(emb.shape[1]), "hidden_dim": params.hidden_dim},

@@ -119,11 +119,9 @@ def shared_data() -> Path:
 def dask_cluster(s3_server):
     """Two worker processes over TCP: pickling of shard jobs is under test. Started after the local
     S3 API (`s3_server`), so the workers inherit its endpoint and credentials."""
-    from distributed import LocalCluster
+    from flows.parallel.cluster import local_cluster
 
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.WARNING
-    ) as cluster:
+    with local_cluster(2) as cluster:
         yield cluster
 
 

@@ -9,11 +9,21 @@ import logging
 import os
 from collections.abc import Iterator
 
+import dask
 from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from flows.options import ClusterOptions
 from tasks.errors import ConfigError
+
+# glibc allocator settings for LocalCluster workers, replacing Dask's MALLOC_TRIM_THRESHOLD_=65536.
+# Dask's setting hands freed memory back to the kernel at once, and with it glibc stops adapting its
+# mmap threshold, so every numpy temporary over 128 KiB is mapped, faulted in and unmapped again: a
+# model forward pass on a 2 MB micro-batch spends its time in page faults (docs/operations/stack.md).
+# 32 MiB lets a worker reuse freed pages for temporaries below that size and still return larger
+# runs of free memory.
+WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": 32 << 20, "MALLOC_MMAP_THRESHOLD_": 32 << 20}
+WORKER_ENVIRON = {f"distributed.nanny.pre-spawn-environ.{name}": value for name, value in WORKER_MALLOC.items()}
 
 # distribution to install for a cluster class's top-level module, where the names differ
 CLUSTER_PACKAGES = {"dask_kubernetes": "dask-kubernetes", "dask_jobqueue": "dask-jobqueue"}
@@ -41,26 +51,38 @@ class WarmModels(WorkerPlugin):
             models.load_fasttext(path)
 
 
+def local_cluster(n_workers: int, threads_per_worker: int = 1, memory_limit: str | float = "auto") -> LocalCluster:
+    """A LocalCluster of worker processes as a run starts them (benches and tests too): no dashboard,
+    quiet logs, `WORKER_MALLOC` in each worker's environment (each nanny reads it when created)."""
+    with dask.config.set(WORKER_ENVIRON):
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            memory_limit=memory_limit,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
+        )
+
+
 @contextlib.contextmanager
 def dask_client(options: ClusterOptions, warm: WorkerPlugin | None = None) -> Iterator[Client]:
     logging.getLogger("distributed").setLevel(logging.WARNING)  # in-process scheduler chatter
     # Arrow joins on buffers that came from pandas warn once per call that they are unaligned; the
     # warning is about speed only. LocalCluster workers inherit this; set it on remote workers too.
     os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "ignore")
-    if options.address:
-        cluster_cm = contextlib.nullcontext(options.address)
-    elif options.cluster_class:
-        cluster_cm = cluster_type(options.cluster_class)(**options.cluster_kwargs)
-    else:
-        cluster_cm = LocalCluster(
-            n_workers=options.n_workers,
-            threads_per_worker=options.threads_per_worker,
-            memory_limit=options.memory_limit,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.WARNING,
-        )
-    with cluster_cm as cluster, Client(cluster, set_as_default=False) as client:
+    with contextlib.ExitStack() as stack:
+        if options.address:
+            cluster = options.address
+        elif options.cluster_class:
+            cluster = stack.enter_context(cluster_type(options.cluster_class)(**options.cluster_kwargs))
+        else:
+            # for the run's lifetime: adaptive scaling creates nannies after the first ones
+            stack.enter_context(dask.config.set(WORKER_ENVIRON))
+            cluster = stack.enter_context(
+                local_cluster(options.n_workers, options.threads_per_worker, options.memory_limit)
+            )
+        client = stack.enter_context(Client(cluster, set_as_default=False))
         if options.adapt_maximum is not None:
             cluster.adapt(minimum=options.adapt_minimum, maximum=options.adapt_maximum)
         if warm is not None:

@@ -20,6 +20,15 @@ def limits(params: tasks.toxicity.ToxicityParams) -> tuple[str, ...]:
     ]
     if any(spec.backend == "profanity" for spec in params.scorers):
         notes.append("the profanity scorer (alt-profanity-check) measures English profanity only")
+    for spec in params.scorers:
+        if spec.backend == "heads":
+            languages = models.read_model_card(models.resolve_model_path(spec.model_path)).get("languages") or []
+            if languages:
+                notes.append(
+                    f"{spec.name} ({spec.model_path}) scores {len(languages)} languages ({', '.join(languages)}); "
+                    "documents in any other language have null scores, which `select` bounds keep unless "
+                    "their `missing` is `reject`"
+                )
     return tuple(notes)
 
 

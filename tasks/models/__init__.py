@@ -53,10 +53,15 @@ from tasks.models.specs import (
 from tasks.models.training import (
     FASTTEXT_MODEL,
     HEAD_WEIGHTS,
+    LEGACY_HEAD_WEIGHTS,
     MODEL_CARD,
     POSITIVE,
     build_head,
+    head_arrays,
+    head_logits,
+    load_head,
     read_model_card,
+    save_head,
 )
 
 __all__ = [
@@ -65,6 +70,7 @@ __all__ = [
     "CHARS_PER_TOKEN_BOUND",
     "FASTTEXT_MODEL",
     "HEAD_WEIGHTS",
+    "LEGACY_HEAD_WEIGHTS",
     "LID_PACKAGE",
     "LID_RESOURCE",
     "MODEL_CARD",
@@ -94,6 +100,10 @@ __all__ = [
     "ScorerSpec",
     "append_scores",
     "build_head",
+    "head_arrays",
+    "head_logits",
+    "load_head",
+    "save_head",
     "default_device",
     "default_lid_path",
     "encode",

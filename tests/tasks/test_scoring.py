@@ -102,7 +102,8 @@ def test_scorers_load_once_per_process():
 
 
 def test_the_default_toxicity_stage_runs_without_importing_torch():
-    """Regression: finding a device imported torch for every scorer, ~180 MiB in each worker."""
+    """Regression: finding a device imported torch for every scorer, ~180 MiB in each worker. The
+    default is the packaged multi-head model: numpy USE and its head in numpy."""
     script = (
         "import sys, pyarrow as pa\n"
         "from tasks import toxicity\n"
@@ -240,3 +241,20 @@ def test_span_level_cuts_toxic_sentences_and_keeps_the_rest():
 
 def test_paragraph_spans_are_non_blank_lines():
     assert toxicity.span_bounds("one\n\n two\n", "paragraph") == [(0, 3), (5, 9)]
+
+
+def test_sentence_spans_end_at_terminal_punctuation_before_a_space_not_inside_numbers_or_initials():
+    """Regression: "3.2%" and "U.S." ended sentences, and a fragment like "Muslims made up 3." reads
+    to a toxicity head like a statement about a group."""
+    text = 'Muslims made up 3.2% of it. Other U.S. states agree!! J. Smith said "no." Then\n今天很好。明天呢？'
+
+    spans = [text[start:end] for start, end in toxicity.span_bounds(text, "sentence")]
+
+    assert spans == [
+        "Muslims made up 3.2% of it.",
+        "Other U.S. states agree!!",
+        'J. Smith said "no."',
+        "Then",
+        "今天很好。",
+        "明天呢？",
+    ]

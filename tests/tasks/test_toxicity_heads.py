@@ -107,6 +107,28 @@ def test_the_stage_writes_a_column_per_head_and_cuts_spans_on_the_chosen_axis(tm
         toxicity.run(table, params.model_copy(update={"span_heads": ("religion",)}))
 
 
+@pytest.mark.parametrize("kind", ["logistic", "mlp"])
+def test_a_saved_head_scores_the_same_in_numpy_as_in_torch_and_old_torch_files_still_load(tmp_path, kind):
+    import torch
+
+    torch.manual_seed(0)
+    head = models.build_head(kind, 16, 8, 3)
+    x = np.random.default_rng(0).standard_normal((5, 16)).astype(np.float32)
+    with torch.inference_mode():
+        expected = head(torch.from_numpy(x)).numpy()
+
+    models.save_head(head, tmp_path)
+    arrays = models.head_arrays(tmp_path)
+    (tmp_path / "legacy").mkdir()
+    torch.save(head.state_dict(), tmp_path / "legacy" / models.LEGACY_HEAD_WEIGHTS)
+
+    assert models.head_logits(kind, arrays, x) == pytest.approx(expected, abs=1e-5)
+    with torch.inference_mode():
+        assert models.load_head(kind, 16, 8, arrays, 3)(torch.from_numpy(x)).numpy() == pytest.approx(expected)
+    legacy = models.head_arrays(tmp_path / "legacy")
+    assert legacy.keys() == arrays.keys() and all(np.array_equal(legacy[k], arrays[k]) for k in arrays)
+
+
 def test_a_head_with_one_class_is_an_input_error(tmp_path):
     texts, labels = labelled(30)
     labels["violence"] = [None] * 29 + [True]

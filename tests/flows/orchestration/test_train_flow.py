@@ -120,7 +120,7 @@ def test_embedding_head_on_string_labels_beats_chance(shared_data, tmp_path, pre
     card = result["card"]
     assert card["kind"] == "embedding_head" and card["data"]["n_validation"] == 45
     assert card["metrics"]["roc_auc"] > 0.7
-    assert (Path(result["model_dir"]) / "head.pt").is_file()
+    assert (Path(result["model_dir"]) / "head.npz").is_file()
 
 
 def test_winnow_train_from_positive_and_negative_files_samples_negatives(tmp_path, separable, prefect_harness):

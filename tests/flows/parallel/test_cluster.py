@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from distributed import Client
 
 from flows.config import load_config
 from flows.options import ClusterOptions
-from flows.parallel.cluster import cluster_type, dask_client
+from flows.parallel.cluster import WORKER_MALLOC, cluster_type, dask_client
 from tasks.errors import ConfigError
 
 
@@ -26,6 +29,14 @@ def test_cluster_class_is_created_from_its_import_path_and_scales_within_its_ada
 
     assert result == 6
     assert 1 <= n_workers <= 2
+
+
+def test_local_workers_start_with_allocator_settings_that_keep_freed_pages(dask_cluster):
+    """Regression: Dask's MALLOC_TRIM_THRESHOLD_=65536 sent the packaged USE's workers into page faults."""
+    with Client(dask_cluster, set_as_default=False) as client:
+        found = client.run(lambda: {name: os.environ.get(name) for name in WORKER_MALLOC})
+
+    assert found and all(env == {name: str(value) for name, value in WORKER_MALLOC.items()} for env in found.values())
 
 
 def test_missing_cluster_package_names_what_to_pip_install():
