@@ -6,17 +6,22 @@ Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536; `flows.parallel.cluster.l
 them with `WORKER_MALLOC`. On an N-document bench corpus (`bench/corpus.py`), one cold run fills a
 store; then each round reruns the flow once per setting with only `toxicity` recomputed (its
 `batch_size` differs per run, so its cache key does), settings alternating which goes first, and
-prints the toxicity stage's seconds from each run summary.
+prints the toxicity stage's seconds from each run summary and the largest resident set (RSS, sampled
+every 0.2 s with psutil) of any Dask worker process during the run: what keeping freed pages costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -35,15 +40,31 @@ main()
 """
 
 
-def toxicity_seconds(setting: str, work: Path, run: int) -> float:
+def peak_worker_rss(process: subprocess.Popen) -> float:
+    """Sample the run's process tree until it exits; the largest RSS of a Dask worker, in MiB."""
+    root, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            for child in root.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if "spawn_main" in " ".join(child.cmdline()):  # a LocalCluster worker process
+                        peak = max(peak, child.memory_info().rss)
+        time.sleep(0.2)
+    return peak / 2**20
+
+
+def toxicity_seconds(setting: str, work: Path, run: int) -> tuple[float, float]:
     spec = {"backend": "heads", "name": "toxicity", "model_path": "winnow:toxicity-use", "batch_size": 500 + run}
     scorer = json.dumps([spec])
     output = work / f"out-{run}"
     command = [sys.executable, "-c", RUN, setting, "--set", f"input.paths=[{work / 'input'}]"]
     command += ["--set", f"output={output}", "--set", f"store={work / 'store'}", "--set", f"toxicity.scorers={scorer}"]
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rss = peak_worker_rss(process)
+    if process.returncode:
+        raise SystemExit(f"winnow run failed (exit {process.returncode}): {' '.join(command)}")
     summary = json.loads((output / "run_summary.json").read_text())
-    return next(row["seconds"] for row in summary["funnel"] if row["stage"] == "toxicity")
+    return next(row["seconds"] for row in summary["funnel"] if row["stage"] == "toxicity"), rss
 
 
 def main() -> None:
@@ -54,13 +75,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="winnow-allocator-") as tmp:
         work = Path(tmp)
         build_corpus(args.docs, work / "input")
-        cold = toxicity_seconds("winnow", work, 0)
-        print(f"cold run (fills the store): toxicity {cold:.1f} s", flush=True)
+        cold, rss = toxicity_seconds("winnow", work, 0)
+        print(f"cold run (fills the store): toxicity {cold:.1f} s, peak worker RSS {rss:.0f} MiB", flush=True)
         seconds: dict[str, list[float]] = {"dask": [], "winnow": []}
         for round_ in range(args.rounds):
             for setting in ("dask", "winnow") if round_ % 2 == 0 else ("winnow", "dask"):
-                seconds[setting].append(toxicity_seconds(setting, work, 1 + sum(map(len, seconds.values()))))
-                print(f"round {round_ + 1}, {setting}'s setting: toxicity {seconds[setting][-1]:.1f} s", flush=True)
+                stage, rss = toxicity_seconds(setting, work, 1 + sum(map(len, seconds.values())))
+                seconds[setting].append(stage)
+                print(
+                    f"round {round_ + 1}, {setting}'s setting: toxicity {stage:.1f} s, peak worker RSS {rss:.0f} MiB",
+                    flush=True,
+                )
     print(
         "toxicity stage, Dask's MALLOC_TRIM_THRESHOLD_=65536: "
         + ", ".join(f"{s:.1f}" for s in seconds["dask"])
