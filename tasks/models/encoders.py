@@ -91,12 +91,8 @@ class PackagedUSE:
 
 
 def blas_threads() -> int:
-    """The BLAS thread count this process runs with: its environment's (a Dask worker's share, set by
-    Dask's OPENBLAS_NUM_THREADS) or torch's, once a worker plugin set it (`set_torch_threads`)."""
-    import sys
-
-    if "torch" in sys.modules:
-        return sys.modules["torch"].get_num_threads()
+    """The BLAS thread count this process runs with: every core in a plain process, one in a Dask
+    worker (Dask starts workers with OPENBLAS_NUM_THREADS=1), so workers do not oversubscribe cores."""
     from threadpoolctl import threadpool_info
 
     return min((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
