@@ -299,8 +299,7 @@ def cost(n_docs: int) -> dict[str, float]:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         paths = build_corpus(n_docs, Path(tmp), n_shards=1)
-        with paths[0].open(encoding="utf-8") as lines:  # not splitlines(): texts hold U+2028 and friends
-            texts = [json.loads(line)["text"] for line in lines]
+        texts = [record["text"] for record in read_jsonl(paths[0])]
     rates = {}
     for name, spec in scorer_specs(fasttext_heads_model()).items():
         scorer = models.load_scorer(spec, "cpu")
