@@ -6,9 +6,9 @@ cache keys. `flows/config.py` composes these with the stages' params into the on
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tasks.read import ReadParams
 from tasks.thresholds import ThresholdReportParams
@@ -68,6 +68,12 @@ class ClusterOptions(BaseModel):
     n_workers: int = Field(2, ge=1, description="LocalCluster worker processes (one per core is typical).")
     threads_per_worker: int = Field(1, ge=1, description="Threads per worker; stages are CPU-bound Python.")
     memory_limit: str = Field("auto", description="Memory limit per LocalCluster worker, e.g. '4GiB'.")
+    # Dask's own port; on loopback, not Dask's every interface: a laptop or shared host exposes nothing
+    dashboard: str | None = Field(
+        "127.0.0.1:8787",
+        description="host:port of the LocalCluster's Dask dashboard (a busy port is swapped for a free one); "
+        "empty: none. A scheduler at `address` or a `cluster_class` serves its own.",
+    )
 
     def __hash__(self) -> int:  # frozen models hash their fields; cluster_kwargs is a dict
         return hash(self.model_dump_json())
@@ -104,10 +110,33 @@ class RetryPolicy(BaseModel):
         return [self.delay_seconds * self.backoff**attempt for attempt in range(self.retries)]
 
 
+class ProgressOptions(BaseModel):
+    """How a run shows its progress in the terminal (the journal and the Prefect artifact always follow it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    display: Literal["auto", "live", "lines", "off"] = Field(
+        "auto",
+        description="live: a line per running stage, redrawn (rich); lines: a plain line per stage at its end and "
+        "every `every_s` while it runs; auto: live on a terminal, lines otherwise (CI, cron, a served run); "
+        "off: none (`winnow run --quiet`).",
+    )
+    # a stall shows in a log within a minute, and an hour-long stage writes 120 lines, not thousands
+    every_s: float = Field(30.0, gt=0, description="Seconds between plain progress lines of a running stage.")
+    shards: bool = Field(False, description="Also a line per finished shard (`winnow run --verbose`).")
+
+    @field_validator("display", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """`--set run.progress.display=off` parses as YAML, where a bare `off` is false."""
+        return "off" if value is False else value
+
+
 class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cluster: ClusterOptions = ClusterOptions()
+    progress: ProgressOptions = ProgressOptions()
     shard_retries: int = Field(1, ge=0, description="Dask retries of a failed shard before the stage fails.")
     stage_retries: RetryPolicy = Field(RetryPolicy(), description="Retries of every stage, unless overridden below.")
     stage_retries_by_stage: dict[str, RetryPolicy] = Field(

@@ -23,6 +23,16 @@ OutputOption = Annotated[Optional[str], typer.Option("--output", "-o", help="Out
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")]
 SetOption = Annotated[list[str], typer.Option("--set", help="Override a config value: section.key=value.")]
 StoreOption = Annotated[Optional[str], typer.Option(help="Artifact store (default <output>/.winnow-store).")]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress display, and only Prefect's warnings: the funnel and errors remain."
+    ),
+]
+VerboseOption = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Also Prefect's task-run lines and a line per finished shard."),
+]
 
 
 def _curation_base(input: list[str] | None, output: str | None, store: str | None) -> dict:
@@ -36,6 +46,17 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     # the ephemeral API server's default 20 s start-up limit fails `winnow run` on busy cores
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _verbosity(quiet: bool, verbose: bool) -> list[str]:
+    """The `run.progress` overrides of --quiet and --verbose (after --set: the flag wins). --quiet also
+    keeps Prefect's console to warnings; set before Prefect is imported, which reads it then."""
+    if quiet and verbose:
+        raise typer.BadParameter("--quiet and --verbose exclude each other")
+    if quiet:
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
+        return ["run.progress.display=off"]
+    return ["run.progress.shards=true"] if verbose else []
 
 
 def _fail(exc: WinnowError) -> None:
@@ -59,15 +80,19 @@ def run(
             "else in Prefect when PREFECT_API_URL is set.",
         ),
     ] = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Curate a corpus with the full flow."""
+    """Curate a corpus with the full flow. Progress goes to stderr: a live line per running stage on a
+    terminal, plain lines otherwise (`run.progress`); `winnow status` reads it from elsewhere."""
     from flows.cli.runs import config_of_run
     from flows.config import load_config
 
     _quiet_prefect()
+    overrides = [*set_, *_verbosity(quiet, verbose)]
     try:
         start = config_of_run(from_run, output or "out") if from_run else None
-        cfg = load_config(config, set_, base=_curation_base(input, output, store), start=start)
+        cfg = load_config(config, overrides, base=_curation_base(input, output, store), start=start)
         _run_flow(cfg)
     except WinnowError as exc:
         _fail(exc)
@@ -95,6 +120,8 @@ def demo(
     ] = False,
     port: Annotated[int, typer.Option(help="With --ui: the Prefect server's port on 127.0.0.1.")] = 4200,
     set_: SetOption = [],
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Write the seeded demo corpus, train its quality classifier and curate it with the full flow on a
     local Dask cluster; prints where each result is."""
@@ -106,7 +133,7 @@ def demo(
             with contextlib.suppress(KeyboardInterrupt):
                 run_demo_ui(directory, port)
         else:
-            run_demo(directory, set_)
+            run_demo(directory, [*set_, *_verbosity(quiet, verbose)])
     except WinnowError as exc:
         _fail(exc)
 
@@ -145,6 +172,23 @@ def inspect(
         typer.echo(example["text"][:chars] + ("…" if len(example["text"]) > chars else ""))
     if not examples:
         typer.echo(f"no rejected documents for stage {stage!r}" + (f" and reason {reason!r}" if reason else ""))
+
+
+@app.command()
+def status(
+    target: Annotated[str, typer.Argument(help="An output directory or URL, or the artifact store of a run.")] = "out",
+) -> None:
+    """Where the run in progress and the last finished run stand, stage by stage: complete, running
+    (shards done, rates, ETA) or not started; after a crash, what a rerun will reuse. Reads only the
+    store's run journals and shard files, never text: another terminal, S3 and a dead run all work."""
+    from rich.console import Console
+
+    from flows.report.status import run_status, status_renderable
+
+    try:
+        Console().print(status_renderable(run_status(target)))
+    except WinnowError as exc:
+        _fail(exc)
 
 
 @app.command()

@@ -1,7 +1,8 @@
-"""What the stages of one run share: its config, the artifact store, the input files and a Dask client.
+"""What the stages of one run share: its config, the artifact store, the input files, a Dask client and
+where progress goes.
 
-No Prefect here: the flow (flows/orchestration/curate.py) passes in how progress is reported, and a bench or a
-test drives stages with a context of its own.
+No Prefect here: the flow (flows/orchestration/curate.py) passes in the run's `RunProgress` and its sinks,
+and a bench or a test drives stages with a context of its own.
 """
 
 from __future__ import annotations
@@ -15,20 +16,16 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from pydantic import BaseModel
 
 from flows.engine.executor import map_shards
+from flows.engine.progress import RunProgress
 from flows.engine.store import ArtifactStore, InputFile, ShardRef, StageRef
-from flows.parallel.cluster import dask_client
+from flows.parallel.cluster import dashboard_link, dask_client
 from tasks.io import expand_inputs, file_fingerprint
-
-Progress = Callable[[int, int], None]  # (shards done, shards in all)
-
-
-def no_progress(stage: str) -> Progress:
-    return lambda done, total: None
 
 
 class RunContext:
-    """A run's config (`flows.config.CurationConfig`), store and inputs, and a Dask client started on
-    first use, so a rerun whose stages are all cached starts no cluster."""
+    """A run's config (`flows.config.CurationConfig`), store and inputs, its progress, and a Dask client
+    started on first use, so a rerun whose stages are all cached starts no cluster. The cluster's
+    dashboard, when it has one, goes to `progress` as the cluster starts."""
 
     def __init__(
         self,
@@ -37,7 +34,7 @@ class RunContext:
         inputs: tuple[InputFile, ...],
         stack: ExitStack,
         warm: WorkerPlugin | None = None,
-        progress: Callable[[str], Progress] = no_progress,
+        progress: RunProgress | None = None,
     ):
         self.cfg = cfg
         self.store = store
@@ -45,7 +42,7 @@ class RunContext:
         self._input_paths = {source.name: source.path for source in inputs}  # looked up per shard per plan
         self._stack = stack
         self._warm = warm
-        self._progress = progress
+        self.progress = progress or RunProgress()
         self._client: Client | None = None
         self.indexes: dict[tuple[str, str], object] = {}  # dedup indexes opened by this run, read once each
 
@@ -53,6 +50,7 @@ class RunContext:
     def client(self) -> Client:
         if self._client is None:
             self._client = self._stack.enter_context(dask_client(self.cfg.run.cluster, self._warm))
+            self.progress.cluster_started(dashboard_link(self._client, self.cfg.run.cluster))
         return self._client
 
     def sources(self, upstream: StageRef | None) -> tuple[InputFile, ...] | tuple[ShardRef, ...]:
@@ -98,7 +96,7 @@ class RunContext:
             key_params=key_params,
             manifest_extra=manifest_extra,
             retries=self.cfg.run.shard_retries,
-            on_progress=self._progress(stage),
+            progress=self.progress,
         )
 
     def plan(
@@ -123,7 +121,7 @@ def discover_inputs(patterns: tuple[str, ...]) -> tuple[InputFile, ...]:
 def open_context(
     cfg: BaseModel,
     warm: WorkerPlugin | None = None,
-    progress: Callable[[str], Progress] = no_progress,
+    progress: RunProgress | None = None,
 ) -> Iterator[RunContext]:
     """Inputs resolved before any cluster starts, so bad paths fail fast; the cluster closes on exit."""
     inputs = discover_inputs(cfg.input.paths)

@@ -170,7 +170,9 @@ def run_corpus(stage: CorpusStage, ctx: RunContext, upstream: StageRef, step: St
     clusters_dir = f"{ctx.store.stage_dir(stage.name, batch.key)}/clusters"
     signature_paths = ctx.paths(phases[0])
     if batch.new.shards and not ctx.store.fs.exists(f"{clusters_dir}/_SUCCESS"):
+        ctx.progress.step(stage.name, f"clusters over the corpus ({len(batch.new.shards)} shards)")
         stage.corpus.build_clusters(ctx, params, list(phases), batch.entries, clusters_dir)
+    ctx.progress.step(stage.name, "the clusters touching each shard")
     salts = shard_salts(ctx, clusters, signature_paths, clusters_dir)
     marked = ctx.map(
         stage.name,
@@ -185,6 +187,7 @@ def run_corpus(stage: CorpusStage, ctx: RunContext, upstream: StageRef, step: St
         manifest_extra=clusters_extra(clusters_dir, batch.new.shards),  # the same key as _merge's, unindexed
     )
     if batch.index is not None and batch.new.shards:
+        ctx.progress.step(stage.name, "index commit")
         _commit(stage, ctx, batch, signature_paths, marked, salts, clusters_dir)
     return _merge(stage, ctx, planned.key, upstream, batch, marked, clusters_dir)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -26,6 +27,7 @@ from flows.engine.layers import (
     base_layer,
     stage_layer,
 )
+from flows.engine.progress import RunProgress
 from flows.engine.store import (
     ArtifactStore,
     InputFile,
@@ -70,7 +72,7 @@ def map_shards(
     reads: tuple[str, ...] | None = None,
     key_params: BaseModel | None = None,
     retries: int = 0,
-    on_progress: Callable[[int, int], None] = lambda done, total: None,
+    progress: RunProgress | None = None,
     manifest_extra: dict | None = None,
 ) -> StageRef:
     """Run `fn` over every unfinished shard on Dask; return at once when the stage is complete.
@@ -90,10 +92,12 @@ def map_shards(
     `manifest_extra` goes into the manifest with the rest: a stage that writes its manifest again
     under the same key afterwards (`corpus._merge`) never shows a reader one without it.
     """
+    progress = progress or RunProgress()
     ref = store.plan(stage, version, params, sources, salt, shard_salts)
     manifest = store.manifest(stage, ref.key)
     if manifest is not None:
-        on_progress(len(ref.shards), len(ref.shards))
+        progress.phase_started(ref, todo=0)
+        progress.phase_finished(stage)
         return StageRef(ref.stage, ref.key, tuple(ShardRef(s["name"], s["key"]) for s in manifest["shards"]))
     if key_params is not None and upstream_stage is None:
         raise ValueError(f"stage {stage!r}: output-keyed shards need an upstream stage, not input files")
@@ -114,9 +118,10 @@ def map_shards(
         if key_params is not None
         or not (store.file_complete if upstream_stage is None else store.shard_complete)(stage, shard)
     ]
-    errors, results = run_jobs(
-        connect() if jobs else None, jobs, f"{stage}-{ref.key[:8]}", retries, on_progress, len(ref.shards)
-    )
+    reuse = "files" if upstream_stage is None else "none" if key_params is not None else "shards"
+    progress.phase_started(ref, todo=len(jobs), reuse=reuse)
+    errors, results = run_jobs(connect() if jobs else None, jobs, f"{stage}-{ref.key[:8]}", retries, progress)
+    progress.phase_finished(stage)
     if errors:
         raise errors[0]
     if key_params is not None:
@@ -131,12 +136,11 @@ def map_shards(
 
 
 def run_jobs(
-    client, jobs: list[ShardJob], prefix: str, retries: int, on_progress, total: int
+    client, jobs: list[ShardJob], prefix: str, retries: int, progress: RunProgress
 ) -> tuple[list[Exception], dict[str, dict]]:
     """Submit shard jobs, wait for all; return the errors (each annotated with stage and shard) and
-    each finished shard's stats by name (`reused`: found complete on the worker, not redone)."""
-    done = total - len(jobs)
-    on_progress(done, total)
+    each finished shard's stats by name (`reused`: found complete on the worker, not redone), which
+    `progress` gets as each shard ends."""
     if not jobs:
         return [], {}
     # A fresh suffix per call: Dask would hand back a finished task's result for a reused key
@@ -152,10 +156,10 @@ def run_jobs(
             exc = future.exception()
             exc.add_note(f"winnow: stage {job.stage!r}, shard {job.shard.name!r} ({job.source})")
             errors.append(exc)
+            progress.shard_finished(job.stage, None)
         else:
             results[job.shard.name] = future.result()
-        done += 1
-        on_progress(done, total)
+            progress.shard_finished(job.stage, results[job.shard.name])
     return errors, results
 
 
@@ -223,7 +227,7 @@ def read_input(store: ArtifactStore, job: ShardJob) -> dict:
     """
     if store.file_complete(job.stage, job.shard):
         return store.shard_stats(job.stage, job.shard) | {"reused": True}
-    parts, start = [], time.perf_counter()
+    parts, start, file_totals = [], time.perf_counter(), Counter()
     for k, (docs, quarantined) in enumerate(job.fn(job.source.path, job.source.relpath, job.params, *job.args)):
         part = job.shard if k == 0 else ShardRef(f"{job.shard.name}@{k}", digest("part", job.shard.key, k))
         view, files = base_layer(docs, store.layer_dir(job.stage, part.key))
@@ -236,6 +240,8 @@ def read_input(store: ArtifactStore, job: ShardJob) -> dict:
             "drops": reason_counts(quarantined),
             "seconds": time.perf_counter() - start,
         }
+        file_totals.update({name: stats[name] for name in ("rows_in", "rows_kept", "text_bytes_in")})
+        file_totals["dropped"] += quarantined.num_rows
         if k == 0:
             write_shard(store, job.stage, part, files)
             first = view, stats
@@ -244,7 +250,8 @@ def read_input(store: ArtifactStore, job: ShardJob) -> dict:
         parts.append({"name": part.name, "key": part.key})
         start = time.perf_counter()
     view, stats = first
-    return write_shard(store, job.stage, job.shard, {}, view, stats | {"parts": parts})
+    # `file`: the whole file's counts, for progress (the stats are part 0's, as every part's are its own)
+    return write_shard(store, job.stage, job.shard, {}, view, stats | {"parts": parts}) | {"file": dict(file_totals)}
 
 
 def write_shard(

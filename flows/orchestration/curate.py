@@ -6,16 +6,19 @@ needs no Prefect API on a worker.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from prefect import Flow, Task, flow, task
 from prefect.artifacts import (
+    create_link_artifact,
     create_markdown_artifact,
     create_progress_artifact,
     update_progress_artifact,
@@ -23,10 +26,13 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.logging.handlers import PrefectConsoleHandler
 from pydantic import BaseModel
 
 from flows.config import CurationConfig
 from flows.engine.context import RunContext, open_context
+from flows.engine.journal import RunJournal
+from flows.engine.progress import PhaseCounts, ProgressSink, RunProgress, StageStatus
 from flows.engine.publish import (
     CARD,
     OutputDir,
@@ -39,6 +45,7 @@ from flows.engine.publish import (
 from flows.engine.stage import Registry, Stage
 from flows.engine.store import ArtifactStore, StageRef, digest
 from flows.report.card import Source, StageCard, dataset_card
+from flows.report.live import LiveDisplay, phase_figures, terminal_display
 from flows.report.section import Section, delta_section
 from flows.stages import STAGES
 from tasks.errors import ConfigError
@@ -65,18 +72,81 @@ def stage_task(stage: Stage) -> Task:
     return task(name=stage.name, cache_key_fn=cache_key, persist_result=True)(run)
 
 
-def progress_reporter(stage: str):
-    """A Prefect progress artifact for the stage's shards, at most one API call a second: the Prefect
-    server shares the cores with the workers."""
-    progress = create_progress_artifact(progress=0.0, description=f"{stage}: shards finished (%)")
-    last_update = [time.monotonic()]
+class PrefectProgress(ProgressSink):
+    """A Prefect progress artifact per map phase that computes shards, its description the terminal's
+    figures (shards, docs/s, MB/s, dropped, ETA), at most one API call a second: the Prefect server
+    shares the cores with the workers. The Dask dashboard as a link artifact. Called from the flow's
+    thread only (the ticker's has no run context)."""
 
-    def report(done: int, total: int) -> None:
-        if done == total or time.monotonic() - last_update[0] >= 1.0:
-            update_progress_artifact(progress, progress=100.0 * done / max(total, 1))
-            last_update[0] = time.monotonic()
+    def __init__(self, min_interval_s: float = 1.0):
+        self.min_interval_s = min_interval_s
+        self._artifact = None
+        self._last = 0.0
 
-    return report
+    def phase_started(self, run: RunProgress, stage: StageStatus, phase: PhaseCounts, ref) -> None:
+        self._artifact = None
+        if phase.todo:
+            self._artifact = create_progress_artifact(
+                progress=100.0 * phase.cached / phase.shards, description=f"{phase.name}: {phase_figures(phase)}"
+            )
+            self._last = time.monotonic()
+
+    def shard_finished(self, run: RunProgress, stage: StageStatus, phase: PhaseCounts, stats: dict) -> None:
+        if self._artifact is not None and time.monotonic() - self._last >= self.min_interval_s:
+            self._update(phase)
+
+    def phase_finished(self, run: RunProgress, stage: StageStatus, phase: PhaseCounts) -> None:
+        if self._artifact is not None:
+            self._update(phase)
+            self._artifact = None
+
+    def dashboard(self, run: RunProgress, link: str) -> None:
+        create_link_artifact(key="dask-dashboard", link=link, description="The Dask dashboard of this run's cluster")
+
+    def _update(self, phase: PhaseCounts) -> None:
+        done = 100.0 * (phase.cached + phase.done) / phase.shards
+        update_progress_artifact(self._artifact, progress=done, description=f"{phase.name}: {phase_figures(phase)}")
+        self._last = time.monotonic()
+
+
+def run_progress(cfg: BaseModel, stage_names: list[str], run_id: str) -> tuple[RunProgress, ProgressSink | None]:
+    """The run's progress: to the terminal as `run.progress` says, the journal in the store (`winnow
+    status`) and the Prefect UI; ticked every second so plain lines and the journal's heartbeat move
+    while a long shard runs. Returns the terminal display too (None with `display: off`)."""
+    options = cfg.run.progress
+    journal = RunJournal(ArtifactStore(cfg.store_url), run_id, cfg.output)
+    display = terminal_display(options.display, options.every_s, options.shards)  # last: a live one starts drawing
+    sinks = [sink for sink in (display, journal, PrefectProgress()) if sink is not None]
+    return RunProgress(stage_names, sinks, tick_s=1.0), display
+
+
+class _NoTaskRunInfo(logging.Filter):
+    """Prefect's "Task run 'clean-…' - Finished in state Completed()": one line per stage, which the
+    progress display shows with its figures."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("prefect.task_runs") and record.levelno < logging.WARNING)
+
+
+@contextlib.contextmanager
+def console_logs(display: ProgressSink | None, verbose: bool) -> Iterator[None]:
+    """Prefect's terminal log lines beside a progress display: its task-run INFO lines left out (still
+    sent to the API and the UI) unless `verbose`, and under a live display, printed above it through
+    the display's console instead of drawn over it."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    consoles = [h.console for h in handlers]
+    quiet = _NoTaskRunInfo()
+    for handler in handlers:
+        if display is not None and not verbose:
+            handler.addFilter(quiet)
+        if isinstance(display, LiveDisplay):
+            handler.console = display.console
+    try:
+        yield
+    finally:
+        for handler, console in zip(handlers, consoles):
+            handler.removeFilter(quiet)
+            handler.console = console
 
 
 @dataclass
@@ -97,6 +167,7 @@ def run_stage(
 ) -> tuple[StageRef, FunnelRow]:
     """Call one stage task and read its funnel row back from the store's manifest."""
     start = time.perf_counter()
+    ctx.progress.stage_started(stage.name)
     complete = ctx.store.manifest(stage.name, stage.plan(ctx, upstream)[-1].key) is not None
     policy = ctx.cfg.run.retry_policy(stage.name)
     state: State = stage_task.with_options(
@@ -106,7 +177,9 @@ def run_stage(
         refresh_cache=not complete,
     )(ctx, upstream, return_state=True)
     if state.is_failed():
-        report_failure(stage.name, state.result(raise_on_failure=False), ctx.cfg.run.shard_retries, policy.retries)
+        error = state.result(raise_on_failure=False)
+        ctx.progress.stage_failed(stage.name, error)
+        report_failure(stage.name, error, ctx.cfg.run.shard_retries, policy.retries)
     ref: StageRef = state.result()
     seconds = time.perf_counter() - start
     # the task has just found every shard complete or written them: read, not checked again
@@ -122,7 +195,19 @@ def run_stage(
         0 if state.name == "Cached" else len(ref.computed),
         ref.key,
     )
+    finished(ctx.progress, row)
     return ref, row
+
+
+def finished(progress: RunProgress, row: FunnelRow) -> None:
+    progress.stage_finished(
+        row.stage,
+        cached=row.cached,
+        docs_in=row.docs_in,
+        docs_out=row.docs_out,
+        seconds=row.seconds,
+        shards_computed=row.shards_computed,
+    )
 
 
 def report_failure(stage: str, error: BaseException, shard_retries: int, stage_retries: int) -> None:
@@ -245,15 +330,22 @@ def curation_flow(stages: Registry, config: type[BaseModel]) -> Flow:
         unknown = set(cfg.run.stage_retries_by_stage) - set(stages.names)
         if unknown:
             raise ConfigError(f"run.stage_retries_by_stage names no stage: {', '.join(sorted(unknown))}")
-        with open_context(cfg, stages.warm_models(cfg), progress_reporter) as ctx:
+        order = (stages.stages[0], *stages.order(cfg))
+        progress, display = run_progress(cfg, [stage.name for stage in order] + ["write"], run_id)
+        with (
+            progress,  # on any exit: the display stops and the journal says how the run ended
+            console_logs(display, verbose=cfg.run.progress.shards),
+            open_context(cfg, stages.warm_models(cfg), progress) as ctx,
+        ):
             ref, funnel, sections, outputs = None, [], [], {}  # outputs: stage -> the StageRef it produced
-            for stage in (stages.stages[0], *stages.order(cfg)):
+            for stage in order:
                 upstream = ref
                 ref, row = run_stage(stage, stage_tasks[stage.name], ctx, upstream)
                 funnel.append(row)
                 outputs[stage.name] = ref
                 if stage.report is not None:
                     sections.append(stage.report(ctx, upstream, ref))
+            progress.stage_started("write")
             start = time.perf_counter()
             output = write(ctx, ref, run_id, version_card(ctx, stages, funnel, sections), outputs)
             funnel.append(
@@ -268,6 +360,8 @@ def curation_flow(stages: Registry, config: type[BaseModel]) -> Flow:
                     output["key"],
                 )
             )
+            finished(progress, funnel[-1])
+            progress.close()  # the version is published: the display ends before the funnel prints
             sections.insert(0, delta_section(ctx, output, outputs))
             # old versions go after the delta section, which reads the one this run replaced
             for version in OutputDir(cfg.output).prune(cfg.write.keep_versions):

@@ -90,6 +90,7 @@ def publish(
         "rows": output["rows"],
         "seconds": round(seconds, 3),
         "store": ctx.store.url,
+        "dashboard": ctx.progress.dashboard_link,  # the Dask dashboard, while the cluster lived
         "config": config,
         "inputs": inputs,
         "funnel": [asdict(r) for r in funnel],

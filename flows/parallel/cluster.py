@@ -51,18 +51,31 @@ class WarmModels(WorkerPlugin):
             models.load_fasttext(path)
 
 
-def local_cluster(n_workers: int, threads_per_worker: int = 1, memory_limit: str | float = "auto") -> LocalCluster:
-    """A LocalCluster of worker processes as a run starts them (benches and tests too): no dashboard,
-    quiet logs, `WORKER_MALLOC` in each worker's environment (each nanny reads it when created)."""
+def local_cluster(
+    n_workers: int, threads_per_worker: int = 1, memory_limit: str | float = "auto", dashboard: str | None = None
+) -> LocalCluster:
+    """A LocalCluster of worker processes as a run starts them (benches and tests too): quiet logs,
+    `WORKER_MALLOC` in each worker's environment (each nanny reads it when created), and the Dask
+    dashboard at `dashboard` (host:port; None: none). A busy port is replaced by a free one, with a
+    warning from Dask."""
     with dask.config.set(WORKER_ENVIRON):
         return LocalCluster(
             n_workers=n_workers,
             threads_per_worker=threads_per_worker,
             memory_limit=memory_limit,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=dashboard,
             silence_logs=logging.WARNING,
         )
+
+
+def dashboard_link(client: Client, options: ClusterOptions) -> str | None:
+    """The dashboard URL of the run's cluster: a scheduler at an address or a created cluster class
+    serves its own; a LocalCluster only when `options.dashboard` asks for one (without it, Dask still
+    binds an HTTP port for metrics, and `Client.dashboard_link` names a page nobody serves)."""
+    if options.address or options.cluster_class or options.dashboard:
+        return client.dashboard_link
+    return None
 
 
 @contextlib.contextmanager
@@ -80,7 +93,7 @@ def dask_client(options: ClusterOptions, warm: WorkerPlugin | None = None) -> It
             # for the run's lifetime: adaptive scaling creates nannies after the first ones
             stack.enter_context(dask.config.set(WORKER_ENVIRON))
             cluster = stack.enter_context(
-                local_cluster(options.n_workers, options.threads_per_worker, options.memory_limit)
+                local_cluster(options.n_workers, options.threads_per_worker, options.memory_limit, options.dashboard)
             )
         client = stack.enter_context(Client(cluster, set_as_default=False))
         if options.adapt_maximum is not None:

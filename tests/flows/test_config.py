@@ -11,6 +11,20 @@ def test_overrides_are_typed_from_yaml_scalars():
     assert cfg.langid.languages == ("en", "de")
 
 
+def test_quiet_and_verbose_set_the_progress_display_though_yaml_reads_off_as_false(monkeypatch):
+    """Regression: `--quiet` sets `run.progress.display=off`, which YAML parsed to false: a config error."""
+    from flows.cli.app import _verbosity
+
+    # --quiet also sets Prefect's console level for the process: restored after this test
+    monkeypatch.setenv("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "NOTSET")
+
+    quiet = load_config(overrides=["input.paths=[a.jsonl]", *_verbosity(quiet=True, verbose=False)])
+    verbose = load_config(overrides=["input.paths=[a.jsonl]", *_verbosity(quiet=False, verbose=True)])
+
+    assert quiet.run.progress.display == "off"
+    assert (verbose.run.progress.display, verbose.run.progress.shards) == ("auto", True)
+
+
 def test_yaml_file_and_overrides_combine_with_overrides_winning(tmp_path):
     path = tmp_path / "curate.yaml"
     path.write_text("input:\n  paths: [x.jsonl]\nlangid:\n  min_score: 0.3\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -228,15 +229,16 @@ def test_killed_flow_process_resumes_from_finished_stages_and_shards(
     address, client = cli_cluster
     marker, output = tmp_path / "held", tmp_path / "out"
     client.register_plugin(KillOnTask("quality-", str(marker), block=True))
-    flow = winnow_run(corpus, output, address, prefect_api)
+    flow = winnow_run(corpus, output, address, prefect_api, "--set", "run.progress.every_s=0.5")
     try:
         deadline = time.monotonic() + 180
         while not marker.exists() and flow.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert marker.exists(), f"the flow ended before the quality stage: {flow.communicate()[1].decode()[-3000:]}"
+        held = held_status(output)  # `winnow status` from another process, the run held mid-stage
         descendants = psutil.Process(flow.pid).children(recursive=True)  # the supervised run, Prefect's server
         os.killpg(flow.pid, signal.SIGKILL)  # the flow process dies with a quality shard in flight
-        flow.wait()
+        _, stderr = flow.communicate()
     finally:
         if flow.poll() is None:
             os.killpg(flow.pid, signal.SIGKILL)
@@ -247,6 +249,18 @@ def test_killed_flow_process_resumes_from_finished_stages_and_shards(
     os.kill(held_worker, signal.SIGKILL)  # the held shard never finishes; its nanny restarts the worker
     wait_until_idle(client)
     quality_done = len(list((output / ".winnow-store" / "quality" / "shards").glob("*/stats.json")))
+    n_files = len(list(corpus.iterdir()))
+
+    assert re.match(rf"quality, \d+/{n_files} shards, ", held["quality"]), held
+    assert held["clean"].startswith("complete") and held["select"] == "not started"
+    killed = stage_status(output)
+    assert killed["run"].startswith("interrupted: its process ")
+    assert killed["quality"] == f"interrupted: quality: a rerun reuses {quality_done} of {n_files} shards"
+    # not a terminal: plain progress lines, each stage's as it ended and the held one's every 0.5 s
+    log = stderr.decode()
+    assert re.search(r"\| progress \| ✓ clean: [\d,]+ → [\d,]+ docs", log)
+    assert len(re.findall(rf"\| progress \| quality: \d+/{n_files} shards", log)) >= 2
+    assert "Task run 'clean-" not in log  # Prefect's per-task line: the progress line says it, with figures
 
     curate(config(corpus, output, address))
 
@@ -255,6 +269,36 @@ def test_killed_flow_process_resumes_from_finished_stages_and_shards(
     assert all(rows[stage]["cached"] and rows[stage]["shards_computed"] == 0 for stage in finished)
     assert rows["quality"]["shards_computed"] == len(list(corpus.iterdir())) - quality_done
     assert_same_dataset(output, reference)
+
+
+def stage_status(output: Path) -> dict[str, str]:
+    """`winnow status <output>` in its own process: each stage's state and detail, and the run's state."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys; from flows.report.status import run_status; print(json.dumps(run_status(sys.argv[1])))",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    (run, *_) = json.loads(done.stdout)["runs"]
+    return {"run": run["state"]} | {
+        row["stage"]: f"{row['state']}: {row['detail']}".rstrip(": ") for row in run["stages"]
+    }
+
+
+def held_status(output: Path, timeout: float = 30) -> dict[str, str]:
+    """The status once the journal's heartbeat has caught up with the held stage."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = stage_status(output)
+        if status.get("quality", "").startswith("running: quality, ") or time.monotonic() > deadline:
+            return {stage: text.removeprefix("running: ") for stage, text in status.items()}
+        time.sleep(0.5)
 
 
 def winnow_run(corpus: Path, output: Path, address: str, api: str, *args: str) -> subprocess.Popen:

@@ -32,6 +32,7 @@ from flows.engine.executor import map_shards
 from flows.engine.publish import OutputDir, new_version_id, version_manifest
 from flows.engine.store import ArtifactStore, InputFile, digest
 from flows.orchestration.curate import curate
+from flows.report.status import run_status
 from tasks.errors import StoreError
 from tasks.io import expand_inputs, file_fingerprint
 
@@ -55,8 +56,10 @@ def base(s3_server, s3, dask_cluster, prefect_api, tmp_path_factory) -> Iterator
     s3.put([str(local / name) for name in BASE_FILES], f"{bucket}/in/")
     urls = {"input": f"s3://{bucket}/in", "output": f"s3://{bucket}/out", "store": f"s3://{bucket}/store"}
     quality_done = kill_run_in_quality(dask_cluster, prefect_api, urls, tmp_path_factory.mktemp("killed"))
+    killed = run_status(urls["store"])  # `winnow status` on the S3 store, after the SIGKILL
     summary = curate(config(dask_cluster, **urls))
-    yield {**urls, "summary": summary, "quality_done": quality_done}
+    status = run_status(urls["output"])
+    yield {**urls, "summary": summary, "quality_done": quality_done, "killed": killed, "status": status}
     s3.rm(bucket, recursive=True)
 
 
@@ -133,6 +136,20 @@ def test_a_killed_run_resumes_from_its_finished_stages_and_shards(base):
         base["summary"]["version"] == OutputDir(base["output"]).latest()["version"]
     )  # the killed run published nothing
     assert OutputDir(base["output"]).versions() == [base["summary"]["version"]]
+
+
+def test_status_says_what_a_rerun_of_the_killed_run_reuses_and_finds_the_store_through_the_output(base):
+    (killed, *_) = base["killed"]["runs"]
+    rows = {row["stage"]: row for row in killed["stages"]}
+
+    assert killed["state"].startswith("interrupted: its process ")
+    assert rows["clean"]["state"] == "complete" and rows["select"]["state"] == "not started"
+    assert rows["quality"]["state"] == "interrupted"
+    assert rows["quality"]["detail"] == f"quality: a rerun reuses {base['quality_done']} of {len(BASE_FILES)} shards"
+    # the resumed run's summary names its store, so the output leads to it
+    (resumed, *_) = base["status"]["runs"]
+    assert base["status"]["store"] == base["store"]
+    assert resumed["state"] == "finished" and resumed["run_id"] == base["summary"]["run_id"]
 
 
 def test_inspect_shows_rejected_documents_of_a_run_on_s3(base):

@@ -15,6 +15,7 @@ from test_store import ToyParams, kept_ids, load_toy, run_toy
 
 import flows.engine.store
 from flows.engine.executor import ShardJob, map_shards, run_jobs
+from flows.engine.progress import RunProgress
 from flows.engine.store import ArtifactStore, InputFile, digest
 from tasks.contract import split_by_reason
 from tasks.errors import StoreError
@@ -111,7 +112,7 @@ def test_shard_another_run_finished_after_planning_is_reused_not_redone(tmp_path
         for shard, src in zip(planned.shards, inputs)
     ]
 
-    errors, results = run_jobs(threaded_client, jobs, "read-test", 0, lambda done, total: None, len(jobs))
+    errors, results = run_jobs(threaded_client, jobs, "read-test", 0, RunProgress())
 
     assert errors == []
     assert (

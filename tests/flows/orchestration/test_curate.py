@@ -73,9 +73,10 @@ def funnel(summary: dict) -> dict[str, dict]:
 
 
 def artifact_files(output: Path) -> dict[Path, int]:
-    """Stage artifacts and the published dataset (the run summary is rewritten by every run)."""
+    """Stage artifacts and the published dataset (the run summary and the run journal in `_runs/` are
+    written by every run)."""
     files = [*(output / ".winnow-store").rglob("*"), *(output / "data").rglob("*")]
-    return {p: p.stat().st_mtime_ns for p in files if p.is_file() and "_prefect" not in p.parts}
+    return {p: p.stat().st_mtime_ns for p in files if p.is_file() and not {"_prefect", "_runs"} & set(p.parts)}
 
 
 def test_full_flow_counts_every_document_in_the_funnel(cold):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import urllib.request
 
 import pytest
 from distributed import Client
 
 from flows.config import load_config
 from flows.options import ClusterOptions
-from flows.parallel.cluster import WORKER_MALLOC, cluster_type, dask_client
+from flows.parallel.cluster import WORKER_MALLOC, cluster_type, dashboard_link, dask_client
 from tasks.errors import ConfigError
 
 
@@ -95,3 +96,17 @@ def test_cluster_options_with_kwargs_stay_hashable():
     )
 
     assert hash(cfg.run.cluster) == hash(cfg.run.cluster.model_copy())
+
+
+@pytest.mark.integration  # starts two LocalClusters of one worker
+def test_a_local_cluster_serves_the_dask_dashboard_at_the_link_a_run_reports():
+    with dask_client(options := ClusterOptions(n_workers=1, dashboard="127.0.0.1:0")) as client:
+        link = dashboard_link(client, options)
+        with urllib.request.urlopen(link, timeout=60) as page:
+            served = page.status, page.read(2000).decode()
+    with dask_client(options := ClusterOptions(n_workers=1, dashboard=None)) as client:
+        unserved = dashboard_link(client, options)
+
+    assert link.startswith("http://127.0.0.1:") and link.endswith("/status")
+    assert served[0] == 200 and "Dask" in served[1]
+    assert unserved is None  # Client.dashboard_link would name a page nobody serves
