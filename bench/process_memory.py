@@ -11,6 +11,8 @@ API server, Dask workers, and anything else (multiprocessing's resource tracker)
 - per role, the processes' own peaks (Linux VmHWM, last seen; exact, whatever the sampling missed);
 - the tree's peak RSS as sampled (the sum over all processes at one moment), and what each role
   held at that moment: the figure datatrove's 479 MiB is compared with;
+- per stage (the running one, read from the run journal in the store as each sample is taken), the
+  flow process's and the workers' largest sampled RSS: where each grows;
 - the wall time.
 
 RSS counts shared pages (the Python runtime, numpy, mapped model files) in every process that maps
@@ -20,7 +22,9 @@ them, as `ps` and datatrove's measurement do.
 from __future__ import annotations
 
 import argparse
+import glob
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -78,9 +82,21 @@ def hwm_mib(pid: int) -> float | None:
     return None
 
 
-def sample_run(command: list[str], every: float) -> tuple[int, float, dict, dict]:
+def running_stage(store: str) -> str:
+    """The stage the run's journal says is running ("-" before the first and between stages)."""
+    for path in glob.glob(f"{store}/_runs/*/journal.json"):
+        try:
+            journal = json.loads(Path(path).read_text())
+        except (OSError, ValueError):  # replaced while read
+            continue
+        return next((stage["name"] for stage in journal["stages"] if stage["state"] == "running"), "-")
+    return "-"
+
+
+def sample_run(command: list[str], every: float, store: str) -> tuple[int, float, dict, dict, dict]:
     """Run `command`, sampling its tree; (exit status, wall, per-process peaks by (role, pid), the
-    tree's sampled peak by role)."""
+    tree's sampled peak by role, the largest sampled RSS by stage and role)."""
+    by_stage: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     start = time.perf_counter()
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = psutil.Process(run.pid)
@@ -106,8 +122,11 @@ def sample_run(command: list[str], every: float) -> tuple[int, float, dict, dict
                 peaks[(roles[process.pid], process.pid)] = peak
         if sum(held.values()) > tree_peak:
             tree_peak, tree_at_peak = sum(held.values()), dict(held)
+        stage = by_stage[running_stage(store)]
+        for name, mib in held.items():
+            stage[name] = max(stage[name], mib)
         time.sleep(every)
-    return run.wait(), time.perf_counter() - start, peaks, tree_at_peak
+    return run.wait(), time.perf_counter() - start, peaks, tree_at_peak, by_stage
 
 
 def main() -> None:
@@ -123,7 +142,7 @@ def main() -> None:
         for override in args.overrides:
             command += ["--set", override]
         env_note = {k: os.environ[k] for k in ("PREFECT_API_URL",) if k in os.environ}
-        status, wall, peaks, at_peak = sample_run(command, args.every)
+        status, wall, peaks, at_peak, by_stage = sample_run(command, args.every, f"{tmp}/out/.winnow-store")
     if status:
         raise SystemExit(f"winnow run failed with exit {status}")
     print(f"{args.n_docs:,} documents in {args.shards} gzip files ({gz_bytes / MIB:.1f} MiB); wall {wall:.1f} s")
@@ -139,6 +158,10 @@ def main() -> None:
     print(f"\nthe tree's sampled peak: {total:,.0f} MiB, then held by:")
     for name, mib in sorted(at_peak.items(), key=lambda kv: -kv[1]):
         print(f"  {name}: {mib:,.0f} MiB ({mib / total:.0%})")
+    flow, workers = "flow process (Prefect flow, Dask scheduler, nannies)", "Dask worker"
+    print("\nlargest sampled RSS while each stage ran (flow process / both workers), MiB:")
+    for stage, held in by_stage.items():
+        print(f"  {stage}: {held.get(flow, 0):,.0f} / {held.get(workers, 0):,.0f}")
 
 
 if __name__ == "__main__":
