@@ -11,21 +11,28 @@ from tasks.errors import InputError
 
 
 def config_of_run(run_id: str, output: str) -> dict:
-    """The config a run used: from `<output>/runs/`, else from the Prefect API when one is configured.
+    """The config a run used: from `<output>/runs/`, else from the Prefect API when one is configured;
+    less how it showed progress (`run.progress`), which belongs to the command that reruns it.
 
     `run_id` may be a prefix of the flow run id or the name of the dataset version the run published.
     """
     matches = [s for s in run_summaries(output) if s["run_id"].startswith(run_id) or s.get("version") == run_id]
     if len(matches) == 1:
-        return matches[0]["config"]
+        return _without_display(matches[0]["config"])
     if len(matches) > 1:
         raise InputError(f"run id {run_id!r} is ambiguous in {output}: {', '.join(s['run_id'] for s in matches)}")
     if os.environ.get("PREFECT_API_URL"):
-        return asyncio.run(_config_from_prefect(run_id))
+        return _without_display(asyncio.run(_config_from_prefect(run_id)))
     known = ", ".join(s["run_id"][:8] for s in run_summaries(output)) or "none"
     raise InputError(
         f"no run {run_id!r} in {output}/runs (runs there: {known}); set PREFECT_API_URL to search Prefect"
     )
+
+
+def _without_display(config: dict) -> dict:
+    """A rerun of a `--quiet` run shows progress unless it is `--quiet` itself."""
+    run = {key: value for key, value in (config.get("run") or {}).items() if key != "progress"}
+    return {**config, "run": run}
 
 
 async def _config_from_prefect(run_id: str) -> dict:

@@ -1,5 +1,7 @@
 """The `winnow` command line: clear errors before any work, inspect on a finished run."""
 
+import json
+
 from typer.testing import CliRunner
 
 from flows.cli.app import app
@@ -50,6 +52,17 @@ def test_from_run_names_the_runs_it_knows(tmp_path):
 
     assert result.exit_code == 2
     assert "no run 'abc'" in result.output
+
+
+def test_from_run_takes_the_runs_config_but_not_how_it_showed_progress(tmp_path):
+    """Regression: a rerun of a `--quiet` run was quiet too, whatever its own command said."""
+    from flows.cli.runs import config_of_run
+
+    config = {"input": {"paths": ["a.jsonl"]}, "run": {"shard_retries": 3, "progress": {"display": "off"}}}
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "abc123.json").write_text(json.dumps({"run_id": "abc123", "config": config}))
+
+    assert config_of_run("abc", str(tmp_path)) == {"input": {"paths": ["a.jsonl"]}, "run": {"shard_retries": 3}}
 
 
 def test_calibrate_names_its_stages_and_what_decontam_calibration_needs(tmp_path):
