@@ -54,6 +54,13 @@ INTEGRATION_FIXTURES = frozenset(
 )
 
 
+# The toxicity scorer of flow tests about orchestration (faults, S3, progress): alt-profanity-check.
+# The packaged USE model, the default, costs ~37x as much per document (docs/benchmarks.md, "Toxicity
+# heads") and loads in every worker a test's cluster starts; its path through the flow is tested where
+# toxicity is the subject (tests/flows/stages/test_toxicity_stage.py, test_curate.py, the demo).
+CHEAP_TOXICITY = "toxicity.scorers=[{backend: profanity, name: toxicity}]"
+
+
 # Seconds per module, summed per test (setup, call and teardown) over a `make test` run on 2 cores
 # (2026-12-07, 53af439: workers import no Prefect), for ordering alone:
 # a module missing here (new or renamed) is estimated per test below. Refresh after a large change to

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import CHEAP_TOXICITY
 from typer.testing import CliRunner
 
 from flows.cli.app import app
@@ -63,6 +64,8 @@ def test_a_run_on_a_terminal_draws_live_progress_and_a_line_per_finished_stage(t
         str(output),
         "--set",
         f"run.cluster.address={dask_cluster.scheduler_address}",
+        "--set",
+        CHEAP_TOXICITY,
         "--verbose",
     ]
     status, raw = run_on_a_terminal(command, {**os.environ, "PREFECT_API_URL": prefect_api, "COLUMNS": "160"})

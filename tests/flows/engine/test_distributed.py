@@ -23,6 +23,7 @@ import cloudpickle
 import psutil
 import pyarrow.parquet as pq
 import pytest
+from conftest import CHEAP_TOXICITY
 from distributed import Client
 from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -165,6 +166,7 @@ def config(corpus: Path, output: Path, address: str, *overrides: str):
             f"input.paths=[{corpus}]",
             f"output={output}",
             f"run.cluster.address={address}",
+            CHEAP_TOXICITY,
             *overrides,
         ]
     )
@@ -236,6 +238,7 @@ def test_killed_flow_process_resumes_from_finished_stages_and_shards(
             time.sleep(0.05)
         assert marker.exists(), f"the flow ended before the quality stage: {flow.communicate()[1].decode()[-3000:]}"
         held = held_status(output)  # `winnow status` from another process, the run held mid-stage
+        time.sleep(2.5)  # the held stage's plain lines: every_s 0.5, on the run's one-second tick
         descendants = psutil.Process(flow.pid).children(recursive=True)  # the supervised run, Prefect's server
         os.killpg(flow.pid, signal.SIGKILL)  # the flow process dies with a quality shard in flight
         _, stderr = flow.communicate()
@@ -315,6 +318,8 @@ def winnow_run(corpus: Path, output: Path, address: str, api: str, *args: str) -
             str(output),
             "--set",
             f"run.cluster.address={address}",
+            "--set",
+            CHEAP_TOXICITY,
             *args,
         ],
         env=env,

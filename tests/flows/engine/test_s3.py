@@ -22,6 +22,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import CHEAP_TOXICITY
 from distributed import Client
 from test_distributed import KillOnTask, wait_until_idle, winnow_run
 from test_store import ToyParams, keep_long_words, kept_ids, load_toy
@@ -98,6 +99,7 @@ def config(cluster, input: str, output: str, store: str, *overrides: str):
             f"output={output}",
             f"store={store}",
             f"run.cluster.address={cluster.scheduler_address}",
+            CHEAP_TOXICITY,
             *overrides,
         ]
     )
