@@ -128,7 +128,8 @@ def replay(n_stages: int, n_phases: int, n_shards: int) -> None:
         per_write = (time.process_time() - start) / writes
         start, ticks = time.process_time(), 200
         for _ in range(ticks):
-            progress._each("tick")
+            for sink in sinks:
+                sink.tick(progress)
         per_tick = (time.process_time() - start) / ticks
         progress.close()
     print(f"replay: {n_stages} stages x {n_phases} phases x {n_shards} shards = {n_shard_events:,} shard events")

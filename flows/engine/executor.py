@@ -227,7 +227,7 @@ def read_input(store: ArtifactStore, job: ShardJob) -> dict:
     """
     if store.file_complete(job.stage, job.shard):
         return store.shard_stats(job.stage, job.shard) | {"reused": True}
-    parts, start, file_totals = [], time.perf_counter(), Counter()
+    parts, start, file_totals, file_drops = [], time.perf_counter(), Counter(), Counter()
     for k, (docs, quarantined) in enumerate(job.fn(job.source.path, job.source.relpath, job.params, *job.args)):
         part = job.shard if k == 0 else ShardRef(f"{job.shard.name}@{k}", digest("part", job.shard.key, k))
         view, files = base_layer(docs, store.layer_dir(job.stage, part.key))
@@ -241,7 +241,7 @@ def read_input(store: ArtifactStore, job: ShardJob) -> dict:
             "seconds": time.perf_counter() - start,
         }
         file_totals.update({name: stats[name] for name in ("rows_in", "rows_kept", "text_bytes_in")})
-        file_totals["dropped"] += quarantined.num_rows
+        file_drops.update(stats["drops"])
         if k == 0:
             write_shard(store, job.stage, part, files)
             first = view, stats
@@ -251,7 +251,8 @@ def read_input(store: ArtifactStore, job: ShardJob) -> dict:
         start = time.perf_counter()
     view, stats = first
     # `file`: the whole file's counts, for progress (the stats are part 0's, as every part's are its own)
-    return write_shard(store, job.stage, job.shard, {}, view, stats | {"parts": parts}) | {"file": dict(file_totals)}
+    totals = dict(file_totals) | {"drops": dict(file_drops)}
+    return write_shard(store, job.stage, job.shard, {}, view, stats | {"parts": parts}) | {"file": totals}
 
 
 def write_shard(

@@ -20,6 +20,18 @@ from flows.engine.store import StageRef
 log = logging.getLogger("winnow.progress")
 
 
+def shard_counts(stats: dict) -> dict:
+    """What a finished shard's stats count (an input file's: all its parts, under `file`), with
+    `dropped`, its rejected documents."""
+    counts = stats.get("file") or stats
+    return {
+        "rows_in": counts.get("rows_in", 0),
+        "rows_kept": counts.get("rows_kept", 0),
+        "text_bytes_in": counts.get("text_bytes_in", 0),
+        "dropped": sum(counts.get("drops", {}).values()),
+    }
+
+
 @dataclass
 class PhaseCounts:
     """One map over a stage's shards (`clean.signals`, `clean`), as far as it got.
@@ -218,12 +230,12 @@ class RunProgress:
             if stats is None:
                 phase.failed += 1
             else:
-                counts = stats.get("file") or stats  # an input file: all its parts
+                counts = shard_counts(stats)
                 phase.done += 1
-                phase.docs += counts.get("rows_in", 0)
-                phase.kept += counts.get("rows_kept", 0)
-                phase.bytes += counts.get("text_bytes_in", 0)
-                phase.dropped += counts.get("dropped", sum(counts.get("drops", {}).values()))
+                phase.docs += counts["rows_in"]
+                phase.kept += counts["rows_kept"]
+                phase.bytes += counts["text_bytes_in"]
+                phase.dropped += counts["dropped"]
             self._each("shard_finished", stage, phase, stats or {})
 
     def phase_finished(self, name: str) -> None:
@@ -284,8 +296,7 @@ class RunProgress:
         if self._running is not None:
             return self._running
         name = phase.split(".", 1)[0]
-        stage = self.stages.setdefault(name, StageStatus(name, "running", started=time.monotonic()))
-        return stage
+        return self.stages.setdefault(name, StageStatus(name, "running", started=time.monotonic()))
 
     def _each(self, hook: str, *args) -> None:
         """Every sink's hook; one that fails (an API call, a store write) is logged, and the run goes on:

@@ -19,7 +19,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from flows.engine.progress import PhaseCounts, ProgressSink, RunProgress, StageStatus
+from flows.engine.progress import PhaseCounts, ProgressSink, RunProgress, StageStatus, shard_counts
 
 LIVE_REFRESH_PER_S = 2  # the redraw; the figures change when a shard ends, which is seldom more often
 
@@ -40,19 +40,25 @@ def duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def phase_figures(phase: PhaseCounts, now: float | None = None) -> str:
-    """`12/24 shards · 1,234 docs/s · 3.2 MB/s · 1,024 dropped · ETA 12 s` (cached shards count as finished)."""
-    parts = [f"{phase.cached + phase.done}/{phase.shards} shards"]
-    if phase.done:
-        parts.append(f"{phase.docs_per_s(now):,.0f} docs/s")
-        if phase.bytes:
-            parts.append(f"{human_bytes(phase.bytes_per_s(now))}/s")
-        parts.append(f"{phase.dropped:,} dropped")
-    if phase.failed:
-        parts.append(f"{phase.failed} failed")
-    eta = phase.eta_s(now)
+def figure_parts(figures: dict) -> list[str]:
+    """A phase's figures (`PhaseCounts.figures`, as the journal keeps them) as words: `12/24 shards`,
+    `1,234 docs/s`, `3.2 MB/s`, `1,024 dropped`, `ETA 12 s` (cached shards count as finished)."""
+    parts = [f"{figures['cached'] + figures['done']}/{figures['shards']} shards"]
+    if figures["done"]:
+        parts.append(f"{figures['docs_per_s']:,.0f} docs/s")
+        if figures["bytes_per_s"]:
+            parts.append(f"{human_bytes(figures['bytes_per_s'])}/s")
+        parts.append(f"{figures['dropped']:,} dropped")
+    if figures["failed"]:
+        parts.append(f"{figures['failed']} failed")
+    eta = figures["eta_s"]
     parts.append("ETA …" if eta is None else f"ETA {duration(eta)}")
-    return " · ".join(parts)
+    return parts
+
+
+def phase_figures(phase: PhaseCounts, now: float | None = None) -> str:
+    """`12/24 shards · 1,234 docs/s · 3.2 MB/s · 1,024 dropped · ETA 12 s`."""
+    return " · ".join(figure_parts(phase.figures(now)))
 
 
 def running_line(stage: StageStatus, now: float | None = None) -> str:
@@ -175,10 +181,9 @@ class LineDisplay(ProgressSink):
 
 
 def shard_line(phase: str, stats: dict) -> str:
-    counts = stats.get("file") or stats
-    dropped = counts.get("dropped", sum(counts.get("drops", {}).values()))
+    counts = shard_counts(stats)
     return (
-        f"{phase}: shard {stats.get('shard', '?')}: {counts.get('rows_in', 0):,} docs, {dropped:,} dropped, "
+        f"{phase}: shard {stats.get('shard', '?')}: {counts['rows_in']:,} docs, {counts['dropped']:,} dropped, "
         f"{stats.get('seconds', 0.0):.2f} s{' (found complete)' if stats.get('reused') else ''}"
     )
 

@@ -14,7 +14,7 @@ from rich.text import Text
 from flows.engine.journal import RUNS_DIR, alive, journals, reusable_shards
 from flows.engine.publish import OutputDir
 from flows.engine.store import ArtifactStore
-from flows.report.live import duration, human_bytes
+from flows.report.live import duration, figure_parts
 from tasks.errors import StoreError
 
 
@@ -87,15 +87,8 @@ def _running_detail(stage: dict, age: float) -> str:
     if not stage["phases"]:
         return "starting"
     phase = stage["phases"][-1]
-    parts = [phase["name"], f"{phase['cached'] + phase['done']}/{phase['shards']} shards"]
-    if phase["done"]:
-        parts.append(f"{phase['docs_per_s']:,.0f} docs/s")
-        if phase["bytes_per_s"]:
-            parts.append(f"{human_bytes(phase['bytes_per_s'])}/s")
-        parts.append(f"{phase['dropped']:,} dropped")
-    if phase["eta_s"] is not None:
-        parts.append(f"ETA {duration(max(phase['eta_s'] - age, 0.0))}")
-    return ", ".join(parts)
+    eta = None if phase["eta_s"] is None else max(phase["eta_s"] - age, 0.0)  # as of now, not of the journal
+    return ", ".join([phase["name"], *figure_parts(phase | {"eta_s": eta})])
 
 
 def _reuse_detail(store: ArtifactStore, folder: str, stage: dict) -> str:

@@ -65,7 +65,8 @@ def test_an_input_files_counts_are_all_its_parts_not_its_first():
     progress.phase_started(ref("read", 1), todo=1)
     part0 = shard(10, 9, 100, {"read:invalid_json": 1})
     progress.shard_finished(
-        "read", part0 | {"file": {"rows_in": 30, "rows_kept": 27, "text_bytes_in": 300, "dropped": 3}}
+        "read",
+        part0 | {"file": {"rows_in": 30, "rows_kept": 27, "text_bytes_in": 300, "drops": {"read:invalid_json": 3}}},
     )
 
     phase = progress.stages["read"].phase
