@@ -4,7 +4,7 @@ verification rules against FineWeb's 14 x 8 without verification, and against da
     .venv/bin/python bench/dedup_accuracy.py [--seeds 8] [--docs 15000] [--plant-share 0.1] [--no-corpus]
 
 Every configuration runs the stage's own functions in memory, as `winnow run` does per phase:
-normalize -> signatures -> band_rows -> candidate_edges -> verify_edges -> union_find_components ->
+normalize -> signatures -> band_rows -> candidate_edges -> verify_edges -> label_components ->
 choose_keepers. Configurations whose cutoff the stage would not derive (the cutoff before issue #15,
 an exact-Jaccard check of borderline pairs) filter the candidate edges here by the same count of
 agreeing MinHash values that `verify_edges` uses.
@@ -154,7 +154,7 @@ def passes(config: Config, matrix: np.ndarray, sets: list[set[int]], a: np.ndarr
 
 def keepers(edges: pa.Table, sigs: pa.Table, params: fz.DedupFuzzyParams) -> dict[int, int]:
     """Removed row -> its keeper's row."""
-    clusters = fz.choose_keepers(fz.cluster_members(fz.union_find_components(edges), sigs, params), params)
+    clusters = fz.choose_keepers(fz.cluster_members(fz.label_components(edges), sigs, params), params)
     rows, kept = row_of(clusters.column("position").to_pylist()), row_of(clusters.column("keeper").to_pylist())
     return {int(r): int(k) for r, k in zip(rows, kept) if r != k}
 

@@ -14,9 +14,13 @@ single-threaded worker processes:
 2. Runs the real code path: `load_config` -> `open_context` -> `STAGES["read"].run(ctx, None)` ->
    `STAGES["dedup_fuzzy"].run(ctx, upstream)` (the stage's declaration, no Prefect flow).
 3. Times the phases by wrapping, in this process only: `ctx.map` (signatures, bands, apply),
-   `flows.stages.dedup_fuzzy.build_clusters` (whole corpus-wide step), `flows.stages.dedup_fuzzy.fuzzy_candidates`
-   (shuffle + candidate edges), `flows.stages.dedup_fuzzy.verify_candidates` (verification), and
-   `flows.parallel.components.connected_components` (label propagation rounds); keepers = the rest of the step.
+   `flows.stages.dedup_fuzzy.build_clusters` (whole corpus-wide step). A batch on the Dask path
+   (`--clusters dask`, or more band rows than `IN_MEMORY_BAND_ROWS`) splits the step by wrapping
+   `flows.stages.dedup_fuzzy.fuzzy_candidates` (shuffle + candidate edges), `verify_candidates`
+   (verification) and `flows.parallel.components.connected_components` (label propagation rounds);
+   keepers = the rest. A batch clustered in one task (`--clusters one-task`, the default below the
+   bound) is replayed after the stage in this process on the same files, its steps timed: Parquet
+   reads, candidate edges, verification, components, keepers.
    Verification's share of the stage is printed in wall time and in worker CPU time (a ratio within
    one run: comparable across runs even when other work shares the cores). Its effect: candidate and
    verified edges, each split into edges within a planted family (a document and its planted copies)
@@ -314,6 +318,65 @@ def parquet_rows(path: str) -> int:
     return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(Path(path).rglob("*.parquet")))
 
 
+def recorded(calls: list, fn):
+    """`fn`, each call's arguments appended to `calls`."""
+
+    def recording(*a, **kw):
+        calls.append((a, kw))
+        return fn(*a, **kw)
+
+    return recording
+
+
+def replay_one_task(store, build_calls: list, tmp: str) -> dict | None:
+    """The stage's one-task clustering (`clusters_in_one_task`) again, in this process on the same
+    files, each step timed; its candidate and verified edges too. None when the stage took the Dask path."""
+    import flows.stages.dedup_fuzzy as dedup
+    from flows.engine.store import ArtifactStore
+    from tasks import dedup_fuzzy as fz
+
+    (ctx, params, signatures, entries, _), _ = build_calls[-1]
+    band_paths, indexed = ctx.paths(signatures[1]), [e.path for e in entries]
+    if dedup.band_row_count(store, params, band_paths, indexed) > dedup.IN_MEMORY_BAND_ROWS:
+        return None
+    signature_paths = dict(zip((s.name for s in signatures[0].shards), ctx.paths(signatures[0])))
+    signature_paths |= {entry.name: entry.path for entry in entries}
+    timer, edges = Timer(progress=False), {}
+
+    def kept(label, fn):
+        def keeping(*a, **kw):
+            edges[label] = out = fn(*a, **kw)
+            return out
+
+        return keeping
+
+    steps = {
+        (ArtifactStore, "read_table"): "Parquet reads",
+        (fz, "candidate_edges"): "candidate edges",
+        (fz, "verify_edges"): "verify",
+        (fz, "label_components"): "components",
+        (fz, "choose_keepers"): "keepers",
+        (ArtifactStore, "write_table"): "write",
+    }
+    originals = {key: getattr(*key) for key in steps}
+    try:
+        for (owner, name), label in steps.items():
+            fn = originals[(owner, name)]
+            if name in ("candidate_edges", "verify_edges"):
+                fn = kept(name, fn)
+            setattr(owner, name, timer.wrap(label, fn))
+        start = time.perf_counter()
+        dedup.clusters_in_one_task(band_paths, indexed, signature_paths, params, store.url, f"{tmp}/replay.parquet")
+        total = time.perf_counter() - start
+    finally:
+        for (owner, name), fn in originals.items():
+            setattr(owner, name, fn)
+    figures = {label: timer.total(label) for label in dict.fromkeys(steps.values())}
+    figures["the rest (concat, filters, member join)"] = total - sum(figures.values())
+    edges.setdefault("verify_edges", edges["candidate_edges"])  # verify=false: every candidate stays
+    return figures | edges
+
+
 def run_one(n: int, args) -> None:
     from distributed import Client
 
@@ -354,6 +417,9 @@ def run_one(n: int, args) -> None:
         return out
 
     flows.parallel.components.spill = spill
+    if args.clusters != "auto":
+        dedup.IN_MEMORY_BAND_ROWS = 0 if args.clusters == "dask" else 1 << 62
+    build_calls = []
     dedup.fuzzy_candidates = timer.wrap("candidates", in_phase("candidates", dedup.fuzzy_candidates))
     dedup.verify_candidates = timer.wrap("verify", in_phase("verify", dedup.verify_candidates))
     flows.parallel.components.connected_components = timer.wrap(
@@ -391,7 +457,7 @@ def run_one(n: int, args) -> None:
                 rss_before = client.run(peak_rss_mib)
                 cpu = CpuMeter(client)
                 ctx.map = cpu.wrap(lambda stage, *a, **kw: stage, timer.wrap(lambda stage, *a, **kw: stage, ctx.map))
-                build = cpu.wrap("build", timer.wrap("build", dedup.build_clusters))
+                build = cpu.wrap("build", timer.wrap("build", recorded(build_calls, dedup.build_clusters)))
                 fuzzy = dataclasses.replace(
                     declared, corpus=dataclasses.replace(declared.corpus, build_clusters=build)
                 )
@@ -428,6 +494,10 @@ def run_one(n: int, args) -> None:
                     for s in upstream.shards
                 }
 
+            one_task = replay_one_task(store, build_calls, tmp)
+            if one_task is not None:
+                edge_sets.update(candidates=one_task.pop("candidate_edges"), verify=one_task.pop("verify_edges"))
+
         # ---- figures
         sig_rows = sum(s["rows_in"] for s in sig_stats)
         sig_sec = sum(s["seconds"] for s in sig_stats)
@@ -452,13 +522,20 @@ def run_one(n: int, args) -> None:
         )
         print(f"band rows:   {timer.total(BANDS):7.1f} s wall ({band_rows:,} rows, {band_sec:.1f} core-s)")
         n_candidates = spilled["candidates"][0] if spilled["candidates"] else 0
-        print(
-            f"clusters:    {build:7.1f} s wall = shuffle+candidate edges {cand_s:.1f} s ({n_candidates:,} edges) "
-            f"+ verify {verify_s:.1f} s ({spilled['verify'][-1] if spilled['verify'] else n_candidates:,} edges) "
-            f"+ components {cc_s:.1f} s ({cc_rounds} rounds, "
-            f"{spilled['components'][-1] if spilled['components'] else 0:,} "
-            f"nodes) + keepers {build - cand_s - verify_s - cc_s:.1f} s"
-        )
+        if one_task is not None:
+            print(
+                f"clusters:    {build:7.1f} s wall, one task on a worker; replayed in this process: "
+                + " + ".join(f"{step} {sec:.2f} s" for step, sec in one_task.items())
+                + f" ({edge_sets['candidates'].num_rows:,} candidate edges, {edge_sets['verify'].num_rows:,} verified)"
+            )
+        else:
+            print(
+                f"clusters:    {build:7.1f} s wall = shuffle+candidate edges {cand_s:.1f} s ({n_candidates:,} edges) "
+                f"+ verify {verify_s:.1f} s ({spilled['verify'][-1] if spilled['verify'] else n_candidates:,} edges) "
+                f"+ components {cc_s:.1f} s ({cc_rounds} rounds, "
+                f"{spilled['components'][-1] if spilled['components'] else 0:,} "
+                f"nodes) + keepers {build - cand_s - verify_s - cc_s:.1f} s"
+            )
         print(f"apply:       {timer.total('dedup_fuzzy'):7.1f} s wall")
         print(
             f"total stage: {stage_s:7.1f} s wall ({n / stage_s:,.0f} docs/s wall on {args.workers} workers); "
@@ -606,6 +683,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--shard-docs", type=int, default=50_000)
     parser.add_argument("--tmp", default=None, help="parent of the temp dirs (default: $TMPDIR)")
+    parser.add_argument(
+        "--clusters",
+        choices=("auto", "one-task", "dask"),
+        default="auto",
+        help="how the stage builds clusters: by its bound (auto), in one task, or on Dask whatever the size",
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # child: one N
     args = parser.parse_args()
 
@@ -623,6 +706,8 @@ def main() -> None:
             str(args.workers),
             "--shard-docs",
             str(args.shard_docs),
+            "--clusters",
+            args.clusters,
         ] + (["--tmp", args.tmp] if args.tmp else [])
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as child:
             for line in child.stdout:  # tee: shown as it comes, parsed for the summary

@@ -110,7 +110,7 @@ def main() -> None:
     verified = fz.verify_edges(edges, sigs, params)
     t_verify = time.perf_counter() - start
     start = time.perf_counter()
-    fz.union_find_components(verified)
+    fz.label_components(verified)
     t_cc = time.perf_counter() - start
     total = t_sig + t_lsh + t_verify + t_cc
     print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -62,3 +63,26 @@ def keeper_scores(table: pa.Table, keeper: str, column: str, section: str) -> pa
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise InputError(f"{section}.keeper_column {column!r} is not numeric ({exc})") from exc
     return pc.if_else(pc.is_nan(scores), pa.nulls(len(scores), pa.float64()), scores)
+
+
+def component_labels(src: pa.Array, dst: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Connected components of the graph whose edges are (src[i], dst[i]), in one process: every node
+    (sorted) and its component's smallest node, which names the component whatever the edge order.
+
+    scipy labels the components; nodes are numbered in sorted order, so a component's smallest number
+    is its smallest node.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    src, dst = (end.cast(pa.string()) for end in (src, dst))
+    nodes = pc.unique(pa.concat_arrays([src, dst]))
+    nodes = nodes.take(pc.array_sort_indices(nodes))
+    if not len(nodes):
+        return nodes, nodes
+    ends = [pc.index_in(end, value_set=nodes).to_numpy(zero_copy_only=False) for end in (src, dst)]
+    graph = coo_matrix((np.ones(len(src), np.int8), tuple(ends)), shape=(len(nodes), len(nodes)))
+    _, labels = connected_components(graph, directed=False)
+    smallest = np.full(labels.max(initial=-1) + 1, len(nodes))
+    np.minimum.at(smallest, labels, np.arange(len(nodes)))
+    return nodes, nodes.take(smallest[labels])

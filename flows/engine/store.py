@@ -223,6 +223,13 @@ class ArtifactStore(Folder):
         except (OSError, pa.ArrowInvalid) as exc:
             raise StoreError(f"{path}: unreadable artifact ({exc}); delete it and rerun") from exc
 
+    def num_rows(self, path: str) -> int:
+        """A Parquet artifact's row count, from its footer alone."""
+        try:
+            return pq.read_metadata(path, filesystem=self.fs).num_rows
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise StoreError(f"{path}: unreadable artifact ({exc}); delete it and rerun") from exc
+
     def manifest(self, stage: str, stage_key: str) -> dict | None:
         """The stage's manifest if it is complete and every shard it lists is still there."""
         path = self.manifest_path(stage, stage_key)

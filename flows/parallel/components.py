@@ -20,10 +20,10 @@ from __future__ import annotations
 import uuid
 
 import dask.dataframe as dd
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from tasks.clusters import component_labels
 
 MAX_ROUNDS = 64  # hooking rounds, and shortcut passes per round: both ~log2 of the largest component
 # Edges one worker labels at once: two ~40-byte positions per edge, held as pandas strings and as Arrow
@@ -63,21 +63,10 @@ def connected_components(
 
 
 def components_partition(edges: pd.DataFrame) -> pd.DataFrame:
-    """Worker side, the whole edge list: every node with its component's smallest node (scipy labels the
-    components; nodes are numbered in sorted order, so a component's smallest number is its smallest node)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components as label_components
-
+    """Worker side, the whole edge list: every node with its component's smallest node."""
     table = pa.Table.from_pandas(edges[["src", "dst"]], preserve_index=False)
-    src, dst = (table.column(end).combine_chunks().cast(pa.string()) for end in ("src", "dst"))
-    nodes = pc.unique(pa.concat_arrays([src, dst]))
-    nodes = nodes.take(pc.array_sort_indices(nodes))
-    ends = [pc.index_in(end, value_set=nodes).to_numpy(zero_copy_only=False) for end in (src, dst)]
-    graph = coo_matrix((np.ones(len(src), np.int8), tuple(ends)), shape=(len(nodes), len(nodes)))
-    _, labels = label_components(graph, directed=False)
-    smallest = np.full(labels.max(initial=-1) + 1, len(nodes))
-    np.minimum.at(smallest, labels, np.arange(len(nodes)))
-    return pa.table([nodes, nodes.take(smallest[labels])], schema=_LABELS).to_pandas()
+    nodes, components = component_labels(*(table.column(end).combine_chunks() for end in ("src", "dst")))
+    return pa.table([nodes, components], schema=_LABELS).to_pandas()
 
 
 def shortcut(client, labels: dd.DataFrame, spill_dir: str, filesystem=None) -> dd.DataFrame:

@@ -14,6 +14,7 @@ import math
 import uuid
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 import tasks.dedup_fuzzy
@@ -124,22 +125,88 @@ def _shards(positions):
     return tasks.dedup_fuzzy.position_shards(pa.array(positions, pa.string())).to_pandas()
 
 
+# Band rows up to which one task on one worker builds the clusters (`clusters_in_one_task`) instead of
+# Dask shuffles, each of which costs a fixed 0.1-0.3 s however few rows it moves: ~59,000 documents at
+# the default 17 bands. The task's transient memory grows with the rows (a band's group-by at a time,
+# but every band row read at once) and stays, at this bound, under what a scoring stage's model adds
+# to a worker (docs/benchmarks.md, "Fuzzy dedup's fixed cost").
+IN_MEMORY_BAND_ROWS = 1_000_000
+
+
 def build_clusters(
     ctx: RunContext, params, signatures: list[StageRef], entries: list[IndexEntry], clusters_dir: str
 ) -> None:
-    """Buckets → edges (verified) → components → keepers (members checked against them), all on the
-    Dask cluster, written to `clusters_dir`. `signatures` are the signature and band-row refs."""
+    """Buckets → edges (verified) → components → keepers (members checked against them), written to
+    `clusters_dir`: in one task when the batch's band rows fit `IN_MEMORY_BAND_ROWS`, else on the Dask
+    cluster with memory bounded by partitions. Both write the same rows. `signatures` are the
+    signature and band-row refs."""
+    fs = ctx.store.fs
+    work = f"{clusters_dir}.tmp-{uuid.uuid4().hex}"
+    signature_paths = dict(zip((s.name for s in signatures[0].shards), ctx.paths(signatures[0])))
+    signature_paths |= {entry.name: entry.path for entry in entries}
+    band_paths, indexed_paths = ctx.paths(signatures[1]), [e.path for e in entries]
+    if band_row_count(ctx.store, params, band_paths, indexed_paths) <= IN_MEMORY_BAND_ROWS:
+        ctx.client.submit(
+            clusters_in_one_task,
+            band_paths,
+            indexed_paths,
+            signature_paths,
+            params,
+            ctx.store.url,
+            f"{work}/clusters/part.0.parquet",
+            pure=False,
+        ).result()
+    else:
+        clusters_on_dask(ctx, params, band_paths, indexed_paths, signature_paths, work)
+    ctx.store.publish_dir(f"{work}/clusters", clusters_dir)
+    if fs.exists(work):  # on an object store, publishing took the one-task path's only objects
+        fs.rm(work, recursive=True)
+
+
+def band_row_count(store: ArtifactStore, params, band_paths: list[str], indexed_signature_paths: list[str]) -> int:
+    """The batch's band rows, from Parquet footers: the band files' rows, and `bands` per indexed
+    document (an upper bound: a document without shingles has none)."""
+    bands, _ = params.layout
+    return sum(store.num_rows(path) for path in band_paths) + bands * sum(
+        store.num_rows(path) for path in indexed_signature_paths
+    )
+
+
+def clusters_in_one_task(
+    band_paths: list[str],
+    indexed_signature_paths: list[str],
+    signature_paths: dict[str, str],
+    params,
+    store_url: str,
+    target: str,
+) -> int:
+    """Worker side, a batch that fits one worker: its band rows (the index entries' derived here) →
+    candidate edges → `clusters_of_edges` on the edge ends' signature rows, written to `target`."""
+    fz, store = tasks.dedup_fuzzy, ArtifactStore(store_url)
+    bands = [store.read_table(path).select(fz.BAND_SCHEMA.names).cast(fz.BAND_SCHEMA) for path in band_paths]
+    bands += [fz.band_rows(store.read_table(path), params) for path in indexed_signature_paths]
+    edges = fz.candidate_edges(pa.concat_tables([fz.BAND_SCHEMA.empty_table(), *bands]))
+    ends = pc.unique(pa.concat_arrays([edges.column(end).combine_chunks() for end in ("src", "dst")]))
+    schema = fz.signature_schema(params)
+    sigs = [
+        store.read_table(path, columns=schema.names).select(schema.names).cast(schema)
+        for path in signature_paths.values()
+    ]
+    sigs = [table.filter(pc.is_in(table.column("position"), value_set=ends)) for table in sigs]
+    clusters = fz.clusters_of_edges(edges, pa.concat_tables([schema.empty_table(), *sigs]), params)
+    store.write_table(target, clusters)
+    return clusters.num_rows
+
+
+def clusters_on_dask(ctx: RunContext, params, band_paths, indexed_paths, signature_paths: dict[str, str], work: str):
+    """The clusters of a batch larger than one worker's share, shuffled on the Dask cluster, written
+    under `work`/clusters."""
     import dask.dataframe as dd
 
     from flows.parallel.components import connected_components
 
     fs = ctx.store.fs
-    work = f"{clusters_dir}.tmp-{uuid.uuid4().hex}"
-    signature_paths = dict(zip((s.name for s in signatures[0].shards), ctx.paths(signatures[0])))
-    signature_paths |= {entry.name: entry.path for entry in entries}
-    edges = fuzzy_candidates(
-        ctx.client, ctx.store, params, ctx.paths(signatures[1]), [e.path for e in entries], f"{work}/candidates"
-    )
+    edges = fuzzy_candidates(ctx.client, ctx.store, params, band_paths, indexed_paths, f"{work}/candidates")
     if params.verify:
         edges, end_sigs = verify_candidates(ctx.client, ctx.store, params, edges, signature_paths, f"{work}/verified")
     labels = connected_components(ctx.client, edges, f"{work}/labels", fs)
@@ -160,8 +227,6 @@ def build_clusters(
             filesystem=fs,
         )
     ).result()
-    ctx.store.publish_dir(f"{work}/clusters", clusters_dir)
-    fs.rm(work, recursive=True)
 
 
 def keepers_partition(members, params):

@@ -1,6 +1,7 @@
 """Fuzzy deduplication: MinHash-LSH over word n-grams, clusters by connected components, one keeper each.
 
-Phases, so no process ever holds every signature or every edge (the flow runs them on Dask):
+Phases, so no process ever holds every signature or every edge (the flow runs them on Dask; a batch
+small enough for one worker goes through steps 3-5 in one task, `clusters_of_edges`):
 1. `signatures` per shard: MinHash of each document's shingle set (datasketch, affine32 scheme).
 2. `band_rows` per shard: one row per (band, band hash, doc); the flow shuffles them by band hash.
 3. `candidate_edges` per bucket partition: star edges from each member to its bucket's smallest
@@ -8,8 +9,8 @@ Phases, so no process ever holds every signature or every edge (the flow runs th
    the corpus: `end_signatures` once per signature shard (only the rows that are edge ends), joined
    to the edges, then `verify_joined_edges`; `verify_edges` is the in-memory equivalent.
 4. Connected components over the edges: on Dask by `flows/parallel/components.py` (min-label propagation with
-   pointer jumping, spilled to Parquet each round); `union_find_components` is the in-memory
-   reference. A component's id is its smallest position, so it does not depend on scheduling.
+   pointer jumping, spilled to Parquet each round), in memory by `label_components`. A component's
+   id is its smallest position, so it does not depend on scheduling.
 5. `choose_keepers` per component (with verification, members that do not agree with their keeper
    stay), then `apply` per shard.
 
@@ -39,7 +40,7 @@ import xxhash
 from datasketch import MinHash
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tasks.clusters import INDEX_PREFIX, keeper_scores, marks, position
+from tasks.clusters import INDEX_PREFIX, component_labels, keeper_scores, marks, position
 from tasks.contract import StageOutput, split_by_reason
 from tasks.dedup_fuzzy.s_curve import (
     lsh_layout,
@@ -319,15 +320,21 @@ def candidate_edges(buckets: pa.Table) -> pa.Table:
     """Star edges (member -> smallest position) of every bucket with two or more documents.
 
     `buckets` must hold whole buckets (all rows of a (band, band_hash)), as after the shuffle.
-    Edges are distinct and sorted.
+    Edges are distinct and sorted. Bands are grouped one at a time: a bucket lies in one band, and
+    the group-by and join of a band's rows need a band's share of the memory, not the whole table's.
     """
     buckets = buckets.select(BAND_SCHEMA.names).cast(BAND_SCHEMA)
+    band = buckets.column("band")
+    per_band = [_bucket_edges(buckets.filter(pc.equal(band, b))) for b in pc.unique(band).to_pylist()]
+    return _distinct_sorted(pa.concat_tables([EDGE_SCHEMA.empty_table(), *per_band]))
+
+
+def _bucket_edges(buckets: pa.Table) -> pa.Table:
     heads = buckets.group_by(["band", "band_hash"]).aggregate([("position", "min"), ("position", "count")])
     heads = heads.filter(pc.greater(heads.column("position_count"), 1))
     joined = buckets.join(heads, ["band", "band_hash"], join_type="inner")
     joined = joined.filter(pc.not_equal(joined.column("position"), joined.column("position_min")))
-    edges = pa.table([joined.column("position"), joined.column("position_min")], schema=EDGE_SCHEMA)
-    return _distinct_sorted(edges)
+    return _distinct_sorted(pa.table([joined.column("position"), joined.column("position_min")], schema=EDGE_SCHEMA))
 
 
 def _distinct_sorted(edges: pa.Table) -> pa.Table:
@@ -397,22 +404,19 @@ def verify_joined_edges(joined: pa.Table, params: DedupFuzzyParams) -> pa.Table:
 # ---------------------------------------------------------------- connected components
 
 
-def union_find_components(edges: pa.Table) -> pa.Table:
-    """In-memory reference: every node of `edges` with its component's smallest position."""
-    nodes = sorted(set(edges.column("src").to_pylist()) | set(edges.column("dst").to_pylist()))
-    index = {node: i for i, node in enumerate(nodes)}
-    parent = list(range(len(nodes)))
+def label_components(edges: pa.Table) -> pa.Table:
+    """In memory: every node of `edges` with its component's smallest position (LABEL_SCHEMA)."""
+    nodes, components = component_labels(*(edges.column(end).combine_chunks() for end in ("src", "dst")))
+    return pa.table([nodes, components], schema=LABEL_SCHEMA)
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
-    for src, dst in zip(edges.column("src").to_pylist(), edges.column("dst").to_pylist()):
-        a, b = root(index[src]), root(index[dst])
-        parent[max(a, b)] = min(a, b)  # the root is the smallest index, i.e. the smallest position
-    return pa.table([nodes, [nodes[root(i)] for i in range(len(nodes))]], schema=LABEL_SCHEMA)
+def clusters_of_edges(edges: pa.Table, sigs: pa.Table, params: DedupFuzzyParams) -> pa.Table:
+    """In memory, steps 3-5 after the candidates: edges verified (with `verify`), components labelled,
+    keepers chosen (CLUSTER_SCHEMA). `sigs` holds at least every edge end's signature row. The rows
+    are those the Dask path (`flows/stages/dedup_fuzzy.py`) writes for the same edges."""
+    if params.verify:
+        edges = verify_edges(edges, sigs, params)
+    return choose_keepers(cluster_members(label_components(edges), sigs, params), params)
 
 
 # ---------------------------------------------------------------- keepers and marking

@@ -226,8 +226,8 @@ def test_lsh_finds_planted_near_duplicates_with_the_defaults(planted):
     positives = {pair for pair, j in jaccard.items() if j >= 0.8}
 
     edges = fz.candidate_edges(fz.band_rows(sigs, P))
-    candidates = _pairs(fz.union_find_components(edges), rows)
-    found = _pairs(fz.union_find_components(fz.verify_edges(edges, sigs, P)), rows)
+    candidates = _pairs(fz.label_components(edges), rows)
+    found = _pairs(fz.label_components(fz.verify_edges(edges, sigs, P)), rows)
 
     candidate_recall = len(positives & candidates) / len(positives)
     precision, recall = len(found & truth) / len(found), len(found & positives) / len(positives)
@@ -247,7 +247,7 @@ def _removed_share(texts: list[str], params: fz.DedupFuzzyParams) -> float:
     sigs = fz.signatures(pa.table({"text": texts}), params, "s0")
     edges = fz.candidate_edges(fz.band_rows(sigs, params))
     edges = fz.verify_edges(edges, sigs, params) if params.verify else edges
-    clusters = fz.choose_keepers(fz.cluster_members(fz.union_find_components(edges), sigs, params), params)
+    clusters = fz.choose_keepers(fz.cluster_members(fz.label_components(edges), sigs, params), params)
     removed = pc.not_equal(clusters.column("position"), clusters.column("keeper"))
     return pc.sum(removed).as_py() / (len(texts) // 2)
 
@@ -369,7 +369,7 @@ def _edges(pairs, chunks: int = 1) -> pa.Table:
 def test_union_find_labels_every_node_with_its_smallest_member():
     edges = _edges([(3, 1), (1, 2), (7, 8), (9, 8)], chunks=2)
 
-    labels = fz.union_find_components(edges)
+    labels = fz.label_components(edges)
 
     assert dict(zip(labels.column("position").to_pylist(), labels.column("component").to_pylist())) == {
         position("s", 1): position("s", 1),
@@ -382,7 +382,7 @@ def test_union_find_labels_every_node_with_its_smallest_member():
 
 
 def test_no_edges_no_components():
-    assert fz.union_find_components(fz.EDGE_SCHEMA.empty_table()).num_rows == 0
+    assert fz.label_components(fz.EDGE_SCHEMA.empty_table()).num_rows == 0
 
 
 # ---------------------------------------------------------------- keepers and apply
@@ -524,7 +524,7 @@ def _curate(tables: list[pa.Table], params: fz.DedupFuzzyParams, partitions: int
     part = (bands.column("band_hash").to_numpy() % partitions).astype(int)
     edges = pa.concat_tables([fz.candidate_edges(bands.filter(pa.array(part == k))) for k in range(partitions)])
     all_sigs = pa.concat_tables(sigs)
-    labels = fz.union_find_components(fz.verify_edges(edges, all_sigs, params))
+    labels = fz.label_components(fz.verify_edges(edges, all_sigs, params))
     clusters = fz.choose_keepers(fz.cluster_members(labels, all_sigs, params), params)
     return [i for t, s in zip(tables, sigs) for i in fz.apply(t, params, s, clusters).kept.column("id").to_pylist()]
 

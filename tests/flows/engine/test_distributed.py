@@ -211,11 +211,11 @@ def test_cli_started_scheduler_and_workers_give_the_local_cluster_output(corpus,
     } <= set(read["drops"])
 
 
-def test_workers_killed_mid_map_stage_and_mid_dedup_shuffle_cost_retries_not_documents(
+def test_workers_killed_mid_map_stage_and_mid_dedup_clustering_cost_retries_not_documents(
     corpus, tmp_path, cli_cluster, reference
 ):
     address, client = cli_cluster
-    markers = {prefix: tmp_path / f"killed-{prefix}" for prefix in ("clean-", "shuffle-transfer-")}
+    markers = {prefix: tmp_path / f"killed-{prefix}" for prefix in ("clean-", "clusters_in_one_task-")}
     for prefix, marker in markers.items():
         client.register_plugin(KillOnTask(prefix, str(marker)))
 

@@ -7,6 +7,7 @@ its output to a bucket of its own, so tests do not depend on each other's order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -79,8 +80,10 @@ def kill_run_in_quality(cluster, api: str, urls: dict, tmp: Path) -> int:
                 f"the flow ended before the quality stage: {flow.communicate()[1].decode()[-3000:]}"
             )
         finally:
-            descendants = psutil.Process(flow.pid).children(recursive=True)  # the supervised run, its server
-            os.killpg(flow.pid, signal.SIGKILL)
+            # the supervised run and its server; none when the flow already ended (the assertion says why)
+            descendants = psutil.Process(flow.pid).children(recursive=True) if flow.poll() is None else []
+            with contextlib.suppress(ProcessLookupError):  # a flow that ended left no group
+                os.killpg(flow.pid, signal.SIGKILL)
             flow.wait()
             psutil.wait_procs(descendants, timeout=15)  # its Dask client gone, its tasks released
             if marker.exists():  # the held shard never ends: its worker dies, and the nanny restarts it

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from flows.parallel.components import connected_components
-from tasks.dedup_fuzzy import EDGE_SCHEMA, union_find_components
+from tasks.dedup_fuzzy import EDGE_SCHEMA, label_components
 
 pytestmark = pytest.mark.slow  # each round of label propagation is several shuffles on the cluster
 
@@ -19,7 +19,7 @@ def components_on_dask(client, pairs: list[tuple[str, str]], partitions: int, tm
 
 
 def reference(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    table = union_find_components(
+    table = label_components(
         pa.table({"src": [a for a, _ in pairs], "dst": [b for _, b in pairs]}, schema=EDGE_SCHEMA)
     )
     return dict(zip(table.column("position").to_pylist(), table.column("component").to_pylist()))

@@ -135,3 +135,50 @@ def test_index_entries_are_banded_under_this_runs_layout(dask_client, tmp_path):
 
 def _pairs(edges) -> set[tuple[str, str]]:
     return set(zip(edges["src"], edges["dst"]))
+
+
+def test_one_task_and_dask_paths_write_the_same_clusters(shared_data, tmp_path, dask_cluster, monkeypatch):
+    """A batch under `IN_MEMORY_BAND_ROWS` is clustered in one task, a larger one by Dask shuffles: on
+    the dev set's near-duplicate families spread over three files, both give the same cluster rows."""
+    import json
+
+    from flows.config import load_config
+    from flows.engine.context import open_context
+    from flows.stages import dedup_fuzzy
+
+    rows = [json.loads(line) for line in (shared_data / "dedup/near_dup_dev.jsonl").open()][:240]
+    (tmp_path / "input").mkdir()
+    for i in range(3):
+        lines = "".join(json.dumps({"id": r["id"], "text": r["text"]}) + "\n" for r in rows[i::3])
+        (tmp_path / f"input/part-{i}.jsonl").write_text(lines)
+
+    rules_off = [f"clean.{rules}.enabled=false" for rules in ("gopher_quality", "gopher_repetition", "fineweb", "c4")]
+
+    def clusters(output: str) -> list[dict]:
+        cfg = load_config(
+            overrides=[
+                f"input.paths=[{tmp_path / 'input'}]",
+                f"output={tmp_path / output}",
+                f"run.cluster.address={dask_cluster.scheduler_address}",
+                *rules_off,  # the dev set's pages keep their menus, which clean's rules would judge
+            ]
+        )
+        with open_context(cfg) as ctx:
+            upstream = None
+            for stage in (STAGES["read"], *STAGES.order(cfg)):
+                ref = stage.run(ctx, upstream)
+                if stage.name == "dedup_fuzzy":
+                    break
+                upstream = ref
+            clusters_dir = ctx.store.manifest("dedup_fuzzy", ref.key)["clusters"]
+            table = pq.read_table(clusters_dir, schema=fz.CLUSTER_SCHEMA)
+        return table.sort_by("position").to_pylist()
+
+    in_one_task = clusters("one-task")
+    monkeypatch.setattr(dedup_fuzzy, "IN_MEMORY_BAND_ROWS", 0)
+    on_dask = clusters("dask")
+
+    assert in_one_task == on_dask
+    sizes = {row["keeper"]: row["size"] for row in in_one_task}
+    assert len(sizes) >= 10  # near-duplicate families, not a trivial batch
+    assert any(row["size"] == 1 for row in in_one_task)  # a member unlike its keeper kept as its own cluster
