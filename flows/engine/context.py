@@ -77,6 +77,7 @@ class RunContext:
         shard_args: Callable[[int], tuple] = lambda i: (),
         reads: tuple[str, ...] | None = None,
         key_params: BaseModel | None = None,
+        split: bool = False,
         manifest_extra: dict | None = None,
     ) -> StageRef:
         """Run a shard function over `upstream`'s shards (or the inputs) on Dask (`executor.map_shards`)."""
@@ -94,6 +95,7 @@ class RunContext:
             shard_args=shard_args,
             reads=reads,
             key_params=key_params,
+            split=split,
             manifest_extra=manifest_extra,
             retries=self.cfg.run.shard_retries,
             progress=self.progress,

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from distributed import Client, as_completed
@@ -54,6 +55,14 @@ class ShardJob:
     reads: tuple[str, ...] | None = None  # the upstream view's columns the stage reads (None: all)
     # set: the shard is stored under digest(this, what it holds), not under `shard.key` (`map_shards`)
     output_keyed: str | None = None
+    split: bool = False  # `fn` runs on the shard's row blocks (`row_blocks`), as tasks of their own
+
+
+# Text per row block of a phase that splits its shards (`Phase.split`): blocks of whole rows, a new one
+# starting where the text before a row reaches a multiple of this. From the data alone, never the
+# cluster, so a shard always gives the same blocks and the same output; small enough that one input
+# file's part (8 MiB) spreads over every worker when it is all there is to do.
+SPLIT_TEXT_BYTES = 512 * 1024
 
 
 def map_shards(
@@ -71,6 +80,7 @@ def map_shards(
     shard_args: Callable[[int], tuple] = lambda i: (),
     reads: tuple[str, ...] | None = None,
     key_params: BaseModel | None = None,
+    split: bool = False,
     retries: int = 0,
     progress: RunProgress | None = None,
     manifest_extra: dict | None = None,
@@ -78,7 +88,8 @@ def map_shards(
     """Run `fn` over every unfinished shard on Dask; return at once when the stage is complete.
 
     `connect` returns the Dask client; it is called only when a shard needs computing. `reads`
-    names the upstream view's columns `fn` reads (None: all).
+    names the upstream view's columns `fn` reads (None: all). With `split`, `fn` runs on each shard's
+    row blocks as tasks of their own (`call_in_blocks`): a row-local stage whose cost is per document.
 
     With `key_params`, shards are keyed by those params and by a digest of what each holds, not
     by `params` (which still key the stage): every shard is computed when the stage is not
@@ -113,6 +124,7 @@ def map_shards(
             shard_args(i),
             reads,
             None if key_params is None else store.shard_key(stage, version, key_params, src.key, salts[i]),
+            split,
         )
         for i, (shard, src) in enumerate(zip(ref.shards, sources))
         if key_params is not None
@@ -188,9 +200,7 @@ def run_shard(job: ShardJob) -> dict:
                 f"(columns: {', '.join(upstream.columns)}); check its config"
             )
         table = upstream.read(store, job.reads)
-    start = time.perf_counter()
-    output = job.fn(table, job.params, *job.args)
-    seconds = time.perf_counter() - start
+    output, seconds = call_in_blocks(job, table) if job.split else timed_call(table, job.fn, job.params, job.args)
     kept, rejected = (output, None) if isinstance(output, pa.Table) else output
     shard = job.shard
     if job.output_keyed is not None:
@@ -217,6 +227,57 @@ def run_shard(job: ShardJob) -> dict:
             "seconds": seconds,
         },
     ) | {"key": shard.key}
+
+
+def timed_call(table: pa.Table, fn: Callable, params: BaseModel, args: tuple) -> tuple[StageOutput | pa.Table, float]:
+    """`fn` on `table`, and the seconds it took: stage work, told apart from orchestration in bench/."""
+    start = time.perf_counter()
+    output = fn(table, params, *args)
+    return output, time.perf_counter() - start
+
+
+def row_blocks(table: pa.Table, limit: int = SPLIT_TEXT_BYTES) -> list[pa.Table]:
+    """`table` cut into runs of whole rows: a row starts block k when the text before it is at least k
+    `limit`s (a row longer than `limit` is a block of its own, never cut)."""
+    if table.num_rows == 0 or "text" not in table.column_names:
+        return [table]
+    sizes = pc.fill_null(pc.binary_length(table.column("text")), 0).to_numpy().astype(np.int64)
+    block = (np.cumsum(sizes) - sizes) // limit
+    starts = [0, *(np.flatnonzero(np.diff(block)) + 1).tolist(), table.num_rows]
+    return [table.slice(a, b - a) for a, b in zip(starts, starts[1:])]
+
+
+def call_in_blocks(job: ShardJob, table: pa.Table) -> tuple[StageOutput | pa.Table, float]:
+    """`job.fn` on each of the shard's row blocks, outputs concatenated in row order; seconds summed.
+
+    On a Dask worker the blocks are tasks of their own, so that idle workers take some while this
+    task waits without holding its thread (`secede`): one large shard no longer keeps every other
+    worker idle. Elsewhere (a test, a bench) they run here. Either way the same blocks, the same output.
+    """
+    blocks = row_blocks(table)
+    if len(blocks) == 1:
+        return timed_call(table, job.fn, job.params, job.args)
+    try:
+        from distributed import get_client, rejoin, secede
+
+        client = get_client()
+    except ValueError:  # not in a worker and no client: run the blocks here
+        done = [timed_call(block, job.fn, job.params, job.args) for block in blocks]
+    else:
+        tag = uuid.uuid4().hex[:8]
+        keys = [f"{job.stage}-block-{job.shard.name}-{i}-{tag}" for i in range(len(blocks))]
+        futures = client.map(timed_call, blocks, fn=job.fn, params=job.params, args=job.args, key=keys)
+        secede()
+        try:
+            done = client.gather(futures)
+        finally:
+            rejoin()
+    outputs, seconds = [output for output, _ in done], sum(s for _, s in done)
+    if isinstance(outputs[0], pa.Table):
+        return pa.concat_tables(outputs, promote_options="permissive"), seconds
+    kept = pa.concat_tables([o.kept for o in outputs], promote_options="permissive")
+    rejected = [o.rejected for o in outputs if o.rejected is not None]
+    return StageOutput(kept, pa.concat_tables(rejected, promote_options="permissive") if rejected else None), seconds
 
 
 def read_input(store: ArtifactStore, job: ShardJob) -> dict:

@@ -53,7 +53,9 @@ class Phase:
     names, under the phase's params, the columns of its input view it reads (None: all of them).
     `key_params`, when set, keys the phase's shards by those params and by what each shard holds
     (`flows.engine.executor.map_shards`): a params change that leaves a shard's output as it was leaves
-    the later stages' work on that shard cached.
+    the later stages' work on that shard cached. `split` runs `fn` on each shard's row blocks as tasks
+    of their own (`flows.engine.executor.call_in_blocks`), for a row-local phase whose cost is per
+    document (a model's forward passes): one large shard then keeps every worker busy.
     """
 
     name: str
@@ -63,6 +65,7 @@ class Phase:
     shard_args: Callable[[RunContext, BaseModel, StageRef | None], Callable[[int], tuple]] = _no_args
     reads: Callable[[BaseModel], tuple[str, ...] | None] = lambda params: None
     key_params: Callable[[BaseModel], BaseModel] | None = None
+    split: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class MapCall:
             shard_args=self.phase.shard_args(ctx, self.stage_params, self.upstream),
             reads=self.phase.reads(params),
             key_params=None if self.phase.key_params is None else self.phase.key_params(params),
+            split=self.phase.split,
         )
 
 
@@ -104,6 +108,7 @@ class Stage:
     params_of: Callable[[BaseModel], BaseModel] = _same  # the params from the section
     phases: tuple[Phase, ...] = ()
     reads: Callable[[BaseModel], tuple[str, ...] | None] = lambda params: None  # of the default phase
+    split: bool = False  # of the default phase (`Phase.split`)
     corpus: CorpusSteps | None = None
     needs: Callable[[BaseModel], tuple[str, ...]] = lambda cfg: ()  # stages to run first under this config
     active: Callable[[BaseModel], bool] = _always  # from the params: false leaves the stage out of the run
@@ -115,7 +120,9 @@ class Stage:
     def __post_init__(self) -> None:
         object.__setattr__(self, "section", self.section or self.name)
         if not self.phases and self.corpus is None:
-            object.__setattr__(self, "phases", (Phase(self.name, self.module.run, reads=self.reads),))
+            object.__setattr__(
+                self, "phases", (Phase(self.name, self.module.run, reads=self.reads, split=self.split),)
+            )
 
     @property
     def version(self) -> int:

@@ -141,6 +141,7 @@ STAGE = Stage(
             when=scans_windows,
             shard_args=index_args,
             reads=scan_reads,
+            split=True,  # an encoder's forward passes over every window: a large shard's rows go to every worker
         ),
         Phase("decontam", tasks.decontam.run, shard_args=index_args, reads=run_reads),
     ),

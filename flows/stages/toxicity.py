@@ -37,6 +37,7 @@ STAGE = Stage(
     tasks.toxicity,
     tasks.toxicity.ToxicityParams,
     reads=reads,
+    split=True,  # a model's forward passes per document: a large shard's rows go to every worker
     uses_torch=lambda params: models.uses_torch(params.scorers),
     limits=limits,
 )
