@@ -257,14 +257,14 @@ def call_in_blocks(job: ShardJob, table: pa.Table) -> tuple[StageOutput | pa.Tab
     blocks = row_blocks(table)
     if len(blocks) == 1:
         return timed_call(table, job.fn, job.params, job.args)
-    try:
-        from distributed import get_client, rejoin, secede
+    from distributed import get_client, get_worker, rejoin, secede
 
-        client = get_client()
-    except ValueError:  # not in a worker and no client: run the blocks here
+    try:
+        get_worker()
+    except ValueError:  # not in a worker (a client of this process is no place to wait): run them here
         done = [timed_call(block, job.fn, job.params, job.args) for block in blocks]
     else:
-        tag = uuid.uuid4().hex[:8]
+        client, tag = get_client(), uuid.uuid4().hex[:8]
         keys = [f"{job.stage}-block-{job.shard.name}-{i}-{tag}" for i in range(len(blocks))]
         futures = client.map(timed_call, blocks, fn=job.fn, params=job.params, args=job.args, key=keys)
         secede()

@@ -54,7 +54,8 @@ def test_one_split_shard_runs_on_every_worker_with_the_output_of_its_blocks_run_
     out = store.read_view("toy", split.shards[0], ["id", "pid"])
     table = store.read_view("read", read.shards[0])
     job = ShardJob(store.url, "toy", ShardRef("one", "k"), "", tag_worker, ToyParams(), split=True)
-    here, _ = call_in_blocks(job, table)  # no worker: the same blocks, run in this process
+    with dask_client.as_current():  # a client in this process, but no worker: the blocks run here
+        here, _ = call_in_blocks(job, table)
 
     assert len(row_blocks(table)) >= 3 and sum(len(t) for t in table["text"].to_pylist()) > 2 * SPLIT_TEXT_BYTES
     assert len(set(out.column("pid").to_pylist())) == 2  # both workers took blocks of the one shard
