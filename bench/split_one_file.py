@@ -9,8 +9,7 @@ sample of GSM8K), the default toxicity model, clean's rule families
 off so every page reaches them. A first run builds everything (benchmark index, models, every stage);
 then each round deletes the stages whose cost is per document (`toxicity`, `decontam.scan`,
 `decontam`) from the store and runs again, so only they compute. Printed per round: the run's wall, each
-of those stages' seconds from the run summary, and the CPU seconds every process of the run used
-(workers included): with one shard on one worker, CPU is about one core's worth of the wall.
+of those stages' seconds from the run summary.
 
 It imports nothing of Winnow's and starts `winnow` through this interpreter with the caller's
 PYTHONPATH, so `bench/ab.py` can run it against a commit that predates it:
@@ -28,8 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 BENCHMARKS = {
     "gsm8k": "gsm8k_test.jsonl",
@@ -41,24 +38,13 @@ PER_DOCUMENT = ("toxicity", "decontam.scan", "decontam")
 WINNOW = [sys.executable, "-c", "from flows.cli.app import main; main()"]
 
 
-def run(args: list[str]) -> tuple[float, float]:
-    """`winnow` with these arguments: wall seconds and the CPU seconds of its whole process tree."""
-    start, cpu, seen = time.perf_counter(), 0.0, {}
-    with subprocess.Popen([*WINNOW, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
-        root = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            for p in [root, *root.children(recursive=True)]:
-                try:
-                    t = p.cpu_times()
-                    seen[p.pid] = t.user + t.system + t.children_user + t.children_system
-                except psutil.Error:
-                    pass
-            time.sleep(0.2)
-        err = proc.stderr.read().decode()
-    if proc.returncode:
-        sys.exit(f"winnow {' '.join(args)} failed ({proc.returncode}):\n{err[-3000:]}")
-    cpu = sum(seen.values())
-    return time.perf_counter() - start, cpu
+def run(args: list[str]) -> float:
+    """`winnow` with these arguments; its wall seconds."""
+    start = time.perf_counter()
+    done = subprocess.run([*WINNOW, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        sys.exit(f"winnow {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -88,21 +74,17 @@ def main() -> None:
         }
         (tmp / "config.json").write_text(json.dumps(config))
         mib = (tmp / "input/pages.jsonl").stat().st_size / 2**20
-        wall, cpu = run(["run", "--config", str(tmp / "config.json"), "--quiet"])
+        wall = run(["run", "--config", str(tmp / "config.json"), "--quiet"])
         print(f"{args.docs} pages, {mib:.1f} MiB in one file; first run (index, models, every stage): {wall:.1f} s")
         store = tmp / "out/.winnow-store"
         for round_ in range(args.rounds):
             for stage in PER_DOCUMENT:
                 shutil.rmtree(store / stage, ignore_errors=True)
-            wall, cpu = run(["run", "--config", str(tmp / "config.json"), "--quiet"])
+            wall = run(["run", "--config", str(tmp / "config.json"), "--quiet"])
             summary = json.loads((tmp / "out/run_summary.json").read_text())
             seconds = {row["stage"]: row.get("seconds") for row in summary["funnel"]}
             stages = ", ".join(f"{s} {seconds.get(s.split('.')[0], 0):.1f} s" for s in ("toxicity", "decontam"))
-            print(
-                f"round {round_ + 1}: {wall:.1f} s wall, {stages}; CPU of the run's processes {cpu:.1f} s "
-                f"({cpu / wall:.2f} cores on average)",
-                flush=True,
-            )
+            print(f"round {round_ + 1}: {wall:.1f} s wall, {stages}", flush=True)
 
 
 if __name__ == "__main__":

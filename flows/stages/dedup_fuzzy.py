@@ -183,16 +183,21 @@ def clusters_in_one_task(
     """Worker side, a batch that fits one worker: its band rows (the index entries' derived here) →
     candidate edges → `clusters_of_edges` on the edge ends' signature rows, written to `target`."""
     fz, store = tasks.dedup_fuzzy, ArtifactStore(store_url)
-    bands = [store.read_table(path).select(fz.BAND_SCHEMA.names).cast(fz.BAND_SCHEMA) for path in band_paths]
-    bands += [fz.band_rows(store.read_table(path), params) for path in indexed_signature_paths]
-    edges = fz.candidate_edges(pa.concat_tables([fz.BAND_SCHEMA.empty_table(), *bands]))
-    ends = pc.unique(pa.concat_arrays([edges.column(end).combine_chunks() for end in ("src", "dst")]))
     schema = fz.signature_schema(params)
-    sigs = [
-        store.read_table(path, columns=schema.names).select(schema.names).cast(schema)
-        for path in signature_paths.values()
+
+    def signature_rows(path: str) -> pa.Table:
+        return store.read_table(path, columns=schema.names).select(schema.names).cast(schema)
+
+    indexed = {path: signature_rows(path) for path in indexed_signature_paths}  # read once: bands, then ends
+    bands = [store.read_table(path).select(fz.BAND_SCHEMA.names).cast(fz.BAND_SCHEMA) for path in band_paths]
+    bands += [fz.band_rows(table, params) for table in indexed.values()]
+    edges = fz.candidate_edges(pa.concat_tables([fz.BAND_SCHEMA.empty_table(), *bands]))
+    del bands
+    ends = pc.unique(pa.concat_arrays([edges.column(end).combine_chunks() for end in ("src", "dst")]))
+    sigs = [  # a file at a time, only its edge ends kept
+        table.filter(pc.is_in(table.column("position"), value_set=ends))
+        for table in (indexed[path] if path in indexed else signature_rows(path) for path in signature_paths.values())
     ]
-    sigs = [table.filter(pc.is_in(table.column("position"), value_set=ends)) for table in sigs]
     clusters = fz.clusters_of_edges(edges, pa.concat_tables([schema.empty_table(), *sigs]), params)
     store.write_table(target, clusters)
     return clusters.num_rows

@@ -380,8 +380,8 @@ def _similar(edges: pa.Table, src: np.ndarray, dst: np.ndarray, params: DedupFuz
 def verify_edges(edges: pa.Table, sigs: pa.Table, params: DedupFuzzyParams) -> pa.Table:
     """The edges whose ends agree in at least `params.min_matches` MinHash values; `sigs` holds both ends.
 
-    The in-memory form; the flow joins the ends' signatures to the edges on Dask and calls
-    `verify_joined_edges`, which keeps exactly the same edges.
+    The in-memory form (`clusters_of_edges`); on Dask the flow joins the ends' signatures to the
+    edges and calls `verify_joined_edges`, which keeps exactly the same edges.
     """
     if edges.num_rows == 0:
         return edges.cast(EDGE_SCHEMA)
