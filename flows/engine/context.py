@@ -78,6 +78,7 @@ class RunContext:
         reads: tuple[str, ...] | None = None,
         key_params: BaseModel | None = None,
         split: bool = False,
+        numbered: bool = False,
         manifest_extra: dict | None = None,
     ) -> StageRef:
         """Run a shard function over `upstream`'s shards (or the inputs) on Dask (`executor.map_shards`)."""
@@ -96,6 +97,7 @@ class RunContext:
             reads=reads,
             key_params=key_params,
             split=split,
+            numbered=numbered,
             manifest_extra=manifest_extra,
             retries=self.cfg.run.shard_retries,
             progress=self.progress,

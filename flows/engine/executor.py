@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 
 import numpy as np
 import pyarrow as pa
@@ -56,6 +57,7 @@ class ShardJob:
     # set: the shard is stored under digest(this, what it holds), not under `shard.key` (`map_shards`)
     output_keyed: str | None = None
     split: bool = False  # `fn` runs on the shard's row blocks (`row_blocks`), as tasks of their own
+    numbered: bool = False  # with `split`: `fn` also takes `first_row`, its block's first row in the shard
 
 
 # Text per row block of a phase that splits its shards (`Phase.split`): blocks of whole rows, a new one
@@ -81,6 +83,7 @@ def map_shards(
     reads: tuple[str, ...] | None = None,
     key_params: BaseModel | None = None,
     split: bool = False,
+    numbered: bool = False,
     retries: int = 0,
     progress: RunProgress | None = None,
     manifest_extra: dict | None = None,
@@ -89,7 +92,8 @@ def map_shards(
 
     `connect` returns the Dask client; it is called only when a shard needs computing. `reads`
     names the upstream view's columns `fn` reads (None: all). With `split`, `fn` runs on each shard's
-    row blocks as tasks of their own (`call_in_blocks`): a row-local stage whose cost is per document.
+    row blocks as tasks of their own (`call_in_blocks`): a row-local stage whose cost is per document;
+    `numbered` passes each block's first row to a `fn` that numbers rows by their place in the shard.
 
     With `key_params`, shards are keyed by those params and by a digest of what each holds, not
     by `params` (which still key the stage): every shard is computed when the stage is not
@@ -125,6 +129,7 @@ def map_shards(
             reads,
             None if key_params is None else store.shard_key(stage, version, key_params, src.key, salts[i]),
             split,
+            numbered,
         )
         for i, (shard, src) in enumerate(zip(ref.shards, sources))
         if key_params is not None
@@ -229,10 +234,12 @@ def run_shard(job: ShardJob) -> dict:
     ) | {"key": shard.key}
 
 
-def timed_call(table: pa.Table, fn: Callable, params: BaseModel, args: tuple) -> tuple[StageOutput | pa.Table, float]:
+def timed_call(
+    table: pa.Table, fn: Callable, params: BaseModel, args: tuple, kwargs: dict | None = None
+) -> tuple[StageOutput | pa.Table, float]:
     """`fn` on `table`, and the seconds it took: stage work, told apart from orchestration in bench/."""
     start = time.perf_counter()
-    output = fn(table, params, *args)
+    output = fn(table, params, *args, **(kwargs or {}))
     return output, time.perf_counter() - start
 
 
@@ -255,18 +262,21 @@ def call_in_blocks(job: ShardJob, table: pa.Table) -> tuple[StageOutput | pa.Tab
     worker idle. Elsewhere (a test, a bench) they run here. Either way the same blocks, the same output.
     """
     blocks = row_blocks(table)
+    firsts = accumulate((block.num_rows for block in blocks[:-1]), initial=0)
+    kwargs = [{"first_row": first} if job.numbered else None for first in firsts]
     if len(blocks) == 1:
-        return timed_call(table, job.fn, job.params, job.args)
+        return timed_call(table, job.fn, job.params, job.args, kwargs[0])
     from distributed import get_client, get_worker, rejoin, secede
 
     try:
         get_worker()
     except ValueError:  # not in a worker (a client of this process is no place to wait): run them here
-        done = [timed_call(block, job.fn, job.params, job.args) for block in blocks]
+        done = [timed_call(block, job.fn, job.params, job.args, kw) for block, kw in zip(blocks, kwargs)]
     else:
         client, tag = get_client(), uuid.uuid4().hex[:8]
         keys = [f"{job.stage}-block-{job.shard.name}-{i}-{tag}" for i in range(len(blocks))]
-        futures = client.map(timed_call, blocks, fn=job.fn, params=job.params, args=job.args, key=keys)
+        n = len(blocks)
+        futures = client.map(timed_call, blocks, [job.fn] * n, [job.params] * n, [job.args] * n, kwargs, key=keys)
         secede()
         try:
             done = client.gather(futures)

@@ -55,7 +55,9 @@ class Phase:
     (`flows.engine.executor.map_shards`): a params change that leaves a shard's output as it was leaves
     the later stages' work on that shard cached. `split` runs `fn` on each shard's row blocks as tasks
     of their own (`flows.engine.executor.call_in_blocks`), for a row-local phase whose cost is per
-    document (a model's forward passes): one large shard then keeps every worker busy.
+    document (a model's forward passes): one large shard then keeps every worker busy. A split phase
+    whose rows are numbered by their place in the shard (`tasks.clusters.position`) sets `numbered`:
+    `fn` then takes `first_row`, its block's first row in the shard.
     """
 
     name: str
@@ -66,6 +68,7 @@ class Phase:
     reads: Callable[[BaseModel], tuple[str, ...] | None] = lambda params: None
     key_params: Callable[[BaseModel], BaseModel] | None = None
     split: bool = False
+    numbered: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class MapCall:
             reads=self.phase.reads(params),
             key_params=None if self.phase.key_params is None else self.phase.key_params(params),
             split=self.phase.split,
+            numbered=self.phase.numbered,
         )
 
 

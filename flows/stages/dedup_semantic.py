@@ -322,6 +322,8 @@ STAGE = Stage(
             reads=lambda params: (
                 ("text", "lang") + ((params.keeper_column,) if params.keeper == "highest_score" else ())
             ),
+            split=True,  # an encoder's forward pass per document: a large shard's rows go to every worker
+            numbered=True,  # positions are rows of the shard
         ),
     ),
     corpus=CorpusSteps(

@@ -201,9 +201,10 @@ class DedupSemanticParams(BaseModel):
         return NeighbourParams(**self.model_dump(include=set(NeighbourParams.model_fields)))
 
 
-def embed(table: pa.Table, params: EmbeddingParams, shard_name: str) -> pa.Table:
+def embed(table: pa.Table, params: EmbeddingParams, shard_name: str, first_row: int = 0) -> pa.Table:
     """Position, length, keeper score, space and embedding of every row, in row order (EMBEDDING_SCHEMA).
-    Each space's documents go through its encoder (CUDA when present), in the caller's batches."""
+    Each space's documents go through its encoder (CUDA when present), in the caller's batches.
+    `first_row`: the table's first row in the shard, when the table is a block of it."""
     scores = keeper_scores(table, params.keeper, params.keeper_column, "dedup_semantic")  # before the encoder
     texts = table.column("text").to_pylist()
     langs = table.column("lang").to_pylist() if "lang" in table.column_names else [None] * len(texts)
@@ -217,7 +218,7 @@ def embed(table: pa.Table, params: EmbeddingParams, shard_name: str) -> pa.Table
         embedded = models.encode(model, [texts[i] for i in rows], params.max_tokens, params.batch_size)
         for i, vector in zip(rows, embedded.cpu().numpy()):
             vectors[i] = vector
-    positions = [position(shard_name, row) for row in range(len(texts))]
+    positions = [position(shard_name, first_row + row) for row in range(len(texts))]
     return pa.table(
         [
             pa.array(positions, pa.string()),

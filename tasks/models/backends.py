@@ -289,7 +289,15 @@ class HeadsScorer:
         self._head = self._head.to(self._encoder.device)
 
     def score_spans(self, spans: list[str]) -> np.ndarray:
-        """(spans, heads) float32 probabilities."""
+        """(spans, heads) float32 probabilities. Each distinct span is scored once: a span's score
+        depends on its text alone, and web pages repeat menus, bylines and share lines."""
+        first: dict[str, int] = {}
+        inverse = [first.setdefault(span, len(first)) for span in spans]
+        if len(first) == len(spans):
+            return self._score_distinct(spans)
+        return self._score_distinct(list(first))[inverse]
+
+    def _score_distinct(self, spans: list[str]) -> np.ndarray:
         if self._kind == "fasttext_heads":
             lines = [fasttext_line(span.lower(), self._tokens) for span in spans]
             columns = [label_probabilities(model, lines, POSITIVE) for model in self._models]

@@ -149,3 +149,20 @@ def test_the_packaged_model_ranks_hate_above_its_negation_in_languages_it_never_
     assert scores[:2, 0].min() > scores[2:, 0].max()
     assert scores[0, 1 + AXES.index("religion")] > scores[0, 1 + AXES.index("ability")]
     assert scores[1, 1 + AXES.index("gender_sexuality")] > scores[1, 1 + AXES.index("race_origin")]
+
+
+def test_a_repeated_span_is_encoded_once_and_scores_as_if_scored_alone(monkeypatch):
+    """Pages repeat menus and share lines: the encoder sees each distinct span once, and every copy
+    gets the score that span gets on its own."""
+    scorer = models.load_scorer(models.HeadsSpec(name="toxicity", model_path="winnow:toxicity-use"))
+    distinct = ["Share this article", "I will find you and hurt you.", "Home", "We had lunch by the lake."]
+    spans = [distinct[i] for i in (0, 1, 2, 0, 3, 2, 0)]
+    alone = np.concatenate([scorer.score_spans([span]) for span in distinct])
+    encoded: list[str] = []
+    encode = scorer._encoder.encode
+    monkeypatch.setattr(scorer._encoder, "encode", lambda texts: encoded.extend(texts) or encode(texts))
+
+    scores = scorer.score_spans(spans)
+
+    assert sorted(encoded) == sorted(distinct)
+    np.testing.assert_allclose(scores, alone[[0, 1, 2, 0, 3, 2, 0]], atol=1e-6)

@@ -62,3 +62,22 @@ def test_one_split_shard_runs_on_every_worker_with_the_output_of_its_blocks_run_
     assert out.column("id").to_pylist() == here.kept.column("id").to_pylist()
     rejected = store.read_rejected("toy", split.shards[0], ["id", "reason"])
     assert rejected.to_pylist() == here.rejected.select(["id", "reason"]).to_pylist() and rejected.num_rows == 500
+
+
+def number_rows(table: pa.Table, params: ToyParams, first_row: int = 0) -> pa.Table:
+    """A signature-like phase: each row numbered by its place in the shard, and the process that ran it."""
+    rows = pa.array(range(first_row, first_row + table.num_rows), pa.int64())
+    return pa.table({"row": rows, "pid": pa.array([os.getpid()] * table.num_rows)})
+
+
+def test_a_numbered_split_phase_numbers_each_row_by_its_place_in_the_shard(tmp_path, one_large_file, dask_client):
+    store = ArtifactStore(str(tmp_path / "store"))
+    read = map_shards(store, "read", 1, load_toy, ToyParams(), one_large_file, None, lambda: dask_client)
+
+    numbered = map_shards(
+        store, "rows", 1, number_rows, ToyParams(), read.shards, "read", lambda: dask_client, split=True, numbered=True
+    )
+
+    out = store.read_table(store.kept_path("rows", numbered.shards[0]))
+    assert out.column("row").to_pylist() == list(range(store.read_view("read", read.shards[0]).num_rows))
+    assert len(set(out.column("pid").to_pylist())) == 2  # split over both workers, yet numbered as one shard
