@@ -254,34 +254,42 @@ def row_blocks(table: pa.Table, limit: int = SPLIT_TEXT_BYTES) -> list[pa.Table]
     return [table.slice(a, b - a) for a, b in zip(starts, starts[1:])]
 
 
-def call_in_blocks(job: ShardJob, table: pa.Table) -> tuple[StageOutput | pa.Table, float]:
-    """`job.fn` on each of the shard's row blocks, outputs concatenated in row order; seconds summed.
+def spread(fn: Callable, inputs: Sequence, name: str, **kwargs) -> list:
+    """`fn(x, **kwargs)` for each of `inputs`, results in order.
 
-    On a Dask worker the blocks are tasks of their own, so that idle workers take some while this
-    task waits without holding its thread (`secede`): one large shard no longer keeps every other
-    worker idle. Elsewhere (a test, a bench) they run here. Either way the same blocks, the same output.
+    On a Dask worker each call is a task of its own, so idle workers take some while the calling task
+    waits without holding its thread (`secede`). Elsewhere (a test, a bench, a client of this process,
+    which is no place to wait) they run here. Either way the same calls, the same results.
     """
+    from distributed import get_client, get_worker, rejoin, secede
+
+    try:
+        get_worker()
+    except ValueError:
+        return [fn(x, **kwargs) for x in inputs]
+    client, tag = get_client(), uuid.uuid4().hex[:8]
+    futures = client.map(fn, inputs, key=[f"{name}-{i}-{tag}" for i in range(len(inputs))], **kwargs)
+    secede()
+    try:
+        return client.gather(futures)
+    finally:
+        rejoin()
+
+
+def timed_block(block: tuple[pa.Table, dict | None], fn: Callable, params: BaseModel, args: tuple):
+    return timed_call(block[0], fn, params, args, block[1])
+
+
+def call_in_blocks(job: ShardJob, table: pa.Table) -> tuple[StageOutput | pa.Table, float]:
+    """`job.fn` on each of the shard's row blocks (`spread` over the workers), outputs concatenated in
+    row order, seconds summed: one large shard no longer keeps every other worker idle."""
     blocks = row_blocks(table)
     firsts = accumulate((block.num_rows for block in blocks[:-1]), initial=0)
     kwargs = [{"first_row": first} if job.numbered else None for first in firsts]
     if len(blocks) == 1:
         return timed_call(table, job.fn, job.params, job.args, kwargs[0])
-    from distributed import get_client, get_worker, rejoin, secede
-
-    try:
-        get_worker()
-    except ValueError:  # not in a worker (a client of this process is no place to wait): run them here
-        done = [timed_call(block, job.fn, job.params, job.args, kw) for block, kw in zip(blocks, kwargs)]
-    else:
-        client, tag = get_client(), uuid.uuid4().hex[:8]
-        keys = [f"{job.stage}-block-{job.shard.name}-{i}-{tag}" for i in range(len(blocks))]
-        n = len(blocks)
-        futures = client.map(timed_call, blocks, [job.fn] * n, [job.params] * n, [job.args] * n, kwargs, key=keys)
-        secede()
-        try:
-            done = client.gather(futures)
-        finally:
-            rejoin()
+    name = f"{job.stage}-block-{job.shard.name}"
+    done = spread(timed_block, list(zip(blocks, kwargs)), name, fn=job.fn, params=job.params, args=job.args)
     outputs, seconds = [output for output, _ in done], sum(s for _, s in done)
     if isinstance(outputs[0], pa.Table):
         return pa.concat_tables(outputs, promote_options="permissive"), seconds

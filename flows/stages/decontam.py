@@ -12,12 +12,15 @@ windows) is keyed without the threshold and the action: a new one re-embeds noth
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Callable
 
+import numpy as np
 import pyarrow.compute as pc
 
 import tasks.decontam
 from flows.engine.context import RunContext
+from flows.engine.executor import spread
 from flows.engine.stage import Phase, Stage
 from flows.engine.store import ArtifactStore, StageRef, digest
 from flows.report.section import Section
@@ -53,10 +56,24 @@ def index_dir(root: str, key: str) -> str:
     return f"{root}/decontam/index/{key}"
 
 
-def save_index(store_url: str, key: str, params: tasks.decontam.DecontamParams) -> dict:
+# Benchmark items per embedding task when the index is built: four dev benchmarks hold ~16,000 items,
+# minutes of one encoder on one core, so the blocks go to every worker (`spread`).
+INDEX_EMBED_ITEMS = 1_000
+
+
+def embed_on_workers(texts: list[str], encoder, block_items: int = INDEX_EMBED_ITEMS) -> np.ndarray:
+    """`tasks.decontam.embed_items` over blocks of `block_items` texts, spread over the workers."""
+    blocks = [texts[i : i + block_items] for i in range(0, len(texts), block_items)]
+    return np.concatenate(spread(tasks.decontam.embed_items, blocks, "decontam-index-embed", encoder=encoder))
+
+
+def save_index(
+    store_url: str, key: str, params: tasks.decontam.DecontamParams, block_items: int = INDEX_EMBED_ITEMS
+) -> dict:
     """Worker side: build the index and write it atomically, marker last; returns its stats."""
     store = ArtifactStore(store_url)
-    index = tasks.decontam.build_index(params.benchmarks, params.ngram, params.semantic)
+    embed_all = functools.partial(embed_on_workers, block_items=block_items)
+    index = tasks.decontam.build_index(params.benchmarks, params.ngram, params.semantic, embed_all)
     for name, table in tasks.decontam.index_tables(index).items():
         store.write_table(f"{index_dir(store.root, key)}/{name}", table)
     store.write_json(f"{index_dir(store.root, key)}/{SUCCESS}", index.stats)

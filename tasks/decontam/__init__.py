@@ -45,6 +45,7 @@ from tasks.decontam.index import (
     Index,
     NgramParams,
     build_index,
+    embed_items,
     index_tables,
     load_index,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "ScanParams",
     "Index",
     "build_index",
+    "embed_items",
     "index_tables",
     "load_index",
     "scan",

@@ -22,7 +22,9 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import fsspec
 import numpy as np
@@ -97,7 +99,19 @@ def segment_grams(segment: str, params: NgramParams) -> dict[int, int]:
     return dict.fromkeys(ngram_hashes(hashes, n).tolist(), n) if n >= params.min_words else {}
 
 
-def build_index(benchmarks: tuple[BenchmarkSpec, ...], params: NgramParams, semantic: SemanticParams) -> Index:
+def embed_items(texts: list[str], encoder) -> np.ndarray:
+    """The items' normalized embeddings by one encoder's params (`embed`), as float32 numpy."""
+    return embed(texts, encoder).cpu().numpy().astype(np.float32)
+
+
+def build_index(
+    benchmarks: tuple[BenchmarkSpec, ...],
+    params: NgramParams,
+    semantic: SemanticParams,
+    embed_all: Callable[[list[str], Any], np.ndarray] = embed_items,
+) -> Index:
+    """The n-gram and embedding index of the benchmarks' items. `embed_all(texts, encoder params)`
+    embeds the items (the caller may spread it over workers: thousands of items per encoder)."""
     items = [item for spec in benchmarks for item in load_items(spec)]
     segments = [
         (number, segment_grams(segment, params)) for number, item in enumerate(items) for segment in item.segments
@@ -129,7 +143,7 @@ def build_index(benchmarks: tuple[BenchmarkSpec, ...], params: NgramParams, sema
     encoders = {"embedding": semantic, "embedding_multilingual": semantic.multilingual}
     for column, encoder in encoders.items():
         if semantic.enabled and encoder.enabled and items:  # the multilingual path rides on the search
-            emb = embed([i.semantic_text for i in items], encoder).cpu().numpy().astype(np.float32)
+            emb = embed_all([i.semantic_text for i in items], encoder)
             table = table.append_column(column, pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), emb.shape[1]))
     stats = {
         "items": len(items),

@@ -176,3 +176,32 @@ def test_calibration_scans_with_the_runs_keys_and_its_yaml_reruns_only_the_decis
     assert (
         scanned and {p: p.stat().st_mtime_ns for p in scanned} == scanned
     )  # curate's scan serves both: nothing re-embedded
+
+
+def test_the_index_embeds_its_items_in_blocks_over_the_workers_as_one_call_would(tmp_path, dask_client):
+    import numpy as np
+    from distributed import get_task_stream
+
+    from flows.engine.store import ArtifactStore
+    from flows.stages.decontam import index_dir, save_index
+    from tasks.decontam import BenchmarkSpec, DecontamParams, build_index, load_index
+
+    records = [
+        {"question": f"Sam has {i} apples and buys {i + 3} more. How many now?", "answer": "#### 1"} for i in range(7)
+    ]
+    path = tmp_path / "gsm8k.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    params = DecontamParams(benchmarks=(BenchmarkSpec(name="gsm8k", layout="gsm8k", path=str(path)),))
+    store = ArtifactStore(str(tmp_path / "store"))
+
+    with get_task_stream(client=dask_client) as stream:
+        dask_client.submit(save_index, store.url, "k", params, 2, pure=False).result()  # 4 blocks per encoder
+
+    saved, whole = load_index(index_dir(store.url, "k")), build_index(params.benchmarks, params.ngram, params.semantic)
+    columns = [c for c in ("embedding", "embedding_multilingual") if c in whole.items.column_names]
+    assert columns  # MiniLM is installed: the semantic search is on
+    blocks = [task for task in stream.data if str(task["key"]).startswith("decontam-index-embed")]
+    assert len(blocks) == 4 * len(columns) and len({task["worker"] for task in blocks}) == 2
+    for column in columns:
+        rows = [saved.items.column(column).to_pylist(), whole.items.column(column).to_pylist()]
+        np.testing.assert_allclose(*(np.asarray(r, np.float32) for r in rows), atol=1e-5)
