@@ -254,8 +254,9 @@ def row_blocks(table: pa.Table, limit: int = SPLIT_TEXT_BYTES) -> list[pa.Table]
     return [table.slice(a, b - a) for a, b in zip(starts, starts[1:])]
 
 
-def spread(fn: Callable, inputs: Sequence, name: str, **kwargs) -> list:
-    """`fn(x, **kwargs)` for each of `inputs`, results in order.
+def spread(fn: Callable, inputs: Sequence, name: str, /, **kwargs) -> list:
+    """`fn(x, **kwargs)` for each of `inputs`, results in order (`kwargs` may hold `fn` or `name`: the
+    first three are positional-only).
 
     On a Dask worker each call is a task of its own, so idle workers take some while the calling task
     waits without holding its thread (`secede`). Elsewhere (a test, a bench, a client of this process,
