@@ -6,8 +6,9 @@ Replays, in one fresh process, what a worker of the default `curate` DAG loads, 
 resident set size (RSS, psutil) after each step and what the step added:
 1. the interpreter and Dask's worker runtime (`distributed`);
 2. every stage module (`flows.stages`: trafilatura, resiliparse, datasketch, scipy ...);
-3. the models the default config loads: fastText lid.176.ftz (langid), the profanity scorer
-   (toxicity); with `--with-embeddings`, the MiniLM encoder decontamination's scan loads when
+3. the models the default config loads: fastText lid.176.ftz (langid), the default toxicity
+   scorer (the packaged USE heads, one sentence scored so that its weights load); with
+   `--with-embeddings`, the MiniLM encoder decontamination's scan loads when
    benchmarks are configured (torch and sentence-transformers);
 4. one shard of `--shard-mib` MiB of text from the bench corpus (bench/corpus.py) as an Arrow
    table, then the clean stage run over it (its Python strings and output tables), which is the
@@ -80,13 +81,16 @@ def main() -> None:
     import flows.stages  # noqa: F401
 
     steps.show("import flows.stages (every stage module)")
+    import pyarrow as pa
+
     from tasks import models
-    from tasks.models.specs import ProfanitySpec
+    from tasks.toxicity import ToxicityParams
 
     models.load_fasttext(models.default_lid_path())
     steps.show("langid: fastText lid.176.ftz")
-    models.load_scorer(ProfanitySpec(name="toxicity"))
-    steps.show("toxicity: profanity scorer (scikit-learn)")
+    specs = ToxicityParams().scorers  # the default: the packaged USE heads, whose weights load on first use
+    models.append_scores(pa.table({"text": ["A first sentence loads the model."]}), specs, langs=["en"])
+    steps.show(f"toxicity: {', '.join(f'{spec.backend} {spec.name}' for spec in specs)}, one sentence scored")
     if args.with_embeddings:
         from tasks.models.encoders import load_encoder
 
